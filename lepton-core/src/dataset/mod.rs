@@ -1,0 +1,1 @@
+//! Datasets: schema, manifest, chunk codec, writer and reader. (datasets issue)

@@ -1,0 +1,166 @@
+//! The one error type of `lepton-core`.
+//!
+//! Every fallible function returns [`Result`]. Each variant says what went wrong and, where the
+//! caller can do something about it, what to do. Secrets (keys, passphrases) never appear in a
+//! message.
+
+/// The error type of every `lepton-core` API.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ----- runtime -------------------------------------------------------------------------
+    /// The ONNX Runtime shared library could not be found or loaded.
+    #[error("could not load ONNX Runtime: {message}\ntried:\n{tried}\nfix: `pip install onnxruntime` (or onnxruntime-gpu), or set ORT_DYLIB_PATH to libonnxruntime.so")]
+    RuntimeNotFound {
+        /// What failed.
+        message: String,
+        /// Every location that was tried, one per line.
+        tried: String,
+    },
+    /// A requested execution provider is not available and strict mode forbids falling back.
+    #[error("execution provider `{provider}` is not available: {reason}")]
+    ProviderUnavailable {
+        /// The provider asked for (e.g. `cuda`).
+        provider: String,
+        /// Why it could not be registered.
+        reason: String,
+    },
+
+    // ----- models --------------------------------------------------------------------------
+    /// The bytes or file given are not a loadable ONNX model.
+    #[error("invalid model{}: {reason}", source_name.as_ref().map(|s| format!(" `{s}`")).unwrap_or_default())]
+    InvalidModel {
+        /// A file name or other label of where the model came from, if known.
+        source_name: Option<String>,
+        /// What ONNX Runtime (or our checks) said.
+        reason: String,
+    },
+    /// An input given to `run` does not match the model's signature (name, count, dtype or shape).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// ONNX Runtime failed while running a model.
+    #[error("ONNX Runtime error: {0}")]
+    Runtime(String),
+
+    // ----- datasets ------------------------------------------------------------------------
+    /// Authentication failed with the given key: the key is wrong (or the data was tampered with).
+    #[error("wrong key for {what}: authentication failed; check that you pass the key the data was written with")]
+    WrongKey {
+        /// The object that failed to authenticate.
+        what: String,
+    },
+    /// Stored data failed an integrity check (tampered, truncated, swapped or moved).
+    #[error("integrity check failed for {what}: {reason}")]
+    Integrity {
+        /// The object that failed (a chunk, a manifest, a cached file).
+        what: String,
+        /// What check failed.
+        reason: String,
+    },
+    /// The data was written in a format version this build does not read.
+    #[error(
+        "{what} uses format version {found}, this build reads up to {supported}; upgrade lepton-ai"
+    )]
+    UnsupportedVersion {
+        /// The object.
+        what: String,
+        /// The version found.
+        found: u32,
+        /// The newest version this build reads.
+        supported: u32,
+    },
+    /// The data is encrypted but no key was given, or a key was given for unencrypted data.
+    #[error("{0}")]
+    KeyRequired(String),
+    /// Columns or rows given to a writer disagree (length, dtype, shape).
+    #[error("schema error: {0}")]
+    Schema(String),
+    /// A row index or slice is out of range.
+    #[error("index {index} is out of range for {len} rows")]
+    IndexOutOfRange {
+        /// The index asked for.
+        index: i64,
+        /// The number of rows.
+        len: u64,
+    },
+
+    // ----- platform / storage --------------------------------------------------------------
+    /// The model, dataset, version or object does not exist.
+    #[error("{what} not found{}", hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
+    NotFound {
+        /// What was looked for (kind, name, version or path).
+        what: String,
+        /// What the user can do, e.g. which names exist.
+        hint: Option<String>,
+    },
+    /// The object already exists (a version was pushed concurrently, or a name is taken).
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// A name, URI or argument is malformed.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The store refused the credentials.
+    #[error("permission denied for {what}: {reason}; check the credentials (environment variables or storage_options)")]
+    PermissionDenied {
+        /// The object or store.
+        what: String,
+        /// What the store said.
+        reason: String,
+    },
+    /// The store could not be reached (after bounded retries).
+    #[error("store unreachable at {what}: {reason}")]
+    Unreachable {
+        /// The endpoint or URI.
+        what: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The store is read-only (e.g. an `http(s)://` registry).
+    #[error("{0} is read-only")]
+    ReadOnly(String),
+    /// Any other object-store error.
+    #[error("storage error: {0}")]
+    Store(#[source] object_store::Error),
+    /// Local I/O failed.
+    #[error("I/O error at {path}: {source}")]
+    Io {
+        /// The path involved.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `Result` with [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an I/O error with the path it happened at.
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+}
+
+impl From<object_store::Error> for Error {
+    fn from(e: object_store::Error) -> Self {
+        use object_store::Error as E;
+        match e {
+            E::NotFound { path, .. } => Error::NotFound {
+                what: path,
+                hint: None,
+            },
+            E::AlreadyExists { path, .. } => Error::AlreadyExists(path),
+            E::PermissionDenied { path, source } | E::Unauthenticated { path, source } => {
+                Error::PermissionDenied {
+                    what: path,
+                    reason: source.to_string(),
+                }
+            }
+            other => Error::Store(other),
+        }
+    }
+}

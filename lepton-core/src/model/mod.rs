@@ -1,0 +1,1 @@
+//! Models: ONNX Runtime discovery, sessions, tensors. (models issue)

@@ -1,0 +1,1 @@
+//! The registry of models and datasets over an object store. (platform issue)

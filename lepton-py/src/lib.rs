@@ -1,0 +1,21 @@
+//! `lepton_ai._lepton`: the native half of the Python package.
+//!
+//! Thin by design: it converts Python objects to lepton-core types and back, releases the GIL
+//! around every model run, fetch, decrypt and decompress, and maps errors (in [`errors`]). All
+//! logic lives in lepton-core; the public Python API lives in `python/lepton_ai`.
+
+use pyo3::prelude::*;
+
+mod dataset;
+mod errors;
+mod model;
+mod platform;
+
+#[pymodule(gil_used = false)]
+fn _lepton(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    model::register(m)?;
+    dataset::register(m)?;
+    platform::register(m)?;
+    Ok(())
+}

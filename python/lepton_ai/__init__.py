@@ -1,0 +1,27 @@
+"""lepton_ai: load and run ONNX models, store datasets encrypted, keep both in a registry.
+
+    from lepton_ai import LeptonAI
+    platform = LeptonAI()                      # local default registry, or "s3://bucket/prefix"
+    model = LeptonAI.load_model("model.onnx")  # or a registry name with platform=platform
+    y = model(x)                               # numpy in -> numpy out, torch in -> torch out
+"""
+
+from __future__ import annotations
+
+from ._lepton import __version__
+from .errors import *  # noqa: F403
+from .errors import __all__ as _errors_all
+from ._model import Model, load_model
+from ._dataset import Dataset, Key, write_dataset
+from ._platform import LeptonAI
+
+__all__ = [
+    "__version__",
+    "LeptonAI",
+    "Model",
+    "load_model",
+    "Dataset",
+    "Key",
+    "write_dataset",
+    *_errors_all,
+]
