@@ -1,13 +1,21 @@
 //! Opening object stores from URIs (local path, `file://`, `memory://`, `s3://`, `gs://`, `az://`,
 //! `http(s)://`).
 //!
-//! CONTRACT (the platform issue extends this: timeouts, retries, env credentials, read-only http):
-//! `open_uri(uri, options) -> (store, prefix)`.
+//! [`open_uri`] is the one entry point: it picks the backend from the scheme, reads credentials and
+//! endpoints from the environment the way `object_store` does (`AmazonS3Builder::from_env`, ...),
+//! applies explicit `options` on top, and bounds every request with timeouts and retries so that an
+//! unreachable endpoint fails in seconds instead of hanging.
+//!
+//! Options are `object_store` config keys (`aws_endpoint`, `allow_http`, `timeout`, ...) plus two
+//! of ours: `max_retries` (default 3) and `retry_timeout` (default `30s`), which bound the retries
+//! of one request.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use object_store::path::Path;
-use object_store::ObjectStore;
+use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 
 use crate::{Error, Result};
 
@@ -20,25 +28,358 @@ pub struct StoreLocation {
     pub prefix: Path,
 }
 
-/// Opens the store a URI or plain local path names. Local folders are created if missing.
-/// `options` are backend options as `object_store` names them (e.g. `aws_endpoint`).
-pub fn open_uri(uri: &str, options: &[(String, String)]) -> Result<StoreLocation> {
-    let is_url = uri.contains("://");
-    if !is_url || uri.starts_with("file://") {
-        let local = uri.strip_prefix("file://").unwrap_or(uri);
-        std::fs::create_dir_all(local).map_err(|e| Error::io(local, e))?;
-        let abs = std::fs::canonicalize(local).map_err(|e| Error::io(local, e))?;
-        let store = object_store::local::LocalFileSystem::new_with_prefix(&abs)?;
-        return Ok(StoreLocation {
-            store: Arc::new(store),
-            prefix: Path::default(),
-        });
+/// The backend a URI names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreKind {
+    /// A local folder (a plain path or `file://`).
+    Local,
+    /// An in-process store (`memory://`).
+    Memory,
+    /// Amazon S3 or an S3-compatible service (`s3://`, `s3a://`).
+    S3,
+    /// Google Cloud Storage (`gs://`).
+    Gcs,
+    /// Azure Blob Storage (`az://`, `abfs://`, `azure://`).
+    Azure,
+    /// A read-only registry served over plain HTTP (`http://`, `https://`).
+    Http,
+}
+
+impl StoreKind {
+    /// The kind of store `uri` names, or an error for an unknown scheme.
+    pub fn of(uri: &str) -> Result<StoreKind> {
+        let Some((scheme, _)) = uri.split_once("://") else {
+            return Ok(StoreKind::Local);
+        };
+        Ok(match scheme.to_ascii_lowercase().as_str() {
+            "file" => StoreKind::Local,
+            "memory" => StoreKind::Memory,
+            "s3" | "s3a" => StoreKind::S3,
+            "gs" => StoreKind::Gcs,
+            "az" | "abfs" | "abfss" | "azure" | "adl" => StoreKind::Azure,
+            "http" | "https" => StoreKind::Http,
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "unsupported URI scheme `{other}://` in `{uri}`; use a local path, file://, \
+                     memory://, s3://, gs://, az:// or http(s)://"
+                )))
+            }
+        })
     }
-    let url = url::Url::parse(uri)
-        .map_err(|e| Error::InvalidArgument(format!("invalid URI `{uri}`: {e}")))?;
-    let (store, prefix) = object_store::parse_url_opts(&url, options.iter().cloned())?;
-    Ok(StoreLocation {
-        store: Arc::from(store),
-        prefix,
-    })
+
+    /// Whether the store is reached over the network (and so deserves a local cache).
+    pub fn is_remote(self) -> bool {
+        matches!(
+            self,
+            StoreKind::S3 | StoreKind::Gcs | StoreKind::Azure | StoreKind::Http
+        )
+    }
+
+    /// Whether the store can only be read (plain HTTP has no conditional writes).
+    pub fn is_read_only(self) -> bool {
+        matches!(self, StoreKind::Http)
+    }
+}
+
+/// Default per-request bounds; explicit options override them.
+const DEFAULT_CONNECT_TIMEOUT: &str = "5s";
+const DEFAULT_TIMEOUT: &str = "300s";
+const DEFAULT_MAX_RETRIES: usize = 3;
+const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Opens the store a URI or plain local path names. Local folders are created if missing.
+/// `options` are backend options as `object_store` names them (e.g. `aws_endpoint`), plus
+/// `max_retries` and `retry_timeout`.
+///
+/// `memory://` gives a fresh empty store; `memory://NAME` gives the process-wide store of that name
+/// (so two handles on `memory://shared` see the same objects while the process lives).
+pub fn open_uri(uri: &str, options: &[(String, String)]) -> Result<StoreLocation> {
+    let kind = StoreKind::of(uri)?;
+    let (retry, options) = split_retry_options(options)?;
+    match kind {
+        StoreKind::Local => {
+            let local = uri.strip_prefix("file://").unwrap_or(uri);
+            if local.is_empty() {
+                return Err(Error::InvalidArgument(
+                    "empty path; give a folder, e.g. LeptonAI('./registry')".into(),
+                ));
+            }
+            std::fs::create_dir_all(local).map_err(|e| Error::io(local, e))?;
+            let abs = std::fs::canonicalize(local).map_err(|e| Error::io(local, e))?;
+            let store = object_store::local::LocalFileSystem::new_with_prefix(&abs)?;
+            Ok(StoreLocation {
+                store: Arc::new(store),
+                prefix: Path::default(),
+            })
+        }
+        StoreKind::Memory => Ok(StoreLocation {
+            store: memory_store(uri),
+            prefix: Path::default(),
+        }),
+        StoreKind::S3 | StoreKind::Gcs | StoreKind::Azure | StoreKind::Http => {
+            let url = url::Url::parse(uri)
+                .map_err(|e| Error::InvalidArgument(format!("invalid URI `{uri}`: {e}")))?;
+            let prefix = Path::parse(url.path().trim_start_matches('/'))
+                .map_err(|e| Error::InvalidArgument(format!("invalid path in URI `{uri}`: {e}")))?;
+            let store = build_remote(kind, uri, &url, &options, retry)?;
+            Ok(StoreLocation { store, prefix })
+        }
+    }
+}
+
+fn memory_store(uri: &str) -> Arc<dyn ObjectStore> {
+    let name = uri["memory://".len()..].trim_matches('/');
+    if name.is_empty() {
+        return Arc::new(object_store::memory::InMemory::new());
+    }
+    static NAMED: OnceLock<Mutex<HashMap<String, Arc<dyn ObjectStore>>>> = OnceLock::new();
+    let mut named = NAMED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    named
+        .entry(name.to_string())
+        .or_insert_with(|| Arc::new(object_store::memory::InMemory::new()))
+        .clone()
+}
+
+fn parse_duration(key: &str, value: &str) -> Result<Duration> {
+    let v = value.trim();
+    let (num, scale) = if let Some(n) = v.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (v, 1.0)
+    };
+    num.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x >= 0.0)
+        .map(|x| Duration::from_secs_f64(x * scale))
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "option `{key}` = `{value}` is not a duration; write e.g. `500ms`, `5s` or `2m`"
+            ))
+        })
+}
+
+/// Takes our retry options out of `options`, returning the retry config and the rest.
+fn split_retry_options(
+    options: &[(String, String)],
+) -> Result<(RetryConfig, Vec<(String, String)>)> {
+    let mut retry = RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            base: 2.0,
+        },
+        max_retries: DEFAULT_MAX_RETRIES,
+        retry_timeout: DEFAULT_RETRY_TIMEOUT,
+    };
+    let mut rest = Vec::new();
+    for (k, v) in options {
+        match k.to_ascii_lowercase().as_str() {
+            "max_retries" => {
+                retry.max_retries = v.trim().parse().map_err(|_| {
+                    Error::InvalidArgument(format!(
+                        "option `max_retries` = `{v}` is not a whole number"
+                    ))
+                })?
+            }
+            "retry_timeout" => retry.retry_timeout = parse_duration(k, v)?,
+            _ => rest.push((k.clone(), v.clone())),
+        }
+    }
+    Ok((retry, rest))
+}
+
+fn unknown_option(uri: &str, key: &str) -> Error {
+    Error::InvalidArgument(format!(
+        "unknown storage option `{key}` for `{uri}`; use object_store's config keys \
+         (e.g. aws_endpoint, aws_region, allow_http, timeout, connect_timeout) or max_retries / \
+         retry_timeout"
+    ))
+}
+
+fn build_remote(
+    kind: StoreKind,
+    uri: &str,
+    url: &url::Url,
+    options: &[(String, String)],
+    retry: RetryConfig,
+) -> Result<Arc<dyn ObjectStore>> {
+    use object_store::ClientConfigKey as C;
+    let has = |key: &str| options.iter().any(|(k, _)| k.eq_ignore_ascii_case(key));
+    // Bounded requests unless the caller (or the environment) chose otherwise.
+    let mut opts: Vec<(String, String)> = Vec::new();
+    if !has("connect_timeout") {
+        opts.push(("connect_timeout".into(), DEFAULT_CONNECT_TIMEOUT.into()));
+    }
+    if !has("timeout") {
+        opts.push(("timeout".into(), DEFAULT_TIMEOUT.into()));
+    }
+    opts.extend(options.iter().cloned());
+    let store: Arc<dyn ObjectStore> = match kind {
+        StoreKind::S3 => {
+            use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey as K};
+            let mut b = AmazonS3Builder::from_env().with_url(uri);
+            // S3 has had conditional writes (If-None-Match / If-Match) since 2024: the commit
+            // protocol needs them, so turn them on unless configured otherwise.
+            if b.get_config_value(&K::ConditionalPut).is_none()
+                && std::env::var_os("AWS_CONDITIONAL_PUT").is_none()
+            {
+                b = b.with_config(K::ConditionalPut, "etag");
+            }
+            for (k, v) in &opts {
+                let key: K = k
+                    .to_ascii_lowercase()
+                    .parse()
+                    .map_err(|_| unknown_option(uri, k))?;
+                b = b.with_config(key, v);
+            }
+            Arc::new(b.with_retry(retry).build()?)
+        }
+        StoreKind::Gcs => {
+            use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey as K};
+            let mut b = GoogleCloudStorageBuilder::from_env().with_url(uri);
+            for (k, v) in &opts {
+                let key: K = k
+                    .to_ascii_lowercase()
+                    .parse()
+                    .map_err(|_| unknown_option(uri, k))?;
+                b = b.with_config(key, v);
+            }
+            Arc::new(b.with_retry(retry).build()?)
+        }
+        StoreKind::Azure => {
+            use object_store::azure::{AzureConfigKey as K, MicrosoftAzureBuilder};
+            let mut b = MicrosoftAzureBuilder::from_env().with_url(uri);
+            for (k, v) in &opts {
+                let key: K = k
+                    .to_ascii_lowercase()
+                    .parse()
+                    .map_err(|_| unknown_option(uri, k))?;
+                b = b.with_config(key, v);
+            }
+            Arc::new(b.with_retry(retry).build()?)
+        }
+        StoreKind::Http => {
+            let base = &url[..url::Position::BeforePath];
+            let mut b = object_store::http::HttpBuilder::new().with_url(base);
+            for (k, v) in &opts {
+                let key: C = k
+                    .to_ascii_lowercase()
+                    .parse()
+                    .map_err(|_| unknown_option(uri, k))?;
+                b = b.with_config(key, v);
+            }
+            Arc::new(b.with_retry(retry).build()?)
+        }
+        StoreKind::Local | StoreKind::Memory => unreachable!("not remote"),
+    };
+    Ok(store)
+}
+
+/// Turns an `object_store` error into a lepton [`Error`], recognising transport failures
+/// (connection refused, timeouts, DNS) as [`Error::Unreachable`] naming `endpoint`.
+pub fn map_store_error(e: object_store::Error, endpoint: &str) -> Error {
+    if is_transport_error(&e) {
+        let mut reason = e.to_string();
+        let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+        while let Some(s) = src {
+            let text = s.to_string();
+            if !reason.contains(&text) {
+                reason.push_str(": ");
+                reason.push_str(&text);
+            }
+            src = s.source();
+        }
+        return Error::Unreachable {
+            what: endpoint.to_string(),
+            reason: format!(
+                "{reason}; check the network and the endpoint (a local cache, if warm, still \
+                 serves models already loaded once)"
+            ),
+        };
+    }
+    Error::from(e)
+}
+
+/// Whether `e` failed before any HTTP response (connect, timeout, DNS, interrupted).
+pub fn is_transport_error(e: &object_store::Error) -> bool {
+    use object_store::client::{HttpError, HttpErrorKind};
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(h) = s.downcast_ref::<HttpError>() {
+            return matches!(
+                h.kind(),
+                HttpErrorKind::Connect
+                    | HttpErrorKind::Timeout
+                    | HttpErrorKind::Request
+                    | HttpErrorKind::Interrupted
+            );
+        }
+        src = s.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds() {
+        assert_eq!(StoreKind::of("/tmp/x").unwrap(), StoreKind::Local);
+        assert_eq!(StoreKind::of("file:///tmp/x").unwrap(), StoreKind::Local);
+        assert_eq!(StoreKind::of("memory://").unwrap(), StoreKind::Memory);
+        assert_eq!(StoreKind::of("s3://b/p").unwrap(), StoreKind::S3);
+        assert_eq!(StoreKind::of("gs://b/p").unwrap(), StoreKind::Gcs);
+        assert_eq!(StoreKind::of("az://c/p").unwrap(), StoreKind::Azure);
+        assert_eq!(
+            StoreKind::of("https://cloud-lepton.ai").unwrap(),
+            StoreKind::Http
+        );
+        let e = StoreKind::of("ftp://x").unwrap_err().to_string();
+        assert!(e.contains("unsupported URI scheme `ftp://`"), "{e}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("t", "500ms").unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(parse_duration("t", "2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("t", "1m").unwrap(), Duration::from_secs(60));
+        assert!(parse_duration("t", "soon").is_err());
+    }
+
+    #[test]
+    fn named_memory_stores_are_shared() {
+        let a = open_uri("memory://shared-test", &[]).unwrap();
+        let b = open_uri("memory://shared-test", &[]).unwrap();
+        assert!(Arc::ptr_eq(&a.store, &b.store));
+        let c = open_uri("memory://", &[]).unwrap();
+        let d = open_uri("memory://", &[]).unwrap();
+        assert!(!Arc::ptr_eq(&c.store, &d.store));
+    }
+
+    #[test]
+    fn unknown_option_is_an_error() {
+        let e = open_uri("s3://bucket/p", &[("no_such".into(), "1".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown storage option `no_such`"), "{e}");
+    }
+
+    #[test]
+    fn http_uri_parses_without_network() {
+        let loc = open_uri("https://cloud-lepton.ai/registry", &[]).unwrap();
+        assert_eq!(loc.prefix.as_ref(), "registry");
+    }
 }

@@ -1,1 +1,212 @@
-//! The registry of models and datasets over an object store. (platform issue)
+//! The registry of models and datasets over an object store.
+//!
+//! A [`Platform`] opens a registry at a URI (see [`crate::store::open_uri`]) and keeps named,
+//! immutably versioned models (and datasets) in it, laid out as [`layout`] describes and committed
+//! with the protocol in [`versions`]. With a key, models are stored sealed and decrypted in memory
+//! only. Remote registries get a local [`cache`] that keeps serving when the network is gone.
+//!
+//! ```no_run
+//! use lepton_core::platform::{Platform, PlatformOptions, PushOptions};
+//! let platform = Platform::open(Some("memory://"), PlatformOptions::default())?;
+//! let info = platform.push_model("demo", b"...onnx bytes...", &PushOptions::default())?;
+//! let (info, onnx) = platform.model_bytes("demo", None)?;
+//! # Ok::<(), lepton_core::Error>(())
+//! ```
+
+pub mod cache;
+pub mod layout;
+pub mod model_file;
+mod models;
+pub mod versions;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use object_store::path::Path;
+use object_store::ObjectStore;
+
+use crate::crypto::Key;
+use crate::store::{open_uri, StoreKind};
+use crate::{Error, Result};
+
+pub use cache::Cache;
+pub use models::ModelInfo;
+use versions::Bucket;
+
+/// Called during long transfers with `(bytes done, bytes total)`; returning an error aborts the
+/// transfer (before anything is committed) with that error.
+pub type ProgressFn = Arc<dyn Fn(u64, u64) -> Result<()> + Send + Sync>;
+
+/// How to open a [`Platform`].
+#[derive(Clone, Default)]
+pub struct PlatformOptions {
+    /// The key models are sealed with (and datasets encrypted with). Without it, items are stored
+    /// in clear, and encrypted items can't be read.
+    pub key: Option<Key>,
+    /// Where the local cache lives. Remote registries use `<lepton home>/cache` when unset; local
+    /// and in-memory registries use a cache only when this is set.
+    pub cache_dir: Option<PathBuf>,
+    /// The size bound of the cache in bytes (default [`cache::DEFAULT_MAX_BYTES`]).
+    pub cache_max_bytes: Option<u64>,
+    /// Turns the cache off even for remote registries.
+    pub no_cache: bool,
+    /// Backend options (`object_store` config keys, plus `max_retries` / `retry_timeout`).
+    pub storage_options: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for PlatformOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlatformOptions")
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("cache_dir", &self.cache_dir)
+            .field("cache_max_bytes", &self.cache_max_bytes)
+            .field("no_cache", &self.no_cache)
+            .field(
+                "storage_options",
+                &self
+                    .storage_options
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// Options of one push.
+#[derive(Clone, Default)]
+pub struct PushOptions {
+    /// Free-form JSON metadata stored in the manifest (must be an object, or null).
+    pub metadata: serde_json::Value,
+    /// Seal the item with the platform key: `None` = when the platform has a key.
+    pub encrypt: Option<bool>,
+    /// Progress reporting (and cancellation).
+    pub progress: Option<ProgressFn>,
+}
+
+/// The lepton home: `$LEPTON_HOME`, else `~/.lepton`.
+pub fn lepton_home() -> PathBuf {
+    if let Some(h) = std::env::var_os("LEPTON_HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(h);
+    }
+    let home = std::env::var_os("HOME")
+        .or_else(|| std::env::var_os("USERPROFILE"))
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    home.join(".lepton")
+}
+
+/// A registry of models and datasets in one object store.
+pub struct Platform {
+    bucket: Bucket,
+    prefix: Path,
+    kind: StoreKind,
+    key: Option<Key>,
+    cache: Option<Cache>,
+    /// Names this registry in the cache (a hash of the URI).
+    scope: String,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform")
+            .field("uri", &self.bucket.endpoint)
+            .field("encrypted", &self.key.is_some())
+            .field("cache", &self.cache.as_ref().map(|c| c.dir().to_path_buf()))
+            .finish()
+    }
+}
+
+impl Platform {
+    /// Opens the registry at `uri` (`None`: the local default, `<lepton home>/registry`, created
+    /// on first use). Opening does not touch the network: an unreachable remote registry fails on
+    /// the first call that needs it, within the configured timeouts.
+    pub fn open(uri: Option<&str>, options: PlatformOptions) -> Result<Platform> {
+        let uri = match uri {
+            Some(u) => u.to_string(),
+            None => lepton_home().join("registry").display().to_string(),
+        };
+        let kind = StoreKind::of(&uri)?;
+        let loc = open_uri(&uri, &options.storage_options)?;
+        Self::with_store(loc.store, loc.prefix, &uri, kind, options)
+    }
+
+    /// Wraps an already opened store; `uri` names it in messages and in the cache, `kind` decides
+    /// the cache default and whether writes are allowed.
+    pub fn with_store(
+        store: Arc<dyn ObjectStore>,
+        prefix: Path,
+        uri: &str,
+        kind: StoreKind,
+        options: PlatformOptions,
+    ) -> Result<Platform> {
+        let cache_dir = if options.no_cache {
+            None
+        } else {
+            match options.cache_dir {
+                Some(d) => Some(d),
+                None if kind.is_remote() => Some(lepton_home().join("cache")),
+                None => None,
+            }
+        };
+        let cache = cache_dir
+            .map(|d| {
+                Cache::open(
+                    d,
+                    options.cache_max_bytes.unwrap_or(cache::DEFAULT_MAX_BYTES),
+                )
+            })
+            .transpose()?;
+        Ok(Platform {
+            bucket: Bucket {
+                store,
+                endpoint: uri.to_string(),
+            },
+            prefix,
+            kind,
+            key: options.key,
+            scope: cache::sha256_hex(uri.as_bytes())[..16].to_string(),
+            cache,
+        })
+    }
+
+    /// The URI this registry was opened with.
+    pub fn uri(&self) -> &str {
+        &self.bucket.endpoint
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.bucket.store
+    }
+
+    /// The prefix of the registry inside the store.
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    /// The backend kind.
+    pub fn kind(&self) -> StoreKind {
+        self.kind
+    }
+
+    /// Whether the platform has a key (pushes are sealed by default then).
+    pub fn has_key(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// The local cache, if any.
+    pub fn cache(&self) -> Option<&Cache> {
+        self.cache.as_ref()
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.kind.is_read_only() {
+            return Err(Error::ReadOnly(format!(
+                "registry {} (served over plain HTTP)",
+                self.bucket.endpoint
+            )));
+        }
+        Ok(())
+    }
+}

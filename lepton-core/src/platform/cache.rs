@@ -1,0 +1,217 @@
+//! The local cache of a remote registry: content-addressed, verified, size-bounded, multi-process.
+//!
+//! ```text
+//! <dir>/objects/<aa>/<sha256>        stored bytes (sealed when the item is encrypted: the cache
+//!                                    never holds a model in clear)
+//! <dir>/refs/<registry id>/<key>     the last manifest seen for a name/version, to keep serving
+//!                                    offline when the registry can't be reached
+//! <dir>/tmp/                         partial writes, renamed into place when complete
+//! ```
+//!
+//! Every object is re-hashed on read and compared with the hash the manifest names: a corrupted
+//! file is deleted and fetched again, never trusted. Writes go to a temporary file and are renamed
+//! into place (atomic on one file system), so several processes can share a cache. When the
+//! objects exceed `max_bytes`, the least recently used are removed.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+/// 10 GiB: the default bound of a cache.
+pub const DEFAULT_MAX_BYTES: u64 = 10 << 30;
+
+/// A local content-addressed cache (see the module docs).
+#[derive(Clone, Debug)]
+pub struct Cache {
+    dir: PathBuf,
+    max_bytes: u64,
+}
+
+/// The hex SHA-256 of `data`.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+fn is_hex_digest(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl Cache {
+    /// Opens (creating) a cache in `dir`, bounded to `max_bytes` of objects.
+    pub fn open(dir: impl Into<PathBuf>, max_bytes: u64) -> Result<Cache> {
+        let dir = dir.into();
+        for sub in ["objects", "refs", "tmp"] {
+            let p = dir.join(sub);
+            std::fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+        }
+        Ok(Cache { dir, max_bytes })
+    }
+
+    /// The cache folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The size bound of the cached objects.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// The file an object with this hash lives in.
+    pub fn object_path(&self, sha256: &str) -> PathBuf {
+        self.dir.join("objects").join(&sha256[..2]).join(sha256)
+    }
+
+    /// The cached bytes whose SHA-256 is `sha256`, or `None` (absent or corrupted: a corrupted
+    /// file is removed so the caller fetches it again).
+    pub fn get_object(&self, sha256: &str) -> Option<Vec<u8>> {
+        if !is_hex_digest(sha256) {
+            return None;
+        }
+        let path = self.object_path(sha256);
+        let data = std::fs::read(&path).ok()?;
+        if sha256_hex(&data) != sha256.to_ascii_lowercase() {
+            tracing::warn!(path = %path.display(), "cached object is corrupted; fetching it again");
+            let _ = std::fs::remove_file(&path);
+            return None;
+        }
+        // Mark as recently used for eviction.
+        if let Ok(f) = std::fs::File::options().append(true).open(&path) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
+        tracing::debug!(sha256, "cache hit");
+        Some(data)
+    }
+
+    /// Stores `data` under its hash `sha256` (checked), then evicts down to the bound.
+    pub fn put_object(&self, sha256: &str, data: &[u8]) -> Result<()> {
+        if !is_hex_digest(sha256) || sha256_hex(data) != sha256.to_ascii_lowercase() {
+            return Err(Error::Integrity {
+                what: "object to cache".into(),
+                reason: format!("its content does not hash to {sha256}"),
+            });
+        }
+        if data.len() as u64 > self.max_bytes {
+            return Ok(()); // would evict itself
+        }
+        let path = self.object_path(sha256);
+        if path.exists() {
+            return Ok(());
+        }
+        self.write_atomic(&path, data)?;
+        self.evict();
+        Ok(())
+    }
+
+    fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<()> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let tmp = self
+            .dir
+            .join("tmp")
+            .join(format!("{}.part", uuid::Uuid::new_v4()));
+        std::fs::write(&tmp, data).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::io(path, e)
+        })
+    }
+
+    fn ref_path(&self, scope: &str, key: &str) -> PathBuf {
+        let mut p = self.dir.join("refs").join(scope);
+        for part in key.split('/') {
+            p = p.join(part);
+        }
+        p
+    }
+
+    /// Records a small document (a manifest) under `scope`/`key`.
+    pub fn put_ref(&self, scope: &str, key: &str, data: &[u8]) -> Result<()> {
+        self.write_atomic(&self.ref_path(scope, key), data)
+    }
+
+    /// The document recorded under `scope`/`key`, if any.
+    pub fn get_ref(&self, scope: &str, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.ref_path(scope, key)).ok()
+    }
+
+    /// Total bytes of cached objects.
+    pub fn size(&self) -> u64 {
+        self.entries().iter().map(|(_, len, _)| len).sum()
+    }
+
+    fn entries(&self) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+        let mut out = Vec::new();
+        let Ok(shards) = std::fs::read_dir(self.dir.join("objects")) else {
+            return out;
+        };
+        for shard in shards.flatten() {
+            let Ok(files) = std::fs::read_dir(shard.path()) else {
+                continue;
+            };
+            for f in files.flatten() {
+                if let Ok(meta) = f.metadata() {
+                    let t = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+                    out.push((f.path(), meta.len(), t));
+                }
+            }
+        }
+        out
+    }
+
+    /// Removes least recently used objects until the total is within the bound.
+    pub fn evict(&self) {
+        let mut entries = self.entries();
+        let mut total: u64 = entries.iter().map(|(_, len, _)| len).sum();
+        if total <= self.max_bytes {
+            return;
+        }
+        entries.sort_by_key(|(_, _, t)| *t);
+        for (path, len, _) in entries {
+            if total <= self.max_bytes {
+                break;
+            }
+            // Another process may have removed it already; a reader holding it open keeps its data.
+            let _ = std::fs::remove_file(&path);
+            total = total.saturating_sub(len);
+            tracing::debug!(path = %path.display(), "evicted from cache");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_corruption_and_eviction() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path(), 100).unwrap();
+        let a = vec![1u8; 60];
+        let ha = sha256_hex(&a);
+        cache.put_object(&ha, &a).unwrap();
+        assert_eq!(cache.get_object(&ha).unwrap(), a);
+        // corrupted on disk -> removed, not trusted
+        std::fs::write(cache.object_path(&ha), b"garbage").unwrap();
+        assert!(cache.get_object(&ha).is_none());
+        assert!(!cache.object_path(&ha).exists());
+        // eviction keeps the newest within the bound
+        cache.put_object(&ha, &a).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let b = vec![2u8; 60];
+        let hb = sha256_hex(&b);
+        cache.put_object(&hb, &b).unwrap();
+        assert!(cache.size() <= 100);
+        assert!(cache.get_object(&hb).is_some());
+        assert!(cache.get_object(&ha).is_none());
+        // wrong hash refused
+        assert!(cache.put_object(&ha, &b).is_err());
+        // refs
+        cache.put_ref("r", "models/m/latest.json", b"{}").unwrap();
+        assert_eq!(cache.get_ref("r", "models/m/latest.json").unwrap(), b"{}");
+        assert!(cache.get_ref("r", "models/x/latest.json").is_none());
+    }
+}

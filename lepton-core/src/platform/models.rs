@@ -1,0 +1,502 @@
+//! Models in the registry: push, resolve, fetch (through the cache), list, verify, delete.
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use super::cache::sha256_hex;
+use super::layout::{
+    check_name, model_root, version_dir, MODELS, MODEL_MANIFEST, MODEL_PLAIN, MODEL_SEALED,
+};
+use super::versions::{commit_path, now_unix};
+use super::{Platform, ProgressFn, PushOptions};
+use crate::crypto;
+use crate::rt::block_on;
+use crate::{Error, Result};
+
+/// The manifest format version this build writes and reads.
+pub const MODEL_FORMAT: u32 = 1;
+/// Uploads larger than this go in parts of this size (progress per part).
+const PART: usize = 8 << 20;
+
+/// What the registry knows about one model version (its manifest, the commit object).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ModelInfo {
+    /// Manifest format version.
+    pub format: u32,
+    /// The model name.
+    pub name: String,
+    /// The version (1, 2, ...).
+    pub version: u64,
+    /// When it was pushed, seconds since the Unix epoch.
+    pub created_unix: u64,
+    /// Size of the ONNX bytes.
+    pub size: u64,
+    /// Size of the stored object (larger than `size` when sealed).
+    pub stored_size: u64,
+    /// SHA-256 (hex) of the stored object: checked on every read and by the cache.
+    pub sha256: String,
+    /// Whether the stored object is sealed with the platform key.
+    pub encrypted: bool,
+    /// The stored object's name inside the version folder.
+    pub object: String,
+    /// Free-form metadata given at push.
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What a sealed model is bound to: a sealed model copied to another name or version fails.
+fn seal_context(name: &str, version: u64) -> Vec<u8> {
+    format!("lepton-ai model v{MODEL_FORMAT}\0{name}\0{version}").into_bytes()
+}
+
+fn report(progress: &Option<ProgressFn>, done: u64, total: u64) -> Result<()> {
+    match progress {
+        Some(p) => p(done, total),
+        None => Ok(()),
+    }
+}
+
+impl Platform {
+    fn model_what(name: &str, version: Option<u64>) -> String {
+        match version {
+            Some(v) => format!("model `{name}` version {v}"),
+            None => format!("model `{name}`"),
+        }
+    }
+
+    /// Pushes ONNX bytes as the next version of `name`; returns the committed manifest.
+    pub fn push_model(&self, name: &str, onnx: &[u8], options: &PushOptions) -> Result<ModelInfo> {
+        check_name("model", name)?;
+        self.check_writable()?;
+        if onnx.is_empty() {
+            return Err(Error::InvalidModel {
+                source_name: Some(name.into()),
+                reason: "the model is empty (0 bytes)".into(),
+            });
+        }
+        let metadata = match &options.metadata {
+            serde_json::Value::Null => serde_json::Map::new(),
+            serde_json::Value::Object(m) => m.clone(),
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "metadata must be a JSON object (a dict), got {other}"
+                )))
+            }
+        };
+        let encrypt = options.encrypt.unwrap_or(self.key.is_some());
+        if encrypt && self.key.is_none() {
+            return Err(Error::KeyRequired(
+                "encrypt=True needs a key: open the platform with one (LeptonAI(key=...))".into(),
+            ));
+        }
+        block_on(async {
+            let root = model_root(&self.prefix, name);
+            let version = self.bucket.claim_next(&root).await?;
+            let dir = version_dir(&root, version);
+            let (stored, object) = if encrypt {
+                let key = self.key.as_ref().expect("checked above");
+                let sealed = crypto::seal(key, &seal_context(name, version), onnx)?;
+                (Bytes::from(sealed), MODEL_SEALED)
+            } else {
+                (Bytes::copy_from_slice(onnx), MODEL_PLAIN)
+            };
+            let info = ModelInfo {
+                format: MODEL_FORMAT,
+                name: name.into(),
+                version,
+                created_unix: now_unix(),
+                size: onnx.len() as u64,
+                stored_size: stored.len() as u64,
+                sha256: sha256_hex(&stored),
+                encrypted: encrypt,
+                object: object.into(),
+                metadata,
+            };
+            self.upload(&dir.clone().join(object), stored.clone(), &options.progress)
+                .await?;
+            // Last chance to cancel: nothing is visible until the manifest exists.
+            report(&options.progress, info.stored_size, info.stored_size)?;
+            let manifest = serde_json::to_vec_pretty(&info).expect("manifest serializes");
+            if !self
+                .bucket
+                .create(&dir.clone().join(MODEL_MANIFEST), Bytes::from(manifest))
+                .await?
+            {
+                return Err(Error::AlreadyExists(format!(
+                    "{} (its manifest appeared during the push)",
+                    Self::model_what(name, Some(version))
+                )));
+            }
+            self.bucket.advance_latest(&root, version).await?;
+            if let Some(cache) = &self.cache {
+                if let Err(e) = cache.put_object(&info.sha256, &stored) {
+                    tracing::warn!("could not cache the pushed model: {e}");
+                }
+            }
+            tracing::info!(name, version, encrypt, bytes = onnx.len(), "pushed model");
+            Ok(info)
+        })
+    }
+
+    async fn upload(&self, path: &Path, data: Bytes, progress: &Option<ProgressFn>) -> Result<()> {
+        let total = data.len() as u64;
+        report(progress, 0, total)?;
+        if data.len() <= PART {
+            self.bucket
+                .store
+                .put(path, PutPayload::from_bytes(data))
+                .await
+                .map_err(|e| self.bucket.err(e))?;
+            return Ok(());
+        }
+        let mut upload = self
+            .bucket
+            .store
+            .put_multipart(path)
+            .await
+            .map_err(|e| self.bucket.err(e))?;
+        let mut done = 0u64;
+        for start in (0..data.len()).step_by(PART) {
+            let part = data.slice(start..(start + PART).min(data.len()));
+            let len = part.len() as u64;
+            if let Err(e) = upload.put_part(PutPayload::from_bytes(part)).await {
+                let _ = upload.abort().await;
+                return Err(self.bucket.err(e));
+            }
+            done += len;
+            if let Err(e) = report(progress, done, total) {
+                let _ = upload.abort().await;
+                return Err(e);
+            }
+        }
+        upload.complete().await.map_err(|e| self.bucket.err(e))?;
+        Ok(())
+    }
+
+    async fn download(&self, path: &Path, progress: &Option<ProgressFn>) -> Result<Vec<u8>> {
+        let r = self
+            .bucket
+            .store
+            .get(path)
+            .await
+            .map_err(|e| self.bucket.err(e))?;
+        let total = r.meta.size;
+        let mut out = Vec::with_capacity(total as usize);
+        let mut stream = r.into_stream();
+        report(progress, 0, total)?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.bucket.err(e))?;
+            out.extend_from_slice(&chunk);
+            report(progress, out.len() as u64, total)?;
+        }
+        Ok(out)
+    }
+
+    fn ref_key(name: &str, version: Option<u64>) -> String {
+        match version {
+            Some(v) => format!("{MODELS}/{name}/{v}.json"),
+            None => format!("{MODELS}/{name}/latest.json"),
+        }
+    }
+
+    async fn not_found(&self, name: &str, version: Option<u64>) -> Error {
+        let hint = match version {
+            Some(_) => match self
+                .bucket
+                .committed_versions(&model_root(&self.prefix, name), MODEL_MANIFEST)
+                .await
+            {
+                Ok(vs) if !vs.is_empty() => Some(format!(
+                    "versions of `{name}`: {}",
+                    vs.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+                )),
+                _ => Some(format!("`{name}` has no versions; push_model it first")),
+            },
+            None => match self.list_models_async().await {
+                Ok(names) if !names.is_empty() => {
+                    Some(format!("models in {}: {}", self.uri(), names.join(", ")))
+                }
+                _ => Some(format!(
+                    "{} has no models; push_model one first",
+                    self.uri()
+                )),
+            },
+        };
+        Error::NotFound {
+            what: Self::model_what(name, version),
+            hint,
+        }
+    }
+
+    async fn model_info_online(&self, name: &str, version: Option<u64>) -> Result<ModelInfo> {
+        let root = model_root(&self.prefix, name);
+        let v = match version {
+            Some(v) => v,
+            None => match self.bucket.resolve_latest(&root, MODEL_MANIFEST).await? {
+                Some(v) => v,
+                None => return Err(self.not_found(name, None).await),
+            },
+        };
+        let Some(bytes) = self
+            .bucket
+            .get_opt(&commit_path(&root, v, MODEL_MANIFEST))
+            .await?
+        else {
+            return Err(self.not_found(name, version).await);
+        };
+        let info = parse_manifest(&bytes, &Self::model_what(name, Some(v)))?;
+        if info.name != name || info.version != v {
+            return Err(Error::Integrity {
+                what: Self::model_what(name, Some(v)),
+                reason: format!(
+                    "its manifest describes `{}` version {} (moved or copied objects)",
+                    info.name, info.version
+                ),
+            });
+        }
+        Ok(info)
+    }
+
+    async fn model_info_async(&self, name: &str, version: Option<u64>) -> Result<ModelInfo> {
+        check_name("model", name)?;
+        match self.model_info_online(name, version).await {
+            Ok(info) => {
+                if let Some(cache) = &self.cache {
+                    let json = serde_json::to_vec(&info).expect("serializes");
+                    let _ = cache.put_ref(&self.scope, &Self::ref_key(name, version), &json);
+                    if version.is_none() {
+                        let _ = cache.put_ref(
+                            &self.scope,
+                            &Self::ref_key(name, Some(info.version)),
+                            &json,
+                        );
+                    }
+                }
+                Ok(info)
+            }
+            Err(e @ Error::Unreachable { .. }) => {
+                let cached = self
+                    .cache
+                    .as_ref()
+                    .and_then(|c| c.get_ref(&self.scope, &Self::ref_key(name, version)))
+                    .and_then(|b| parse_manifest(&b, "cached manifest").ok());
+                match cached {
+                    Some(info) => {
+                        tracing::warn!(
+                            name,
+                            version = info.version,
+                            "registry unreachable; serving the cached manifest ({e})"
+                        );
+                        Ok(info)
+                    }
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The manifest of `name` at `version` (`None`: the latest committed version).
+    pub fn model_info(&self, name: &str, version: Option<u64>) -> Result<ModelInfo> {
+        block_on(self.model_info_async(name, version))
+    }
+
+    /// The stored object of `info`: from the cache when it holds it intact, else from the store,
+    /// checked against the manifest hash either way.
+    async fn stored_bytes(
+        &self,
+        info: &ModelInfo,
+        use_cache: bool,
+        progress: &Option<ProgressFn>,
+    ) -> Result<Vec<u8>> {
+        if use_cache {
+            if let Some(hit) = self.cache.as_ref().and_then(|c| c.get_object(&info.sha256)) {
+                return Ok(hit);
+            }
+        }
+        let root = model_root(&self.prefix, &info.name);
+        let path = version_dir(&root, info.version)
+            .clone()
+            .join(info.object.as_str());
+        let data = match self.download(&path, progress).await {
+            Err(Error::NotFound { .. }) => {
+                return Err(Error::Integrity {
+                    what: Self::model_what(&info.name, Some(info.version)),
+                    reason: format!(
+                        "its manifest is committed but {} is missing; push the model again",
+                        info.object
+                    ),
+                })
+            }
+            other => other?,
+        };
+        let got = sha256_hex(&data);
+        if got != info.sha256 {
+            return Err(Error::Integrity {
+                what: Self::model_what(&info.name, Some(info.version)),
+                reason: format!(
+                    "stored object hashes to {got}, the manifest says {}; the store was modified \
+                     or corrupted: push the model again",
+                    info.sha256
+                ),
+            });
+        }
+        if let Some(cache) = &self.cache {
+            if let Err(e) = cache.put_object(&info.sha256, &data) {
+                tracing::warn!("could not cache {}: {e}", info.name);
+            }
+        }
+        Ok(data)
+    }
+
+    fn decrypt(&self, info: &ModelInfo, stored: Vec<u8>) -> Result<Vec<u8>> {
+        let what = Self::model_what(&info.name, Some(info.version));
+        if !info.encrypted {
+            return Ok(stored);
+        }
+        let Some(key) = &self.key else {
+            return Err(Error::KeyRequired(format!(
+                "{what} is encrypted; open the platform with its key (LeptonAI(uri, key=...))"
+            )));
+        };
+        crypto::open(key, &seal_context(&info.name, info.version), &stored, &what)
+    }
+
+    /// The ONNX bytes (decrypted in memory) and manifest of `name` at `version` (`None`: latest).
+    pub fn model_bytes(&self, name: &str, version: Option<u64>) -> Result<(ModelInfo, Vec<u8>)> {
+        self.model_bytes_with_progress(name, version, None)
+    }
+
+    /// [`Platform::model_bytes`] reporting download progress.
+    pub fn model_bytes_with_progress(
+        &self,
+        name: &str,
+        version: Option<u64>,
+        progress: Option<ProgressFn>,
+    ) -> Result<(ModelInfo, Vec<u8>)> {
+        block_on(async {
+            let info = self.model_info_async(name, version).await?;
+            let stored = self.stored_bytes(&info, true, &progress).await?;
+            let onnx = self.decrypt(&info, stored)?;
+            Ok((info, onnx))
+        })
+    }
+
+    /// Re-reads `name` at `version` from the store (not the cache), checks its hash and, when
+    /// sealed, authenticates it with the platform key.
+    pub fn verify_model(&self, name: &str, version: Option<u64>) -> Result<ModelInfo> {
+        block_on(async {
+            let info = self.model_info_online(name, version).await?;
+            let stored = self.stored_bytes(&info, false, &None).await?;
+            if info.encrypted && self.key.is_none() {
+                return Err(Error::KeyRequired(format!(
+                    "{} is encrypted; verifying it needs the key (LeptonAI(uri, key=...))",
+                    Self::model_what(name, Some(info.version))
+                )));
+            }
+            let onnx = self.decrypt(&info, stored)?;
+            if onnx.len() as u64 != info.size {
+                return Err(Error::Integrity {
+                    what: Self::model_what(name, Some(info.version)),
+                    reason: format!("{} bytes, the manifest says {}", onnx.len(), info.size),
+                });
+            }
+            Ok(info)
+        })
+    }
+
+    async fn list_models_async(&self) -> Result<Vec<String>> {
+        let mut names = self
+            .bucket
+            .subfolders(&self.prefix.clone().join(MODELS))
+            .await?;
+        names.sort();
+        let mut out = Vec::new();
+        for name in names {
+            if check_name("model", &name).is_err() {
+                continue;
+            }
+            let root = model_root(&self.prefix, &name);
+            if self
+                .bucket
+                .resolve_latest(&root, MODEL_MANIFEST)
+                .await?
+                .is_some()
+            {
+                out.push(name);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The names of the models with at least one committed version, sorted.
+    pub fn list_models(&self) -> Result<Vec<String>> {
+        block_on(self.list_models_async())
+    }
+
+    /// The committed versions of `name`, ascending (empty if it has none).
+    pub fn model_versions(&self, name: &str) -> Result<Vec<u64>> {
+        check_name("model", name)?;
+        block_on(
+            self.bucket
+                .committed_versions(&model_root(&self.prefix, name), MODEL_MANIFEST),
+        )
+    }
+
+    /// Deletes one version of `name`, or every version when `version` is `None`.
+    pub fn delete_model(&self, name: &str, version: Option<u64>) -> Result<()> {
+        check_name("model", name)?;
+        self.check_writable()?;
+        block_on(async {
+            let root = model_root(&self.prefix, name);
+            match version {
+                Some(v) => {
+                    if !self
+                        .bucket
+                        .exists(&commit_path(&root, v, MODEL_MANIFEST))
+                        .await?
+                    {
+                        return Err(self.not_found(name, Some(v)).await);
+                    }
+                    self.bucket.delete_version(&root, v, MODEL_MANIFEST).await
+                }
+                None => {
+                    if self
+                        .bucket
+                        .resolve_latest(&root, MODEL_MANIFEST)
+                        .await?
+                        .is_none()
+                    {
+                        return Err(self.not_found(name, None).await);
+                    }
+                    self.bucket.delete_item(&root, MODEL_MANIFEST).await
+                }
+            }
+        })
+    }
+}
+
+fn parse_manifest(bytes: &[u8], what: &str) -> Result<ModelInfo> {
+    #[derive(Deserialize)]
+    struct Head {
+        format: u32,
+    }
+    let head: Head = serde_json::from_slice(bytes).map_err(|e| Error::Integrity {
+        what: what.into(),
+        reason: format!("unreadable manifest: {e}"),
+    })?;
+    if head.format > MODEL_FORMAT {
+        return Err(Error::UnsupportedVersion {
+            what: what.into(),
+            found: head.format,
+            supported: MODEL_FORMAT,
+        });
+    }
+    serde_json::from_slice(bytes).map_err(|e| Error::Integrity {
+        what: what.into(),
+        reason: format!("unreadable manifest: {e}"),
+    })
+}

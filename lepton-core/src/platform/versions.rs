@@ -1,0 +1,324 @@
+//! Immutable versions and the latest pointer, with conditional puts only.
+//!
+//! Protocol (one item = a model, or one split of a dataset):
+//! 1. **claim**: a writer takes version `n` by creating `<root>/<n>/CLAIM` with `PutMode::Create`;
+//!    if it exists, it tries `n + 1`. Exactly one writer wins each number, so claims are dense
+//!    (`1..=N`) and no two pushes share a version.
+//! 2. **write** the data under `<root>/<n>/`.
+//! 3. **commit**: create the commit object (a model's `manifest.json`, a dataset's manifest) with
+//!    `PutMode::Create`. A version is visible only once committed: a crashed push leaves a claim
+//!    and some data, never a readable version.
+//! 4. **advance** `<root>/LATEST` to `n` with a conditional update (`PutMode::Update` with the
+//!    etag read, or `Create` when absent), retrying on conflict; it never moves backwards.
+//!
+//! `LATEST` is a hint that saves listing (plain HTTP registries can't list). Readers resolve the
+//! latest version by probing claims upward from the hint, then walking down to the highest
+//! committed version, so a lagging hint (a writer that died between commit and advance, or a
+//! store without conditional updates) never hides a committed version.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use serde::{Deserialize, Serialize};
+
+use super::layout::{version_dir, CLAIM, LATEST};
+use crate::store::map_store_error;
+use crate::{Error, Result};
+
+/// A store plus the endpoint name used in error messages.
+#[derive(Clone, Debug)]
+pub struct Bucket {
+    /// The store.
+    pub store: Arc<dyn ObjectStore>,
+    /// The URI of the registry, for messages.
+    pub endpoint: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LatestHint {
+    version: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ClaimRecord {
+    writer: String,
+    created_unix: u64,
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Bucket {
+    /// Maps a store error, recognising an unreachable endpoint.
+    pub fn err(&self, e: object_store::Error) -> Error {
+        map_store_error(e, &self.endpoint)
+    }
+
+    /// Reads a whole object.
+    pub async fn get(&self, path: &Path) -> Result<Bytes> {
+        let r = self.store.get(path).await.map_err(|e| self.err(e))?;
+        r.bytes().await.map_err(|e| self.err(e))
+    }
+
+    /// Reads a whole object, or `None` if it does not exist.
+    pub async fn get_opt(&self, path: &Path) -> Result<Option<Bytes>> {
+        match self.store.get(path).await {
+            Ok(r) => Ok(Some(r.bytes().await.map_err(|e| self.err(e))?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// Whether an object exists.
+    pub async fn exists(&self, path: &Path) -> Result<bool> {
+        match self.store.head(path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// Creates an object that must not exist yet; `Ok(false)` if it already does.
+    pub async fn create(&self, path: &Path, data: Bytes) -> Result<bool> {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(path, PutPayload::from_bytes(data), opts)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            // Some S3-compatible stores answer 412 to If-None-Match: * on an existing key.
+            Err(object_store::Error::Precondition { .. }) => Ok(false),
+            Err(object_store::Error::NotImplemented { operation, .. }) => {
+                Err(Error::InvalidArgument(format!(
+                    "{}: the store does not support conditional writes ({operation}); for S3 set \
+                     AWS_CONDITIONAL_PUT=etag (or storage option aws_conditional_put=etag)",
+                    self.endpoint
+                )))
+            }
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// Deletes every object under `prefix` (children of the folder, not siblings sharing a
+    /// name prefix).
+    pub async fn delete_under(&self, prefix: &Path) -> Result<()> {
+        let paths: Vec<Path> = self
+            .store
+            .list(Some(prefix))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await
+            .map_err(|e| self.err(e))?;
+        futures::stream::iter(paths)
+            .map(|p| async move {
+                match self.store.delete(&p).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(self.err(e)),
+                }
+            })
+            .buffer_unordered(16)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    /// The immediate sub-folders of `prefix`.
+    pub async fn subfolders(&self, prefix: &Path) -> Result<Vec<String>> {
+        let listing = self
+            .store
+            .list_with_delimiter(Some(prefix))
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect())
+    }
+
+    /// Reads the latest hint of `root` (0 when absent).
+    async fn latest_hint(&self, root: &Path) -> Result<(u64, Option<UpdateVersion>)> {
+        let path = root.clone().join(LATEST);
+        match self.store.get(&path).await {
+            Ok(r) => {
+                let uv = UpdateVersion {
+                    e_tag: r.meta.e_tag.clone(),
+                    version: r.meta.version.clone(),
+                };
+                let bytes = r.bytes().await.map_err(|e| self.err(e))?;
+                // A garbled hint is only a hint: fall back to probing from 0.
+                let v = serde_json::from_slice::<LatestHint>(&bytes)
+                    .map(|h| h.version)
+                    .unwrap_or(0);
+                Ok((v, Some(uv)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok((0, None)),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// Claims the next free version of `root` and returns it.
+    pub async fn claim_next(&self, root: &Path) -> Result<u64> {
+        let (hint, _) = self.latest_hint(root).await?;
+        let record = serde_json::to_vec(&ClaimRecord {
+            writer: uuid::Uuid::new_v4().to_string(),
+            created_unix: now_unix(),
+        })
+        .expect("claim record serializes");
+        let mut n = hint + 1;
+        loop {
+            let path = version_dir(root, n).clone().join(CLAIM);
+            if self.create(&path, Bytes::from(record.clone())).await? {
+                tracing::debug!(root = %root, version = n, "claimed version");
+                return Ok(n);
+            }
+            n += 1;
+        }
+    }
+
+    /// Moves `<root>/LATEST` forward to `version` (never backwards), retrying on conflicts.
+    pub async fn advance_latest(&self, root: &Path, version: u64) -> Result<()> {
+        let path = root.clone().join(LATEST);
+        let body = Bytes::from(serde_json::to_vec(&LatestHint { version }).expect("serializes"));
+        for _ in 0..32 {
+            let (current, uv) = self.latest_hint(root).await?;
+            if current >= version {
+                return Ok(());
+            }
+            let mode = match uv {
+                Some(uv) => PutMode::Update(uv),
+                None => PutMode::Create,
+            };
+            let opts = PutOptions {
+                mode,
+                ..Default::default()
+            };
+            match self
+                .store
+                .put_opts(&path, PutPayload::from_bytes(body.clone()), opts)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(object_store::Error::Precondition { .. })
+                | Err(object_store::Error::AlreadyExists { .. }) => continue,
+                Err(object_store::Error::NotImplemented { .. }) => {
+                    // A local folder has no compare-and-swap: overwrite, then re-read and repair
+                    // if a slower writer put an older number over ours. Readers probe past a
+                    // lagging hint anyway, so this can only delay, never hide, a version.
+                    self.store
+                        .put(&path, PutPayload::from_bytes(body.clone()))
+                        .await
+                        .map_err(|e| self.err(e))?;
+                    if self.latest_hint(root).await?.0 >= version {
+                        return Ok(());
+                    }
+                }
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+        tracing::warn!(root = %root, version, "gave up advancing LATEST after 32 conflicts");
+        Ok(())
+    }
+
+    /// The highest committed version of `root`, where `commit` is the commit object's path
+    /// relative to a version folder; `None` when nothing is committed.
+    pub async fn resolve_latest(&self, root: &Path, commit: &str) -> Result<Option<u64>> {
+        let (hint, _) = self.latest_hint(root).await?;
+        let mut top = hint;
+        while self
+            .exists(&version_dir(root, top + 1).clone().join(CLAIM))
+            .await?
+        {
+            top += 1;
+        }
+        let mut v = top;
+        while v > 0 {
+            if self.exists(&commit_path(root, v, commit)).await? {
+                return Ok(Some(v));
+            }
+            v -= 1;
+        }
+        Ok(None)
+    }
+
+    /// Every committed version of `root`, ascending.
+    pub async fn committed_versions(&self, root: &Path, commit: &str) -> Result<Vec<u64>> {
+        let mut versions: Vec<u64> = self
+            .subfolders(root)
+            .await?
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        versions.sort_unstable();
+        let flags: Vec<bool> = futures::stream::iter(versions.iter().copied())
+            .map(|v| async move { self.exists(&commit_path(root, v, commit)).await })
+            .buffered(16)
+            .try_collect()
+            .await?;
+        Ok(versions
+            .into_iter()
+            .zip(flags)
+            .filter_map(|(v, ok)| ok.then_some(v))
+            .collect())
+    }
+
+    /// Removes one version: the commit first (so readers stop seeing it at once), then its data.
+    /// The claim stays, so the number is never reused for different content.
+    pub async fn delete_version(&self, root: &Path, version: u64, commit: &str) -> Result<()> {
+        let commit_obj = commit_path(root, version, commit);
+        match self.store.delete(&commit_obj).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(self.err(e)),
+        }
+        let dir = version_dir(root, version);
+        let claim = dir.clone().join(CLAIM);
+        let paths: Vec<Path> = self
+            .store
+            .list(Some(&dir))
+            .map_ok(|m| m.location)
+            .try_filter(|p| futures::future::ready(*p != claim))
+            .try_collect()
+            .await
+            .map_err(|e| self.err(e))?;
+        for p in paths {
+            match self.store.delete(&p).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a whole item: every commit first, then everything under `root`.
+    pub async fn delete_item(&self, root: &Path, commit: &str) -> Result<()> {
+        for v in self.committed_versions(root, commit).await? {
+            match self.store.delete(&commit_path(root, v, commit)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+        self.delete_under(root).await
+    }
+}
+
+/// The commit object of `version`.
+pub fn commit_path(root: &Path, version: u64, commit: &str) -> Path {
+    let mut p = version_dir(root, version);
+    for part in commit.split('/') {
+        p = p.clone().join(part);
+    }
+    p
+}

@@ -1,0 +1,563 @@
+//! The registry conformance suite: every test runs against memory, a local folder and S3.
+//!
+//! S3 is `moto_server` started by `scripts/moto.sh` (sourced by `scripts/test.sh`), which exports
+//! `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`, credentials and `LEPTON_TEST_S3_BUCKET`. Without them the S3
+//! cases fail (they are not skipped): run `source scripts/moto.sh` first, or `scripts/test.sh`.
+//! Each case uses a fresh random prefix, so cases never see each other's objects.
+//!
+//! The "models" here are arbitrary bytes: the registry stores bytes and never parses them.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lepton_core::crypto::Key;
+use lepton_core::platform::layout::{model_root, version_dir, CLAIM, MODEL_PLAIN};
+use lepton_core::platform::{Platform, PlatformOptions, PushOptions};
+use lepton_core::rt::block_on;
+use lepton_core::Error;
+use object_store::{ObjectStoreExt, PutPayload};
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Memory,
+    Local,
+    S3,
+}
+
+struct Fixture {
+    uri: String,
+    _dir: Option<tempfile::TempDir>,
+    cache: tempfile::TempDir,
+}
+
+fn s3_bucket() -> String {
+    match (
+        std::env::var("LEPTON_TEST_S3_BUCKET"),
+        std::env::var("AWS_ENDPOINT"),
+    ) {
+        (Ok(b), Ok(_)) => b,
+        _ => panic!(
+            "the S3 cases need a local S3 server: run `source scripts/moto.sh` (or scripts/test.sh), \
+             which starts moto_server and exports AWS_ENDPOINT and LEPTON_TEST_S3_BUCKET"
+        ),
+    }
+}
+
+fn fixture(backend: Backend) -> Fixture {
+    let id = uuid::Uuid::new_v4();
+    let cache = tempfile::tempdir().unwrap();
+    match backend {
+        Backend::Memory => Fixture {
+            uri: format!("memory://test-{id}"),
+            _dir: None,
+            cache,
+        },
+        Backend::Local => {
+            let dir = tempfile::tempdir().unwrap();
+            Fixture {
+                uri: dir.path().join("registry").display().to_string(),
+                _dir: Some(dir),
+                cache,
+            }
+        }
+        Backend::S3 => Fixture {
+            uri: format!("s3://{}/test-{id}", s3_bucket()),
+            _dir: None,
+            cache,
+        },
+    }
+}
+
+impl Fixture {
+    fn open(&self, key: Option<Key>) -> Platform {
+        self.open_with(key, true)
+    }
+
+    fn open_with(&self, key: Option<Key>, cache: bool) -> Platform {
+        Platform::open(
+            Some(&self.uri),
+            PlatformOptions {
+                key,
+                cache_dir: cache.then(|| self.cache.path().to_path_buf()),
+                no_cache: !cache,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+}
+
+fn bytes(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[1] ^ seed)
+        .collect()
+}
+
+fn push(p: &Platform, name: &str, data: &[u8]) -> u64 {
+    p.push_model(name, data, &PushOptions::default())
+        .unwrap()
+        .version
+}
+
+// ----- the cases ------------------------------------------------------------------------------
+
+fn push_and_load(b: Backend) {
+    let f = fixture(b);
+    let p = f.open(None);
+    let data = bytes(1, 1000);
+    let info = p
+        .push_model(
+            "demo",
+            &data,
+            &PushOptions {
+                metadata: serde_json::json!({"task": "classify", "classes": 2}),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!((info.version, info.size, info.encrypted), (1, 1000, false));
+    let (got_info, got) = p.model_bytes("demo", None).unwrap();
+    assert_eq!(got, data);
+    assert_eq!(got_info, info);
+    assert_eq!(got_info.metadata["task"], "classify");
+    // another handle on the same registry sees it too (no cache)
+    let q = f.open_with(None, false);
+    assert_eq!(q.model_bytes("demo", Some(1)).unwrap().1, data);
+}
+
+fn versions_latest_list_delete(b: Backend) {
+    let f = fixture(b);
+    let p = f.open(None);
+    assert_eq!(p.list_models().unwrap(), Vec::<String>::new());
+    assert_eq!(push(&p, "a", &bytes(1, 10)), 1);
+    assert_eq!(push(&p, "a", &bytes(2, 10)), 2);
+    assert_eq!(push(&p, "b", &bytes(3, 10)), 1);
+    assert_eq!(p.list_models().unwrap(), vec!["a", "b"]);
+    assert_eq!(p.model_versions("a").unwrap(), vec![1, 2]);
+    assert_eq!(p.model_bytes("a", None).unwrap().1, bytes(2, 10));
+    assert_eq!(p.model_bytes("a", Some(1)).unwrap().1, bytes(1, 10));
+    // delete the latest version: latest falls back, the number is not reused
+    p.delete_model("a", Some(2)).unwrap();
+    assert_eq!(p.model_versions("a").unwrap(), vec![1]);
+    assert_eq!(p.model_info("a", None).unwrap().version, 1);
+    assert_eq!(push(&p, "a", &bytes(4, 10)), 3);
+    let e = p.model_bytes("a", Some(2)).unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e}");
+    assert!(e.to_string().contains("versions of `a`: 1, 3"), "{e}");
+    // delete everything
+    p.delete_model("b", None).unwrap();
+    assert_eq!(p.list_models().unwrap(), vec!["a"]);
+    let e = p.delete_model("b", None).unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e}");
+}
+
+fn unknown_and_bad_names(b: Backend) {
+    let f = fixture(b);
+    let p = f.open(None);
+    push(&p, "known", &bytes(1, 10));
+    let e = p.model_bytes("nope", None).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("model `nope` not found; models in {}: known", f.uri)
+    );
+    let e = p.model_bytes("known", Some(7)).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "model `known` version 7 not found; versions of `known`: 1"
+    );
+    for bad in ["../etc", "a/b", "..", "", "a\\b"] {
+        let e = p.model_bytes(bad, None).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{bad}: {e}");
+        let e = p
+            .push_model(bad, b"x", &PushOptions::default())
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{bad}: {e}");
+    }
+    let e = p
+        .push_model("empty", b"", &PushOptions::default())
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidModel { .. }), "{e}");
+    let e = p
+        .push_model(
+            "m",
+            b"x",
+            &PushOptions {
+                metadata: serde_json::json!([1, 2]),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("metadata must be a JSON object"),
+        "{e}"
+    );
+}
+
+fn concurrent_pushes(b: Backend) {
+    let f = fixture(b);
+    let writers = 6;
+    let per_writer = 3;
+    let handles: Vec<_> = (0..writers)
+        .map(|w| {
+            let p = f.open_with(None, false);
+            std::thread::spawn(move || {
+                (0..per_writer)
+                    .map(|i| {
+                        let data = bytes((w * per_writer + i) as u8, 64);
+                        (push(&p, "shared", &data), data)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut pushed: Vec<(u64, Vec<u8>)> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    pushed.sort();
+    let versions: Vec<u64> = pushed.iter().map(|(v, _)| *v).collect();
+    let expected: Vec<u64> = (1..=(writers * per_writer) as u64).collect();
+    assert_eq!(
+        versions, expected,
+        "each push got its own version, none lost"
+    );
+    let p = f.open_with(None, false);
+    assert_eq!(p.model_versions("shared").unwrap(), expected);
+    for (v, data) in &pushed {
+        assert_eq!(&p.model_bytes("shared", Some(*v)).unwrap().1, data);
+    }
+    assert_eq!(
+        p.model_info("shared", None).unwrap().version,
+        (writers * per_writer) as u64
+    );
+}
+
+fn interrupted_push(b: Backend) {
+    let f = fixture(b);
+    let p = f.open(None);
+    push(&p, "m", &bytes(1, 100));
+    // a push cancelled after its data is uploaded but before the commit
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let e = p
+        .push_model(
+            "m",
+            &bytes(2, 100),
+            &PushOptions {
+                progress: Some(Arc::new(move |done, total| {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    if done == total && total > 0 {
+                        Err(Error::InvalidArgument("interrupted".into()))
+                    } else {
+                        Ok(())
+                    }
+                })),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.to_string(), "interrupted");
+    assert!(calls.load(Ordering::SeqCst) >= 2);
+    // and a writer that crashed after claiming version 3 and writing half its data
+    let root = model_root(p.prefix(), "m");
+    block_on(async {
+        let dir = version_dir(&root, 3);
+        p.store()
+            .put(&dir.clone().join(CLAIM), PutPayload::from_static(b"{}"))
+            .await
+            .unwrap();
+        p.store()
+            .put(&dir.join(MODEL_PLAIN), PutPayload::from_static(b"half"))
+            .await
+            .unwrap();
+    });
+    assert_eq!(p.model_versions("m").unwrap(), vec![1]);
+    assert_eq!(p.model_info("m", None).unwrap().version, 1);
+    assert_eq!(p.model_bytes("m", None).unwrap().1, bytes(1, 100));
+    assert!(matches!(
+        p.model_bytes("m", Some(2)).unwrap_err(),
+        Error::NotFound { .. }
+    ));
+    assert_eq!(push(&p, "m", &bytes(4, 100)), 4);
+    assert_eq!(p.model_bytes("m", None).unwrap().1, bytes(4, 100));
+}
+
+fn encrypted_models(b: Backend) {
+    let f = fixture(b);
+    let key = Key::generate();
+    let p = f.open(Some(key.clone()));
+    let secret = b"\x08\x07 this is a secret model graph, longer than a block".to_vec();
+    let info = p
+        .push_model("secret", &secret, &PushOptions::default())
+        .unwrap();
+    assert!(info.encrypted);
+    assert_eq!(p.model_bytes("secret", None).unwrap().1, secret);
+    // the stored object is not the clear model
+    let raw = block_on(async {
+        let path = version_dir(&model_root(p.prefix(), "secret"), 1).join(info.object.as_str());
+        p.store().get(&path).await.unwrap().bytes().await.unwrap()
+    });
+    assert!(!raw.windows(6).any(|w| w == b"secret"));
+    // missing key, wrong key
+    let e = f
+        .open_with(None, false)
+        .model_bytes("secret", None)
+        .unwrap_err();
+    assert!(matches!(e, Error::KeyRequired(_)), "{e}");
+    assert!(e.to_string().contains("LeptonAI(uri, key=...)"), "{e}");
+    let e = f
+        .open_with(Some(Key::generate()), false)
+        .model_bytes("secret", None)
+        .unwrap_err();
+    assert!(matches!(e, Error::WrongKey { .. }), "{e}");
+    // encrypt=True without a key, encrypt=False with one
+    let e = f
+        .open_with(None, false)
+        .push_model(
+            "x",
+            b"x",
+            &PushOptions {
+                encrypt: Some(true),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(e, Error::KeyRequired(_)), "{e}");
+    let plain = p
+        .push_model(
+            "open",
+            b"clear",
+            &PushOptions {
+                encrypt: Some(false),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(!plain.encrypted);
+    assert_eq!(
+        f.open_with(None, false)
+            .model_bytes("open", None)
+            .unwrap()
+            .1,
+        b"clear"
+    );
+    assert_eq!(p.verify_model("secret", None).unwrap().version, 1);
+}
+
+fn cache_and_tampering(b: Backend) {
+    let f = fixture(b);
+    let p = f.open(None);
+    let data = bytes(9, 5000);
+    let info = p.push_model("c", &data, &PushOptions::default()).unwrap();
+    let cache = p.cache().unwrap();
+    // pushing fills the cache; a corrupted cached file is re-fetched, not trusted
+    let cached = cache.object_path(&info.sha256);
+    assert!(cached.exists());
+    std::fs::write(&cached, b"corrupted").unwrap();
+    assert_eq!(p.model_bytes("c", None).unwrap().1, data);
+    assert_eq!(std::fs::read(&cached).unwrap().len(), 5000);
+    // the stored object changed behind our back: reads from the store fail the hash check
+    let path = version_dir(&model_root(p.prefix(), "c"), 1).join(MODEL_PLAIN);
+    block_on(p.store().put(&path, PutPayload::from_static(b"evil"))).unwrap();
+    let e = p.verify_model("c", None).unwrap_err();
+    assert!(matches!(e, Error::Integrity { .. }), "{e}");
+    assert!(e.to_string().contains("push the model again"), "{e}");
+    let fresh = f.open_with(None, false);
+    assert!(matches!(
+        fresh.model_bytes("c", None).unwrap_err(),
+        Error::Integrity { .. }
+    ));
+    // the cache still holds the verified original
+    assert_eq!(p.model_bytes("c", None).unwrap().1, data);
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod memory { $( #[test] fn $case() { super::$case(super::Backend::Memory) } )* }
+        mod local { $( #[test] fn $case() { super::$case(super::Backend::Local) } )* }
+        mod s3 { $( #[test] fn $case() { super::$case(super::Backend::S3) } )* }
+    };
+}
+
+suite!(
+    push_and_load,
+    versions_latest_list_delete,
+    unknown_and_bad_names,
+    concurrent_pushes,
+    interrupted_push,
+    encrypted_models,
+    cache_and_tampering,
+);
+
+// ----- remote-only behaviour --------------------------------------------------------------------
+
+fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn fast_fail() -> Vec<(String, String)> {
+    vec![
+        ("connect_timeout".into(), "1s".into()),
+        ("timeout".into(), "2s".into()),
+        ("max_retries".into(), "1".into()),
+        ("retry_timeout".into(), "3s".into()),
+    ]
+}
+
+#[test]
+fn http_registry_unreachable_is_a_clear_error() {
+    let uri = format!("http://127.0.0.1:{}/registry", closed_port());
+    let p = Platform::open(
+        Some(&uri),
+        PlatformOptions {
+            no_cache: true,
+            storage_options: [fast_fail(), vec![("allow_http".into(), "true".into())]].concat(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let t = Instant::now();
+    let e = p.model_bytes("m", None).unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    assert!(matches!(e, Error::Unreachable { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("store unreachable at {uri}")),
+        "{e}"
+    );
+    // and writes are refused before any network access
+    let e = p
+        .push_model("m", b"x", &PushOptions::default())
+        .unwrap_err();
+    assert!(matches!(e, Error::ReadOnly(_)), "{e}");
+}
+
+#[test]
+fn https_registry_parses_offline() {
+    let p = Platform::open(
+        Some("https://cloud-lepton.ai"),
+        PlatformOptions {
+            no_cache: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(p.uri(), "https://cloud-lepton.ai");
+    assert!(matches!(
+        p.delete_model("m", None).unwrap_err(),
+        Error::ReadOnly(_)
+    ));
+}
+
+#[test]
+fn unroutable_endpoint_times_out() {
+    // 192.0.2.0/24 (TEST-NET-1) is never routed: the connect either times out or is refused.
+    let p = Platform::open(
+        Some("s3://bucket/prefix"),
+        PlatformOptions {
+            no_cache: true,
+            storage_options: [
+                fast_fail(),
+                vec![
+                    ("aws_endpoint".into(), "http://192.0.2.1:9".into()),
+                    ("aws_allow_http".into(), "true".into()),
+                    ("aws_access_key_id".into(), "x".into()),
+                    ("aws_secret_access_key".into(), "y".into()),
+                    ("aws_region".into(), "us-east-1".into()),
+                ],
+            ]
+            .concat(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let t = Instant::now();
+    let e = p.list_models().unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    assert!(matches!(e, Error::Unreachable { .. }), "{e}");
+}
+
+#[test]
+fn s3_cache_serves_offline() {
+    let f = fixture(Backend::S3);
+    let key = Key::generate();
+    let p = f.open(Some(key.clone()));
+    let data = bytes(5, 3000);
+    push(&p, "edge", &data);
+    push(&p, "edge", &bytes(6, 3000));
+    assert_eq!(p.model_bytes("edge", None).unwrap().1, bytes(6, 3000));
+    assert_eq!(p.model_bytes("edge", Some(1)).unwrap().1, data);
+    // the network is gone: same registry URI and cache, endpoint now a closed port
+    let dead = Platform::open(
+        Some(&f.uri),
+        PlatformOptions {
+            key: Some(key),
+            cache_dir: Some(f.cache.path().to_path_buf()),
+            storage_options: [
+                fast_fail(),
+                vec![(
+                    "aws_endpoint".into(),
+                    format!("http://127.0.0.1:{}", closed_port()),
+                )],
+            ]
+            .concat(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(dead.model_bytes("edge", None).unwrap().1, bytes(6, 3000));
+    assert_eq!(dead.model_bytes("edge", Some(1)).unwrap().1, data);
+    // something never loaded can't be served
+    let e = dead.model_bytes("other", None).unwrap_err();
+    assert!(matches!(e, Error::Unreachable { .. }), "{e}");
+    // nothing in the cache is in clear
+    for entry in walk(f.cache.path()) {
+        let content = std::fs::read(&entry).unwrap();
+        assert!(
+            content.windows(64).all(|w| w != &data[..64]),
+            "{}",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn s3_large_model_uploads_in_parts_with_progress() {
+    let f = fixture(Backend::S3);
+    let p = f.open_with(None, false);
+    let data = bytes(7, 20 << 20);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    p.push_model(
+        "big",
+        &data,
+        &PushOptions {
+            progress: Some(Arc::new(move |d, t| {
+                s.lock().unwrap().push((d, t));
+                Ok(())
+            })),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.len() >= 4, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0));
+    assert_eq!(seen.last().unwrap(), &(20 << 20, 20 << 20));
+    assert_eq!(p.model_bytes("big", None).unwrap().1, data);
+}
