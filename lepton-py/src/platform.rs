@@ -1,7 +1,234 @@
-//! Python bindings for lepton_core::platform.
+//! Python bindings for lepton_core::platform: the native `Platform` class behind
+//! `lepton_ai.LeptonAI`, and the encrypted model-file helpers. Manifests cross as JSON text; the
+//! Python layer turns them into dataclasses.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use lepton_core::crypto::Key;
+use lepton_core::platform::{model_file, Platform, PlatformOptions, ProgressFn, PushOptions};
+use lepton_core::Error;
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::errors::IntoPyResult;
+
+fn key_from(key: Option<&Bound<'_, PyBytes>>) -> PyResult<Option<Key>> {
+    key.map(|k| Key::from_bytes(k.as_bytes())).transpose().py()
+}
+
+/// A Python progress callable `(done, total)`, plus the exception it raised, if any.
+struct Callback {
+    func: Option<ProgressFn>,
+    raised: Arc<Mutex<Option<PyErr>>>,
+}
+
+impl Callback {
+    fn new(progress: Option<Py<PyAny>>) -> Callback {
+        let raised: Arc<Mutex<Option<PyErr>>> = Arc::default();
+        let slot = raised.clone();
+        let func = progress.map(|cb| {
+            let f: ProgressFn = Arc::new(move |done, total| {
+                Python::attach(|py| match cb.call1(py, (done, total)) {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                        Err(Error::InvalidArgument(
+                            "transfer cancelled by the progress callback".into(),
+                        ))
+                    }
+                })
+            });
+            f
+        });
+        Callback { func, raised }
+    }
+
+    /// The callback's own exception wins over the error it caused.
+    fn finish<T>(self, result: lepton_core::Result<T>) -> PyResult<T> {
+        if let Some(e) = self.raised.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Err(e);
+        }
+        result.py()
+    }
+}
+
+/// The registry (lepton_core::platform::Platform).
+#[pyclass(name = "Platform", module = "lepton_ai._lepton", frozen)]
+pub struct PyPlatform {
+    inner: Platform,
+}
+
+#[pymethods]
+impl PyPlatform {
+    #[new]
+    #[pyo3(signature = (uri=None, key=None, cache_dir=None, cache_max_bytes=None, no_cache=false, storage_options=None))]
+    fn new(
+        py: Python<'_>,
+        uri: Option<String>,
+        key: Option<Bound<'_, PyBytes>>,
+        cache_dir: Option<PathBuf>,
+        cache_max_bytes: Option<u64>,
+        no_cache: bool,
+        storage_options: Option<HashMap<String, String>>,
+    ) -> PyResult<Self> {
+        let options = PlatformOptions {
+            key: key_from(key.as_ref())?,
+            cache_dir,
+            cache_max_bytes,
+            no_cache,
+            storage_options: storage_options.unwrap_or_default().into_iter().collect(),
+        };
+        let inner = py.detach(|| Platform::open(uri.as_deref(), options)).py()?;
+        Ok(PyPlatform { inner })
+    }
+
+    /// The URI the registry was opened with.
+    #[getter]
+    fn uri(&self) -> String {
+        self.inner.uri().to_string()
+    }
+
+    /// Whether the platform has a key.
+    #[getter]
+    fn has_key(&self) -> bool {
+        self.inner.has_key()
+    }
+
+    /// The cache folder, or None.
+    #[getter]
+    fn cache_dir(&self) -> Option<PathBuf> {
+        self.inner.cache().map(|c| c.dir().to_path_buf())
+    }
+
+    /// Whether the registry is read-only (plain HTTP).
+    #[getter]
+    fn read_only(&self) -> bool {
+        self.inner.kind().is_read_only()
+    }
+
+    #[pyo3(signature = (name, data, metadata_json=None, encrypt=None, progress=None))]
+    fn push_model(
+        &self,
+        py: Python<'_>,
+        name: String,
+        data: Bound<'_, PyBytes>,
+        metadata_json: Option<String>,
+        encrypt: Option<bool>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<String> {
+        let metadata = PushOptions::metadata_from_json(metadata_json.as_deref()).py()?;
+        let data = data.as_bytes().to_vec();
+        let cb = Callback::new(progress);
+        let options = PushOptions {
+            metadata,
+            encrypt,
+            progress: cb.func.clone(),
+        };
+        let result = py.detach(|| self.inner.push_model(&name, &data, &options));
+        cb.finish(result).map(|info| info.to_json())
+    }
+
+    #[pyo3(signature = (name, version=None, progress=None))]
+    fn model_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        version: Option<u64>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<(String, Bound<'py, PyBytes>)> {
+        let cb = Callback::new(progress);
+        let func = cb.func.clone();
+        let result = py.detach(|| self.inner.model_bytes_with_progress(&name, version, func));
+        let (info, bytes) = cb.finish(result)?;
+        Ok((info.to_json(), PyBytes::new(py, &bytes)))
+    }
+
+    #[pyo3(signature = (name, version=None))]
+    fn model_info(&self, py: Python<'_>, name: String, version: Option<u64>) -> PyResult<String> {
+        let info = py.detach(|| self.inner.model_info(&name, version)).py()?;
+        Ok(info.to_json())
+    }
+
+    fn model_versions(&self, py: Python<'_>, name: String) -> PyResult<Vec<u64>> {
+        py.detach(|| self.inner.model_versions(&name)).py()
+    }
+
+    fn list_models(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        py.detach(|| self.inner.list_models()).py()
+    }
+
+    #[pyo3(signature = (name, version=None))]
+    fn delete_model(&self, py: Python<'_>, name: String, version: Option<u64>) -> PyResult<()> {
+        py.detach(|| self.inner.delete_model(&name, version)).py()
+    }
+
+    #[pyo3(signature = (name, version=None))]
+    fn verify_model(&self, py: Python<'_>, name: String, version: Option<u64>) -> PyResult<String> {
+        let info = py.detach(|| self.inner.verify_model(&name, version)).py()?;
+        Ok(info.to_json())
+    }
+}
+
+/// Whether `data` is an encrypted model file.
+#[pyfunction]
+fn is_sealed_model_file(data: Bound<'_, PyBytes>) -> bool {
+    model_file::is_sealed(data.as_bytes())
+}
+
+/// The ONNX bytes of a model file's contents, decrypted when encrypted.
+#[pyfunction]
+#[pyo3(signature = (data, key=None, what="model file".to_string()))]
+fn open_model_file<'py>(
+    py: Python<'py>,
+    data: Bound<'py, PyBytes>,
+    key: Option<Bound<'py, PyBytes>>,
+    what: String,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let key = key_from(key.as_ref())?;
+    let data = data.as_bytes().to_vec();
+    let onnx = py
+        .detach(|| model_file::open_model_file(&data, key.as_ref(), &what))
+        .py()?;
+    Ok(PyBytes::new(py, &onnx))
+}
+
+/// Writes ONNX bytes to `path`, encrypted when `key` is given (atomically).
+#[pyfunction]
+#[pyo3(signature = (path, data, key=None))]
+fn write_model_file(
+    py: Python<'_>,
+    path: PathBuf,
+    data: Bound<'_, PyBytes>,
+    key: Option<Bound<'_, PyBytes>>,
+) -> PyResult<()> {
+    let key = key_from(key.as_ref())?;
+    let data = data.as_bytes().to_vec();
+    py.detach(|| model_file::write_model_file(&path, &data, key.as_ref()))
+        .py()
+}
+
+/// Reads a model file, decrypting it in memory when encrypted.
+#[pyfunction]
+#[pyo3(signature = (path, key=None))]
+fn read_model_file<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    key: Option<Bound<'py, PyBytes>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let key = key_from(key.as_ref())?;
+    let onnx = py
+        .detach(|| model_file::read_model_file(&path, key.as_ref()))
+        .py()?;
+    Ok(PyBytes::new(py, &onnx))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyPlatform>()?;
+    m.add_function(wrap_pyfunction!(is_sealed_model_file, m)?)?;
+    m.add_function(wrap_pyfunction!(open_model_file, m)?)?;
+    m.add_function(wrap_pyfunction!(write_model_file, m)?)?;
+    m.add_function(wrap_pyfunction!(read_model_file, m)?)?;
     Ok(())
 }

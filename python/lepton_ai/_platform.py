@@ -1,18 +1,263 @@
-"""The LeptonAI registry (platform issue). Until then only LeptonAI.load_model(path) works."""
+"""``LeptonAI``: a registry of models and datasets in an object store.
+
+    platform = LeptonAI()                          # ~/.lepton/registry (or $LEPTON_HOME/registry)
+    platform = LeptonAI("s3://bucket/prefix")      # credentials from AWS_* env or storage_options
+    platform.push_model("medical_diagnosis", "model.onnx", metadata={"auc": 0.97})
+    model = LeptonAI.load_model("medical_diagnosis", platform=platform)
+
+Versions are immutable and numbered 1, 2, ...; ``version=None`` means the latest committed one.
+With ``key=``, models are stored encrypted and decrypted in memory only. Remote registries keep a
+verified local cache, so models loaded once keep loading when the network is gone.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import functools
+import json
+import logging
+import os
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
-from ._model import Model, load_model
+from . import _lepton
+from ._model import Model, load_model as _load_model
+from ._model_file import is_encrypted_model_file, key_bytes, read_model_file
+from ._progress import Progress, progress_callback
+from .errors import InvalidArgumentError
+
+__all__ = ["LeptonAI", "ModelInfo"]
+
+logger = logging.getLogger("lepton_ai")
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """The manifest of one model version in a registry."""
+
+    name: str
+    version: int
+    size: int
+    """Bytes of the ONNX model."""
+    stored_size: int
+    """Bytes stored (larger than ``size`` when encrypted)."""
+    sha256: str
+    """SHA-256 of the stored object, checked on every read."""
+    encrypted: bool
+    created_unix: int
+    metadata: Dict[str, Any]
+    object: str
+
+    @classmethod
+    def _from_json(cls, text: str) -> "ModelInfo":
+        d = json.loads(text)
+        return cls(**{f.name: d.get(f.name) for f in dataclasses.fields(cls)})
+
+
+class _platform_method:
+    """A static method that, called on an instance, fills in ``platform=`` with it.
+
+    ``LeptonAI.load_model("m", platform=p)`` and ``p.load_model("m")`` do the same thing.
+    """
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.func = func
+        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Callable[..., Any]:
+        if obj is None:
+            return self.func
+
+        @functools.wraps(self.func)
+        def bound(*args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("platform", obj)
+            return self.func(*args, **kwargs)
+
+        return bound
+
+
+def _model_onnx_bytes(model: Any, key: Any) -> bytes:
+    """The ONNX bytes of a path, bytes or Model given to push_model."""
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return read_model_file(bytes(model), key)
+    if isinstance(model, (str, os.PathLike)):
+        return read_model_file(model, key)
+    for attr in ("bytes", "to_bytes", "onnx_bytes"):
+        method = getattr(model, attr, None)
+        if callable(method):
+            return bytes(method())
+    raise InvalidArgumentError(
+        f"push_model takes a path, bytes or a lepton_ai.Model, got {type(model).__name__}"
+    )
 
 
 class LeptonAI:
-    """A registry of models and datasets in an object store."""
+    """A registry of models and datasets in an object store.
 
-    @staticmethod
-    def load_model(name_or_path: Any, platform: "LeptonAI | None" = None, **kwargs: Any) -> Model:
-        """Loads a model from a file, bytes, or (with ``platform``) the registry."""
-        if platform is not None:
-            raise NotImplementedError("the registry is not implemented yet")
-        return load_model(name_or_path, **kwargs)
+    Args:
+        uri: where the registry lives. ``None``: the local default (``$LEPTON_HOME/registry``,
+            else ``~/.lepton/registry``), created on first use. A local path or ``file://``;
+            ``memory://`` (kept alive by this object; ``memory://NAME`` is shared in-process);
+            ``s3://bucket/prefix``, ``gs://...``, ``az://...`` (credentials and endpoints from the
+            usual environment variables, e.g. ``AWS_ENDPOINT``, or ``storage_options``);
+            ``http(s)://host/prefix`` for read-only registries.
+        key: models pushed are encrypted with it (``lepton_ai.Key``, 32 bytes or 64 hex chars),
+            and encrypted models need it to load.
+        cache_dir: the local cache folder. Remote registries use ``~/.lepton/cache`` when unset;
+            local and in-memory ones use a cache only when it is set.
+        storage_options: backend options by ``object_store`` name (``aws_endpoint``,
+            ``aws_region``, ``allow_http``, ``timeout``, ``connect_timeout``, ...) plus
+            ``max_retries`` and ``retry_timeout``.
+        cache_max_bytes: the cache's size bound (default 10 GiB); least recently used first out.
+        cache: ``False`` turns the cache off.
+        progress: default for transfers: ``None`` automatic, ``True``/``False``, or a callable.
+
+    Opening does not touch the network; an unreachable registry raises ``UnreachableError`` on
+    first use, after bounded timeouts and retries.
+    """
+
+    def __init__(
+        self,
+        uri: Optional[PathLike] = None,
+        key: Any = None,
+        cache_dir: Optional[PathLike] = None,
+        *,
+        storage_options: Optional[Mapping[str, Any]] = None,
+        cache_max_bytes: Optional[int] = None,
+        cache: bool = True,
+        progress: Progress = None,
+    ) -> None:
+        uri_str = None if uri is None else os.fspath(uri)
+        self._key = key
+        self._progress = progress
+        self._native = _lepton.Platform(
+            uri_str,
+            key_bytes(key),
+            None if cache_dir is None else os.fspath(cache_dir),
+            cache_max_bytes,
+            not cache,
+            None if storage_options is None else {str(k): str(v) for k, v in storage_options.items()},
+        )
+
+    def __repr__(self) -> str:
+        return f"LeptonAI({self.uri!r}{', encrypted' if self.encrypted else ''})"
+
+    @property
+    def uri(self) -> str:
+        """The URI (or path) the registry was opened with."""
+        return self._native.uri
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether this platform has a key (pushes are encrypted by default then)."""
+        return self._native.has_key
+
+    @property
+    def cache_dir(self) -> Optional[str]:
+        """The local cache folder, or None."""
+        d = self._native.cache_dir
+        return None if d is None else os.fspath(d)
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the registry is read-only (served over plain HTTP)."""
+        return self._native.read_only
+
+    # ----- models -------------------------------------------------------------------------
+
+    def push_model(
+        self,
+        name: str,
+        model: Union[PathLike, bytes, Model],
+        *,
+        metadata: Optional[Mapping[str, Any]] = None,
+        encrypt: Optional[bool] = None,
+        key: Any = None,
+        progress: Progress = None,
+    ) -> ModelInfo:
+        """Pushes a model (a path, ONNX bytes or a ``Model``) as the next version of ``name``.
+
+        ``metadata`` is any JSON-serializable dict stored in the manifest. ``encrypt`` defaults
+        to whether the platform has a key. ``key`` decrypts an encrypted model file given by
+        path. Concurrent pushes of one name each get their own version; an interrupted push
+        leaves no visible version.
+        """
+        onnx = _model_onnx_bytes(model, key)
+        try:
+            meta_json = None if metadata is None else json.dumps(dict(metadata))
+        except (TypeError, ValueError) as e:
+            raise InvalidArgumentError(f"metadata must be JSON-serializable: {e}") from None
+        with progress_callback(self._pick(progress), f"push {name}") as cb:
+            info = ModelInfo._from_json(
+                self._native.push_model(name, onnx, meta_json, encrypt, cb)
+            )
+        logger.info("pushed model %s version %d to %s", name, info.version, self.uri)
+        return info
+
+    @_platform_method
+    def load_model(  # type: ignore[misc]
+        name_or_path: Union[str, PathLike, bytes],
+        platform: Optional["LeptonAI"] = None,
+        version: Optional[int] = None,
+        *,
+        key: Any = None,
+        progress: Progress = None,
+        **kwargs: Any,
+    ) -> Model:
+        """Loads a model: ``name`` from ``platform`` (latest version unless ``version``), or a
+        file path / ONNX bytes when ``platform`` is None (``key`` decrypts an encrypted file).
+
+        Also callable on an instance: ``platform.load_model(name)``. Other keyword arguments go
+        to ``lepton_ai.load_model`` (``providers=``, ``strict=``, ...).
+        """
+        if platform is None:
+            if version is not None:
+                raise InvalidArgumentError(
+                    "version= needs a registry: LeptonAI.load_model(name, platform=..., version=...)"
+                )
+            if key is None and not is_encrypted_model_file(name_or_path):  # type: ignore[arg-type]
+                return _load_model(name_or_path, **kwargs)
+            return _load_model(read_model_file(name_or_path, key), **kwargs)  # type: ignore[arg-type]
+        if not isinstance(name_or_path, str):
+            raise InvalidArgumentError(
+                f"with platform=, give a model name (str), got {type(name_or_path).__name__}"
+            )
+        onnx = platform.model_bytes(name_or_path, version, progress=progress)
+        return _load_model(onnx, **kwargs)
+
+    def model_bytes(
+        self, name: str, version: Optional[int] = None, *, progress: Progress = None
+    ) -> bytes:
+        """The ONNX bytes of ``name`` (decrypted in memory), through the cache."""
+        with progress_callback(self._pick(progress), f"pull {name}") as cb:
+            info_json, onnx = self._native.model_bytes(name, version, cb)
+        info = ModelInfo._from_json(info_json)
+        logger.info("loaded model %s version %d from %s", name, info.version, self.uri)
+        return onnx
+
+    def list_models(self) -> List[str]:
+        """Names of the models with at least one version, sorted."""
+        return self._native.list_models()
+
+    def model_versions(self, name: str) -> List[int]:
+        """The committed versions of ``name``, ascending (empty if none)."""
+        return self._native.model_versions(name)
+
+    def model_info(self, name: str, version: Optional[int] = None) -> ModelInfo:
+        """The manifest of ``name`` at ``version`` (latest when None)."""
+        return ModelInfo._from_json(self._native.model_info(name, version))
+
+    def delete_model(self, name: str, version: Optional[int] = None) -> None:
+        """Deletes one version of ``name``, or all of them when ``version`` is None. Version
+        numbers are never reused."""
+        self._native.delete_model(name, version)
+        logger.info("deleted model %s%s from %s", name, "" if version is None else f" v{version}", self.uri)
+
+    def verify_model(self, name: str, version: Optional[int] = None) -> ModelInfo:
+        """Re-reads ``name`` from the store (not the cache), checks its hash and, when encrypted,
+        authenticates it with the key. Raises IntegrityError / WrongKeyError on failure."""
+        return ModelInfo._from_json(self._native.verify_model(name, version))
+
+    def _pick(self, progress: Progress) -> Progress:
+        return self._progress if progress is None else progress

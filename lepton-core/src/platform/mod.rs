@@ -84,6 +84,17 @@ pub struct PushOptions {
     pub progress: Option<ProgressFn>,
 }
 
+impl PushOptions {
+    /// Parses metadata given as JSON text (`None`: no metadata).
+    pub fn metadata_from_json(json: Option<&str>) -> Result<serde_json::Value> {
+        match json {
+            None => Ok(serde_json::Value::Null),
+            Some(s) => serde_json::from_str(s)
+                .map_err(|e| Error::InvalidArgument(format!("metadata is not valid JSON: {e}"))),
+        }
+    }
+}
+
 /// The lepton home: `$LEPTON_HOME`, else `~/.lepton`.
 pub fn lepton_home() -> PathBuf {
     if let Some(h) = std::env::var_os("LEPTON_HOME").filter(|h| !h.is_empty()) {

@@ -47,6 +47,13 @@ pub struct ModelInfo {
     pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
+impl ModelInfo {
+    /// The manifest as JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("manifests serialize")
+    }
+}
+
 /// What a sealed model is bound to: a sealed model copied to another name or version fails.
 fn seal_context(name: &str, version: u64) -> Vec<u8> {
     format!("lepton-ai model v{MODEL_FORMAT}\0{name}\0{version}").into_bytes()

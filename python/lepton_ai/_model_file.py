@@ -1,0 +1,67 @@
+"""Encrypted single-file models: what ``Model.save(path, key=...)`` and ``load_model(path, key=...)``
+call.
+
+File format (``docs/platform-layout.md``): ``b"LEPTONMF"``, a format byte, a flags byte, then the
+ONNX bytes sealed with the key (AES-256-GCM, bound to the header). Plain ``.onnx`` files are read
+as they are. The clear model never touches the disk: it is decrypted in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional, Union
+
+from . import _lepton
+from .errors import InvalidArgumentError
+
+PathLike = Union[str, "os.PathLike[str]"]
+MAGIC = b"LEPTONMF"
+
+
+def key_bytes(key: Any) -> Optional[bytes]:
+    """The 32 raw bytes of ``key``: a ``lepton_ai.Key``, bytes, or a 64-character hex string."""
+    if key is None:
+        return None
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        return bytes(key)
+    if isinstance(key, str):
+        try:
+            return bytes.fromhex(key.strip())
+        except ValueError:
+            raise InvalidArgumentError(
+                "a key given as text must be 64 hexadecimal characters"
+            ) from None
+    for attr in ("to_bytes", "as_bytes", "raw"):
+        method = getattr(key, attr, None)
+        if callable(method):
+            return bytes(method())
+    if hasattr(key, "__bytes__"):
+        return bytes(key)
+    raise InvalidArgumentError(
+        f"expected a lepton_ai.Key, 32 bytes or a hex string as key, got {type(key).__name__}"
+    )
+
+
+def is_encrypted_model_file(path_or_bytes: Union[PathLike, bytes]) -> bool:
+    """Whether a file (or its bytes) is an encrypted lepton model file."""
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        return bytes(path_or_bytes[:8]) == MAGIC
+    try:
+        with open(path_or_bytes, "rb") as f:
+            return f.read(8) == MAGIC
+    except OSError:
+        return False
+
+
+def read_model_file(path_or_bytes: Union[PathLike, bytes], key: Any = None) -> bytes:
+    """The ONNX bytes of a model file (or of its contents), decrypted in memory with ``key`` when
+    the file is encrypted. Raises KeyRequiredError / WrongKeyError / NotFoundError."""
+    k = key_bytes(key)
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        return _lepton.open_model_file(bytes(path_or_bytes), k, "model bytes")
+    return _lepton.read_model_file(os.fspath(path_or_bytes), k)
+
+
+def save_model_file(path: PathLike, onnx: bytes, key: Any = None) -> None:
+    """Writes ONNX bytes to ``path`` atomically, encrypted when ``key`` is given."""
+    _lepton.write_model_file(os.fspath(path), bytes(onnx), key_bytes(key))
