@@ -83,7 +83,7 @@ def _model_onnx_bytes(model: Any, key: Any) -> bytes:
         return read_model_file(bytes(model), key)
     if isinstance(model, (str, os.PathLike)):
         return read_model_file(model, key)
-    for attr in ("bytes", "to_bytes", "onnx_bytes"):
+    for attr in ("bytes", "onnx_bytes"):
         method = getattr(model, attr, None)
         if callable(method):
             return bytes(method())

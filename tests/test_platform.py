@@ -1,0 +1,351 @@
+"""The registry conformance suite in Python: every backend-parametrized test runs against memory,
+a local folder and S3.
+
+S3 is moto_server, started by ``scripts/moto.sh`` (sourced by ``scripts/test.sh``), which exports
+``AWS_ENDPOINT`` and ``LEPTON_TEST_S3_BUCKET``. Without them the S3 cases FAIL (not skip), saying
+so. Models here are arbitrary bytes unless a test says otherwise: the registry never parses them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import lepton_ai
+from lepton_ai import LeptonAI
+from lepton_ai._model_file import is_encrypted_model_file, read_model_file, save_model_file
+from lepton_ai.errors import (
+    IntegrityError,
+    InvalidArgumentError,
+    KeyRequiredError,
+    NotFoundError,
+    ReadOnlyError,
+    UnreachableError,
+    WrongKeyError,
+)
+
+BACKENDS = ["memory", "local", "s3"]
+
+
+def s3_bucket() -> str:
+    bucket = os.environ.get("LEPTON_TEST_S3_BUCKET")
+    if not bucket or not os.environ.get("AWS_ENDPOINT"):
+        pytest.fail(
+            "the S3 cases need a local S3 server: run the tests under scripts/test.sh (or "
+            "`source scripts/moto.sh` first), which starts moto_server and exports AWS_ENDPOINT "
+            "and LEPTON_TEST_S3_BUCKET"
+        )
+    return bucket
+
+
+def make_uri(backend: str, tmp_path: Path) -> str:
+    tag = uuid.uuid4().hex
+    if backend == "memory":
+        return f"memory://test-{tag}"
+    if backend == "local":
+        return str(tmp_path / "registry")
+    return f"s3://{s3_bucket()}/test-{tag}"
+
+
+@pytest.fixture(autouse=True)
+def lepton_home(tmp_path, monkeypatch):
+    """Keeps the default registry and cache out of the real home folder."""
+    monkeypatch.setenv("LEPTON_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture(params=BACKENDS)
+def uri(request, tmp_path) -> str:
+    """A fresh, empty registry on each backend."""
+    return make_uri(request.param, tmp_path)
+
+
+def blob(seed: int, n: int = 1000) -> bytes:
+    return bytes((i * 31 + seed) % 251 for i in range(n))
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+FAST_FAIL = {"connect_timeout": "1s", "timeout": "2s", "max_retries": "1", "retry_timeout": "3s"}
+
+
+# ----- conformance ---------------------------------------------------------------------------
+
+
+def test_push_load_info(uri, tmp_path):
+    p = LeptonAI(uri, cache_dir=tmp_path / "cache")
+    info = p.push_model("demo", blob(1), metadata={"auc": 0.97, "labels": ["a", "b"]})
+    assert (info.name, info.version, info.size, info.encrypted) == ("demo", 1, 1000, False)
+    assert info.metadata == {"auc": 0.97, "labels": ["a", "b"]}
+    assert p.model_bytes("demo") == blob(1)
+    assert p.model_info("demo") == info
+    # from a file path too
+    f = tmp_path / "m.onnx"
+    f.write_bytes(blob(2))
+    assert p.push_model("demo", f).version == 2
+    assert p.model_bytes("demo") == blob(2)
+    assert p.model_bytes("demo", 1) == blob(1)
+    # another handle sees the same registry
+    assert LeptonAI(uri, cache=False).model_versions("demo") == [1, 2]
+
+
+def test_versions_list_delete(uri):
+    p = LeptonAI(uri)
+    assert p.list_models() == []
+    for seed in (1, 2, 3):
+        p.push_model("a", blob(seed))
+    p.push_model("b", blob(9))
+    assert p.list_models() == ["a", "b"]
+    assert p.model_versions("a") == [1, 2, 3]
+    p.delete_model("a", 3)
+    assert p.model_info("a").version == 2
+    assert p.push_model("a", blob(4)).version == 4  # numbers are never reused
+    p.delete_model("b")
+    assert p.list_models() == ["a"]
+    with pytest.raises(NotFoundError):
+        p.delete_model("b")
+
+
+def test_unknown_and_bad_names(uri):
+    p = LeptonAI(uri)
+    p.push_model("known", blob(1))
+    with pytest.raises(NotFoundError) as e:
+        p.model_bytes("nope")
+    assert str(e.value) == f"model `nope` not found; models in {uri}: known"
+    with pytest.raises(FileNotFoundError):
+        p.model_info("known", 5)
+    with pytest.raises(NotFoundError) as e:
+        p.model_info("known", 5)
+    assert str(e.value) == "model `known` version 5 not found; versions of `known`: 1"
+    for bad in ["../x", "a/b", "..", "", "a\\b", ".hidden"]:
+        with pytest.raises(InvalidArgumentError, match="invalid model name"):
+            p.push_model(bad, blob(1))
+        with pytest.raises(ValueError, match="invalid model name"):
+            p.model_bytes(bad)
+    with pytest.raises(InvalidArgumentError, match="JSON-serializable"):
+        p.push_model("m", blob(1), metadata={"x": object()})
+    with pytest.raises(InvalidArgumentError, match="path, bytes or a lepton_ai.Model"):
+        p.push_model("m", 42)  # type: ignore[arg-type]
+
+
+def test_concurrent_pushes_each_get_a_version(uri):
+    writers, each = 4, 3
+    results: list = []
+    errors: list = []
+
+    def work(w: int) -> None:
+        p = LeptonAI(uri, cache=False)
+        try:
+            for i in range(each):
+                data = blob(w * each + i)
+                results.append((p.push_model("shared", data).version, data))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    versions = sorted(v for v, _ in results)
+    assert versions == list(range(1, writers * each + 1))
+    p = LeptonAI(uri, cache=False)
+    for v, data in results:
+        assert p.model_bytes("shared", v) == data
+    assert p.model_info("shared").version == writers * each
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_interrupted_push_is_invisible(uri):
+    p = LeptonAI(uri)
+    p.push_model("m", blob(1))
+
+    def stop_at_end(done: int, total: int) -> None:
+        if total and done == total:
+            raise Interrupted("user pressed stop")
+
+    with pytest.raises(Interrupted):
+        p.push_model("m", blob(2), progress=stop_at_end)
+    assert p.model_versions("m") == [1]
+    assert p.model_bytes("m") == blob(1)
+    assert p.push_model("m", blob(3)).version == 3
+
+
+def test_encrypted_models(uri):
+    key = os.urandom(32)
+    p = LeptonAI(uri, key=key)
+    secret = b"\x08\x07" + b"secret weights " * 50
+    info = p.push_model("secret", secret)
+    assert info.encrypted and info.stored_size > info.size
+    assert p.model_bytes("secret") == secret
+    assert p.verify_model("secret").version == 1
+    with pytest.raises(KeyRequiredError) as e:
+        LeptonAI(uri, cache=False).model_bytes("secret")
+    assert str(e.value) == (
+        "model `secret` version 1 is encrypted; open the platform with its key "
+        "(LeptonAI(uri, key=...))"
+    )
+    with pytest.raises(WrongKeyError, match="wrong key for model `secret` version 1"):
+        LeptonAI(uri, key=os.urandom(32), cache=False).model_bytes("secret")
+    with pytest.raises(KeyRequiredError, match="encrypt=True needs a key"):
+        LeptonAI(uri).push_model("x", blob(1), encrypt=True)
+    assert p.push_model("open", blob(1), encrypt=False).encrypted is False
+    with pytest.raises(InvalidArgumentError, match="a key is 32 bytes"):
+        LeptonAI(uri, key=b"short")
+
+
+def test_cache_corruption_is_refetched(uri, tmp_path):
+    cache = tmp_path / "cache"
+    p = LeptonAI(uri, cache_dir=cache)
+    info = p.push_model("c", blob(5, 5000))
+    cached = cache / "objects" / info.sha256[:2] / info.sha256
+    assert cached.read_bytes() != b""
+    cached.write_bytes(b"corrupted")
+    assert p.model_bytes("c") == blob(5, 5000)
+    assert cached.stat().st_size == info.stored_size
+
+
+def test_progress_callback_sees_the_transfer(uri):
+    p = LeptonAI(uri, cache=False)
+    seen: list = []
+    p.push_model("m", blob(1, 3000), progress=lambda d, t: seen.append((d, t)))
+    assert seen[0] == (0, 3000) and seen[-1] == (3000, 3000)
+    seen.clear()
+    assert p.model_bytes("m", progress=lambda d, t: seen.append((d, t))) == blob(1, 3000)
+    assert seen[-1] == (3000, 3000)
+
+
+# ----- one backend ---------------------------------------------------------------------------
+
+
+def test_default_registry_is_created_under_lepton_home(lepton_home):
+    p = LeptonAI()
+    assert p.uri == str(lepton_home / "registry")
+    p.push_model("m", blob(1))
+    assert (lepton_home / "registry" / "models" / "m" / "1" / "manifest.json").is_file()
+    assert p.cache_dir is None  # local registries need no cache
+
+
+def test_named_memory_registries_are_shared():
+    name = f"memory://shared-{uuid.uuid4().hex}"
+    LeptonAI(name).push_model("m", blob(1))
+    assert LeptonAI(name).list_models() == ["m"]
+    assert LeptonAI("memory://").list_models() == []
+
+
+def test_unreachable_http_registry_fails_fast():
+    uri = f"http://127.0.0.1:{closed_port()}/registry"
+    p = LeptonAI(uri, cache=False, storage_options={**FAST_FAIL, "allow_http": "true"})
+    assert p.read_only
+    t = time.monotonic()
+    with pytest.raises(UnreachableError) as e:
+        p.model_bytes("m")
+    assert time.monotonic() - t < 20
+    assert str(e.value).startswith(f"store unreachable at {uri}")
+    assert isinstance(e.value, ConnectionError)
+    with pytest.raises(ReadOnlyError, match="is read-only"):
+        p.push_model("m", blob(1))
+
+
+def test_https_registry_parses_without_network():
+    p = LeptonAI("https://cloud-lepton.ai", cache=False)
+    assert p.uri == "https://cloud-lepton.ai" and p.read_only
+
+
+def test_bad_uri_and_options():
+    with pytest.raises(InvalidArgumentError, match="unsupported URI scheme `ftp://`"):
+        LeptonAI("ftp://host/x")
+    with pytest.raises(InvalidArgumentError, match="unknown storage option `nope`"):
+        LeptonAI("s3://bucket/x", storage_options={"nope": "1"})
+    with pytest.raises(InvalidArgumentError, match="is not a duration"):
+        LeptonAI("s3://bucket/x", storage_options={"retry_timeout": "soon"})
+
+
+def test_s3_cache_serves_offline(tmp_path):
+    uri = make_uri("s3", tmp_path)
+    key = os.urandom(32)
+    cache = tmp_path / "cache"
+    p = LeptonAI(uri, key=key, cache_dir=cache)
+    p.push_model("edge", blob(1))
+    p.push_model("edge", blob(2))
+    assert p.model_bytes("edge") == blob(2)
+    dead = LeptonAI(
+        uri,
+        key=key,
+        cache_dir=cache,
+        storage_options={**FAST_FAIL, "aws_endpoint": f"http://127.0.0.1:{closed_port()}"},
+    )
+    assert dead.model_bytes("edge") == blob(2)
+    with pytest.raises(UnreachableError):
+        dead.model_bytes("edge", 1)  # never loaded: not in the cache
+    with pytest.raises(UnreachableError):
+        dead.push_model("edge", blob(3))
+
+
+def test_tampered_store_object_is_rejected(tmp_path):
+    uri = make_uri("local", tmp_path)
+    p = LeptonAI(uri)
+    p.push_model("t", blob(1))
+    (Path(uri) / "models" / "t" / "1" / "model.onnx").write_bytes(b"evil")
+    with pytest.raises(IntegrityError, match="push the model again"):
+        p.model_bytes("t")
+    with pytest.raises(IntegrityError):
+        p.verify_model("t")
+
+
+def test_crashed_writer_leaves_no_version(tmp_path):
+    uri = make_uri("local", tmp_path)
+    p = LeptonAI(uri)
+    p.push_model("m", blob(1))
+    crashed = Path(uri) / "models" / "m" / "2"
+    crashed.mkdir()
+    (crashed / "CLAIM").write_text("{}")
+    (crashed / "model.onnx").write_bytes(b"half")
+    assert p.model_versions("m") == [1]
+    assert p.model_bytes("m") == blob(1)
+    assert p.push_model("m", blob(3)).version == 3
+
+
+# ----- encrypted model files -----------------------------------------------------------------
+
+
+def test_encrypted_model_file_roundtrip(tmp_path):
+    key = os.urandom(32)
+    path = tmp_path / "m.model"
+    onnx = b"\x08\x07" + b"graph" * 100
+    save_model_file(path, onnx, key=key)
+    raw = path.read_bytes()
+    assert raw.startswith(b"LEPTONMF") and b"graph" not in raw
+    assert is_encrypted_model_file(path) and not is_encrypted_model_file(onnx)
+    assert read_model_file(path, key) == onnx
+    assert read_model_file(raw, key.hex()) == onnx
+    with pytest.raises(KeyRequiredError, match="is encrypted; pass the key"):
+        read_model_file(path)
+    with pytest.raises(WrongKeyError):
+        read_model_file(path, os.urandom(32))
+    with pytest.raises(NotFoundError):
+        read_model_file(tmp_path / "missing.model", key)
+    save_model_file(tmp_path / "plain.onnx", onnx)
+    assert read_model_file(tmp_path / "plain.onnx") == onnx
+    with pytest.raises(KeyRequiredError, match="is not encrypted but a key was given"):
+        read_model_file(tmp_path / "plain.onnx", key)
+    assert sorted(os.listdir(tmp_path)) == ["m.model", "plain.onnx"]  # no temporary leftovers
+
+
+def test_public_names():
+    assert lepton_ai.LeptonAI is LeptonAI
+    assert LeptonAI.load_model.__doc__ and LeptonAI.push_model.__doc__
