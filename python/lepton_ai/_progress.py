@@ -56,7 +56,7 @@ def progress_callback(progress: Progress, desc: str) -> Iterator[Optional[Progre
         if bar is None:
             if not always and total < AUTO_MIN_BYTES:
                 return
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
             bar = state["bar"] = tqdm(
                 total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False

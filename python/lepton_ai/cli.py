@@ -1,0 +1,240 @@
+"""The ``lepton`` command: list, push, pull, inspect, verify and remove registry items.
+
+    lepton --registry s3://bucket/prefix ls models
+    lepton push model medical_diagnosis model.onnx --metadata '{"auc": 0.97}'
+    lepton pull model medical_diagnosis -o medical.model
+    lepton verify model medical_diagnosis
+    lepton rm model medical_diagnosis --version 2
+
+The registry comes from ``--registry``, else ``$LEPTON_REGISTRY``, else the local default. The key
+(for encrypted items) comes from ``--key-file`` (32 raw bytes or 64 hex characters), else
+``$LEPTON_KEY`` (hex); it is never taken on the command line, where other users could see it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Any, Optional, Sequence
+
+from ._model_file import save_model_file
+from ._platform import LeptonAI
+from .errors import InvalidArgumentError, LeptonError
+
+KINDS = {"model": "model", "models": "model", "dataset": "dataset", "datasets": "dataset"}
+
+
+def _kind(text: str) -> str:
+    try:
+        return KINDS[text]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"expected model or dataset, got {text!r}") from None
+
+
+def _read_key(args: argparse.Namespace) -> Optional[bytes]:
+    if args.key_file:
+        try:
+            with open(args.key_file, "rb") as f:
+                raw = f.read()
+        except OSError as e:
+            raise InvalidArgumentError(f"cannot read --key-file {args.key_file}: {e.strerror}") from None
+        if len(raw) == 32:
+            return raw
+        text = raw.decode("ascii", "replace").strip()
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            raise InvalidArgumentError(
+                f"--key-file {args.key_file} holds neither 32 raw bytes nor 64 hex characters"
+            ) from None
+    env = os.environ.get("LEPTON_KEY")
+    if env:
+        try:
+            return bytes.fromhex(env.strip())
+        except ValueError:
+            raise InvalidArgumentError("$LEPTON_KEY must be 64 hexadecimal characters") from None
+    return None
+
+
+def _platform(args: argparse.Namespace) -> LeptonAI:
+    uri = args.registry or os.environ.get("LEPTON_REGISTRY") or None
+    options = dict(kv.split("=", 1) for kv in args.option) if args.option else None
+    return LeptonAI(
+        uri,
+        key=_read_key(args),
+        cache_dir=args.cache_dir,
+        storage_options=options,
+        progress=False if args.no_progress else None,
+    )
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True))
+
+
+def _info_dict(info: Any) -> dict:
+    import dataclasses
+
+    return dataclasses.asdict(info)
+
+
+def _need_models(kind: str) -> None:
+    if kind != "model":
+        raise InvalidArgumentError(
+            "datasets are not available in this build of the lepton command yet; use models"
+        )
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    p = _platform(args)
+    _need_models(args.kind)
+    if args.name:
+        for v in p.model_versions(args.name):
+            print(v)
+    else:
+        for name in p.list_models():
+            print(name)
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    p = _platform(args)
+    _need_models(args.kind)
+    try:
+        metadata = json.loads(args.metadata) if args.metadata else None
+    except ValueError as e:
+        raise InvalidArgumentError(f"--metadata is not valid JSON: {e}") from None
+    encrypt = False if args.no_encrypt else None
+    info = p.push_model(args.name, args.path, metadata=metadata, encrypt=encrypt)
+    print(f"pushed {info.name} version {info.version}{' (encrypted)' if info.encrypted else ''}")
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    p = _platform(args)
+    _need_models(args.kind)
+    info = p.model_info(args.name, args.version)
+    onnx = p.model_bytes(args.name, info.version)
+    out = args.output or f"{args.name}.{'model' if info.encrypted and not args.decrypt else 'onnx'}"
+    # An encrypted model stays encrypted on disk (same key) unless --decrypt is given.
+    key = _read_key(args) if info.encrypted and not args.decrypt else None
+    save_model_file(out, onnx, key=key)
+    print(f"wrote {args.name} version {info.version} to {out}{' (encrypted)' if key else ''}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    p = _platform(args)
+    _need_models(args.kind)
+    info = _info_dict(p.model_info(args.name, args.version))
+    info["versions"] = p.model_versions(args.name)
+    _print_json(info)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    p = _platform(args)
+    _need_models(args.kind)
+    names = [args.name] if args.name else p.list_models()
+    failed = 0
+    for name in names:
+        versions = [args.version] if args.version else p.model_versions(name)
+        for v in versions:
+            try:
+                info = p.verify_model(name, v)
+                print(f"ok      {name} v{v} ({info.stored_size} bytes, sha256 {info.sha256[:12]})")
+            except LeptonError as e:
+                failed += 1
+                print(f"FAILED  {name} v{v}: {e}")
+    return 1 if failed else 0
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    p = _platform(args)
+    _need_models(args.kind)
+    p.delete_model(args.name, args.version)
+    what = f"{args.name} version {args.version}" if args.version else f"{args.name} (all versions)"
+    print(f"removed {what}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``lepton``."""
+    parser = argparse.ArgumentParser(
+        prog="lepton",
+        description="Manage a lepton-ai registry of models and datasets.",
+        epilog="The registry is --registry, else $LEPTON_REGISTRY, else ~/.lepton/registry. "
+        "The key is --key-file, else $LEPTON_KEY (hex).",
+    )
+    parser.add_argument("--registry", "-r", help="registry URI or path (s3://bucket/prefix, ...)")
+    parser.add_argument("--key-file", help="file holding the key (32 raw bytes or 64 hex chars)")
+    parser.add_argument("--cache-dir", help="local cache folder")
+    parser.add_argument(
+        "--option", "-o", action="append", metavar="KEY=VALUE", default=[],
+        help="storage option, repeatable (e.g. aws_endpoint=http://localhost:9000)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help: str, func: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        p.add_argument("kind", type=_kind, metavar="{model,dataset}", help="what to act on")
+        return p
+
+    p = add("ls", "list models, or the versions of one", cmd_ls)
+    p.add_argument("name", nargs="?", help="list this item's versions")
+
+    p = add("push", "push a model file as the next version", cmd_push)
+    p.add_argument("name")
+    p.add_argument("path", help="the .onnx (or encrypted .model) file")
+    p.add_argument("--metadata", help="JSON object stored with the version")
+    p.add_argument("--no-encrypt", action="store_true", help="store in clear even with a key")
+
+    p = add("pull", "download a version to a file", cmd_pull)
+    p.add_argument("name")
+    p.add_argument("--version", type=int)
+    p.add_argument("--output", help="file to write (default NAME.onnx or NAME.model)")
+    p.add_argument(
+        "--decrypt", action="store_true",
+        help="write an encrypted model as clear ONNX (default: keep it encrypted with the key)",
+    )
+
+    p = add("info", "show a version's manifest as JSON", cmd_info)
+    p.add_argument("name")
+    p.add_argument("--version", type=int)
+
+    p = add("verify", "re-read and authenticate every stored object", cmd_verify)
+    p.add_argument("name", nargs="?", help="only this item (default: all)")
+    p.add_argument("--version", type=int)
+
+    p = add("rm", "remove a version, or every version", cmd_rm)
+    p.add_argument("name")
+    p.add_argument("--version", type=int, help="only this version (default: all)")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs ``lepton`` with ``argv`` (default: the command line); returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except LeptonError as e:
+        print(f"lepton: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lepton: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
