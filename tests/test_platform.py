@@ -349,3 +349,101 @@ def test_encrypted_model_file_roundtrip(tmp_path):
 def test_public_names():
     assert lepton_ai.LeptonAI is LeptonAI
     assert LeptonAI.load_model.__doc__ and LeptonAI.push_model.__doc__
+
+
+# ----- read-only HTTP registries -------------------------------------------------------------
+
+
+class _QuietHandler(__import__("http.server").server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _ForbiddenHandler(__import__("http.server").server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(403)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_HEAD = do_GET
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def serve():
+    """Starts a local HTTP server with a handler; yields a function returning its base URL."""
+    import functools
+    import http.server
+
+    servers = []
+
+    def start(handler) -> str:
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        return f"http://127.0.0.1:{srv.server_port}"
+
+    start.folder = lambda d: start(functools.partial(_QuietHandler, directory=str(d)))  # type: ignore[attr-defined]
+    yield start
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_http_registry_serves_a_folder_read_only(tmp_path, serve):
+    folder = tmp_path / "published"
+    src = LeptonAI(folder, key=b"k" * 32)
+    src.push_model("m", blob(1))
+    src.push_model("m", blob(2))
+    url = serve.folder(folder)
+    p = LeptonAI(url, key=b"k" * 32, cache_dir=tmp_path / "cache", storage_options={"allow_http": "true"})
+    assert p.model_bytes("m") == blob(2)
+    assert p.model_bytes("m", 1) == blob(1)
+    assert p.model_versions("m") == [1, 2]  # found by probing, no listing needed
+    with pytest.raises(InvalidArgumentError, match="plain HTTP has no listing"):
+        p.list_models()
+    with pytest.raises(NotFoundError, match="model `zz` not found; check the name"):
+        p.model_bytes("zz")
+    with pytest.raises(ReadOnlyError):
+        p.delete_model("m")
+
+
+def test_http_forbidden_is_permission_denied(serve):
+    url = serve(_ForbiddenHandler)
+    p = LeptonAI(url, cache=False, storage_options={"allow_http": "true"})
+    with pytest.raises(lepton_ai.PermissionDeniedError, match="check the credentials") as e:
+        p.model_bytes("m")
+    assert isinstance(e.value, PermissionError)
+
+
+# ----- progress bars -------------------------------------------------------------------------
+
+
+def test_progress_bars_on_demand_and_off_without_a_terminal(capsys):
+    from lepton_ai._progress import auto_enabled, progress_callback
+
+    with progress_callback(None, "x") as cb:
+        assert cb is None  # pytest's stderr is not a terminal
+    assert auto_enabled() is False
+    with progress_callback(False, "x") as cb:
+        assert cb is None
+    with progress_callback(True, "pull demo") as cb:
+        assert cb is not None
+        cb(0, 2048)
+        cb(2048, 2048)
+    assert "pull demo" in capsys.readouterr().err
+    mine = []
+    with progress_callback(lambda d, t: mine.append(d), "x") as cb:
+        assert cb is not None
+        cb(5, 10)
+    assert mine == [5]
+
+
+def test_platform_default_progress_applies(tmp_path, capsys):
+    p = LeptonAI(tmp_path / "r", progress=True)
+    p.push_model("m", blob(1, 4096))
+    assert "push m" in capsys.readouterr().err
+    LeptonAI(tmp_path / "r", progress=False).model_bytes("m")
+    assert capsys.readouterr().err == ""

@@ -172,6 +172,7 @@ impl Platform {
             bucket: Bucket {
                 store,
                 endpoint: uri.to_string(),
+                can_list: kind != StoreKind::Http,
             },
             prefix,
             kind,

@@ -226,10 +226,11 @@ impl Platform {
                 Ok(names) if !names.is_empty() => {
                     Some(format!("models in {}: {}", self.uri(), names.join(", ")))
                 }
-                _ => Some(format!(
+                Ok(_) => Some(format!(
                     "{} has no models; push_model one first",
                     self.uri()
                 )),
+                Err(_) => Some("check the name".into()),
             },
         };
         Error::NotFound {

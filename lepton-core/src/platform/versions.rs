@@ -35,6 +35,8 @@ pub struct Bucket {
     pub store: Arc<dyn ObjectStore>,
     /// The URI of the registry, for messages.
     pub endpoint: String,
+    /// Whether the store can list (plain HTTP can't: versions are found by probing claims).
+    pub can_list: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -137,6 +139,12 @@ impl Bucket {
 
     /// The immediate sub-folders of `prefix`.
     pub async fn subfolders(&self, prefix: &Path) -> Result<Vec<String>> {
+        if !self.can_list {
+            return Err(Error::InvalidArgument(format!(
+                "{} can't be listed (plain HTTP has no listing); load items by name instead",
+                self.endpoint
+            )));
+        }
         let listing = self
             .store
             .list_with_delimiter(Some(prefix))
@@ -256,13 +264,26 @@ impl Bucket {
 
     /// Every committed version of `root`, ascending.
     pub async fn committed_versions(&self, root: &Path, commit: &str) -> Result<Vec<u64>> {
-        let mut versions: Vec<u64> = self
-            .subfolders(root)
-            .await?
-            .iter()
-            .filter_map(|s| s.parse().ok())
-            .collect();
-        versions.sort_unstable();
+        let versions: Vec<u64> = if self.can_list {
+            let mut vs: Vec<u64> = self
+                .subfolders(root)
+                .await?
+                .iter()
+                .filter_map(|s| s.parse().ok())
+                .collect();
+            vs.sort_unstable();
+            vs
+        } else {
+            // Claims are dense (1..=N): probe them instead of listing.
+            let mut n = 0;
+            while self
+                .exists(&version_dir(root, n + 1).clone().join(CLAIM))
+                .await?
+            {
+                n += 1;
+            }
+            (1..=n).collect()
+        };
         let flags: Vec<bool> = futures::stream::iter(versions.iter().copied())
             .map(|v| async move { self.exists(&commit_path(root, v, commit)).await })
             .buffered(16)
