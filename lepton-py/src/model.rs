@@ -1,7 +1,371 @@
-//! Python bindings for lepton_core::model.
+//! Python bindings for `lepton_core::model`: numpy arrays in (borrowed when C-contiguous, aligned
+//! and of the model's dtype), numpy arrays out (the output buffers are moved, not copied), the GIL
+//! released while loading and running.
 
+use std::path::PathBuf;
+
+use lepton_core::model::{
+    runtime, DType, Dim, ExecutionProvider, InputKey, IoInfo, Model, ModelOptions, Tensor,
+    TensorData, TensorView,
+};
+use lepton_core::Error;
+use numpy::npyffi::_PyArray_GET_ITEM_DATA;
+use numpy::{PyArray, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::errors::IntoPyResult;
+
+/// A loaded model (`lepton_ai.Model` wraps it).
+#[pyclass(frozen, name = "NativeModel", module = "lepton_ai._lepton")]
+pub struct PyModel {
+    model: Model,
+}
+
+type IoTuple = (String, Option<&'static str>, String, Vec<Py<PyAny>>);
+
+fn io_tuples(py: Python<'_>, infos: &[IoInfo]) -> PyResult<Vec<IoTuple>> {
+    infos
+        .iter()
+        .map(|i| {
+            let shape = i
+                .shape()
+                .iter()
+                .map(|d| match d {
+                    Dim::Fixed(n) => Ok(n.into_pyobject(py)?.into_any().unbind()),
+                    Dim::Symbolic(s) => Ok(PyString::new(py, s).into_any().unbind()),
+                    Dim::Unknown => Ok(py.None()),
+                })
+                .collect::<PyResult<_>>()?;
+            Ok((
+                i.name().to_string(),
+                i.dtype().map(DType::name),
+                i.onnx_type().to_string(),
+                shape,
+            ))
+        })
+        .collect()
+}
+
+/// An input converted for a run: a borrowed numpy buffer, or owned strings.
+enum Held<'py> {
+    Array {
+        /// Keeps the (possibly converted) array alive while its memory is borrowed.
+        _array: Bound<'py, PyUntypedArray>,
+        dtype: DType,
+        shape: Vec<i64>,
+        ptr: *const u8,
+        len: usize,
+    },
+    Strings {
+        shape: Vec<i64>,
+        data: Vec<String>,
+    },
+}
+
+/// The dtype of a numpy dtype `kind`/`itemsize`, if lepton can pass it.
+fn dtype_of(kind: u8, size: usize) -> Option<DType> {
+    Some(match (kind, size) {
+        (b'f', 4) => DType::F32,
+        (b'f', 2) => DType::F16,
+        (b'f', 8) => DType::F64,
+        (b'i', 1) => DType::I8,
+        (b'i', 2) => DType::I16,
+        (b'i', 4) => DType::I32,
+        (b'i', 8) => DType::I64,
+        (b'u', 1) => DType::U8,
+        (b'u', 2) => DType::U16,
+        (b'u', 4) => DType::U32,
+        (b'u', 8) => DType::U64,
+        (b'b', 1) => DType::Bool,
+        (b'U' | b'S' | b'O', _) => DType::String,
+        _ => return None,
+    })
+}
+
+fn hold<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, label: &str) -> PyResult<Held<'py>> {
+    let numpy = py.import("numpy")?;
+    let array = match obj.cast::<PyUntypedArray>() {
+        Ok(a) => a.clone(),
+        Err(_) => numpy
+            .call_method1("asarray", (obj,))?
+            .cast_into::<PyUntypedArray>()?,
+    };
+    let descr = array.dtype();
+    let kind = descr.kind();
+    let Some(dtype) = dtype_of(kind, descr.itemsize()) else {
+        let name = descr.str()?.to_string();
+        return Err(Error::InvalidInput(format!(
+            "input {label}: numpy dtype {name} is not supported; use a numeric, bool or str array"
+        )))
+        .py();
+    };
+    let shape: Vec<i64> = array.shape().iter().map(|&d| d as i64).collect();
+    if dtype == DType::String {
+        let flat = array.call_method0("ravel")?.call_method0("tolist")?;
+        let data = flat
+            .cast::<PyList>()?
+            .iter()
+            .map(|item| match item.cast::<PyBytes>() {
+                Ok(b) => Ok(String::from_utf8_lossy(b.as_bytes()).into_owned()),
+                Err(_) => item.str().map(|s| s.to_string()),
+            })
+            .collect::<PyResult<Vec<String>>>()?;
+        return Ok(Held::Strings { shape, data });
+    }
+    let usable = array.is_c_contiguous()
+        && array.is_aligned()
+        && descr.is_native_byteorder().unwrap_or(true);
+    let array = if usable {
+        array
+    } else {
+        numpy
+            .call_method1("ascontiguousarray", (&array, dtype.name()))?
+            .cast_into::<PyUntypedArray>()?
+    };
+    let len = shape.iter().product::<i64>() as usize * dtype.size().unwrap_or(1);
+    // SAFETY: `array` is a live numpy array (held in `Held::Array` for as long as the pointer is
+    // used); reading its fields is what numpy's own PyArray_DATA macro does.
+    let ptr = unsafe { (*_PyArray_GET_ITEM_DATA(array.as_array_ptr())).data as *const u8 };
+    Ok(Held::Array {
+        _array: array,
+        dtype,
+        shape,
+        ptr,
+        len,
+    })
+}
+
+impl Held<'_> {
+    fn view(&self) -> lepton_core::Result<TensorView<'_>> {
+        match self {
+            Held::Array {
+                dtype,
+                shape,
+                ptr,
+                len,
+                ..
+            } => {
+                let bytes = if *len == 0 {
+                    &[][..]
+                } else {
+                    // SAFETY: a C-contiguous, aligned array of `len` bytes at `ptr`, kept alive by
+                    // `_array` for the lifetime of `self` (which bounds the returned view).
+                    unsafe { std::slice::from_raw_parts(*ptr, *len) }
+                };
+                TensorView::from_bytes(*dtype, shape.clone(), bytes)
+            }
+            Held::Strings { shape, data } => TensorView::from_strings(shape.clone(), data),
+        }
+    }
+}
+
+fn to_numpy(py: Python<'_>, tensor: Tensor) -> PyResult<Py<PyAny>> {
+    let (shape, data) = tensor.into_parts();
+    let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    macro_rules! arr {
+        ($v:expr) => {{
+            let a = numpy::ndarray::ArrayD::from_shape_vec(dims.clone(), $v)
+                .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+            PyArray::from_owned_array(py, a).into_any().unbind()
+        }};
+    }
+    Ok(match data {
+        TensorData::F32(v) => arr!(v),
+        TensorData::F64(v) => arr!(v),
+        TensorData::I8(v) => arr!(v),
+        TensorData::I16(v) => arr!(v),
+        TensorData::I32(v) => arr!(v),
+        TensorData::I64(v) => arr!(v),
+        TensorData::U8(v) => arr!(v),
+        TensorData::U16(v) => arr!(v),
+        TensorData::U32(v) => arr!(v),
+        TensorData::U64(v) => arr!(v),
+        TensorData::Bool(v) => arr!(v),
+        TensorData::F16(v) => {
+            let bits: Vec<u16> = v.into_iter().map(|h| h.0).collect();
+            let a: Py<PyAny> = arr!(bits);
+            a.bind(py).call_method1("view", ("float16",))?.unbind()
+        }
+        TensorData::String(v) => {
+            let numpy = py.import("numpy")?;
+            let list = PyList::new(py, v)?;
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("dtype", "object")?;
+            let flat = numpy.call_method("array", (list,), Some(&kwargs))?;
+            flat.call_method1("reshape", (PyTuple::new(py, dims)?,))?
+                .unbind()
+        }
+        other => {
+            return Err(Error::Runtime(format!(
+                "cannot convert output of dtype {}",
+                other.dtype()
+            )))
+            .py()
+        }
+    })
+}
+
+#[pymethods]
+impl PyModel {
+    /// Loads a model from bytes or a file path. `python_runtime` is where Python found
+    /// onnxruntime's library (None: not installed).
+    #[staticmethod]
+    #[pyo3(signature = (source, providers=None, strict=false, intra_op_threads=None,
+        inter_op_threads=None, optimization_level=None, runtime_path=None, python_runtime=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn load(
+        py: Python<'_>,
+        source: &Bound<'_, PyAny>,
+        providers: Option<Vec<String>>,
+        strict: bool,
+        intra_op_threads: Option<usize>,
+        inter_op_threads: Option<usize>,
+        optimization_level: Option<String>,
+        runtime_path: Option<PathBuf>,
+        python_runtime: Option<PathBuf>,
+    ) -> PyResult<PyModel> {
+        let mut options = ModelOptions::default().with_strict(strict);
+        if let Some(list) = providers {
+            options.providers = list
+                .iter()
+                .map(|p| p.parse::<ExecutionProvider>())
+                .collect::<lepton_core::Result<_>>()
+                .py()?;
+        }
+        options.intra_op_threads = intra_op_threads;
+        options.inter_op_threads = inter_op_threads;
+        if let Some(level) = optimization_level {
+            options.optimization_level = level.parse().py()?;
+        }
+        options.runtime_path = runtime_path;
+        enum Source {
+            Bytes(Vec<u8>),
+            Path(PathBuf),
+        }
+        let src = if let Ok(b) = source.cast::<PyBytes>() {
+            Source::Bytes(b.as_bytes().to_vec())
+        } else {
+            Source::Path(source.extract::<PathBuf>()?)
+        };
+        let model = py
+            .detach(move || {
+                runtime::init_with(
+                    options.runtime_path.as_deref(),
+                    runtime::PythonLookup::Done(python_runtime),
+                )?;
+                match src {
+                    Source::Bytes(b) => Model::from_bytes(b, &options),
+                    Source::Path(p) => Model::from_file(p, &options),
+                }
+            })
+            .py()?;
+        Ok(PyModel { model })
+    }
+
+    /// `[(name, dtype or None, onnx_type, shape)]`; shape items are int, str (symbolic) or None.
+    #[getter]
+    fn inputs(&self, py: Python<'_>) -> PyResult<Vec<IoTuple>> {
+        io_tuples(py, self.model.inputs())
+    }
+
+    /// Same as `inputs`, for the outputs.
+    #[getter]
+    fn outputs(&self, py: Python<'_>) -> PyResult<Vec<IoTuple>> {
+        io_tuples(py, self.model.outputs())
+    }
+
+    /// Active execution providers, e.g. `["cpu"]`.
+    #[getter]
+    fn providers(&self) -> Vec<String> {
+        self.model
+            .providers()
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    /// Why a requested provider was dropped, if one was.
+    #[getter]
+    fn fallback_reason(&self) -> Option<String> {
+        self.model.fallback_reason().map(str::to_string)
+    }
+
+    /// The ONNX bytes.
+    fn bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.model.bytes())
+    }
+
+    /// Runs the model. `inputs` is a tuple/list (by position) or a dict (by name) of numpy arrays;
+    /// returns a list of numpy arrays (the selected outputs, or all).
+    #[pyo3(signature = (inputs, output_names=None))]
+    fn run(
+        &self,
+        py: Python<'_>,
+        inputs: &Bound<'_, PyAny>,
+        output_names: Option<Vec<String>>,
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        let infos = self.model.inputs();
+        let label = |i: usize| match infos.get(i) {
+            Some(info) => format!("`{}`", info.name()),
+            None => format!("#{i}"),
+        };
+        let mut names: Vec<Option<String>> = Vec::new();
+        let mut held = Vec::new();
+        if let Ok(dict) = inputs.cast::<PyDict>() {
+            for (k, v) in dict.iter() {
+                let name: String = k.extract()?;
+                held.push(hold(py, &v, &format!("`{name}`"))?);
+                names.push(Some(name));
+            }
+        } else {
+            for (i, v) in inputs.try_iter()?.enumerate() {
+                held.push(hold(py, &v?, &label(i))?);
+                names.push(None);
+            }
+        }
+        let views = held
+            .iter()
+            .zip(&names)
+            .enumerate()
+            .map(|(i, (h, n))| {
+                let key = match n {
+                    Some(n) => InputKey::Name(n.as_str()),
+                    None => InputKey::Index(i),
+                };
+                Ok((key, h.view()?))
+            })
+            .collect::<lepton_core::Result<Vec<_>>>()
+            .py()?;
+        let selected: Option<Vec<&str>> = output_names
+            .as_ref()
+            .map(|v| v.iter().map(String::as_str).collect());
+        let model = &self.model;
+        let outputs = py
+            .detach(move || model.run_with(views, selected.as_deref()))
+            .py()?;
+        outputs
+            .into_tensors()
+            .into_iter()
+            .map(|t| to_numpy(py, t))
+            .collect()
+    }
+}
+
+/// `(path, version, found_by)` of the loaded ONNX Runtime, or None before the first model.
+#[pyfunction]
+fn runtime_info() -> Option<(String, String, String)> {
+    runtime::info().map(|i| {
+        (
+            i.path().display().to_string(),
+            i.version().to_string(),
+            i.found_by().to_string(),
+        )
+    })
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyModel>()?;
+    m.add_function(wrap_pyfunction!(runtime_info, m)?)?;
     Ok(())
 }

@@ -1,56 +1,102 @@
-"""Type stubs of the native module lepton_ai._lepton (each issue adds its own section)."""
+"""Type stubs of the native module ``lepton_ai._lepton`` (built from ``lepton-py``)."""
 
 from __future__ import annotations
 
-import os
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Mapping, Sequence
+
+import numpy as np
 
 __version__: str
 
-# ----- platform ---------------------------------------------------------------------------------
+# ----- models (lepton-py/src/model.rs) ---------------------------------------------------------
 
-_Progress = Optional[Callable[[int, int], None]]
+_IoTuple = tuple[str, "str | None", str, list["int | str | None"]]
+
+class NativeModel:
+    """A loaded ONNX model; ``lepton_ai.Model`` wraps it."""
+
+    @staticmethod
+    def load(
+        source: bytes | str,
+        providers: list[str] | None = None,
+        strict: bool = False,
+        intra_op_threads: int | None = None,
+        inter_op_threads: int | None = None,
+        optimization_level: str | None = None,
+        runtime_path: str | None = None,
+        python_runtime: str | None = None,
+    ) -> NativeModel:
+        """Loads from bytes or a file path; ``python_runtime`` is onnxruntime's library path."""
+    @property
+    def inputs(self) -> list[_IoTuple]:
+        """``[(name, dtype or None, onnx_type, shape)]``."""
+    @property
+    def outputs(self) -> list[_IoTuple]:
+        """``[(name, dtype or None, onnx_type, shape)]``."""
+    @property
+    def providers(self) -> list[str]:
+        """Active execution providers, e.g. ``["cpu"]``."""
+    @property
+    def fallback_reason(self) -> str | None:
+        """Why a requested provider was dropped, if one was."""
+    def bytes(self) -> bytes:
+        """The ONNX bytes."""
+    def run(
+        self,
+        inputs: Sequence[Any] | Mapping[str, Any],
+        output_names: list[str] | None = None,
+    ) -> list[np.ndarray]:
+        """Runs with inputs by position (sequence) or name (mapping); returns numpy arrays."""
+
+def runtime_info() -> tuple[str, str, str] | None:
+    """``(path, version, found_by)`` of the loaded ONNX Runtime, or None before the first load."""
+
+# ----- platform (lepton-py/src/platform.rs) ----------------------------------------------------
+
+import os
+from typing import Callable
+
+_Progress = Callable[[int, int], None] | None
+_PathArg = str | os.PathLike[str]
 
 class Platform:
     """The registry (lepton_core::platform::Platform); manifests cross as JSON text."""
 
     def __init__(
         self,
-        uri: Optional[str] = None,
-        key: Optional[bytes] = None,
-        cache_dir: Optional[Union[str, os.PathLike[str]]] = None,
-        cache_max_bytes: Optional[int] = None,
+        uri: str | None = None,
+        key: bytes | None = None,
+        cache_dir: _PathArg | None = None,
+        cache_max_bytes: int | None = None,
         no_cache: bool = False,
-        storage_options: Optional[Dict[str, str]] = None,
+        storage_options: dict[str, str] | None = None,
     ) -> None: ...
     @property
     def uri(self) -> str: ...
     @property
     def has_key(self) -> bool: ...
     @property
-    def cache_dir(self) -> Optional[str]: ...
+    def cache_dir(self) -> str | None: ...
     @property
     def read_only(self) -> bool: ...
     def push_model(
         self,
         name: str,
         data: bytes,
-        metadata_json: Optional[str] = None,
-        encrypt: Optional[bool] = None,
+        metadata_json: str | None = None,
+        encrypt: bool | None = None,
         progress: _Progress = None,
     ) -> str: ...
     def model_bytes(
-        self, name: str, version: Optional[int] = None, progress: _Progress = None
-    ) -> Tuple[str, bytes]: ...
-    def model_info(self, name: str, version: Optional[int] = None) -> str: ...
-    def model_versions(self, name: str) -> List[int]: ...
-    def list_models(self) -> List[str]: ...
-    def delete_model(self, name: str, version: Optional[int] = None) -> None: ...
-    def verify_model(self, name: str, version: Optional[int] = None) -> str: ...
+        self, name: str, version: int | None = None, progress: _Progress = None
+    ) -> tuple[str, bytes]: ...
+    def model_info(self, name: str, version: int | None = None) -> str: ...
+    def model_versions(self, name: str) -> list[int]: ...
+    def list_models(self) -> list[str]: ...
+    def delete_model(self, name: str, version: int | None = None) -> None: ...
+    def verify_model(self, name: str, version: int | None = None) -> str: ...
 
 def is_sealed_model_file(data: bytes) -> bool: ...
-def open_model_file(data: bytes, key: Optional[bytes] = None, what: str = "model file") -> bytes: ...
-def write_model_file(
-    path: Union[str, os.PathLike[str]], data: bytes, key: Optional[bytes] = None
-) -> None: ...
-def read_model_file(path: Union[str, os.PathLike[str]], key: Optional[bytes] = None) -> bytes: ...
+def open_model_file(data: bytes, key: bytes | None = None, what: str = "model file") -> bytes: ...
+def write_model_file(path: _PathArg, data: bytes, key: bytes | None = None) -> None: ...
+def read_model_file(path: _PathArg, key: bytes | None = None) -> bytes: ...

@@ -1,11 +1,246 @@
-"""Models: placeholder until the models issue lands."""
+"""Models: load an ONNX model and run it on ONNX Runtime (CPU or CUDA).
+
+    import lepton_ai
+    model = lepton_ai.load_model("model.onnx")          # or bytes; providers=["cuda", "cpu"]
+    y = model(x)                                        # numpy in -> numpy out, torch in -> torch out
+    y1, y2 = model(a, b)                                # several inputs/outputs
+    named = model.run_dict(x=x)                         # {"output name": array}
+    [y] = model.run(None, {"x": x})                     # onnxruntime.InferenceSession style
+"""
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence, Union
+
+import numpy as np
+
+from . import _lepton
+from ._runtime import find_onnxruntime_library
+
+if TYPE_CHECKING:  # pragma: no cover
+    PathLike = Union[str, "os.PathLike[str]"]
+
+__all__ = ["Model", "TensorInfo", "load_model"]
+
+
+class TensorInfo(NamedTuple):
+    """A model input or output.
+
+    ``dtype`` is a numpy dtype name (``"float32"``, ``"int64"``, ``"bool"``, ``"str"``...) or None
+    for a type lepton cannot exchange (``onnx_type`` then says what it is). ``shape`` items are
+    ints (fixed), strs (named free dimensions such as ``"batch"``) or None (unnamed free).
+    """
+
+    name: str
+    dtype: str | None
+    shape: tuple[int | str | None, ...]
+    onnx_type: str
+
+    def __str__(self) -> str:
+        dims = ", ".join("?" if d is None else str(d) for d in self.shape)
+        return f"{self.name}: {self.dtype or self.onnx_type}[{dims}]"
+
+
+def _infos(raw: list[tuple[str, str | None, str, list[Any]]]) -> list[TensorInfo]:
+    return [TensorInfo(name, dtype, tuple(shape), onnx_type) for name, dtype, onnx_type, shape in raw]
+
+
+def _is_torch(x: object) -> bool:
+    return type(x).__module__.startswith("torch") and hasattr(x, "detach")
+
 
 class Model:
-    """An ONNX model loaded on ONNX Runtime."""
+    """An ONNX model loaded on ONNX Runtime. Create it with :func:`load_model`.
+
+    Calling it runs the model: ``model(x)`` (one input), ``model(a, b)`` (by position),
+    ``model(a=..., b=...)`` (by name). One output comes back bare, several as a tuple;
+    :meth:`run_dict` returns ``{name: output}``. numpy arrays in give numpy arrays out; torch
+    tensors in give torch tensors out (on the device of the first torch input); lists and scalars
+    are converted to the input's dtype. Runs release the GIL and may be made from many threads.
+    """
+
+    __slots__ = ("_native", "_inputs", "_outputs", "_input_dtypes", "_single_output", "_source")
+
+    def __init__(self, native: Any, source: str = "<bytes>") -> None:
+        self._native = native
+        self._inputs = _infos(native.inputs)
+        self._outputs = _infos(native.outputs)
+        self._input_dtypes = {i.name: i.dtype for i in self._inputs}
+        self._single_output = len(self._outputs) == 1
+        self._source = source
+
+    # ----- signature -------------------------------------------------------------------------
+    @property
+    def inputs(self) -> list[TensorInfo]:
+        """The inputs, in order."""
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list[TensorInfo]:
+        """The outputs, in order."""
+        return list(self._outputs)
+
+    @property
+    def providers(self) -> list[str]:
+        """Execution providers in use, in priority order (e.g. ``["cuda", "cpu"]``; always ends
+        with ``"cpu"``)."""
+        return list(self._native.providers)
+
+    @property
+    def fallback_reason(self) -> str | None:
+        """Why a requested provider is not in :attr:`providers` (non-strict fallback), if so."""
+        return self._native.fallback_reason
+
+    # ----- running ---------------------------------------------------------------------------
+    def _convert(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
+        """numpy-ready inputs (tuple or dict) and the torch device to return outputs on."""
+        device = None
+        names = [i.name for i in self._inputs]
+
+        def one(x: Any, name: str | None) -> Any:
+            nonlocal device
+            if type(x) is np.ndarray:
+                return x
+            if _is_torch(x):
+                if device is None:
+                    device = x.device
+                return x.detach().cpu().numpy()
+            if isinstance(x, np.ndarray):
+                return x
+            dtype = self._input_dtypes.get(name) if name is not None else None
+            return np.asarray(x, dtype=None if dtype in (None, "str") else dtype)
+
+        if kwargs:
+            if args:
+                feeds = dict(zip(names, args))
+                for k, v in kwargs.items():
+                    if k in feeds:
+                        raise TypeError(f"input `{k}` given both by position and by name")
+                    feeds[k] = v
+            else:
+                feeds = dict(kwargs)
+            return {k: one(v, k) for k, v in feeds.items()}, device
+        return tuple(one(x, names[i] if i < len(names) else None) for i, x in enumerate(args)), device
+
+    def _run(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[list[Any], Any]:
+        if not kwargs and all(type(a) is np.ndarray for a in args):
+            return self._native.run(args), None
+        feeds, device = self._convert(args, kwargs)
+        outputs = self._native.run(feeds)
+        if device is not None:
+            import torch  # only reached when a torch tensor was passed in
+
+            outputs = [
+                torch.from_numpy(o).to(device) if o.dtype != object else o for o in outputs
+            ]
+        return outputs, device
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Runs the model; one output is returned bare, several as a tuple (model order)."""
+        if not kwargs and len(args) == 1 and type(args[0]) is np.ndarray:
+            outputs = self._native.run(args)
+        else:
+            outputs, _ = self._run(args, kwargs)
+        return outputs[0] if self._single_output else tuple(outputs)
+
+    def run_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Runs the model like calling it, and returns ``{output name: value}`` (model order)."""
+        outputs, _ = self._run(args, kwargs)
+        return {info.name: out for info, out in zip(self._outputs, outputs)}
+
+    def run(
+        self,
+        output_names: Sequence[str] | None,
+        input_feed: Mapping[str, Any],
+        run_options: Any = None,
+    ) -> list[Any]:
+        """``onnxruntime.InferenceSession.run`` compatible: ``output_names`` (None: all) and a
+        ``{input name: value}`` feed; returns a list in ``output_names`` order. ``run_options``
+        is accepted for compatibility and must be None."""
+        if run_options is not None:
+            raise NotImplementedError("run_options are not supported; pass None")
+        feeds, device = self._convert((), input_feed)
+        outputs = self._native.run(feeds, None if output_names is None else list(output_names))
+        if device is not None:
+            import torch
+
+            outputs = [torch.from_numpy(o).to(device) if o.dtype != object else o for o in outputs]
+        return outputs
+
+    # ----- torch-like conveniences -----------------------------------------------------------
+    def eval(self) -> "Model":
+        """Returns self (an ONNX model has no training mode); lets torch-style code run as is."""
+        return self
+
+    # ----- persistence -----------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """The ONNX bytes of the model."""
+        return self._native.bytes()
+
+    def save(self, path: "PathLike") -> None:
+        """Writes the model to one file that :func:`load_model` reads back (plain ONNX)."""
+        data = self._native.bytes()
+        path = os.fspath(path)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+
+    def __repr__(self) -> str:
+        ins = ", ".join(str(i) for i in self._inputs)
+        outs = ", ".join(str(o) for o in self._outputs)
+        return f"Model(inputs=[{ins}], outputs=[{outs}], providers={self.providers})"
 
 
-def load_model(*args: object, **kwargs: object) -> Model:
-    raise NotImplementedError("models are not implemented yet")
+def load_model(
+    source: "PathLike | bytes",
+    *,
+    providers: str | Sequence[str] | None = None,
+    strict: bool = False,
+    intra_op_threads: int | None = None,
+    inter_op_threads: int | None = None,
+    optimization_level: str | int | None = None,
+    runtime_path: "PathLike | None" = None,
+) -> Model:
+    """Loads an ONNX model from a file path or from its bytes.
+
+    Args:
+        source: path of an ``.onnx`` file (str or PathLike), or the model's bytes.
+        providers: execution providers in priority order: ``"cuda"`` (or ``"cuda:1"``),
+            ``"cpu"``; onnxruntime's ``"CUDAExecutionProvider"`` names work too. Default: CPU.
+        strict: raise :class:`~lepton_ai.ProviderUnavailableError` instead of falling back to CPU
+            when a requested provider is unavailable.
+        intra_op_threads: threads inside one operator (default: ONNX Runtime's, the cores).
+        inter_op_threads: threads across parallel graph branches (>1 enables parallel execution).
+        optimization_level: ``"disable"``, ``"basic"``, ``"extended"`` or ``"all"`` (default).
+        runtime_path: ONNX Runtime library to load (default: ``ORT_DYLIB_PATH``, then the
+            installed ``onnxruntime`` package, then the system library path).
+
+    Raises:
+        NotFoundError: the file does not exist.
+        InvalidModelError: the data is empty, truncated or not ONNX, or ONNX Runtime rejects it.
+        RuntimeNotFoundError: no ONNX Runtime library could be loaded (the message lists where).
+        ProviderUnavailableError: with ``strict=True``, a requested provider is unavailable.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        src: Any = bytes(source)
+        label = f"<{len(src)} bytes>"
+    elif isinstance(source, (str, os.PathLike)):
+        src = os.fspath(source)
+        label = src
+    else:
+        raise TypeError(f"load_model expects a path or bytes, got {type(source).__name__}")
+    if isinstance(providers, str):
+        providers = [providers]
+    native = _lepton.NativeModel.load(
+        src,
+        providers=None if providers is None else list(providers),
+        strict=strict,
+        intra_op_threads=intra_op_threads,
+        inter_op_threads=inter_op_threads,
+        optimization_level=None if optimization_level is None else str(optimization_level),
+        runtime_path=None if runtime_path is None else os.fspath(runtime_path),
+        python_runtime=find_onnxruntime_library(),
+    )
+    return Model(native, label)

@@ -1,1 +1,29 @@
-//! Models: ONNX Runtime discovery, sessions, tensors. (models issue)
+//! Models: load an ONNX model (file or bytes) and run it on ONNX Runtime, CPU or CUDA.
+//!
+//! - [`runtime`]: finding and loading ONNX Runtime's library, once per process;
+//! - [`ModelOptions`]: execution providers, strictness, threads, optimization level;
+//! - [`Tensor`] / [`TensorView`]: owned and borrowed dtype-tagged tensors;
+//! - [`Model`]: the loaded model (`Send + Sync`; run it from many threads).
+//!
+//! ```no_run
+//! use lepton_core::model::{ExecutionProvider, Model, ModelOptions, Tensor};
+//! # fn main() -> lepton_core::Result<()> {
+//! let options = ModelOptions::default()
+//!     .with_providers([ExecutionProvider::CUDA, ExecutionProvider::Cpu]);
+//! let model = Model::from_file("model.onnx", &options)?;
+//! println!("running on {:?}", model.providers());
+//! let x = Tensor::from_vec(vec![1, 30], vec![0.0f32; 30])?;
+//! let y = model.run_named([("x", &x)])?;
+//! # Ok(()) }
+//! ```
+
+mod check;
+mod convert;
+mod options;
+pub mod runtime;
+mod session;
+mod tensor;
+
+pub use options::{ExecutionProvider, ModelOptions, OptimizationLevel};
+pub use session::{Dim, InputKey, IoInfo, Model, Outputs};
+pub use tensor::{DType, Element, Tensor, TensorData, TensorView, F16};

@@ -1,0 +1,278 @@
+//! Moving tensors across ONNX Runtime's C API: [`TensorView`] → `OrtValue` (no copy for numbers),
+//! and output `OrtValue` → owned [`Tensor`] (one copy, then the `OrtValue` is released).
+//!
+//! `ort`'s safe value types tie outputs to `&mut Session`; lepton runs sessions from many threads
+//! (see `session.rs`), so it talks to the C API directly here, in one place.
+
+use std::ffi::{c_char, c_void, CString};
+use std::ptr::{self, NonNull};
+
+use ort::sys::{ONNXTensorElementDataType as E, ONNXType, OrtMemoryInfo, OrtStatusPtr, OrtValue};
+
+use super::tensor::{element_count, DType, Tensor, TensorData, TensorView, ViewData, F16};
+use crate::{Error, Result};
+
+/// Turns an ONNX Runtime status into a `Result`, taking ownership of the status.
+pub(crate) fn check(status: OrtStatusPtr) -> std::result::Result<(), String> {
+    // SAFETY: `status` was just returned by an ONNX Runtime API call; `result_from_status` takes
+    // ownership and releases it.
+    unsafe { ort::Error::result_from_status(status) }.map_err(|e| e.message().to_string())
+}
+
+fn runtime_err(what: &str) -> impl FnOnce(String) -> Error + '_ {
+    move |msg| Error::Runtime(format!("{what}: {msg}"))
+}
+
+/// ONNX Runtime's element type for a dtype.
+pub(crate) fn to_ort(d: DType) -> E {
+    match d {
+        DType::F32 => E::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT,
+        DType::F16 => E::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16,
+        DType::F64 => E::ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE,
+        DType::I8 => E::ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8,
+        DType::I16 => E::ONNX_TENSOR_ELEMENT_DATA_TYPE_INT16,
+        DType::I32 => E::ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32,
+        DType::I64 => E::ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64,
+        DType::U8 => E::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8,
+        DType::U16 => E::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT16,
+        DType::U32 => E::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32,
+        DType::U64 => E::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT64,
+        DType::Bool => E::ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL,
+        DType::String => E::ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING,
+    }
+}
+
+/// The dtype of an ONNX Runtime element type, if lepton can exchange it.
+pub(crate) fn from_ort(e: E) -> Option<DType> {
+    DType::ALL.into_iter().find(|&d| to_ort(d) == e)
+}
+
+/// The dtype of an `ort` element type (session metadata), if lepton can exchange it.
+pub(crate) fn from_ort_element(t: ort::value::TensorElementType) -> Option<DType> {
+    from_ort(t.into())
+}
+
+/// CPU memory info, created once per model and shared by its runs.
+pub(crate) struct CpuMemory(NonNull<OrtMemoryInfo>);
+
+// SAFETY: an OrtMemoryInfo is an immutable description (device, allocator kind); ONNX Runtime only
+// reads it, so sharing the pointer between threads is sound.
+unsafe impl Send for CpuMemory {}
+// SAFETY: see `Send`.
+unsafe impl Sync for CpuMemory {}
+
+impl CpuMemory {
+    pub(crate) fn new() -> Result<CpuMemory> {
+        let mut p = ptr::null_mut();
+        // SAFETY: valid enum arguments and an out-pointer; the runtime is loaded (callers hold a
+        // session).
+        check(unsafe {
+            (ort::api().CreateCpuMemoryInfo)(
+                ort::sys::OrtAllocatorType::OrtArenaAllocator,
+                ort::sys::OrtMemType::OrtMemTypeDefault,
+                &mut p,
+            )
+        })
+        .map_err(runtime_err("creating CPU memory info"))?;
+        NonNull::new(p)
+            .map(CpuMemory)
+            .ok_or_else(|| Error::Runtime("CreateCpuMemoryInfo returned null".into()))
+    }
+}
+
+impl Drop for CpuMemory {
+    fn drop(&mut self) {
+        // SAFETY: created by CreateCpuMemoryInfo and released once.
+        unsafe { (ort::api().ReleaseMemoryInfo)(self.0.as_ptr()) }
+    }
+}
+
+/// An `OrtValue` this code owns; released on drop.
+pub(crate) struct Value(NonNull<OrtValue>);
+
+impl Value {
+    /// Takes ownership of a value returned by ONNX Runtime (`None` if null).
+    pub(crate) fn from_raw(p: *mut OrtValue) -> Option<Value> {
+        NonNull::new(p).map(Value)
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const OrtValue {
+        self.0.as_ptr()
+    }
+}
+
+impl Drop for Value {
+    fn drop(&mut self) {
+        // SAFETY: the value was created by ONNX Runtime, is owned by this wrapper, released once.
+        unsafe { (ort::api().ReleaseValue)(self.0.as_ptr()) }
+    }
+}
+
+/// An `OrtValue` for a view. Numbers borrow the view's memory (the returned value must not outlive
+/// it, which the `'a` on callers' views ensures); strings are copied into ONNX Runtime.
+pub(crate) fn to_value(mem: &CpuMemory, view: &TensorView<'_>) -> Result<Value> {
+    let mut out = ptr::null_mut();
+    match view.data {
+        ViewData::Raw(bytes) => {
+            // SAFETY: `bytes` is valid for `bytes.len()` bytes (checked against shape × dtype size
+            // when the view was built) and outlives the value (see above). ONNX Runtime never
+            // writes to input tensors, so handing it a `*mut` to shared memory is sound.
+            check(unsafe {
+                (ort::api().CreateTensorWithDataAsOrtValue)(
+                    mem.0.as_ptr(),
+                    bytes.as_ptr() as *mut c_void,
+                    bytes.len(),
+                    view.shape.as_ptr(),
+                    view.shape.len(),
+                    to_ort(view.dtype),
+                    &mut out,
+                )
+            })
+            .map_err(|e| Error::InvalidInput(format!("could not wrap input tensor: {e}")))?;
+            Value::from_raw(out).ok_or_else(|| Error::Runtime("null input value".into()))
+        }
+        ViewData::Strings(strings) => {
+            let cstrings = strings
+                .iter()
+                .map(|s| CString::new(s.as_bytes()))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|_| Error::InvalidInput("a string input contains a NUL byte".into()))?;
+            let ptrs: Vec<*const c_char> = cstrings.iter().map(|c| c.as_ptr()).collect();
+            let mut alloc = ptr::null_mut();
+            // SAFETY: out-pointer; the default allocator is process-global and never freed.
+            check(unsafe { (ort::api().GetAllocatorWithDefaultOptions)(&mut alloc) })
+                .map_err(runtime_err("getting the default allocator"))?;
+            // SAFETY: valid allocator, shape pointer/length, and out-pointer.
+            check(unsafe {
+                (ort::api().CreateTensorAsOrtValue)(
+                    alloc,
+                    view.shape.as_ptr(),
+                    view.shape.len(),
+                    E::ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING,
+                    &mut out,
+                )
+            })
+            .map_err(runtime_err("creating a string tensor"))?;
+            let value =
+                Value::from_raw(out).ok_or_else(|| Error::Runtime("null string value".into()))?;
+            // SAFETY: `ptrs` holds `strings.len()` NUL-terminated strings alive for this call, and
+            // the tensor was created with exactly that many elements; ONNX Runtime copies them.
+            check(unsafe {
+                (ort::api().FillStringTensor)(value.0.as_ptr(), ptrs.as_ptr(), ptrs.len())
+            })
+            .map_err(runtime_err("filling a string tensor"))?;
+            Ok(value)
+        }
+    }
+}
+
+/// Copies an output value into an owned tensor.
+pub(crate) fn to_tensor(value: &Value, name: &str) -> Result<Tensor> {
+    let api = ort::api();
+    let mut kind = ONNXType::ONNX_TYPE_UNKNOWN;
+    // SAFETY: valid value and out-pointer.
+    check(unsafe { (api.GetValueType)(value.as_ptr(), &mut kind) })
+        .map_err(runtime_err("reading an output's type"))?;
+    if kind != ONNXType::ONNX_TYPE_TENSOR {
+        return Err(Error::Runtime(format!(
+            "output `{name}` is a {kind:?}, not a tensor; lepton returns tensors only"
+        )));
+    }
+    let mut info = ptr::null_mut();
+    // SAFETY: valid tensor value and out-pointer; the info is released below.
+    check(unsafe { (api.GetTensorTypeAndShape)(value.as_ptr(), &mut info) })
+        .map_err(runtime_err("reading an output's shape"))?;
+    let read = || -> std::result::Result<(E, Vec<i64>), String> {
+        let mut elem = E::ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
+        let mut rank = 0usize;
+        // SAFETY: `info` is a valid OrtTensorTypeAndShapeInfo until released below; the dims buffer
+        // has exactly `rank` slots.
+        unsafe {
+            check((api.GetTensorElementType)(info, &mut elem))?;
+            check((api.GetDimensionsCount)(info, &mut rank))?;
+            let mut dims = vec![0i64; rank];
+            check((api.GetDimensions)(info, dims.as_mut_ptr(), rank))?;
+            Ok((elem, dims))
+        }
+    };
+    let result = read();
+    // SAFETY: created by GetTensorTypeAndShape above, released once.
+    unsafe { (api.ReleaseTensorTypeAndShapeInfo)(info) };
+    let (elem, shape) = result.map_err(runtime_err("reading an output's shape"))?;
+    let dtype = from_ort(elem).ok_or_else(|| {
+        Error::Runtime(format!(
+            "output `{name}` has element type {elem:?}, which lepton cannot return"
+        ))
+    })?;
+    let n = element_count(&shape)?;
+    if dtype == DType::String {
+        return read_strings(value, shape, n);
+    }
+    let mut data: *mut c_void = ptr::null_mut();
+    if n > 0 {
+        // SAFETY: valid tensor value and out-pointer.
+        check(unsafe { (api.GetTensorMutableData)(value.as_ptr() as *mut OrtValue, &mut data) })
+            .map_err(runtime_err("reading an output's data"))?;
+        if data.is_null() {
+            return Err(Error::Runtime(format!("output `{name}` has no data")));
+        }
+    }
+    macro_rules! copy {
+        ($t:ty) => {{
+            if n == 0 {
+                Vec::<$t>::new()
+            } else {
+                // SAFETY: ONNX Runtime's CPU buffer for this tensor holds `n` elements of this
+                // dtype, suitably aligned, and stays alive while `value` does.
+                unsafe { std::slice::from_raw_parts(data as *const $t, n) }.to_vec()
+            }
+        }};
+    }
+    let data = match dtype {
+        DType::F32 => TensorData::F32(copy!(f32)),
+        DType::F16 => TensorData::F16(copy!(F16)),
+        DType::F64 => TensorData::F64(copy!(f64)),
+        DType::I8 => TensorData::I8(copy!(i8)),
+        DType::I16 => TensorData::I16(copy!(i16)),
+        DType::I32 => TensorData::I32(copy!(i32)),
+        DType::I64 => TensorData::I64(copy!(i64)),
+        DType::U8 => TensorData::U8(copy!(u8)),
+        DType::U16 => TensorData::U16(copy!(u16)),
+        DType::U32 => TensorData::U32(copy!(u32)),
+        DType::U64 => TensorData::U64(copy!(u64)),
+        // Read as bytes: a Rust `bool` must be exactly 0 or 1.
+        DType::Bool => TensorData::Bool(copy!(u8).into_iter().map(|b| b != 0).collect()),
+        DType::String => unreachable!("handled above"),
+    };
+    Tensor::new(shape, data)
+}
+
+fn read_strings(value: &Value, shape: Vec<i64>, n: usize) -> Result<Tensor> {
+    let api = ort::api();
+    let mut total = 0usize;
+    // SAFETY: valid string tensor and out-pointer.
+    check(unsafe { (api.GetStringTensorDataLength)(value.as_ptr(), &mut total) })
+        .map_err(runtime_err("reading a string output"))?;
+    let mut buf = vec![0u8; total];
+    let mut offsets = vec![0usize; n];
+    if n > 0 {
+        // SAFETY: `buf` has the `total` bytes and `offsets` the `n` slots ONNX Runtime reported.
+        check(unsafe {
+            (api.GetStringTensorContent)(
+                value.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                total,
+                offsets.as_mut_ptr(),
+                n,
+            )
+        })
+        .map_err(runtime_err("reading a string output"))?;
+    }
+    let strings = (0..n)
+        .map(|i| {
+            let end = offsets.get(i + 1).copied().unwrap_or(total);
+            String::from_utf8_lossy(&buf[offsets[i]..end]).into_owned()
+        })
+        .collect();
+    Tensor::new(shape, TensorData::String(strings))
+}

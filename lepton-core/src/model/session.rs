@@ -1,0 +1,675 @@
+//! [`Model`]: an ONNX model loaded into an ONNX Runtime session, with its signature, its active
+//! execution providers and its bytes, runnable from many threads at once.
+
+use std::ffi::{c_char, CString};
+use std::fmt;
+use std::path::Path;
+use std::ptr;
+
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
+use ort::session::Session;
+use ort::AsPointer;
+
+use super::check::onnx_problem;
+use super::convert::{self, CpuMemory, Value};
+use super::options::{ExecutionProvider, ModelOptions, OptimizationLevel};
+use super::runtime;
+use super::tensor::{DType, Tensor, TensorView};
+use crate::{Error, Result};
+
+/// One dimension of a declared input/output shape.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Dim {
+    /// A fixed size.
+    Fixed(u64),
+    /// A named, free dimension (e.g. `batch`).
+    Symbolic(String),
+    /// A free dimension without a name.
+    Unknown,
+}
+
+impl fmt::Display for Dim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dim::Fixed(d) => write!(f, "{d}"),
+            Dim::Symbolic(s) => f.write_str(s),
+            Dim::Unknown => f.write_str("?"),
+        }
+    }
+}
+
+/// A model input or output: name, element type and declared shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IoInfo {
+    name: String,
+    dtype: Option<DType>,
+    onnx_type: String,
+    shape: Vec<Dim>,
+}
+
+impl IoInfo {
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The element type; `None` if it is not a tensor lepton can exchange (a sequence, a map,
+    /// bfloat16...). [`IoInfo::onnx_type`] says what it is.
+    pub fn dtype(&self) -> Option<DType> {
+        self.dtype
+    }
+
+    /// ONNX Runtime's description of the type (e.g. `Tensor<f32>`).
+    pub fn onnx_type(&self) -> &str {
+        &self.onnx_type
+    }
+
+    /// The declared shape (empty for a scalar or a non-tensor).
+    pub fn shape(&self) -> &[Dim] {
+        &self.shape
+    }
+
+    fn type_text(&self) -> String {
+        match self.dtype {
+            Some(d) => format!("{d} {}", shape_text(&self.shape)),
+            None => self.onnx_type.clone(),
+        }
+    }
+}
+
+impl fmt::Display for IoInfo {
+    /// `x: float32 [batch, 30]`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.type_text())
+    }
+}
+
+fn shape_text(shape: &[Dim]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", dims.join(", "))
+}
+
+fn names(infos: &[IoInfo]) -> String {
+    let v: Vec<String> = infos.iter().map(|i| format!("`{}`", i.name)).collect();
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// How an input is addressed in [`Model::run_with`]: by position or by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKey<'k> {
+    /// The input's position in [`Model::inputs`].
+    Index(usize),
+    /// The input's name.
+    Name(&'k str),
+}
+
+impl From<usize> for InputKey<'_> {
+    fn from(i: usize) -> Self {
+        InputKey::Index(i)
+    }
+}
+
+impl<'k> From<&'k str> for InputKey<'k> {
+    fn from(s: &'k str) -> Self {
+        InputKey::Name(s)
+    }
+}
+
+/// The outputs of a run, in the order asked for (all outputs: the model's order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outputs(Vec<(String, Tensor)>);
+
+impl Outputs {
+    /// The number of outputs.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The output with this name.
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+
+    /// `(name, tensor)` pairs in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
+        self.0.iter().map(|(n, t)| (n.as_str(), t))
+    }
+
+    /// The tensors in order.
+    pub fn into_tensors(self) -> Vec<Tensor> {
+        self.0.into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// `(name, tensor)` pairs in order.
+    pub fn into_named(self) -> Vec<(String, Tensor)> {
+        self.0
+    }
+}
+
+impl std::ops::Index<usize> for Outputs {
+    type Output = Tensor;
+    fn index(&self, i: usize) -> &Tensor {
+        &self.0[i].1
+    }
+}
+
+/// An ONNX model ready to run on ONNX Runtime.
+///
+/// `Model` is `Send + Sync`: share it (e.g. in an `Arc`) and call [`Model::run`] from many threads
+/// at once; ONNX Runtime's `Run` is thread-safe.
+///
+/// ```no_run
+/// use lepton_core::model::{Model, ModelOptions, Tensor};
+/// # fn main() -> lepton_core::Result<()> {
+/// let model = Model::from_file("model.onnx", &ModelOptions::default())?;
+/// let x = Tensor::from_vec(vec![1, 30], vec![0.5f32; 30])?;
+/// let outputs = model.run([&x])?;
+/// println!("{:?}", outputs[0].as_slice::<f32>());
+/// # Ok(()) }
+/// ```
+pub struct Model {
+    session: Session,
+    bytes: Vec<u8>,
+    inputs: Vec<IoInfo>,
+    outputs: Vec<IoInfo>,
+    input_names: Vec<CString>,
+    output_names: Vec<CString>,
+    providers: Vec<ExecutionProvider>,
+    fallback: Option<String>,
+    memory: CpuMemory,
+}
+
+// Compile-time proof of the thread-safety promise above.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Model>();
+};
+
+impl fmt::Debug for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Model")
+            .field("inputs", &self.inputs)
+            .field("outputs", &self.outputs)
+            .field("providers", &self.providers)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}
+
+impl Model {
+    /// Loads a model from an `.onnx` file. A missing file is [`Error::NotFound`].
+    pub fn from_file(path: impl AsRef<Path>, options: &ModelOptions) -> Result<Model> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound {
+                what: format!("model file `{}`", path.display()),
+                hint: Some("check the path (relative paths start at the working directory)".into()),
+            },
+            _ => Error::io(path, e),
+        })?;
+        Model::load(bytes, Some(path.display().to_string()), options)
+    }
+
+    /// Loads a model from the bytes of an `.onnx` file (kept, see [`Model::bytes`]).
+    pub fn from_bytes(bytes: impl Into<Vec<u8>>, options: &ModelOptions) -> Result<Model> {
+        Model::load(bytes.into(), None, options)
+    }
+
+    fn load(bytes: Vec<u8>, source: Option<String>, options: &ModelOptions) -> Result<Model> {
+        let invalid = |reason: String| Error::InvalidModel {
+            source_name: source.clone(),
+            reason,
+        };
+        if let Some(problem) = onnx_problem(&bytes) {
+            return Err(invalid(problem));
+        }
+        let env = runtime::environment(options.runtime_path.as_deref())?;
+        let (session, providers, fallback) =
+            open_session(env, &bytes, options).map_err(|e| match e {
+                OpenError::Lepton(e) => e,
+                OpenError::Model(reason) => invalid(reason),
+            })?;
+        if let Some(why) = &fallback {
+            tracing::warn!("{why}");
+        }
+        let inputs: Vec<IoInfo> = session.inputs().iter().map(io_info).collect();
+        let outputs: Vec<IoInfo> = session.outputs().iter().map(io_info).collect();
+        let cstrings = |infos: &[IoInfo]| {
+            infos
+                .iter()
+                .map(|i| CString::new(i.name.as_str()))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|_| invalid("an input or output name contains a NUL byte".into()))
+        };
+        Ok(Model {
+            input_names: cstrings(&inputs)?,
+            output_names: cstrings(&outputs)?,
+            memory: CpuMemory::new()?,
+            session,
+            bytes,
+            inputs,
+            outputs,
+            providers,
+            fallback,
+        })
+    }
+
+    /// The inputs, in order.
+    pub fn inputs(&self) -> &[IoInfo] {
+        &self.inputs
+    }
+
+    /// The outputs, in order.
+    pub fn outputs(&self) -> &[IoInfo] {
+        &self.outputs
+    }
+
+    /// The execution providers in use, in priority order (always ending with CPU).
+    pub fn providers(&self) -> &[ExecutionProvider] {
+        &self.providers
+    }
+
+    /// Why a requested provider was dropped (non-strict fallback), if one was.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback.as_deref()
+    }
+
+    /// The ONNX bytes the model was loaded from.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Runs the model on inputs given by position (all inputs, in order) and returns every output.
+    pub fn run<'a, I, V>(&self, inputs: I) -> Result<Outputs>
+    where
+        I: IntoIterator<Item = V>,
+        V: Into<TensorView<'a>>,
+    {
+        let inputs = inputs
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (InputKey::Index(i), v.into()))
+            .collect();
+        self.run_with(inputs, None)
+    }
+
+    /// Runs the model on inputs given by name and returns every output.
+    pub fn run_named<'a, 'k, I, V>(&self, inputs: I) -> Result<Outputs>
+    where
+        I: IntoIterator<Item = (&'k str, V)>,
+        V: Into<TensorView<'a>>,
+    {
+        let inputs = inputs
+            .into_iter()
+            .map(|(k, v)| (InputKey::Name(k), v.into()))
+            .collect();
+        self.run_with(inputs, None)
+    }
+
+    /// Runs the model. Every input must be given once (by position or name); `output_names`
+    /// selects outputs (default: all, in the model's order).
+    ///
+    /// Inputs are checked against the signature first; a mismatch is [`Error::InvalidInput`]
+    /// naming the input and what was expected.
+    pub fn run_with(
+        &self,
+        inputs: Vec<(InputKey<'_>, TensorView<'_>)>,
+        output_names: Option<&[&str]>,
+    ) -> Result<Outputs> {
+        let ordered = self.order_inputs(inputs)?;
+        let values = ordered
+            .iter()
+            .map(|v| convert::to_value(&self.memory, v))
+            .collect::<Result<Vec<Value>>>()?;
+        let value_ptrs: Vec<*const ort::sys::OrtValue> =
+            values.iter().map(|v| v.as_ptr()).collect();
+        let input_name_ptrs: Vec<*const c_char> =
+            self.input_names.iter().map(|c| c.as_ptr()).collect();
+
+        let selected: Vec<usize> = match output_names {
+            None => (0..self.outputs.len()).collect(),
+            Some(names) => names
+                .iter()
+                .map(|n| {
+                    self.outputs
+                        .iter()
+                        .position(|o| o.name == *n)
+                        .ok_or_else(|| {
+                            Error::InvalidInput(format!(
+                                "unknown output `{n}`; the model's outputs are {}",
+                                names_of(&self.outputs)
+                            ))
+                        })
+                })
+                .collect::<Result<_>>()?,
+        };
+        let output_name_ptrs: Vec<*const c_char> = selected
+            .iter()
+            .map(|&i| self.output_names[i].as_ptr())
+            .collect();
+        let mut out_ptrs: Vec<*mut ort::sys::OrtValue> = vec![ptr::null_mut(); selected.len()];
+
+        // SAFETY: the name and value arrays have matching lengths, hold live pointers for the whole
+        // call (`values` borrow tensors the caller keeps alive), and `out_ptrs` has one slot per
+        // requested output. Concurrent calls on one session are allowed: ONNX Runtime guarantees
+        // that InferenceSession::Run is thread-safe (see onnxruntime#19301), which is also how its
+        // Python API runs one session from many threads.
+        let status = unsafe {
+            (ort::api().Run)(
+                self.session.ptr().cast_mut(),
+                ptr::null(),
+                input_name_ptrs.as_ptr(),
+                value_ptrs.as_ptr(),
+                value_ptrs.len(),
+                output_name_ptrs.as_ptr(),
+                output_name_ptrs.len(),
+                out_ptrs.as_mut_ptr(),
+            )
+        };
+        // Take ownership of whatever was produced before looking at the status, so nothing leaks.
+        let produced: Vec<Option<Value>> = out_ptrs.into_iter().map(Value::from_raw).collect();
+        convert::check(status).map_err(Error::Runtime)?;
+        drop(values);
+        let mut result = Vec::with_capacity(selected.len());
+        for (&i, value) in selected.iter().zip(produced) {
+            let name = &self.outputs[i].name;
+            let value = value.ok_or_else(|| {
+                Error::Runtime(format!(
+                    "ONNX Runtime returned no value for output `{name}`"
+                ))
+            })?;
+            result.push((name.clone(), convert::to_tensor(&value, name)?));
+        }
+        Ok(Outputs(result))
+    }
+
+    /// Checks inputs against the signature and returns them in the model's order.
+    fn order_inputs<'v>(
+        &self,
+        inputs: Vec<(InputKey<'_>, TensorView<'v>)>,
+    ) -> Result<Vec<TensorView<'v>>> {
+        let n = self.inputs.len();
+        if inputs.len() > n {
+            return Err(Error::InvalidInput(format!(
+                "too many inputs: the model takes {n} ({}), got {}",
+                names_of(&self.inputs),
+                inputs.len()
+            )));
+        }
+        let mut slots: Vec<Option<TensorView<'v>>> = vec![None; n];
+        for (key, view) in inputs {
+            let i = match key {
+                InputKey::Index(i) if i < n => i,
+                InputKey::Index(i) => {
+                    return Err(Error::InvalidInput(format!(
+                        "input position {i} is out of range: the model takes {n} ({})",
+                        names_of(&self.inputs)
+                    )))
+                }
+                InputKey::Name(name) => self
+                    .inputs
+                    .iter()
+                    .position(|info| info.name == name)
+                    .ok_or_else(|| {
+                        Error::InvalidInput(format!(
+                            "unknown input `{name}`; the model's inputs are {}",
+                            names_of(&self.inputs)
+                        ))
+                    })?,
+            };
+            if slots[i].is_some() {
+                return Err(Error::InvalidInput(format!(
+                    "input `{}` is given twice",
+                    self.inputs[i].name
+                )));
+            }
+            check_input(&self.inputs[i], &view)?;
+            slots[i] = Some(view);
+        }
+        slots
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.ok_or_else(|| {
+                    let info = &self.inputs[i];
+                    Error::InvalidInput(format!(
+                        "missing input `{}` ({}); the model's inputs are {}",
+                        info.name,
+                        info.type_text(),
+                        names_of(&self.inputs)
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+fn names_of(infos: &[IoInfo]) -> String {
+    names(infos)
+}
+
+/// Checks one input's dtype, rank and fixed dimensions against its declaration.
+fn check_input(info: &IoInfo, view: &TensorView<'_>) -> Result<()> {
+    let name = &info.name;
+    let Some(expected) = info.dtype else {
+        return Err(Error::InvalidInput(format!(
+            "input `{name}` has type {}, which lepton cannot pass yet",
+            info.onnx_type
+        )));
+    };
+    if view.dtype != expected {
+        return Err(Error::InvalidInput(format!(
+            "input `{name}`: expected dtype {expected}, got {}",
+            view.dtype
+        )));
+    }
+    // A declared rank of 0 may also mean "shape unknown": leave that to ONNX Runtime.
+    if info.shape.is_empty() {
+        return Ok(());
+    }
+    let got = &view.shape;
+    if got.len() != info.shape.len() {
+        return Err(Error::InvalidInput(format!(
+            "input `{name}`: expected rank {} (shape {}), got rank {} (shape {got:?})",
+            info.shape.len(),
+            shape_text(&info.shape),
+            got.len()
+        )));
+    }
+    for (axis, (dim, &g)) in info.shape.iter().zip(got).enumerate() {
+        if let Dim::Fixed(d) = dim {
+            if *d as i64 != g {
+                return Err(Error::InvalidInput(format!(
+                    "input `{name}`: expected shape {}, got {got:?} (dimension {axis} must be {d})",
+                    shape_text(&info.shape)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn io_info(outlet: &ort::value::Outlet) -> IoInfo {
+    use ort::value::ValueType;
+    let onnx_type = outlet.dtype().to_string();
+    let (dtype, shape) = match outlet.dtype() {
+        ValueType::Tensor {
+            ty,
+            shape,
+            dimension_symbols,
+        } => {
+            let dims = shape
+                .iter()
+                .zip(dimension_symbols.iter())
+                .map(|(&d, sym)| {
+                    if d >= 0 {
+                        Dim::Fixed(d as u64)
+                    } else if !sym.is_empty() {
+                        Dim::Symbolic(sym.clone())
+                    } else {
+                        Dim::Unknown
+                    }
+                })
+                .collect();
+            (convert::from_ort_element(*ty), dims)
+        }
+        _ => (None, Vec::new()),
+    };
+    IoInfo {
+        name: outlet.name().to_string(),
+        dtype,
+        onnx_type,
+        shape,
+    }
+}
+
+enum OpenError {
+    /// Not the model's fault (strict provider failure, runtime error): passed through.
+    Lepton(Error),
+    /// ONNX Runtime rejected the model.
+    Model(String),
+}
+
+/// Builds the session with the requested providers; without `strict`, a provider that fails to
+/// register (or to create the session) is dropped and the reason returned.
+fn open_session(
+    env: &ort::environment::Environment,
+    bytes: &[u8],
+    options: &ModelOptions,
+) -> std::result::Result<(Session, Vec<ExecutionProvider>, Option<String>), OpenError> {
+    let wants_gpu = options
+        .providers
+        .iter()
+        .any(|p| !matches!(p, ExecutionProvider::Cpu));
+    let mut builder = base_builder(env, options).map_err(OpenError::Lepton)?;
+    let mut active = Vec::new();
+    let mut fallback = Vec::new();
+    for &p in &options.providers {
+        if active.contains(&p) {
+            continue;
+        }
+        match p {
+            ExecutionProvider::Cpu => {}
+            ExecutionProvider::Cuda { device_id } => match register_cuda(&mut builder, device_id) {
+                Ok(()) => active.push(p),
+                Err(reason) => {
+                    if options.strict {
+                        return Err(OpenError::Lepton(Error::ProviderUnavailable {
+                            provider: p.to_string(),
+                            reason,
+                        }));
+                    }
+                    fallback.push(format!("{p}: {reason}"));
+                }
+            },
+        }
+    }
+    active.push(ExecutionProvider::Cpu);
+    match builder.commit_from_memory(bytes) {
+        Ok(session) => Ok((session, active, join_fallback(fallback))),
+        Err(e) if wants_gpu && active.len() > 1 => {
+            let reason = e.message().to_string();
+            if options.strict {
+                return Err(OpenError::Lepton(Error::ProviderUnavailable {
+                    provider: active[0].to_string(),
+                    reason,
+                }));
+            }
+            // The GPU session failed (e.g. no device); the CPU session tells whether the model
+            // itself is at fault.
+            let mut cpu = base_builder(env, options).map_err(OpenError::Lepton)?;
+            let session = cpu
+                .commit_from_memory(bytes)
+                .map_err(|e| OpenError::Model(e.message().to_string()))?;
+            for p in &active[..active.len() - 1] {
+                fallback.push(format!("{p}: creating the session failed: {reason}"));
+            }
+            Ok((
+                session,
+                vec![ExecutionProvider::Cpu],
+                join_fallback(fallback),
+            ))
+        }
+        Err(e) => Err(OpenError::Model(e.message().to_string())),
+    }
+}
+
+fn join_fallback(reasons: Vec<String>) -> Option<String> {
+    (!reasons.is_empty()).then(|| {
+        format!(
+            "requested execution providers unavailable, running on CPU: {}",
+            reasons.join("; ")
+        )
+    })
+}
+
+fn base_builder(
+    env: &ort::environment::Environment,
+    options: &ModelOptions,
+) -> Result<SessionBuilder> {
+    let rt = |e: ort::Error<SessionBuilder>| Error::Runtime(e.to_string());
+    let mut b = Session::builder(env).map_err(|e| Error::Runtime(e.to_string()))?;
+    b = b
+        .with_optimization_level(match options.optimization_level {
+            OptimizationLevel::Disable => GraphOptimizationLevel::Disable,
+            OptimizationLevel::Basic => GraphOptimizationLevel::Level1,
+            OptimizationLevel::Extended => GraphOptimizationLevel::Level2,
+            OptimizationLevel::All => GraphOptimizationLevel::All,
+        })
+        .map_err(rt)?;
+    if let Some(n) = options.intra_op_threads {
+        b = b.with_intra_threads(n).map_err(rt)?;
+    }
+    if let Some(n) = options.inter_op_threads {
+        b = b.with_inter_threads(n).map_err(rt)?;
+        if n > 1 {
+            b = b.with_parallel_execution(true).map_err(rt)?;
+        }
+    }
+    Ok(b)
+}
+
+/// Registers CUDA on `builder`, which is left as it was if that fails.
+#[cfg(feature = "cuda")]
+fn register_cuda(builder: &mut SessionBuilder, device_id: i32) -> std::result::Result<(), String> {
+    use ort::ep::{ExecutionProvider as _, CUDA};
+    if !CUDA::is_available().unwrap_or(false) {
+        let lib = runtime::info()
+            .map(|i| i.path().display().to_string())
+            .unwrap_or_default();
+        return Err(format!(
+            "the ONNX Runtime loaded (`{lib}`) has no CUDA provider; install onnxruntime-gpu \
+             instead of onnxruntime"
+        ));
+    }
+    let ep = CUDA::default()
+        .with_device_id(device_id)
+        .build()
+        .error_on_failure();
+    let current = builder.clone();
+    match current.with_execution_providers([ep]) {
+        Ok(b) => {
+            *builder = b;
+            Ok(())
+        }
+        Err(e) => Err(e.message().to_string()),
+    }
+}
+
+/// Without the `cuda` feature CUDA is never available.
+#[cfg(not(feature = "cuda"))]
+fn register_cuda(
+    _builder: &mut SessionBuilder,
+    _device_id: i32,
+) -> std::result::Result<(), String> {
+    Err("lepton-core was built without its `cuda` feature".to_string())
+}

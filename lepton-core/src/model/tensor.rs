@@ -1,0 +1,447 @@
+//! Tensors exchanged with a model: an owned, dtype-tagged [`Tensor`] (outputs, or inputs a caller
+//! builds) and a borrowed [`TensorView`] (inputs passed without a copy, e.g. a numpy array's memory).
+
+use std::fmt;
+
+use crate::{Error, Result};
+
+/// The element type of a tensor, named as numpy names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DType {
+    /// `float32`
+    F32,
+    /// `float16`, stored as its IEEE 754 half-precision bits ([`F16`]).
+    F16,
+    /// `float64`
+    F64,
+    /// `int8`
+    I8,
+    /// `int16`
+    I16,
+    /// `int32`
+    I32,
+    /// `int64`
+    I64,
+    /// `uint8`
+    U8,
+    /// `uint16`
+    U16,
+    /// `uint32`
+    U32,
+    /// `uint64`
+    U64,
+    /// `bool` (one byte per element, 0 or 1)
+    Bool,
+    /// UTF-8 strings
+    String,
+}
+
+impl DType {
+    /// Every dtype, in declaration order.
+    pub const ALL: [DType; 13] = [
+        DType::F32,
+        DType::F16,
+        DType::F64,
+        DType::I8,
+        DType::I16,
+        DType::I32,
+        DType::I64,
+        DType::U8,
+        DType::U16,
+        DType::U32,
+        DType::U64,
+        DType::Bool,
+        DType::String,
+    ];
+
+    /// The numpy name (`float32`, `int64`, `bool`, `str`...).
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "float32",
+            DType::F16 => "float16",
+            DType::F64 => "float64",
+            DType::I8 => "int8",
+            DType::I16 => "int16",
+            DType::I32 => "int32",
+            DType::I64 => "int64",
+            DType::U8 => "uint8",
+            DType::U16 => "uint16",
+            DType::U32 => "uint32",
+            DType::U64 => "uint64",
+            DType::Bool => "bool",
+            DType::String => "str",
+        }
+    }
+
+    /// Parses a numpy dtype name (as returned by [`DType::name`]).
+    pub fn from_name(name: &str) -> Option<DType> {
+        DType::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// Bytes per element; `None` for strings.
+    pub fn size(self) -> Option<usize> {
+        Some(match self {
+            DType::I8 | DType::U8 | DType::Bool => 1,
+            DType::F16 | DType::I16 | DType::U16 => 2,
+            DType::F32 | DType::I32 | DType::U32 => 4,
+            DType::F64 | DType::I64 | DType::U64 => 8,
+            DType::String => return None,
+        })
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A half-precision float kept as its raw bits (no `half` dependency); numpy's `float16`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(transparent)]
+pub struct F16(pub u16);
+
+/// The elements of a [`Tensor`], one variant per [`DType`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum TensorData {
+    /// `float32`
+    F32(Vec<f32>),
+    /// `float16`
+    F16(Vec<F16>),
+    /// `float64`
+    F64(Vec<f64>),
+    /// `int8`
+    I8(Vec<i8>),
+    /// `int16`
+    I16(Vec<i16>),
+    /// `int32`
+    I32(Vec<i32>),
+    /// `int64`
+    I64(Vec<i64>),
+    /// `uint8`
+    U8(Vec<u8>),
+    /// `uint16`
+    U16(Vec<u16>),
+    /// `uint32`
+    U32(Vec<u32>),
+    /// `uint64`
+    U64(Vec<u64>),
+    /// `bool`
+    Bool(Vec<bool>),
+    /// strings
+    String(Vec<String>),
+}
+
+/// A Rust element type that maps to one [`DType`] (all but strings).
+pub trait Element: Copy + Send + Sync + 'static + sealed::Sealed {
+    /// Its dtype.
+    const DTYPE: DType;
+    #[doc(hidden)]
+    fn wrap(v: Vec<Self>) -> TensorData;
+    #[doc(hidden)]
+    fn slice(d: &TensorData) -> Option<&[Self]>;
+    #[doc(hidden)]
+    fn unwrap(d: TensorData) -> std::result::Result<Vec<Self>, TensorData>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+macro_rules! elements {
+    ($($t:ty => $v:ident),* $(,)?) => {
+        $(
+            impl sealed::Sealed for $t {}
+            impl Element for $t {
+                const DTYPE: DType = DType::$v;
+                fn wrap(v: Vec<Self>) -> TensorData { TensorData::$v(v) }
+                fn slice(d: &TensorData) -> Option<&[Self]> {
+                    match d { TensorData::$v(v) => Some(v), _ => None }
+                }
+                fn unwrap(d: TensorData) -> std::result::Result<Vec<Self>, TensorData> {
+                    match d { TensorData::$v(v) => Ok(v), other => Err(other) }
+                }
+            }
+        )*
+
+        impl TensorData {
+            /// The dtype of these elements.
+            pub fn dtype(&self) -> DType {
+                match self { $(TensorData::$v(_) => DType::$v,)* TensorData::String(_) => DType::String }
+            }
+
+            /// The number of elements.
+            pub fn len(&self) -> usize {
+                match self { $(TensorData::$v(v) => v.len(),)* TensorData::String(v) => v.len() }
+            }
+
+            /// The elements as raw bytes (native endianness); `None` for strings.
+            pub fn as_bytes(&self) -> Option<&[u8]> {
+                match self {
+                    // SAFETY: every numeric element type (and `F16`, `bool`) is plain old data with no
+                    // padding, so its memory may be viewed as bytes for its full length.
+                    $(TensorData::$v(v) => Some(unsafe {
+                        std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v.as_slice()))
+                    }),)*
+                    TensorData::String(_) => None,
+                }
+            }
+        }
+    };
+}
+
+elements! {
+    f32 => F32, F16 => F16, f64 => F64, i8 => I8, i16 => I16, i32 => I32, i64 => I64,
+    u8 => U8, u16 => U16, u32 => U32, u64 => U64, bool => Bool,
+}
+
+impl TensorData {
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The number of elements of a shape, or an error if a dimension is negative or it overflows.
+pub(crate) fn element_count(shape: &[i64]) -> Result<usize> {
+    shape.iter().try_fold(1usize, |n, &d| {
+        usize::try_from(d)
+            .ok()
+            .and_then(|d| n.checked_mul(d))
+            .ok_or_else(|| Error::InvalidInput(format!("invalid tensor shape {shape:?}")))
+    })
+}
+
+/// An owned tensor: a shape and dtype-tagged elements in row-major (C) order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    shape: Vec<i64>,
+    data: TensorData,
+}
+
+impl Tensor {
+    /// Builds a tensor; fails if the element count does not match the shape.
+    pub fn new(shape: impl Into<Vec<i64>>, data: TensorData) -> Result<Tensor> {
+        let shape = shape.into();
+        let n = element_count(&shape)?;
+        if n != data.len() {
+            return Err(Error::InvalidInput(format!(
+                "shape {shape:?} holds {n} elements but {} were given",
+                data.len()
+            )));
+        }
+        Ok(Tensor { shape, data })
+    }
+
+    /// Builds a tensor from a vector of numbers (or bools).
+    pub fn from_vec<T: Element>(shape: impl Into<Vec<i64>>, data: Vec<T>) -> Result<Tensor> {
+        Tensor::new(shape, T::wrap(data))
+    }
+
+    /// Builds a string tensor.
+    pub fn from_strings(shape: impl Into<Vec<i64>>, data: Vec<String>) -> Result<Tensor> {
+        Tensor::new(shape, TensorData::String(data))
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[i64] {
+        &self.shape
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.data.dtype()
+    }
+
+    /// The elements.
+    pub fn data(&self) -> &TensorData {
+        &self.data
+    }
+
+    /// Splits into shape and elements.
+    pub fn into_parts(self) -> (Vec<i64>, TensorData) {
+        (self.shape, self.data)
+    }
+
+    /// The elements as a slice of `T`, or `None` if the dtype is not `T`'s.
+    pub fn as_slice<T: Element>(&self) -> Option<&[T]> {
+        T::slice(&self.data)
+    }
+
+    /// The elements as a `Vec<T>`, or an error naming both dtypes.
+    pub fn into_vec<T: Element>(self) -> Result<Vec<T>> {
+        T::unwrap(self.data).map_err(|d| {
+            Error::InvalidArgument(format!("tensor holds {}, not {}", d.dtype(), T::DTYPE))
+        })
+    }
+
+    /// Copies the tensor into an `ndarray` array.
+    pub fn to_ndarray<T: Element>(&self) -> Result<ndarray::ArrayD<T>> {
+        let data = self.as_slice::<T>().ok_or_else(|| {
+            Error::InvalidArgument(format!("tensor holds {}, not {}", self.dtype(), T::DTYPE))
+        })?;
+        let shape: Vec<usize> = self.shape.iter().map(|&d| d as usize).collect();
+        ndarray::ArrayD::from_shape_vec(shape, data.to_vec())
+            .map_err(|e| Error::InvalidArgument(e.to_string()))
+    }
+
+    /// A borrowed view of this tensor, to pass as a model input.
+    pub fn view(&self) -> TensorView<'_> {
+        let data = match &self.data {
+            TensorData::String(s) => ViewData::Strings(s),
+            other => ViewData::Raw(other.as_bytes().unwrap_or_default()),
+        };
+        TensorView {
+            dtype: self.dtype(),
+            shape: self.shape.clone(),
+            data,
+        }
+    }
+}
+
+impl<T: Element> From<ndarray::ArrayD<T>> for Tensor {
+    fn from(a: ndarray::ArrayD<T>) -> Tensor {
+        let shape = a.shape().iter().map(|&d| d as i64).collect();
+        let data = if a.is_standard_layout() {
+            a.into_raw_vec_and_offset().0
+        } else {
+            a.iter().copied().collect()
+        };
+        Tensor {
+            shape,
+            data: T::wrap(data),
+        }
+    }
+}
+
+/// The borrowed elements of a [`TensorView`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ViewData<'a> {
+    /// Numbers/bools as raw native-endian bytes.
+    Raw(&'a [u8]),
+    /// Strings.
+    Strings(&'a [String]),
+}
+
+/// A borrowed tensor: a shape, a dtype and elements that stay where they are (no copy).
+#[derive(Debug, Clone)]
+pub struct TensorView<'a> {
+    pub(crate) dtype: DType,
+    pub(crate) shape: Vec<i64>,
+    pub(crate) data: ViewData<'a>,
+}
+
+impl<'a> TensorView<'a> {
+    /// A view of a slice of numbers (or bools) with the given shape.
+    pub fn from_slice<T: Element>(shape: impl Into<Vec<i64>>, data: &'a [T]) -> Result<Self> {
+        // SAFETY: `Element` types are plain old data without padding; the byte view covers exactly
+        // the slice's memory and lives as long as the slice.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), std::mem::size_of_val(data))
+        };
+        Self::from_bytes(T::DTYPE, shape, bytes)
+    }
+
+    /// A view of raw native-endian element bytes (e.g. a numpy array's buffer); the length must be
+    /// `elements × dtype size`.
+    pub fn from_bytes(dtype: DType, shape: impl Into<Vec<i64>>, bytes: &'a [u8]) -> Result<Self> {
+        let shape = shape.into();
+        let Some(size) = dtype.size() else {
+            return Err(Error::InvalidArgument(
+                "string tensors are built with TensorView::from_strings".into(),
+            ));
+        };
+        let n = element_count(&shape)?;
+        if n.checked_mul(size) != Some(bytes.len()) {
+            return Err(Error::InvalidInput(format!(
+                "shape {shape:?} of {dtype} needs {} bytes but {} were given",
+                n.saturating_mul(size),
+                bytes.len()
+            )));
+        }
+        Ok(TensorView {
+            dtype,
+            shape,
+            data: ViewData::Raw(bytes),
+        })
+    }
+
+    /// A view of strings with the given shape.
+    pub fn from_strings(shape: impl Into<Vec<i64>>, data: &'a [String]) -> Result<Self> {
+        let shape = shape.into();
+        let n = element_count(&shape)?;
+        if n != data.len() {
+            return Err(Error::InvalidInput(format!(
+                "shape {shape:?} holds {n} strings but {} were given",
+                data.len()
+            )));
+        }
+        Ok(TensorView {
+            dtype: DType::String,
+            shape,
+            data: ViewData::Strings(data),
+        })
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[i64] {
+        &self.shape
+    }
+}
+
+impl<'a> From<&'a Tensor> for TensorView<'a> {
+    fn from(t: &'a Tensor) -> Self {
+        t.view()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_must_match_elements() {
+        let err = Tensor::from_vec(vec![2, 3], vec![1.0f32; 5]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "shape [2, 3] holds 6 elements but 5 were given"
+        );
+        let t = Tensor::from_vec(vec![2, 3], vec![1i64; 6]).unwrap();
+        assert_eq!(t.dtype(), DType::I64);
+        assert_eq!(t.as_slice::<i64>().unwrap().len(), 6);
+        assert!(t.as_slice::<f32>().is_none());
+    }
+
+    #[test]
+    fn byte_views_check_length() {
+        let err = TensorView::from_bytes(DType::F32, vec![2], &[0u8; 7]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "shape [2] of float32 needs 8 bytes but 7 were given"
+        );
+        assert!(TensorView::from_bytes(DType::F32, vec![2], &[0u8; 8]).is_ok());
+        assert!(TensorView::from_bytes(DType::F32, vec![-1], &[]).is_err());
+    }
+
+    #[test]
+    fn dtype_names_round_trip() {
+        for d in DType::ALL {
+            assert_eq!(DType::from_name(d.name()), Some(d));
+        }
+    }
+
+    #[test]
+    fn ndarray_round_trip() {
+        let a = ndarray::ArrayD::from_shape_vec(vec![2, 2], vec![1i32, 2, 3, 4]).unwrap();
+        let t = Tensor::from(a.t().to_owned());
+        assert_eq!(t.as_slice::<i32>().unwrap(), &[1, 3, 2, 4]);
+        assert_eq!(t.to_ndarray::<i32>().unwrap(), a.t());
+    }
+}
