@@ -1,86 +1,62 @@
-//! Encryption: keys and authenticated encryption of whole objects.
+//! Encryption: keys, C2SP chunked encryption (AES-256-GCM) of whole objects, key derivation.
 //!
-//! PLACEHOLDER CONTRACT (datasets issue replaces the bodies with C2SP chunked encryption, keeping
-//! these signatures): `Key`, `seal`, `open`.
+//! - [`Key`]: 32 secret bytes (random, from bytes, from an environment variable, from a
+//!   passphrase with Argon2id); never printed.
+//! - [`seal`] / [`open`]: one object as one C2SP chunked-encryption message
+//!   (<https://c2sp.org/chunked-encryption>): a fresh random 24-byte salt per object gives a fresh
+//!   AES-256-GCM subkey and base nonce (HKDF-Expand-SHA-512), a 32-byte key commitment, and
+//!   16 KiB chunks with truncation protection. `context` is bound into the key derivation: opening
+//!   with another context fails like a wrong key.
+//! - [`c2sp`]: the raw scheme (tested against the Wycheproof vectors).
+
+pub mod c2sp;
+pub mod kdf;
+mod key;
+
+pub use kdf::PassphraseParams;
+pub use key::{Key, KEY_LEN};
 
 use crate::{Error, Result};
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
-use zeroize::Zeroize;
 
-/// A 32-byte secret key. Never printed: `Debug` shows `Key(<redacted>)`.
-#[derive(Clone)]
-pub struct Key([u8; 32]);
-
-impl Drop for Key {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
-
-impl std::fmt::Debug for Key {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Key(<redacted>)")
-    }
-}
-
-impl Key {
-    /// 32 random bytes from the OS.
-    pub fn generate() -> Key {
-        let mut k = [0u8; 32];
-        getrandom::fill(&mut k).expect("the OS random source failed");
-        Key(k)
-    }
-
-    /// A key from exactly 32 bytes.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Key> {
-        let k: [u8; 32] = bytes.try_into().map_err(|_| {
-            Error::InvalidArgument(format!("a key is 32 bytes, got {}", bytes.len()))
-        })?;
-        Ok(Key(k))
-    }
-
-    /// The raw key bytes.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
-
-/// Encrypts and authenticates `plaintext`, bound to `context` (opening with another context fails).
+/// Encrypts and authenticates `plaintext` as one C2SP chunked-encryption message bound to
+/// `context` (opening with another context fails).
 pub fn seal(key: &Key, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
-    let cipher = Aes256Gcm::new_from_slice(key.as_bytes()).expect("32-byte key");
-    let mut nonce = [0u8; 12];
-    getrandom::fill(&mut nonce).expect("the OS random source failed");
-    let ct = cipher
-        .encrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: plaintext,
-                aad: context,
-            },
-        )
-        .map_err(|_| Error::Runtime("encryption failed".into()))?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&ct);
-    Ok(out)
+    Ok(c2sp::seal(key.as_bytes(), context, plaintext))
 }
 
 /// Decrypts what [`seal`] wrote; `what` names the object in errors.
+///
+/// A key or context that does not match is [`Error::WrongKey`] (the key commitment is checked
+/// first); a bad length or a chunk that fails to authenticate is [`Error::Integrity`].
 pub fn open(key: &Key, context: &[u8], sealed: &[u8], what: &str) -> Result<Vec<u8>> {
-    if sealed.len() < 28 {
-        return Err(Error::Integrity {
+    c2sp::open(key.as_bytes(), context, sealed).map_err(|e| open_error(e, what))
+}
+
+/// Maps a C2SP failure to the crate error for the object `what`.
+pub(crate) fn open_error(e: c2sp::OpenError, what: &str) -> Error {
+    use c2sp::OpenError as E;
+    match e {
+        E::Commitment => Error::WrongKey { what: what.into() },
+        E::KeySize => Error::InvalidArgument(format!("a key is {KEY_LEN} bytes")),
+        E::Length => Error::Integrity {
             what: what.into(),
-            reason: "truncated".into(),
-        });
+            reason: "invalid encrypted length (truncated or extended)".into(),
+        },
+        E::Chunk(i) => Error::Integrity {
+            what: what.into(),
+            reason: format!("encrypted block {i} failed to authenticate (modified or truncated)"),
+        },
     }
-    let cipher = Aes256Gcm::new_from_slice(key.as_bytes()).expect("32-byte key");
-    cipher
-        .decrypt(
-            &Nonce::try_from(&sealed[..12]).expect("12-byte nonce"),
-            Payload {
-                msg: &sealed[12..],
-                aad: context,
-            },
-        )
-        .map_err(|_| Error::WrongKey { what: what.into() })
+}
+
+/// Constant-time equality of two byte strings (lengths are not secret).
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0u8;
+    for (x, y) in a.iter().zip(b) {
+        diff |= x ^ y;
+    }
+    std::hint::black_box(diff) == 0
 }

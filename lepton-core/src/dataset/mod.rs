@@ -1,1 +1,42 @@
-//! Datasets: schema, manifest, chunk codec, writer and reader. (datasets issue)
+//! Datasets: named columns of tensors stored as zstd-compressed, optionally AES-256-GCM
+//! encrypted chunks in any object store, committed by one conditional manifest put.
+//!
+//! The format is specified in `docs/dataset-format.md`.
+//!
+//! ```no_run
+//! # fn main() -> lepton_core::Result<()> {
+//! use std::sync::Arc;
+//! use lepton_core::crypto::Key;
+//! use lepton_core::dataset::{ColumnData, Dataset, DatasetWriter, IterOptions, ReadOptions, WriteOptions};
+//! let store: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+//! let prefix = object_store::path::Path::from("train");
+//! let key = Key::generate();
+//! let images = vec![0f32; 10 * 784];
+//! let labels: Vec<i64> = (0..10).collect();
+//! let mut w = DatasetWriter::create(store.clone(), prefix.clone(),
+//!     WriteOptions { key: Some(key.clone()), ..Default::default() })?;
+//! w.write_columns(&[("image", ColumnData::from_slice(&images, &[28, 28])?),
+//!                   ("label", ColumnData::from_slice(&labels, &[])?)])?;
+//! let info = w.close()?;
+//! let ds = Dataset::open(store, prefix, Some(key), ReadOptions::default())?;
+//! assert_eq!(ds.len(), info.rows);
+//! let row = ds.get(3)?;
+//! for batch in ds.iter_batches(IterOptions { batch_size: 4, shuffle: true, ..Default::default() })? {
+//!     let batch = batch?;
+//! }
+//! # Ok(()) }
+//! ```
+
+mod chunk;
+mod iter;
+pub mod manifest;
+mod reader;
+mod schema;
+mod writer;
+
+pub use chunk::{parse_payload, DecodedChunk};
+pub use iter::{BatchIter, IterOptions};
+pub use manifest::{ChunkEntry, Codec, Filter, Manifest, FORMAT_VERSION};
+pub use reader::{versions, Dataset, ReadOptions};
+pub use schema::{Batch, Column, ColumnData, DType, Element, Schema};
+pub use writer::{DatasetInfo, DatasetWriter, WriteOptions};

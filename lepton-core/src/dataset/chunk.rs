@@ -1,0 +1,485 @@
+//! One chunk: payload layout, byte-shuffle filter, compression, encryption, and the reverse.
+
+use std::borrow::Cow;
+
+use sha2::{Digest, Sha256};
+
+use super::manifest::{ChunkEntry, Codec, Filter};
+use super::schema::{check_offsets, ColumnData, Schema};
+use crate::crypto::{c2sp, open_error, Key};
+use crate::{Error, Result};
+
+/// What binds a chunk to its place: the C2SP context of chunk `index`.
+pub(crate) fn context(
+    dataset_id: &[u8; 16],
+    version: u64,
+    index: u64,
+    codec: Codec,
+    filter: Filter,
+    raw_len: u64,
+) -> Vec<u8> {
+    let mut c = Vec::with_capacity(64);
+    c.extend_from_slice(b"lepton-dataset/chunk\x00");
+    c.extend_from_slice(&super::manifest::FORMAT_VERSION.to_be_bytes());
+    c.extend_from_slice(dataset_id);
+    c.extend_from_slice(&version.to_be_bytes());
+    c.extend_from_slice(&index.to_be_bytes());
+    c.push(codec.id());
+    c.push(filter.id());
+    c.extend_from_slice(&raw_len.to_be_bytes());
+    c
+}
+
+/// Identity of the dataset a chunk belongs to.
+#[derive(Clone)]
+pub(crate) struct ChunkIds {
+    pub dataset_id: [u8; 16],
+    pub version: u64,
+}
+
+/// How chunks are encoded.
+#[derive(Clone)]
+pub(crate) struct EncodeParams {
+    pub filter: Filter,
+    pub codec: Codec,
+    pub zstd_level: i32,
+    pub chunk_key: Option<Key>,
+}
+
+/// Layout of one column section in a payload.
+#[derive(Clone, Debug)]
+enum Section {
+    Fixed {
+        start: usize,
+        len: usize,
+        row_bytes: usize,
+        itemsize: usize,
+    },
+    Variable {
+        offsets: Vec<u64>,
+        data_start: usize,
+    },
+}
+
+/// Walks a payload of `rows` rows and returns each column's section; `Err` says what is wrong.
+fn layout(
+    payload: &[u8],
+    schema: &Schema,
+    rows: usize,
+) -> std::result::Result<Vec<Section>, String> {
+    let mut pos = 0usize;
+    let mut out = Vec::with_capacity(schema.columns.len());
+    for c in &schema.columns {
+        match c.row_bytes() {
+            Some(rb) => {
+                let len = rb.checked_mul(rows).ok_or("size overflow")?;
+                let end = pos
+                    .checked_add(len)
+                    .filter(|&e| e <= payload.len())
+                    .ok_or_else(|| {
+                        format!("column `{}` runs past the end of the payload", c.name)
+                    })?;
+                out.push(Section::Fixed {
+                    start: pos,
+                    len,
+                    row_bytes: rb,
+                    itemsize: c.dtype.itemsize().unwrap_or(1),
+                });
+                pos = end;
+            }
+            None => {
+                let olen = (rows + 1).checked_mul(8).ok_or("size overflow")?;
+                let oend = pos
+                    .checked_add(olen)
+                    .filter(|&e| e <= payload.len())
+                    .ok_or_else(|| {
+                        format!(
+                            "offsets of column `{}` run past the end of the payload",
+                            c.name
+                        )
+                    })?;
+                let offsets: Vec<u64> = payload[pos..oend]
+                    .chunks_exact(8)
+                    .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+                    .collect();
+                let data_len = *offsets.last().expect("rows + 1 >= 1");
+                let dend = usize::try_from(data_len)
+                    .ok()
+                    .and_then(|d| oend.checked_add(d))
+                    .filter(|&e| e <= payload.len())
+                    .ok_or_else(|| {
+                        format!(
+                            "values of column `{}` run past the end of the payload",
+                            c.name
+                        )
+                    })?;
+                check_offsets(&offsets, dend - oend)
+                    .map_err(|e| format!("column `{}`: {e}", c.name))?;
+                if c.dtype == super::DType::String {
+                    std::str::from_utf8(&payload[oend..dend])
+                        .map_err(|_| format!("column `{}`: strings are not valid UTF-8", c.name))?;
+                }
+                out.push(Section::Variable {
+                    offsets,
+                    data_start: oend,
+                });
+                pos = dend;
+            }
+        }
+    }
+    if pos != payload.len() {
+        return Err(format!(
+            "{} unexpected bytes after the last column",
+            payload.len() - pos
+        ));
+    }
+    Ok(out)
+}
+
+/// Byte shuffle: element `i`'s byte `b` goes to `b * n + i`.
+fn shuffle(src: &[u8], dst: &mut [u8], k: usize) {
+    let n = src.len() / k;
+    for b in 0..k {
+        for (d, s) in dst[b * n..(b + 1) * n]
+            .iter_mut()
+            .zip(src[b..].iter().step_by(k))
+        {
+            *d = *s;
+        }
+    }
+}
+
+/// The inverse of [`shuffle`].
+fn unshuffle(src: &[u8], dst: &mut [u8], k: usize) {
+    let n = src.len() / k;
+    match k {
+        4 => {
+            let (s0, r) = src.split_at(n);
+            let (s1, r) = r.split_at(n);
+            let (s2, s3) = r.split_at(n);
+            for ((((d, a), b), c), e) in dst.chunks_exact_mut(4).zip(s0).zip(s1).zip(s2).zip(s3) {
+                d.copy_from_slice(&[*a, *b, *c, *e]);
+            }
+        }
+        2 => {
+            let (s0, s1) = src.split_at(n);
+            for ((d, a), b) in dst.chunks_exact_mut(2).zip(s0).zip(s1) {
+                d.copy_from_slice(&[*a, *b]);
+            }
+        }
+        _ => {
+            for b in 0..k {
+                for (s, d) in src[b * n..(b + 1) * n]
+                    .iter()
+                    .zip(dst[b..].iter_mut().step_by(k))
+                {
+                    *d = *s;
+                }
+            }
+        }
+    }
+}
+
+/// Applies `f` (shuffle or unshuffle) to the multi-byte fixed sections of `payload`.
+fn filter_sections(
+    payload: &[u8],
+    sections: &[Section],
+    f: fn(&[u8], &mut [u8], usize),
+) -> Vec<u8> {
+    let mut out = payload.to_vec();
+    for s in sections {
+        if let Section::Fixed {
+            start,
+            len,
+            itemsize,
+            ..
+        } = *s
+        {
+            if itemsize > 1 && len > 0 {
+                f(
+                    &payload[start..start + len],
+                    &mut out[start..start + len],
+                    itemsize,
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Builds the payload of `rows` rows from per-column parts (in schema order).
+pub(crate) fn build_payload(parts: &[ColumnData<'_>]) -> Vec<u8> {
+    let size: usize = parts
+        .iter()
+        .map(|p| match p {
+            ColumnData::Fixed { data, .. } => data.len(),
+            ColumnData::Variable { offsets, data, .. } => offsets.len() * 8 + data.len(),
+        })
+        .sum();
+    let mut out = Vec::with_capacity(size);
+    for p in parts {
+        match p {
+            ColumnData::Fixed { data, .. } => out.extend_from_slice(data),
+            ColumnData::Variable { offsets, data, .. } => {
+                for o in offsets.iter() {
+                    out.extend_from_slice(&o.to_le_bytes());
+                }
+                out.extend_from_slice(data);
+            }
+        }
+    }
+    out
+}
+
+/// Encodes chunk `index` (its payload of `rows` rows): filter, compress, encrypt, hash.
+pub(crate) fn encode(
+    payload: Vec<u8>,
+    rows: usize,
+    index: u64,
+    schema: &Schema,
+    ids: &ChunkIds,
+    p: &EncodeParams,
+) -> Result<(ChunkEntry, Vec<u8>)> {
+    let raw_len = payload.len() as u64;
+    let filtered = match p.filter {
+        Filter::Shuffle => {
+            let sections = layout(&payload, schema, rows)
+                .map_err(|e| Error::Schema(format!("internal payload error: {e}")))?;
+            filter_sections(&payload, &sections, shuffle)
+        }
+        Filter::None => payload,
+    };
+    let (codec, body) = match p.codec {
+        Codec::Zstd => {
+            let c = zstd::bulk::compress(&filtered, p.zstd_level)
+                .map_err(|e| Error::InvalidArgument(format!("zstd: {e}")))?;
+            // Not worth a decompression on every read when it saves less than 5 %.
+            if (c.len() as u64) * 20 > raw_len * 19 {
+                (Codec::None, filtered)
+            } else {
+                (Codec::Zstd, c)
+            }
+        }
+        Codec::None => (Codec::None, filtered),
+    };
+    let stored = match &p.chunk_key {
+        Some(k) => {
+            let ctx = context(
+                &ids.dataset_id,
+                ids.version,
+                index,
+                codec,
+                p.filter,
+                raw_len,
+            );
+            c2sp::seal(k.as_bytes(), &ctx, &body)
+        }
+        None => body,
+    };
+    let entry = ChunkEntry {
+        rows: rows as u64,
+        raw_len,
+        stored_len: stored.len() as u64,
+        codec,
+        sha256: hex::encode(Sha256::digest(&stored)),
+    };
+    Ok((entry, stored))
+}
+
+/// A decoded chunk: the payload in memory and where each column lies in it.
+pub struct DecodedChunk {
+    rows: usize,
+    payload: Vec<u8>,
+    sections: Vec<Section>,
+}
+
+/// Decodes a stored chunk: length, hash (unencrypted) or authentication (encrypted),
+/// decompression capped at `raw_len`, payload layout. `what` names it in errors.
+#[allow(clippy::too_many_arguments)] // each argument is a distinct binding of the chunk
+pub(crate) fn decode(
+    stored: &[u8],
+    entry: &ChunkEntry,
+    index: u64,
+    schema: &Schema,
+    filter: Filter,
+    ids: &ChunkIds,
+    chunk_key: Option<&Key>,
+    what: &str,
+) -> Result<DecodedChunk> {
+    let bad = |reason: String| Error::Integrity {
+        what: what.into(),
+        reason,
+    };
+    if stored.len() as u64 != entry.stored_len {
+        return Err(bad(format!(
+            "{} bytes stored, the manifest records {} (truncated or replaced)",
+            stored.len(),
+            entry.stored_len
+        )));
+    }
+    let body: Cow<'_, [u8]> = match chunk_key {
+        Some(k) => {
+            let ctx = context(
+                &ids.dataset_id,
+                ids.version,
+                index,
+                entry.codec,
+                filter,
+                entry.raw_len,
+            );
+            match c2sp::open(k.as_bytes(), &ctx, stored) {
+                Ok(b) => Cow::Owned(b),
+                // The key was verified with the manifest: a context mismatch means the object
+                // is not this chunk (moved, swapped, or copied from another dataset/version).
+                Err(c2sp::OpenError::Commitment) => {
+                    return Err(bad(
+                        "does not belong at this position of this dataset version (swapped, moved or copied)".into(),
+                    ))
+                }
+                Err(e) => return Err(open_error(e, what)),
+            }
+        }
+        None => {
+            if hex::encode(Sha256::digest(stored)) != entry.sha256 {
+                return Err(bad("SHA-256 mismatch (modified, swapped or copied)".into()));
+            }
+            Cow::Borrowed(stored)
+        }
+    };
+    let raw_len = usize::try_from(entry.raw_len).map_err(|_| bad("too large".into()))?;
+    let payload = match entry.codec {
+        Codec::Zstd => {
+            let mut out = Vec::with_capacity(raw_len);
+            zstd::bulk::Decompressor::new()
+                .and_then(|mut d| d.decompress_to_buffer(&body, &mut out))
+                .map_err(|e| bad(format!("zstd: {e}")))?;
+            out
+        }
+        Codec::None => body.into_owned(),
+    };
+    if payload.len() != raw_len {
+        return Err(bad(format!(
+            "payload is {} bytes, the manifest records {raw_len}",
+            payload.len()
+        )));
+    }
+    parse_payload(payload, schema, entry.rows as usize, filter).map_err(bad)
+}
+
+/// Parses (and un-filters) a payload; the error says what is malformed.
+pub fn parse_payload(
+    payload: Vec<u8>,
+    schema: &Schema,
+    rows: usize,
+    filter: Filter,
+) -> std::result::Result<DecodedChunk, String> {
+    let sections = layout(&payload, schema, rows)?;
+    let needs_unshuffle = filter == Filter::Shuffle
+        && sections.iter().any(
+            |s| matches!(s, Section::Fixed { itemsize, len, .. } if *itemsize > 1 && *len > 0),
+        );
+    let payload = if needs_unshuffle {
+        filter_sections(&payload, &sections, unshuffle)
+    } else {
+        payload
+    };
+    Ok(DecodedChunk {
+        rows,
+        payload,
+        sections,
+    })
+}
+
+/// A column being assembled from rows of chunks.
+pub(crate) enum ColumnBuilder {
+    Fixed(Vec<u8>),
+    Variable(Vec<u64>, Vec<u8>),
+}
+
+impl ColumnBuilder {
+    pub(crate) fn new(schema: &Schema, col: usize, rows: usize) -> ColumnBuilder {
+        match schema.columns[col].row_bytes() {
+            Some(rb) => ColumnBuilder::Fixed(Vec::with_capacity(rb * rows)),
+            None => {
+                let mut o = Vec::with_capacity(rows + 1);
+                o.push(0);
+                ColumnBuilder::Variable(o, Vec::new())
+            }
+        }
+    }
+
+    pub(crate) fn finish(self, schema: &Schema, col: usize) -> ColumnData<'static> {
+        let c = &schema.columns[col];
+        match self {
+            ColumnBuilder::Fixed(data) => {
+                let rb = c.row_bytes().unwrap_or(0);
+                ColumnData::Fixed {
+                    dtype: c.dtype,
+                    row_shape: c.shape.clone(),
+                    rows: data.len().checked_div(rb).unwrap_or(0),
+                    data: Cow::Owned(data),
+                }
+            }
+            ColumnBuilder::Variable(offsets, data) => ColumnData::Variable {
+                dtype: c.dtype,
+                offsets: Cow::Owned(offsets),
+                data: Cow::Owned(data),
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for DecodedChunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecodedChunk")
+            .field("rows", &self.rows)
+            .field("bytes", &self.payload.len())
+            .finish()
+    }
+}
+
+impl DecodedChunk {
+    /// Rows in the chunk.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Bytes held in memory.
+    pub fn memory(&self) -> usize {
+        self.payload.len()
+    }
+
+    /// Appends rows `start..start + len` of column `col` to `out`.
+    pub(crate) fn append(&self, col: usize, start: usize, len: usize, out: &mut ColumnBuilder) {
+        match (&self.sections[col], out) {
+            (
+                Section::Fixed {
+                    start: s,
+                    row_bytes,
+                    ..
+                },
+                ColumnBuilder::Fixed(v),
+            ) => {
+                let a = s + start * row_bytes;
+                v.extend_from_slice(&self.payload[a..a + len * row_bytes]);
+            }
+            (
+                Section::Variable {
+                    offsets,
+                    data_start,
+                },
+                ColumnBuilder::Variable(o, v),
+            ) => {
+                let (a, b) = (offsets[start] as usize, offsets[start + len] as usize);
+                let (cur, first) = (v.len() as u64, offsets[start]);
+                v.extend_from_slice(&self.payload[data_start + a..data_start + b]);
+                o.extend(
+                    offsets[start + 1..=start + len]
+                        .iter()
+                        .map(|x| x - first + cur),
+                );
+            }
+            _ => unreachable!("builder made from the same schema"),
+        }
+    }
+}

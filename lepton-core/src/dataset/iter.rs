@@ -1,0 +1,364 @@
+//! Sequential iteration: batches, seeded shuffling (chunk order + a shuffle window), sharding by
+//! `(rank, world_size)`, parallel prefetch of the next chunks, and a resumable state.
+//!
+//! The order of one epoch is fixed by `(seed, epoch)`: chunks are visited in a permuted order;
+//! all ranks cut that row sequence into `world_size` equal contiguous parts (dropping the last
+//! `len % world_size` rows of the sequence); each rank permutes its part inside consecutive
+//! windows of `shuffle_buffer` rows. Position `p` of a rank's sequence is therefore computable
+//! without reading anything before it, which is what makes resuming mid-epoch cheap.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use super::chunk::DecodedChunk;
+use super::reader::Dataset;
+use super::schema::Batch;
+use crate::{Error, Result};
+
+/// How to iterate; also the saved state of an iteration ([`BatchIter::state`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IterOptions {
+    /// Rows per batch (default 256).
+    pub batch_size: usize,
+    /// Shuffle (default false).
+    pub shuffle: bool,
+    /// Seed of the shuffle (default 0).
+    pub seed: u64,
+    /// Epoch: each epoch has its own order for the same seed (default 0).
+    pub epoch: u64,
+    /// Rows permuted together when shuffling (default 16384).
+    pub shuffle_buffer: usize,
+    /// This process's rank (default 0).
+    pub rank: u64,
+    /// Number of ranks (default 1); every rank gets `len / world_size` rows.
+    pub world_size: u64,
+    /// Skip a last batch smaller than `batch_size` (default false).
+    pub drop_last: bool,
+    /// Rows of this rank's sequence already consumed (to resume; default 0).
+    pub position: u64,
+}
+
+impl Default for IterOptions {
+    fn default() -> Self {
+        IterOptions {
+            batch_size: 256,
+            shuffle: false,
+            seed: 0,
+            epoch: 0,
+            shuffle_buffer: 16384,
+            rank: 0,
+            world_size: 1,
+            drop_last: false,
+            position: 0,
+        }
+    }
+}
+
+/// A small deterministic generator (SplitMix64) for shuffling.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64, a: u64, b: u64) -> Rng {
+        let mut r = Rng(seed);
+        let x = r.next() ^ a;
+        r.0 = x;
+        let y = r.next() ^ b;
+        r.0 = y;
+        r
+    }
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        ((self.next() as u128 * n as u128) >> 64) as u64
+    }
+    fn permute<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+/// A run of a chunk's rows inside a rank's sequence.
+#[derive(Clone, Copy, Debug)]
+struct Seg {
+    chunk: u32,
+    start: u32,
+    len: u32,
+    pos: u64,
+}
+
+type Slot = Arc<(Mutex<Option<Result<Arc<DecodedChunk>>>>, Condvar)>;
+
+/// An iterator of batches over a [`Dataset`]; see [`IterOptions`].
+pub struct BatchIter {
+    ds: Dataset,
+    opts: IterOptions,
+    segs: Vec<Seg>,
+    n: u64,
+    pos: u64,
+    window: Option<(u64, Vec<(u32, u32)>)>,
+    ready: HashMap<u32, Arc<DecodedChunk>>,
+    pending: HashMap<u32, Slot>,
+    failed: bool,
+}
+
+impl std::fmt::Debug for BatchIter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchIter")
+            .field("state", &self.state())
+            .field("rows", &self.n)
+            .finish()
+    }
+}
+
+impl BatchIter {
+    pub(crate) fn new(ds: Dataset, opts: IterOptions) -> Result<BatchIter> {
+        if opts.batch_size == 0 || opts.shuffle_buffer == 0 {
+            return Err(Error::InvalidArgument(
+                "batch_size and shuffle_buffer must be positive".into(),
+            ));
+        }
+        if opts.world_size == 0 || opts.rank >= opts.world_size {
+            return Err(Error::InvalidArgument(format!(
+                "rank must be in 0..world_size, got rank {} of world_size {}",
+                opts.rank, opts.world_size
+            )));
+        }
+        let chunks = ds.num_chunks();
+        let mut order: Vec<u32> = (0..chunks as u32).collect();
+        if opts.shuffle {
+            Rng::new(opts.seed, opts.epoch, 0x4348_554e_4b53).permute(&mut order);
+        }
+        let m = ds.len() / opts.world_size;
+        let (lo, hi) = (opts.rank * m, opts.rank * m + m);
+        let mut segs = Vec::new();
+        let mut g = 0u64;
+        for c in order {
+            let (a, b) = (ds.chunk_start(c as usize), ds.chunk_start(c as usize + 1));
+            let (s, e) = (g.max(lo), (g + b - a).min(hi));
+            if s < e {
+                segs.push(Seg {
+                    chunk: c,
+                    start: (s - g) as u32,
+                    len: (e - s) as u32,
+                    pos: s - lo,
+                });
+            }
+            g += b - a;
+        }
+        if opts.position > m {
+            return Err(Error::InvalidArgument(format!(
+                "position {} is past the {m} rows of this rank",
+                opts.position
+            )));
+        }
+        Ok(BatchIter {
+            pos: opts.position,
+            ds,
+            segs,
+            n: m,
+            window: None,
+            ready: HashMap::new(),
+            pending: HashMap::new(),
+            failed: false,
+            opts,
+        })
+    }
+
+    /// Rows this rank visits per epoch.
+    pub fn rows(&self) -> u64 {
+        self.n
+    }
+
+    /// Batches left.
+    pub fn remaining_batches(&self) -> u64 {
+        let left = self.n - self.pos;
+        let b = self.opts.batch_size as u64;
+        if self.opts.drop_last {
+            left / b
+        } else {
+            left.div_ceil(b)
+        }
+    }
+
+    /// The state to resume from: pass it back to [`Dataset::iter_batches`].
+    pub fn state(&self) -> IterOptions {
+        IterOptions {
+            position: self.pos,
+            ..self.opts.clone()
+        }
+    }
+
+    fn seg_at(&self, pos: u64) -> usize {
+        self.segs.partition_point(|s| s.pos + s.len as u64 <= pos)
+    }
+
+    fn window_len(&self) -> u64 {
+        self.opts.shuffle_buffer as u64
+    }
+
+    /// The permuted `(chunk, row)` items of shuffle window `w`.
+    fn window_items(&self, w: u64) -> Vec<(u32, u32)> {
+        let (a, b) = (
+            w * self.window_len(),
+            ((w + 1) * self.window_len()).min(self.n),
+        );
+        let mut items = Vec::with_capacity((b - a) as usize);
+        let mut i = self.seg_at(a);
+        while i < self.segs.len() && self.segs[i].pos < b {
+            let s = self.segs[i];
+            let from = a.max(s.pos) - s.pos;
+            let to = b.min(s.pos + s.len as u64) - s.pos;
+            items.extend((from..to).map(|r| (s.chunk, s.start + r as u32)));
+            i += 1;
+        }
+        Rng::new(self.opts.seed ^ 0x5348_5546, self.opts.epoch, a).permute(&mut items);
+        items
+    }
+
+    /// The runs `(chunk, first row, rows)` of positions `a..b`.
+    fn runs(&mut self, a: u64, b: u64) -> Vec<(u32, usize, usize)> {
+        let mut runs: Vec<(u32, usize, usize)> = Vec::new();
+        if !self.opts.shuffle {
+            let mut i = self.seg_at(a);
+            let mut p = a;
+            while p < b {
+                let s = self.segs[i];
+                let off = p - s.pos;
+                let n = (s.len as u64 - off).min(b - p);
+                runs.push((s.chunk, (s.start as u64 + off) as usize, n as usize));
+                p += n;
+                i += 1;
+            }
+            return runs;
+        }
+        let wl = self.window_len();
+        for q in a..b {
+            let w = q / wl;
+            if self.window.as_ref().is_none_or(|(cur, _)| *cur != w) {
+                self.window = Some((w, self.window_items(w)));
+            }
+            let (c, r) = self.window.as_ref().expect("set above").1[(q - w * wl) as usize];
+            match runs.last_mut() {
+                Some(last) if last.0 == c && last.1 + last.2 == r as usize => last.2 += 1,
+                _ => runs.push((c, r as usize, 1)),
+            }
+        }
+        runs
+    }
+
+    /// Starts decoding the next chunks in visiting order (from the segment of `from`).
+    fn prefetch(&mut self, from: u64) {
+        let want = self.ds.options().prefetch;
+        let mut i = self.seg_at(from);
+        let mut started = 0;
+        while i < self.segs.len() && started < want {
+            let c = self.segs[i].chunk;
+            i += 1;
+            if self.ready.contains_key(&c) || self.pending.contains_key(&c) {
+                started += 1;
+                continue;
+            }
+            let slot: Slot = Arc::new((Mutex::new(None), Condvar::new()));
+            self.pending.insert(c, slot.clone());
+            let ds = self.ds.clone();
+            rayon::spawn(move || {
+                let r = ds.fetch_chunk(c as usize).map(Arc::new);
+                *slot.0.lock().expect("slot lock") = Some(r);
+                slot.1.notify_all();
+            });
+            started += 1;
+        }
+    }
+
+    fn take_chunk(&mut self, c: u32) -> Result<Arc<DecodedChunk>> {
+        if let Some(d) = self.ready.get(&c) {
+            return Ok(d.clone());
+        }
+        let d = match self.pending.remove(&c) {
+            Some(slot) => {
+                let mut g = slot.0.lock().expect("slot lock");
+                while g.is_none() {
+                    g = slot.1.wait(g).expect("slot lock");
+                }
+                g.take().expect("filled")?
+            }
+            None => Arc::new(self.ds.fetch_chunk(c as usize)?),
+        };
+        self.ready.insert(c, d.clone());
+        Ok(d)
+    }
+
+    /// Forgets decoded chunks whose rows all lie before `pos` (or its shuffle window).
+    fn release(&mut self, pos: u64) {
+        let horizon = if self.opts.shuffle {
+            pos / self.window_len() * self.window_len()
+        } else {
+            pos
+        };
+        let segs = &self.segs;
+        self.ready.retain(|c, _| {
+            segs.iter()
+                .find(|s| s.chunk == *c)
+                .is_some_and(|s| s.pos + s.len as u64 > horizon)
+        });
+    }
+
+    fn next_batch(&mut self) -> Result<Option<Batch>> {
+        let b = self.opts.batch_size as u64;
+        if self.pos >= self.n || (self.opts.drop_last && self.n - self.pos < b) {
+            return Ok(None);
+        }
+        let (a, e) = (self.pos, (self.pos + b).min(self.n));
+        let runs = self.runs(a, e);
+        let window_start = if self.opts.shuffle {
+            a / self.window_len() * self.window_len()
+        } else {
+            a
+        };
+        self.prefetch(window_start);
+        let mut chunks = HashMap::new();
+        for &(c, _, _) in &runs {
+            if let std::collections::hash_map::Entry::Vacant(v) = chunks.entry(c) {
+                v.insert(self.take_chunk(c)?);
+            }
+        }
+        let batch = self.ds.gather(
+            runs.iter().map(|&(c, r, n)| (chunks[&c].as_ref(), r, n)),
+            (e - a) as usize,
+        );
+        self.pos = e;
+        self.release(e);
+        self.prefetch(if self.opts.shuffle {
+            e / self.window_len() * self.window_len()
+        } else {
+            e
+        });
+        Ok(Some(batch))
+    }
+}
+
+impl Iterator for BatchIter {
+    type Item = Result<Batch>;
+
+    fn next(&mut self) -> Option<Result<Batch>> {
+        if self.failed {
+            return None;
+        }
+        match self.next_batch() {
+            Ok(b) => b.map(Ok),
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}

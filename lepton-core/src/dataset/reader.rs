@@ -1,0 +1,377 @@
+//! Reading a dataset: open (authenticate the manifest), random access through a bounded LRU
+//! cache of decoded chunks, slices.
+
+use std::sync::{Arc, Mutex};
+
+use futures::TryStreamExt;
+use lru::LruCache;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use rayon::prelude::*;
+
+use super::chunk::{self, ChunkIds, ColumnBuilder, DecodedChunk};
+use super::iter::{BatchIter, IterOptions};
+use super::manifest::{self, Manifest};
+use super::schema::{Batch, Schema};
+use super::writer::DatasetInfo;
+use crate::crypto::Key;
+use crate::{rt, Error, Result};
+
+/// Options of [`Dataset::open`].
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    /// The version to open (default: the highest committed).
+    pub version: Option<u64>,
+    /// Bytes of decoded chunks kept for random access (default 256 MiB; at least one chunk is
+    /// always kept).
+    pub cache_bytes: usize,
+    /// Chunks decoded ahead of a sequential iteration (default: 2 × rayon threads + 1).
+    pub prefetch: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            version: None,
+            cache_bytes: 256 << 20,
+            prefetch: 2 * rayon::current_num_threads() + 1,
+        }
+    }
+}
+
+struct Cache {
+    lru: LruCache<u32, Arc<DecodedChunk>>,
+    bytes: usize,
+}
+
+pub(crate) struct Inner {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    manifest: Manifest,
+    ids: ChunkIds,
+    chunk_key: Option<Key>,
+    /// `starts[i]` is the first row of chunk `i`; `starts[chunks] == rows`.
+    starts: Vec<u64>,
+    cache: Mutex<Cache>,
+    options: ReadOptions,
+}
+
+/// An opened, authenticated dataset version. Cheap to clone (shared cache); `Send + Sync`.
+#[derive(Clone)]
+pub struct Dataset {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Dataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dataset")
+            .field("prefix", &self.inner.prefix.as_ref())
+            .field("version", &self.inner.manifest.version)
+            .field("rows", &self.inner.manifest.rows)
+            .field("encrypted", &self.inner.manifest.encryption.is_some())
+            .finish()
+    }
+}
+
+/// The committed versions of the dataset at `prefix`, ascending.
+pub fn versions(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<u64>> {
+    let dir = prefix.clone().join("manifests");
+    let metas: Vec<_> = rt::block_on(store.list(Some(&dir)).try_collect())?;
+    let mut v: Vec<u64> = metas
+        .iter()
+        .filter_map(|m| m.location.filename().and_then(manifest::version_of))
+        .collect();
+    v.sort_unstable();
+    Ok(v)
+}
+
+fn manifest_bytes(
+    store: &dyn ObjectStore,
+    prefix: &Path,
+    version: Option<u64>,
+) -> Result<(u64, Vec<u8>)> {
+    let all = versions(store, prefix)?;
+    let v = match version {
+        Some(v) => v,
+        None => *all.last().ok_or_else(|| Error::NotFound {
+            what: format!("dataset at `{prefix}`"),
+            hint: Some("no committed version there (no manifests/): check the path, or the writer did not close()".into()),
+        })?,
+    };
+    let path = manifest::manifest_path(prefix, v);
+    match rt::block_on(async { store.get(&path).await?.bytes().await }) {
+        Ok(b) => Ok((v, b.to_vec())),
+        Err(object_store::Error::NotFound { .. }) => Err(Error::NotFound {
+            what: format!("version {v} of the dataset at `{prefix}`"),
+            hint: Some(format!("committed versions: {all:?}")),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Dataset {
+    /// Opens (the latest or `options.version` of) the dataset at `prefix`: reads the manifest
+    /// and authenticates it with `key` (required if and only if the dataset is encrypted).
+    pub fn open(
+        store: Arc<dyn ObjectStore>,
+        prefix: Path,
+        key: Option<Key>,
+        options: ReadOptions,
+    ) -> Result<Dataset> {
+        let (v, bytes) = manifest_bytes(store.as_ref(), &prefix, options.version)?;
+        let what = format!("manifest of version {v} of the dataset at `{prefix}`");
+        let m = manifest::parse(&bytes, &what)?.verify(key.as_ref(), Some(v))?;
+        Dataset::from_manifest(store, prefix, m, key, options)
+    }
+
+    /// Opens a dataset written with a passphrase-derived key ([`Key::from_passphrase`]): the
+    /// Argon2id salt and costs come from the manifest, then it is authenticated as by
+    /// [`open`](Self::open).
+    pub fn open_with_passphrase(
+        store: Arc<dyn ObjectStore>,
+        prefix: Path,
+        passphrase: &str,
+        options: ReadOptions,
+    ) -> Result<Dataset> {
+        let (v, bytes) = manifest_bytes(store.as_ref(), &prefix, options.version)?;
+        let what = format!("manifest of version {v} of the dataset at `{prefix}`");
+        let unverified = manifest::parse(&bytes, &what)?;
+        let params = match &unverified.peek().encryption {
+            Some(e) => e.passphrase.clone().ok_or_else(|| {
+                Error::KeyRequired(format!("{what}: this dataset's key is not derived from a passphrase; pass the key itself"))
+            })?,
+            None => {
+                return Err(Error::KeyRequired(format!(
+                    "{what} is not encrypted: open it without a passphrase"
+                )))
+            }
+        };
+        let key = Key::from_passphrase_params(passphrase, &params)?;
+        let m = unverified.verify(Some(&key), Some(v))?;
+        Dataset::from_manifest(store, prefix, m, Some(key), options)
+    }
+
+    fn from_manifest(
+        store: Arc<dyn ObjectStore>,
+        prefix: Path,
+        manifest: Manifest,
+        key: Option<Key>,
+        options: ReadOptions,
+    ) -> Result<Dataset> {
+        let mut id = [0u8; 16];
+        hex::decode_to_slice(&manifest.dataset_id, &mut id).expect("checked by verify");
+        let mut starts = Vec::with_capacity(manifest.chunks.len() + 1);
+        let mut acc = 0;
+        starts.push(0);
+        for c in &manifest.chunks {
+            acc += c.rows;
+            starts.push(acc);
+        }
+        Ok(Dataset {
+            inner: Arc::new(Inner {
+                ids: ChunkIds {
+                    dataset_id: id,
+                    version: manifest.version,
+                },
+                chunk_key: key.map(|k| k.derive(manifest::CHUNK_KEY_PURPOSE)),
+                store,
+                prefix,
+                manifest,
+                starts,
+                cache: Mutex::new(Cache {
+                    lru: LruCache::unbounded(),
+                    bytes: 0,
+                }),
+                options,
+            }),
+        })
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> u64 {
+        self.inner.manifest.rows
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Schema {
+        &self.inner.manifest.schema
+    }
+
+    /// The authenticated manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.inner.manifest
+    }
+
+    /// Rows, bytes, chunks, columns, version.
+    pub fn info(&self) -> DatasetInfo {
+        DatasetInfo::of(&self.inner.manifest)
+    }
+
+    /// The version opened.
+    pub fn version(&self) -> u64 {
+        self.inner.manifest.version
+    }
+
+    /// Number of chunks.
+    pub fn num_chunks(&self) -> usize {
+        self.inner.manifest.chunks.len()
+    }
+
+    /// The read options.
+    pub fn options(&self) -> &ReadOptions {
+        &self.inner.options
+    }
+
+    /// First row of chunk `i` (`i == num_chunks()` gives `len()`).
+    pub(crate) fn chunk_start(&self, i: usize) -> u64 {
+        self.inner.starts[i]
+    }
+
+    /// Fetches and decodes chunk `index` without the cache.
+    pub fn fetch_chunk(&self, index: usize) -> Result<DecodedChunk> {
+        let inner = &self.inner;
+        let entry = inner
+            .manifest
+            .chunks
+            .get(index)
+            .ok_or(Error::IndexOutOfRange {
+                index: index as i64,
+                len: inner.manifest.chunks.len() as u64,
+            })?;
+        let path = manifest::chunk_path(&inner.prefix, &inner.manifest.dataset_id, index as u64);
+        let what = format!(
+            "chunk {index} of version {} of the dataset at `{}`",
+            inner.manifest.version, inner.prefix
+        );
+        let stored = match rt::block_on(async { inner.store.get(&path).await?.bytes().await }) {
+            Ok(b) => b,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(Error::NotFound {
+                    what,
+                    hint: Some(format!("the object `{path}` is missing: the dataset is incomplete; rewrite it or restore the object")),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        chunk::decode(
+            &stored,
+            entry,
+            index as u64,
+            &inner.manifest.schema,
+            inner.manifest.filter,
+            &inner.ids,
+            inner.chunk_key.as_ref(),
+            &what,
+        )
+    }
+
+    /// Chunk `index`, decoded, through the LRU cache.
+    pub fn chunk(&self, index: usize) -> Result<Arc<DecodedChunk>> {
+        if let Some(c) = self
+            .inner
+            .cache
+            .lock()
+            .expect("cache lock")
+            .lru
+            .get(&(index as u32))
+        {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(self.fetch_chunk(index)?);
+        let mut cache = self.inner.cache.lock().expect("cache lock");
+        if cache.lru.put(index as u32, c.clone()).is_none() {
+            cache.bytes += c.memory();
+        }
+        while cache.bytes > self.inner.options.cache_bytes && cache.lru.len() > 1 {
+            if let Some((_, old)) = cache.lru.pop_lru() {
+                cache.bytes -= old.memory();
+            }
+        }
+        Ok(c)
+    }
+
+    /// The chunk holding `row` and the row's index inside it.
+    pub(crate) fn locate(&self, row: u64) -> (usize, usize) {
+        let c = self.inner.starts.partition_point(|&s| s <= row) - 1;
+        (c, (row - self.inner.starts[c]) as usize)
+    }
+
+    /// Row `row` as a one-row batch.
+    pub fn get(&self, row: u64) -> Result<Batch> {
+        self.slice(row, row + 1)
+    }
+
+    /// Rows `start..end` as one batch (chunks fetched in parallel).
+    pub fn slice(&self, start: u64, end: u64) -> Result<Batch> {
+        let len = self.len();
+        if start >= len && !(start == end && start == len) {
+            return Err(Error::IndexOutOfRange {
+                index: start as i64,
+                len,
+            });
+        }
+        if end > len || end < start {
+            return Err(Error::IndexOutOfRange {
+                index: end as i64,
+                len,
+            });
+        }
+        let mut runs = Vec::new();
+        let mut row = start;
+        while row < end {
+            let (c, r) = self.locate(row);
+            let n = (self.inner.starts[c + 1] - row).min(end - row);
+            runs.push((c, r, n as usize));
+            row += n;
+        }
+        let chunks: Vec<Arc<DecodedChunk>> = if runs.len() > 1 {
+            runs.par_iter()
+                .map(|&(c, _, _)| self.chunk(c))
+                .collect::<Result<_>>()?
+        } else {
+            runs.iter()
+                .map(|&(c, _, _)| self.chunk(c))
+                .collect::<Result<_>>()?
+        };
+        Ok(self.gather(
+            runs.iter()
+                .zip(&chunks)
+                .map(|(&(_, r, n), c)| (c.as_ref(), r, n)),
+            (end - start) as usize,
+        ))
+    }
+
+    /// Assembles a batch from runs `(chunk, first row, rows)`.
+    pub(crate) fn gather<'c>(
+        &self,
+        runs: impl Iterator<Item = (&'c DecodedChunk, usize, usize)> + Clone,
+        rows: usize,
+    ) -> Batch {
+        let schema = self.schema();
+        let columns = (0..schema.columns.len())
+            .map(|col| {
+                let mut b = ColumnBuilder::new(schema, col, rows);
+                for (c, r, n) in runs.clone() {
+                    c.append(col, r, n, &mut b);
+                }
+                b.finish(schema, col)
+            })
+            .collect();
+        Batch { columns }
+    }
+
+    /// All rows as one batch.
+    pub fn to_batch(&self) -> Result<Batch> {
+        self.slice(0, self.len())
+    }
+
+    /// Iterates in batches: sequential or shuffled, sharded, resumable (see [`IterOptions`]).
+    pub fn iter_batches(&self, options: IterOptions) -> Result<BatchIter> {
+        BatchIter::new(self.clone(), options)
+    }
+}

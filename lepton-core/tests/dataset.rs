@@ -1,0 +1,686 @@
+//! Dataset writer/reader: round trips on memory and local-folder stores, iteration (shuffle,
+//! shard, resume), and every kind of bad input as a typed error. Fixtures are generated here.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use lepton_core::crypto::Key;
+use lepton_core::dataset::{
+    ColumnData, DType, Dataset, DatasetWriter, IterOptions, ReadOptions, WriteOptions,
+};
+use lepton_core::rt::block_on;
+use lepton_core::Error;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+const ROWS: usize = 1000;
+
+fn mem() -> Arc<dyn ObjectStore> {
+    Arc::new(InMemory::new())
+}
+
+struct Sample {
+    x: Vec<f32>,
+    y: Vec<i64>,
+    s: Vec<String>,
+}
+
+fn sample(rows: usize, salt: i64) -> Sample {
+    Sample {
+        x: (0..rows * 3)
+            .map(|i| ((i as f32) * 0.37).sin() * 10.0)
+            .collect(),
+        y: (0..rows as i64).map(|i| i * 7 + salt).collect(),
+        s: (0..rows)
+            .map(|i| "r".repeat(i % 5) + &i.to_string())
+            .collect(),
+    }
+}
+
+fn write(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+    key: Option<Key>,
+    version: u64,
+    data: &Sample,
+) -> lepton_core::Result<lepton_core::dataset::DatasetInfo> {
+    let mut w = DatasetWriter::create(
+        store.clone(),
+        Path::from(prefix),
+        WriteOptions {
+            key,
+            version,
+            chunk_bytes: 4096,
+            ..Default::default()
+        },
+    )?;
+    // Two writes, to cross chunk boundaries between calls.
+    let half = data.y.len() / 2;
+    for (a, b) in [(0, half), (half, data.y.len())] {
+        w.write_columns(&[
+            ("x", ColumnData::from_slice(&data.x[a * 3..b * 3], &[3])?),
+            ("y", ColumnData::from_slice(&data.y[a..b], &[])?),
+            ("s", ColumnData::strings(&data.s[a..b])),
+        ])?;
+    }
+    w.close()
+}
+
+fn open(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+    key: Option<Key>,
+) -> lepton_core::Result<Dataset> {
+    Dataset::open(
+        store.clone(),
+        Path::from(prefix),
+        key,
+        ReadOptions::default(),
+    )
+}
+
+fn check_rows(ds: &Dataset, data: &Sample) {
+    let all = ds.to_batch().unwrap();
+    assert_eq!(all.rows(), data.y.len());
+    assert_eq!(all.columns[0].to_vec::<f32>().unwrap(), data.x);
+    assert_eq!(all.columns[1].to_vec::<i64>().unwrap(), data.y);
+    for (i, s) in data.s.iter().enumerate() {
+        assert_eq!(all.columns[2].value(i).unwrap(), s.as_bytes());
+    }
+}
+
+#[test]
+fn round_trip_encrypted_and_plain_on_memory_and_local() {
+    let dir = tempfile::tempdir().unwrap();
+    let local: Arc<dyn ObjectStore> =
+        Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    for store in [mem(), local] {
+        for key in [None, Some(Key::generate())] {
+            let data = sample(ROWS, 0);
+            let info = write(&store, "ds", key.clone(), 1, &data).unwrap();
+            assert_eq!(info.rows, ROWS as u64);
+            assert!(info.chunks > 5, "{info:?}");
+            assert_eq!(info.encrypted, key.is_some());
+            let ds = open(&store, "ds", key).unwrap();
+            assert_eq!(ds.len(), ROWS as u64);
+            assert_eq!(ds.schema().names(), ["x", "y", "s"]);
+            assert_eq!(ds.schema().columns[2].dtype, DType::String);
+            check_rows(&ds, &data);
+            let row = ds.get(537).unwrap();
+            assert_eq!(row.columns[1].to_vec::<i64>().unwrap(), [537 * 7]);
+            assert_eq!(
+                row.columns[0].to_vec::<f32>().unwrap(),
+                data.x[537 * 3..538 * 3]
+            );
+            let s = ds.slice(10, 700).unwrap();
+            assert_eq!(s.columns[1].to_vec::<i64>().unwrap(), data.y[10..700]);
+            assert_eq!(s.columns[2].value(0).unwrap(), data.s[10].as_bytes());
+            block_on(store.delete(&Path::from("ds/manifests/00000000000000000001.manifest")))
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn codecs_and_filters_round_trip() {
+    use lepton_core::dataset::{Codec, Filter};
+    let data = sample(300, 1);
+    for codec in [Codec::None, Codec::Zstd] {
+        for filter in [Filter::None, Filter::Shuffle] {
+            let store = mem();
+            let key = Key::generate();
+            let mut w = DatasetWriter::create(
+                store.clone(),
+                Path::from("p"),
+                WriteOptions {
+                    key: Some(key.clone()),
+                    codec,
+                    filter,
+                    chunk_bytes: 1000,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            assert!(w.schema().is_none());
+            w.write_columns(&[
+                ("x", ColumnData::from_slice(&data.x, &[3]).unwrap()),
+                ("y", ColumnData::from_slice(&data.y, &[]).unwrap()),
+                ("s", ColumnData::bytes(&data.s)),
+            ])
+            .unwrap();
+            let info = w.close().unwrap();
+            assert_eq!(info.rows, 300);
+            let ds = open(&store, "p", Some(key)).unwrap();
+            let all = ds.to_batch().unwrap();
+            assert_eq!(all.columns[0].to_vec::<f32>().unwrap(), data.x);
+            assert_eq!(all.columns[1].to_vec::<i64>().unwrap(), data.y);
+            assert_eq!(all.columns[2].dtype(), DType::Bytes);
+            assert_eq!(all.columns[2].value(299).unwrap(), data.s[299].as_bytes());
+            if codec == Codec::None {
+                assert!(ds.manifest().chunks.iter().all(|c| c.codec == Codec::None));
+            }
+        }
+    }
+}
+
+#[test]
+fn iteration_shuffle_shard_resume() {
+    let store = mem();
+    let data = sample(ROWS, 0);
+    let key = Key::generate();
+    write(&store, "it", Some(key.clone()), 1, &data).unwrap();
+    let ds = open(&store, "it", Some(key)).unwrap();
+    let labels = |opts: IterOptions| -> Vec<i64> {
+        ds.iter_batches(opts)
+            .unwrap()
+            .flat_map(|b| b.unwrap().columns[1].to_vec::<i64>().unwrap())
+            .collect()
+    };
+    let seq = labels(IterOptions {
+        batch_size: 64,
+        ..Default::default()
+    });
+    assert_eq!(seq, data.y);
+    let shuffled = IterOptions {
+        batch_size: 50,
+        shuffle: true,
+        seed: 7,
+        shuffle_buffer: 300,
+        ..Default::default()
+    };
+    let a = labels(shuffled.clone());
+    assert_ne!(a, data.y);
+    let mut sorted = a.clone();
+    sorted.sort();
+    assert_eq!(sorted, data.y, "a shuffled epoch visits every row once");
+    assert_eq!(
+        a,
+        labels(shuffled.clone()),
+        "deterministic for seed and epoch"
+    );
+    assert_ne!(
+        a,
+        labels(IterOptions {
+            epoch: 1,
+            ..shuffled.clone()
+        })
+    );
+    assert_ne!(
+        a,
+        labels(IterOptions {
+            seed: 8,
+            ..shuffled.clone()
+        })
+    );
+    // Shards: equal sizes, disjoint.
+    let mut seen = HashSet::new();
+    for rank in 0..3 {
+        let part = labels(IterOptions {
+            rank,
+            world_size: 3,
+            ..shuffled.clone()
+        });
+        assert_eq!(part.len(), ROWS / 3);
+        for v in part {
+            assert!(seen.insert(v), "row {v} on two ranks");
+        }
+    }
+    // Resume mid-epoch from a saved state.
+    let mut it = ds
+        .iter_batches(IterOptions {
+            rank: 1,
+            world_size: 2,
+            ..shuffled.clone()
+        })
+        .unwrap();
+    let mut first: Vec<i64> = Vec::new();
+    for _ in 0..4 {
+        first.extend(
+            it.next().unwrap().unwrap().columns[1]
+                .to_vec::<i64>()
+                .unwrap(),
+        );
+    }
+    let state = it.state();
+    assert_eq!(state.position, 200);
+    let rest: Vec<i64> = it
+        .flat_map(|b| b.unwrap().columns[1].to_vec::<i64>().unwrap())
+        .collect();
+    let json = serde_json::to_string(&state).unwrap();
+    let resumed: Vec<i64> = ds
+        .iter_batches(serde_json::from_str(&json).unwrap())
+        .unwrap()
+        .flat_map(|b| b.unwrap().columns[1].to_vec::<i64>().unwrap())
+        .collect();
+    assert_eq!(resumed, rest);
+    assert_eq!(first.len() + rest.len(), ROWS / 2);
+    // drop_last
+    let n = ds
+        .iter_batches(IterOptions {
+            batch_size: 300,
+            drop_last: true,
+            ..Default::default()
+        })
+        .unwrap()
+        .count();
+    assert_eq!(n, 3);
+    assert!(matches!(
+        ds.iter_batches(IterOptions {
+            rank: 2,
+            world_size: 2,
+            ..Default::default()
+        }),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn wrong_or_missing_key() {
+    let store = mem();
+    let data = sample(100, 0);
+    let key = Key::generate();
+    write(&store, "k", Some(key.clone()), 1, &data).unwrap();
+    let err = open(&store, "k", Some(Key::generate())).unwrap_err();
+    assert!(matches!(err, Error::WrongKey { .. }), "{err}");
+    let hexkey = hex::encode(key.as_bytes());
+    assert!(!err.to_string().contains(&hexkey));
+    assert!(matches!(
+        open(&store, "k", None).unwrap_err(),
+        Error::KeyRequired(_)
+    ));
+    write(&store, "plain", None, 1, &data).unwrap();
+    assert!(matches!(
+        open(&store, "plain", Some(key.clone())).unwrap_err(),
+        Error::KeyRequired(_)
+    ));
+    assert_eq!(format!("{key:?}"), "Key(<redacted>)");
+}
+
+#[test]
+fn passphrase_keys() {
+    let store = mem();
+    let data = sample(50, 0);
+    let key = Key::from_passphrase("correct horse", None).unwrap();
+    write(&store, "pw", Some(key), 1, &data).unwrap();
+    let ds = Dataset::open_with_passphrase(
+        store.clone(),
+        Path::from("pw"),
+        "correct horse",
+        ReadOptions::default(),
+    )
+    .unwrap();
+    check_rows(&ds, &data);
+    let err = Dataset::open_with_passphrase(
+        store.clone(),
+        Path::from("pw"),
+        "wrong horse",
+        ReadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::WrongKey { .. }), "{err}");
+    assert!(!err.to_string().contains("horse"));
+}
+
+#[test]
+fn key_from_env() {
+    let key = Key::generate();
+    // SAFETY (test): no other test reads this variable.
+    unsafe { std::env::set_var("LEPTON_TEST_KEY_HEX", hex::encode(key.as_bytes())) };
+    assert_eq!(Key::from_env("LEPTON_TEST_KEY_HEX").unwrap(), key);
+    unsafe { std::env::set_var("LEPTON_TEST_KEY_BAD", "not a key") };
+    let err = Key::from_env("LEPTON_TEST_KEY_BAD").unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)));
+    assert!(!err.to_string().contains("not a key"));
+    assert!(matches!(
+        Key::from_env("LEPTON_TEST_KEY_UNSET").unwrap_err(),
+        Error::KeyRequired(_)
+    ));
+    assert!(matches!(
+        Key::from_bytes(&[0; 31]).unwrap_err(),
+        Error::InvalidArgument(_)
+    ));
+}
+
+fn get(store: &Arc<dyn ObjectStore>, p: &str) -> Vec<u8> {
+    block_on(async {
+        store
+            .get(&Path::from(p))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+    })
+    .to_vec()
+}
+
+fn put(store: &Arc<dyn ObjectStore>, p: &str, b: Vec<u8>) {
+    block_on(store.put(&Path::from(p), PutPayload::from(b))).unwrap();
+}
+
+fn chunk_paths(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    let mut v: Vec<String> = block_on(
+        store
+            .list(Some(&Path::from(format!("{prefix}/data"))))
+            .try_collect::<Vec<_>>(),
+    )
+    .unwrap()
+    .into_iter()
+    .map(|m| m.location.to_string())
+    .collect();
+    v.sort();
+    v
+}
+
+fn read_all(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+    key: Option<Key>,
+) -> lepton_core::Result<()> {
+    let ds = open(store, prefix, key)?;
+    for b in ds.iter_batches(IterOptions::default())? {
+        b?;
+    }
+    Ok(())
+}
+
+#[test]
+fn tampered_chunks_are_integrity_errors() {
+    for key in [Some(Key::generate()), None] {
+        let store = mem();
+        let data = sample(400, 0);
+        write(&store, "t", key.clone(), 1, &data).unwrap();
+        let chunks = chunk_paths(&store, "t");
+        assert!(chunks.len() >= 3);
+        let original = get(&store, &chunks[1]);
+        // Every flipped byte of a chunk.
+        for i in 0..original.len() {
+            let mut b = original.clone();
+            b[i] ^= 0x01;
+            put(&store, &chunks[1], b);
+            let err = read_all(&store, "t", key.clone()).unwrap_err();
+            assert!(matches!(err, Error::Integrity { .. }), "byte {i}: {err}");
+        }
+        // Truncated.
+        put(&store, &chunks[1], original[..original.len() - 1].to_vec());
+        assert!(matches!(
+            read_all(&store, "t", key.clone()).unwrap_err(),
+            Error::Integrity { .. }
+        ));
+        // Swapped with another chunk of the same dataset.
+        let other = get(&store, &chunks[0]);
+        put(&store, &chunks[1], other.clone());
+        put(&store, &chunks[0], original.clone());
+        let err = read_all(&store, "t", key.clone()).unwrap_err();
+        assert!(matches!(err, Error::Integrity { .. }), "{err}");
+        put(&store, &chunks[0], other);
+        put(&store, &chunks[1], original.clone());
+        read_all(&store, "t", key.clone()).unwrap();
+        // Copied from another dataset (same key, other version; same layout, other values).
+        write(&store, "t", key.clone(), 2, &sample(400, 1)).unwrap();
+        let v2 = chunk_paths(&store, "t")
+            .into_iter()
+            .find(|p| !chunks.contains(p) && p.ends_with("00000001.chunk"))
+            .unwrap();
+        put(&store, &chunks[1], get(&store, &v2));
+        let ds1 = Dataset::open(
+            store.clone(),
+            Path::from("t"),
+            key.clone(),
+            ReadOptions {
+                version: Some(1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let err = ds1.chunk(1).unwrap_err();
+        assert!(matches!(err, Error::Integrity { .. }), "{err}");
+        // Missing.
+        block_on(store.delete(&Path::from(chunks[1].as_str()))).unwrap();
+        let err = ds1.chunk(1).unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err}");
+        assert!(err.to_string().contains("missing"));
+    }
+}
+
+#[test]
+fn tampered_manifests_are_typed_errors() {
+    for key in [Some(Key::generate()), None] {
+        let store = mem();
+        write(&store, "m", key.clone(), 1, &sample(40, 0)).unwrap();
+        let path = "m/manifests/00000000000000000001.manifest";
+        let original = get(&store, path);
+        for i in 0..original.len() {
+            let mut b = original.clone();
+            b[i] ^= 0x01;
+            put(&store, path, b);
+            match open(&store, "m", key.clone()) {
+                Ok(_) => panic!("byte {i} flipped and accepted"),
+                Err(
+                    Error::Integrity { .. }
+                    | Error::UnsupportedVersion { .. }
+                    | Error::WrongKey { .. },
+                ) => {}
+                // Flipping the encryption field off/on turns into a key mismatch.
+                Err(Error::KeyRequired(_)) => {}
+                Err(e) => panic!("byte {i}: unexpected {e:?}"),
+            }
+        }
+        put(&store, path, original[..original.len() - 10].to_vec());
+        assert!(matches!(
+            open(&store, "m", key.clone()).unwrap_err(),
+            Error::Integrity { .. }
+        ));
+        // A newer format version.
+        let text = String::from_utf8(original.clone()).unwrap().replacen(
+            "lepton-dataset 1",
+            "lepton-dataset 2",
+            1,
+        );
+        put(&store, path, text.into_bytes());
+        let err = open(&store, "m", key.clone()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::UnsupportedVersion {
+                    found: 2,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // A manifest stored under another version's name.
+        put(&store, path, original.clone());
+        put(
+            &store,
+            "m/manifests/00000000000000000005.manifest",
+            original,
+        );
+        let err = open(&store, "m", key.clone()).unwrap_err();
+        assert!(matches!(err, Error::Integrity { .. }), "{err}");
+    }
+}
+
+#[test]
+fn schema_errors() {
+    let store = mem();
+    let mut w =
+        DatasetWriter::create(store.clone(), Path::from("s"), WriteOptions::default()).unwrap();
+    let x = vec![1f32; 30];
+    let y = vec![1i64; 9];
+    let err = w
+        .write_columns(&[
+            ("x", ColumnData::from_slice(&x, &[3]).unwrap()),
+            ("y", ColumnData::from_slice(&y, &[]).unwrap()),
+        ])
+        .unwrap_err();
+    assert!(matches!(err, Error::Schema(_)), "{err}");
+    assert!(err.to_string().contains("disagree in length"), "{err}");
+    let y = vec![1i64; 10];
+    w.write_columns(&[
+        ("x", ColumnData::from_slice(&x, &[3]).unwrap()),
+        ("y", ColumnData::from_slice(&y, &[]).unwrap()),
+    ])
+    .unwrap();
+    let yi = vec![1i32; 10];
+    let err = w
+        .write_columns(&[
+            ("x", ColumnData::from_slice(&x, &[3]).unwrap()),
+            ("y", ColumnData::from_slice(&yi, &[]).unwrap()),
+        ])
+        .unwrap_err();
+    assert!(err.to_string().contains("is int64, got int32"), "{err}");
+    let err = w
+        .write_columns(&[
+            ("x", ColumnData::from_slice(&x, &[5]).unwrap()),
+            ("y", ColumnData::from_slice(&y, &[]).unwrap()),
+        ])
+        .unwrap_err();
+    assert!(matches!(err, Error::Schema(_)), "{err}");
+    assert!(matches!(
+        w.write_columns(&[("x", ColumnData::from_slice(&x, &[3]).unwrap())]),
+        Err(Error::Schema(_))
+    ));
+    assert!(matches!(
+        ColumnData::from_slice(&x, &[7]),
+        Err(Error::Schema(_))
+    ));
+    let info = w.close().unwrap();
+    assert_eq!(info.rows, 10);
+    let ds = open(&store, "s", None).unwrap();
+    let err = ds.get(10).unwrap_err();
+    assert!(
+        matches!(err, Error::IndexOutOfRange { index: 10, len: 10 }),
+        "{err}"
+    );
+    assert!(matches!(
+        ds.slice(5, 11),
+        Err(Error::IndexOutOfRange { .. })
+    ));
+    assert!(matches!(
+        open(&store, "nothing", None).unwrap_err(),
+        Error::NotFound { .. }
+    ));
+}
+
+#[test]
+fn commit_protocol() {
+    let store = mem();
+    let data = sample(200, 0);
+    write(&store, "c", None, 1, &data).unwrap();
+    // A second writer of the same version loses at create (already committed) ...
+    assert!(matches!(
+        write(&store, "c", None, 1, &data).unwrap_err(),
+        Error::AlreadyExists(_)
+    ));
+    // ... and two concurrent writers of a new version: one wins, the other gets AlreadyExists,
+    // and neither overwrote the other's chunks.
+    let mk = || {
+        DatasetWriter::create(
+            store.clone(),
+            Path::from("c"),
+            WriteOptions {
+                version: 2,
+                chunk_bytes: 2048,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let (mut a, mut b) = (mk(), mk());
+    let ya: Vec<i64> = (0..300).collect();
+    let yb: Vec<i64> = (1000..1300).collect();
+    a.write_columns(&[("y", ColumnData::from_slice(&ya, &[]).unwrap())])
+        .unwrap();
+    b.write_columns(&[("y", ColumnData::from_slice(&yb, &[]).unwrap())])
+        .unwrap();
+    b.close().unwrap();
+    assert!(matches!(a.close().unwrap_err(), Error::AlreadyExists(_)));
+    let ds = open(&store, "c", None).unwrap();
+    assert_eq!(ds.version(), 2);
+    assert_eq!(
+        ds.to_batch().unwrap().columns[0].to_vec::<i64>().unwrap(),
+        yb
+    );
+    // A writer dropped before close leaves the latest version as it was.
+    let mut w = DatasetWriter::create(
+        store.clone(),
+        Path::from("c"),
+        WriteOptions {
+            version: 3,
+            chunk_bytes: 64,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    w.write_columns(&[("y", ColumnData::from_slice(&ya, &[]).unwrap())])
+        .unwrap();
+    drop(w);
+    let ds = open(&store, "c", None).unwrap();
+    assert_eq!(ds.version(), 2);
+    assert_eq!(
+        lepton_core::dataset::versions(store.as_ref(), &Path::from("c")).unwrap(),
+        [1, 2]
+    );
+    let v1 = Dataset::open(
+        store.clone(),
+        Path::from("c"),
+        None,
+        ReadOptions {
+            version: Some(1),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    check_rows(&v1, &data);
+    let err = Dataset::open(
+        store.clone(),
+        Path::from("c"),
+        None,
+        ReadOptions {
+            version: Some(9),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }));
+    assert!(err.to_string().contains("[1, 2]"), "{err}");
+}
+
+#[test]
+fn seal_and_open() {
+    use lepton_core::crypto::{open, seal};
+    let key = Key::generate();
+    for len in [0, 1, 16383, 16384, 16385, 100_000] {
+        let pt: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let ct = seal(&key, b"ctx", &pt).unwrap();
+        assert_eq!(open(&key, b"ctx", &ct, "m").unwrap(), pt);
+        assert!(matches!(
+            open(&Key::generate(), b"ctx", &ct, "m"),
+            Err(Error::WrongKey { .. })
+        ));
+        assert!(matches!(
+            open(&key, b"other", &ct, "m"),
+            Err(Error::WrongKey { .. })
+        ));
+        assert!(matches!(
+            open(&key, b"ctx", &ct[..ct.len() - 1], "m"),
+            Err(Error::Integrity { .. })
+        ));
+        let mut bad = ct.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(matches!(
+            open(&key, b"ctx", &bad, "m"),
+            Err(Error::Integrity { .. })
+        ));
+        assert_ne!(
+            seal(&key, b"ctx", &pt).unwrap(),
+            ct,
+            "fresh salt per object"
+        );
+    }
+}
