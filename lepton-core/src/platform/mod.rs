@@ -14,9 +14,11 @@
 //! ```
 
 pub mod cache;
+mod datasets;
 pub mod layout;
 pub mod model_file;
 mod models;
+mod pinned;
 pub mod versions;
 
 use std::path::PathBuf;
@@ -30,6 +32,7 @@ use crate::store::{open_uri, StoreKind};
 use crate::{Error, Result};
 
 pub use cache::Cache;
+pub use datasets::{DatasetEntry, DatasetPush, DatasetPushOptions};
 pub use models::ModelInfo;
 use versions::Bucket;
 

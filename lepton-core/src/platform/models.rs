@@ -10,11 +10,14 @@ use super::cache::sha256_hex;
 use super::layout::{
     check_name, model_root, version_dir, MODELS, MODEL_MANIFEST, MODEL_PLAIN, MODEL_SEALED,
 };
-use super::versions::{commit_path, now_unix};
+use super::versions::{commit_path, now_unix, Commit};
 use super::{Platform, ProgressFn, PushOptions};
 use crate::crypto;
 use crate::rt::block_on;
 use crate::{Error, Result};
+
+/// The commit object of a model version.
+const MODEL_COMMIT: Commit = Commit::File(MODEL_MANIFEST);
 
 /// The manifest format version this build writes and reads.
 pub const MODEL_FORMAT: u32 = 1;
@@ -213,7 +216,7 @@ impl Platform {
         let hint = match version {
             Some(_) => match self
                 .bucket
-                .committed_versions(&model_root(&self.prefix, name), MODEL_MANIFEST)
+                .committed_versions(&model_root(&self.prefix, name), MODEL_COMMIT)
                 .await
             {
                 Ok(vs) if !vs.is_empty() => Some(format!(
@@ -243,14 +246,14 @@ impl Platform {
         let root = model_root(&self.prefix, name);
         let v = match version {
             Some(v) => v,
-            None => match self.bucket.resolve_latest(&root, MODEL_MANIFEST).await? {
+            None => match self.bucket.resolve_latest(&root, MODEL_COMMIT).await? {
                 Some(v) => v,
                 None => return Err(self.not_found(name, None).await),
             },
         };
         let Some(bytes) = self
             .bucket
-            .get_opt(&commit_path(&root, v, MODEL_MANIFEST))
+            .get_opt(&commit_path(&root, v, MODEL_COMMIT))
             .await?
         else {
             return Err(self.not_found(name, version).await);
@@ -430,7 +433,7 @@ impl Platform {
             let root = model_root(&self.prefix, &name);
             if self
                 .bucket
-                .resolve_latest(&root, MODEL_MANIFEST)
+                .resolve_latest(&root, MODEL_COMMIT)
                 .await?
                 .is_some()
             {
@@ -450,7 +453,7 @@ impl Platform {
         check_name("model", name)?;
         block_on(
             self.bucket
-                .committed_versions(&model_root(&self.prefix, name), MODEL_MANIFEST),
+                .committed_versions(&model_root(&self.prefix, name), MODEL_COMMIT),
         )
     }
 
@@ -464,23 +467,23 @@ impl Platform {
                 Some(v) => {
                     if !self
                         .bucket
-                        .exists(&commit_path(&root, v, MODEL_MANIFEST))
+                        .exists(&commit_path(&root, v, MODEL_COMMIT))
                         .await?
                     {
                         return Err(self.not_found(name, Some(v)).await);
                     }
-                    self.bucket.delete_version(&root, v, MODEL_MANIFEST).await
+                    self.bucket.delete_version(&root, v, MODEL_COMMIT).await
                 }
                 None => {
                     if self
                         .bucket
-                        .resolve_latest(&root, MODEL_MANIFEST)
+                        .resolve_latest(&root, MODEL_COMMIT)
                         .await?
                         .is_none()
                     {
                         return Err(self.not_found(name, None).await);
                     }
-                    self.bucket.delete_item(&root, MODEL_MANIFEST).await
+                    self.bucket.delete_item(&root, MODEL_COMMIT).await
                 }
             }
         })

@@ -243,7 +243,7 @@ impl Bucket {
 
     /// The highest committed version of `root`, where `commit` is the commit object's path
     /// relative to a version folder; `None` when nothing is committed.
-    pub async fn resolve_latest(&self, root: &Path, commit: &str) -> Result<Option<u64>> {
+    pub async fn resolve_latest(&self, root: &Path, commit: Commit) -> Result<Option<u64>> {
         let (hint, _) = self.latest_hint(root).await?;
         let mut top = hint;
         while self
@@ -263,7 +263,7 @@ impl Bucket {
     }
 
     /// Every committed version of `root`, ascending.
-    pub async fn committed_versions(&self, root: &Path, commit: &str) -> Result<Vec<u64>> {
+    pub async fn committed_versions(&self, root: &Path, commit: Commit) -> Result<Vec<u64>> {
         let versions: Vec<u64> = if self.can_list {
             let mut vs: Vec<u64> = self
                 .subfolders(root)
@@ -298,7 +298,7 @@ impl Bucket {
 
     /// Removes one version: the commit first (so readers stop seeing it at once), then its data.
     /// The claim stays, so the number is never reused for different content.
-    pub async fn delete_version(&self, root: &Path, version: u64, commit: &str) -> Result<()> {
+    pub async fn delete_version(&self, root: &Path, version: u64, commit: Commit) -> Result<()> {
         let commit_obj = commit_path(root, version, commit);
         match self.store.delete(&commit_obj).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -324,7 +324,7 @@ impl Bucket {
     }
 
     /// Removes a whole item: every commit first, then everything under `root`.
-    pub async fn delete_item(&self, root: &Path, commit: &str) -> Result<()> {
+    pub async fn delete_item(&self, root: &Path, commit: Commit) -> Result<()> {
         for v in self.committed_versions(root, commit).await? {
             match self.store.delete(&commit_path(root, v, commit)).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -335,11 +335,21 @@ impl Bucket {
     }
 }
 
+/// Which object commits a version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Commit {
+    /// A file inside the version folder (a model's `manifest.json`).
+    File(&'static str),
+    /// The dataset manifest of a dataset written at the version folder with that version
+    /// number (`<v>/manifests/<v, 20 digits>.manifest`).
+    DatasetManifest,
+}
+
 /// The commit object of `version`.
-pub fn commit_path(root: &Path, version: u64, commit: &str) -> Path {
-    let mut p = version_dir(root, version);
-    for part in commit.split('/') {
-        p = p.clone().join(part);
+pub fn commit_path(root: &Path, version: u64, commit: Commit) -> Path {
+    let dir = version_dir(root, version);
+    match commit {
+        Commit::File(name) => dir.join(name),
+        Commit::DatasetManifest => crate::dataset::manifest::manifest_path(&dir, version),
     }
-    p
 }

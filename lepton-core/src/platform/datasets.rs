@@ -1,0 +1,509 @@
+//! Datasets in the registry: each split of a named dataset is versioned like a model; a version
+//! folder holds one dataset (the datasets format) written with that version number, whose
+//! manifest is the commit object.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::path::Path;
+use serde::{Deserialize, Serialize};
+
+use super::layout::{check_name, dataset_root, version_dir, DATASETS};
+use super::pinned::PinnedVersion;
+use super::versions::{commit_path, Bucket, Commit};
+use super::Platform;
+use crate::dataset::{
+    manifest, Column, ColumnData, Dataset, DatasetInfo, DatasetWriter, ReadOptions, WriteOptions,
+};
+use crate::rt::block_on;
+use crate::{Error, Result};
+
+const DATASET_COMMIT: Commit = Commit::DatasetManifest;
+
+/// Options of [`Platform::dataset_writer`].
+#[derive(Clone, Debug, Default)]
+pub struct DatasetPushOptions {
+    /// Encrypt with the platform key: `None` = when the platform has a key.
+    pub encrypt: Option<bool>,
+    /// User metadata stored (and authenticated) in the manifest.
+    pub metadata: BTreeMap<String, String>,
+    /// Target payload bytes per chunk (default: the dataset writer's).
+    pub chunk_bytes: Option<usize>,
+}
+
+/// What the registry knows about one dataset version.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DatasetEntry {
+    /// The dataset name.
+    pub name: String,
+    /// The split.
+    pub split: String,
+    /// The version.
+    pub version: u64,
+    /// Rows.
+    pub rows: u64,
+    /// Chunks.
+    pub chunks: u64,
+    /// Stored bytes (compressed, encrypted).
+    pub stored_bytes: u64,
+    /// Payload bytes (uncompressed).
+    pub raw_bytes: u64,
+    /// Whether the chunks are encrypted.
+    pub encrypted: bool,
+    /// The columns.
+    pub columns: Vec<Column>,
+    /// User metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Whether the manifest was authenticated with the key (false: read without a key).
+    pub authenticated: bool,
+}
+
+impl DatasetEntry {
+    fn of(name: &str, split: &str, m: &manifest::Manifest, authenticated: bool) -> DatasetEntry {
+        DatasetEntry {
+            name: name.into(),
+            split: split.into(),
+            version: m.version,
+            rows: m.rows,
+            chunks: m.chunks.len() as u64,
+            stored_bytes: m.chunks.iter().map(|c| c.stored_len).sum(),
+            raw_bytes: m.chunks.iter().map(|c| c.raw_len).sum(),
+            encrypted: m.encryption.is_some(),
+            columns: m.schema.columns.clone(),
+            metadata: m.metadata.clone(),
+            authenticated,
+        }
+    }
+
+    /// As JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("serializes")
+    }
+}
+
+/// A dataset being pushed: write rows through it (it derefs to [`DatasetWriter`]), then
+/// [`close`](Self::close) to commit. Dropping it without closing leaves no visible version.
+pub struct DatasetPush {
+    writer: DatasetWriter,
+    bucket: Bucket,
+    root: Path,
+    version: u64,
+}
+
+impl std::fmt::Debug for DatasetPush {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatasetPush")
+            .field("root", &self.root.as_ref())
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+impl Deref for DatasetPush {
+    type Target = DatasetWriter;
+    fn deref(&self) -> &DatasetWriter {
+        &self.writer
+    }
+}
+
+impl DerefMut for DatasetPush {
+    fn deref_mut(&mut self) -> &mut DatasetWriter {
+        &mut self.writer
+    }
+}
+
+impl DatasetPush {
+    /// The version this push claimed.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Commits the version (manifest with `PutMode::Create`), then advances the latest pointer.
+    pub fn close(self) -> Result<DatasetInfo> {
+        let info = self.writer.close()?;
+        block_on(self.bucket.advance_latest(&self.root, self.version))?;
+        tracing::info!(root = %self.root, version = self.version, rows = info.rows, "pushed dataset");
+        Ok(info)
+    }
+}
+
+impl Platform {
+    fn dataset_what(name: &str, split: &str, version: Option<u64>) -> String {
+        match version {
+            Some(v) => format!("dataset `{name}` split `{split}` version {v}"),
+            None => format!("dataset `{name}` split `{split}`"),
+        }
+    }
+
+    fn check_dataset(name: &str, split: &str) -> Result<()> {
+        check_name("dataset", name)?;
+        check_name("split", split)
+    }
+
+    /// Claims the next version of `name`/`split` and returns a writer for it.
+    pub fn dataset_writer(
+        &self,
+        name: &str,
+        split: &str,
+        options: &DatasetPushOptions,
+    ) -> Result<DatasetPush> {
+        Self::check_dataset(name, split)?;
+        self.check_writable()?;
+        let encrypt = options.encrypt.unwrap_or(self.key.is_some());
+        if encrypt && self.key.is_none() {
+            return Err(Error::KeyRequired(
+                "encrypt=True needs a key: open the platform with one (LeptonAI(key=...))".into(),
+            ));
+        }
+        let root = dataset_root(&self.prefix, name, split);
+        let version = block_on(self.bucket.claim_next(&root))?;
+        let mut write = WriteOptions {
+            key: if encrypt { self.key.clone() } else { None },
+            version,
+            metadata: options.metadata.clone(),
+            ..Default::default()
+        };
+        if let Some(c) = options.chunk_bytes {
+            write.chunk_bytes = c;
+        }
+        let writer = DatasetWriter::create(
+            self.bucket.store.clone(),
+            version_dir(&root, version),
+            write,
+        )?;
+        Ok(DatasetPush {
+            writer,
+            bucket: self.bucket.clone(),
+            root,
+            version,
+        })
+    }
+
+    /// Pushes named columns as the next version of `name`/`split` in one call.
+    pub fn push_dataset(
+        &self,
+        name: &str,
+        split: &str,
+        columns: &[(&str, ColumnData<'_>)],
+        options: &DatasetPushOptions,
+    ) -> Result<DatasetInfo> {
+        let mut push = self.dataset_writer(name, split, options)?;
+        push.write_columns(columns)?;
+        push.close()
+    }
+
+    fn dataset_ref_key(name: &str, split: &str, version: Option<u64>) -> String {
+        match version {
+            Some(v) => format!("{DATASETS}/{name}/{split}/{v}.manifest"),
+            None => format!("{DATASETS}/{name}/{split}/latest.manifest"),
+        }
+    }
+
+    async fn dataset_not_found(&self, name: &str, split: &str, version: Option<u64>) -> Error {
+        let root = dataset_root(&self.prefix, name, split);
+        let hint = match version {
+            Some(_) => match self.bucket.committed_versions(&root, DATASET_COMMIT).await {
+                Ok(vs) if !vs.is_empty() => Some(format!(
+                    "versions of `{name}` split `{split}`: {}",
+                    vs.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+                )),
+                _ => Some(format!("`{name}` split `{split}` has no versions")),
+            },
+            None => match self.dataset_splits_async(name).await {
+                Ok(splits) if !splits.is_empty() => {
+                    Some(format!("splits of `{name}`: {}", splits.join(", ")))
+                }
+                Ok(_) => match self.list_datasets_async().await {
+                    Ok(names) if !names.is_empty() => {
+                        Some(format!("datasets in {}: {}", self.uri(), names.join(", ")))
+                    }
+                    Ok(_) => Some(format!(
+                        "{} has no datasets; push_dataset one first",
+                        self.uri()
+                    )),
+                    Err(_) => Some("check the name".into()),
+                },
+                Err(_) => Some("check the name and split".into()),
+            },
+        };
+        Error::NotFound {
+            what: Self::dataset_what(name, split, version),
+            hint,
+        }
+    }
+
+    /// The version and manifest bytes of `name`/`split`, from the store or (when it can't be
+    /// reached) the cache.
+    async fn dataset_manifest(
+        &self,
+        name: &str,
+        split: &str,
+        version: Option<u64>,
+    ) -> Result<(u64, Bytes)> {
+        Self::check_dataset(name, split)?;
+        let root = dataset_root(&self.prefix, name, split);
+        let online = async {
+            let v = match version {
+                Some(v) => v,
+                None => match self.bucket.resolve_latest(&root, DATASET_COMMIT).await? {
+                    Some(v) => v,
+                    None => return Err(self.dataset_not_found(name, split, None).await),
+                },
+            };
+            match self
+                .bucket
+                .get_opt(&commit_path(&root, v, DATASET_COMMIT))
+                .await?
+            {
+                Some(b) => Ok((v, b)),
+                None => Err(self.dataset_not_found(name, split, version).await),
+            }
+        };
+        match online.await {
+            Ok((v, bytes)) => {
+                if let Some(cache) = &self.cache {
+                    for key in [
+                        Self::dataset_ref_key(name, split, Some(v)),
+                        Self::dataset_ref_key(name, split, version),
+                    ] {
+                        let _ = cache.put_ref(&self.scope, &key, &bytes);
+                    }
+                }
+                Ok((v, bytes))
+            }
+            Err(e @ Error::Unreachable { .. }) => {
+                let cached = self.cache.as_ref().and_then(|c| {
+                    c.get_ref(&self.scope, &Self::dataset_ref_key(name, split, version))
+                });
+                let Some(bytes) = cached else { return Err(e) };
+                let m = manifest::parse(&bytes, "cached dataset manifest")?;
+                let v = m.peek().version;
+                tracing::warn!(
+                    name,
+                    split,
+                    version = v,
+                    "registry unreachable; using the cached manifest ({e})"
+                );
+                Ok((v, Bytes::from(bytes)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Opens `name`/`split` at `version` (`None`: latest) for streaming from the store (chunks
+    /// go through the local cache when there is one). Needs the platform key if encrypted.
+    pub fn load_dataset(
+        &self,
+        name: &str,
+        split: &str,
+        version: Option<u64>,
+        read: ReadOptions,
+    ) -> Result<Dataset> {
+        self.open_dataset(name, split, version, read, true)
+    }
+
+    fn open_dataset(
+        &self,
+        name: &str,
+        split: &str,
+        version: Option<u64>,
+        read: ReadOptions,
+        use_cache: bool,
+    ) -> Result<Dataset> {
+        let (v, bytes) = block_on(self.dataset_manifest(name, split, version))?;
+        let root = dataset_root(&self.prefix, name, split);
+        let prefix = version_dir(&root, v);
+        let what = Self::dataset_what(name, split, Some(v));
+        let peeked = manifest::parse(&bytes, &what)?.peek().clone();
+        let chunks: HashMap<Path, String> = peeked
+            .chunks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                (
+                    manifest::chunk_path(&prefix, &peeked.dataset_id, i as u64),
+                    c.sha256.clone(),
+                )
+            })
+            .collect();
+        let pinned = block_on(PinnedVersion::new(
+            self.bucket.store.clone(),
+            if use_cache { self.cache.clone() } else { None },
+            manifest::manifest_path(&prefix, v),
+            bytes,
+            chunks,
+        ))?;
+        Dataset::open(
+            Arc::new(pinned),
+            prefix,
+            self.key.clone(),
+            ReadOptions {
+                version: Some(v),
+                ..read
+            },
+        )
+        .map_err(|e| match e {
+            Error::KeyRequired(_) if self.key.is_none() => Error::KeyRequired(format!(
+                "{what} is encrypted; open the platform with its key (LeptonAI(uri, key=...))"
+            )),
+            other => other,
+        })
+    }
+
+    /// The manifest summary of `name`/`split` at `version` (authenticated when the platform has
+    /// the key; read as is otherwise).
+    pub fn dataset_info(
+        &self,
+        name: &str,
+        split: &str,
+        version: Option<u64>,
+    ) -> Result<DatasetEntry> {
+        let (v, bytes) = block_on(self.dataset_manifest(name, split, version))?;
+        let what = Self::dataset_what(name, split, Some(v));
+        let unverified = manifest::parse(&bytes, &what)?;
+        match (&self.key, unverified.peek().encryption.is_some()) {
+            (Some(key), true) => {
+                let m = unverified.verify(Some(key), Some(v))?;
+                Ok(DatasetEntry::of(name, split, &m, true))
+            }
+            (_, false) => {
+                let m = unverified.verify(None, Some(v))?;
+                Ok(DatasetEntry::of(name, split, &m, true))
+            }
+            (None, true) => Ok(DatasetEntry::of(name, split, unverified.peek(), false)),
+        }
+    }
+
+    /// Re-reads every chunk of `name`/`split` at `version` from the store (not the cache),
+    /// checking hashes and, when encrypted, authenticating each with the key.
+    pub fn verify_dataset(
+        &self,
+        name: &str,
+        split: &str,
+        version: Option<u64>,
+    ) -> Result<DatasetEntry> {
+        let ds = self.open_dataset(name, split, version, ReadOptions::default(), false)?;
+        for i in 0..ds.num_chunks() {
+            ds.fetch_chunk(i)?;
+        }
+        Ok(DatasetEntry::of(name, split, ds.manifest(), true))
+    }
+
+    async fn list_datasets_async(&self) -> Result<Vec<String>> {
+        let mut names = self
+            .bucket
+            .subfolders(&self.prefix.clone().join(DATASETS))
+            .await?;
+        names.sort();
+        let mut out = Vec::new();
+        for name in names {
+            if check_name("dataset", &name).is_ok()
+                && !self.dataset_splits_async(&name).await?.is_empty()
+            {
+                out.push(name);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Names of the datasets with at least one committed split version, sorted.
+    pub fn list_datasets(&self) -> Result<Vec<String>> {
+        block_on(self.list_datasets_async())
+    }
+
+    async fn dataset_splits_async(&self, name: &str) -> Result<Vec<String>> {
+        check_name("dataset", name)?;
+        let dir = self.prefix.clone().join(DATASETS).join(name);
+        let mut splits = self.bucket.subfolders(&dir).await?;
+        splits.sort();
+        let mut out = Vec::new();
+        for split in splits {
+            if check_name("split", &split).is_ok()
+                && self
+                    .bucket
+                    .resolve_latest(&dataset_root(&self.prefix, name, &split), DATASET_COMMIT)
+                    .await?
+                    .is_some()
+            {
+                out.push(split);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The splits of `name` with at least one committed version, sorted.
+    pub fn dataset_splits(&self, name: &str) -> Result<Vec<String>> {
+        block_on(self.dataset_splits_async(name))
+    }
+
+    /// The committed versions of `name`/`split`, ascending.
+    pub fn dataset_versions(&self, name: &str, split: &str) -> Result<Vec<u64>> {
+        Self::check_dataset(name, split)?;
+        block_on(
+            self.bucket
+                .committed_versions(&dataset_root(&self.prefix, name, split), DATASET_COMMIT),
+        )
+    }
+
+    /// Deletes one version of a split, a whole split (`version` None), or the whole dataset
+    /// (`split` None).
+    pub fn delete_dataset(
+        &self,
+        name: &str,
+        split: Option<&str>,
+        version: Option<u64>,
+    ) -> Result<()> {
+        check_name("dataset", name)?;
+        self.check_writable()?;
+        block_on(async {
+            match (split, version) {
+                (None, Some(_)) => Err(Error::InvalidArgument(
+                    "deleting a version needs its split (split=...)".into(),
+                )),
+                (None, None) => {
+                    let splits = self.dataset_splits_async(name).await?;
+                    if splits.is_empty() {
+                        return Err(self.dataset_not_found(name, "*", None).await);
+                    }
+                    for s in &splits {
+                        self.bucket
+                            .delete_item(&dataset_root(&self.prefix, name, s), DATASET_COMMIT)
+                            .await?;
+                    }
+                    self.bucket
+                        .delete_under(&self.prefix.clone().join(DATASETS).join(name))
+                        .await
+                }
+                (Some(s), v) => {
+                    check_name("split", s)?;
+                    let root = dataset_root(&self.prefix, name, s);
+                    match v {
+                        Some(v) => {
+                            if !self
+                                .bucket
+                                .exists(&commit_path(&root, v, DATASET_COMMIT))
+                                .await?
+                            {
+                                return Err(self.dataset_not_found(name, s, Some(v)).await);
+                            }
+                            self.bucket.delete_version(&root, v, DATASET_COMMIT).await
+                        }
+                        None => {
+                            if self
+                                .bucket
+                                .resolve_latest(&root, DATASET_COMMIT)
+                                .await?
+                                .is_none()
+                            {
+                                return Err(self.dataset_not_found(name, s, None).await);
+                            }
+                            self.bucket.delete_item(&root, DATASET_COMMIT).await
+                        }
+                    }
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,347 @@
+//! The registry conformance suite for datasets: every case runs against memory, a local folder
+//! and S3 (moto_server from `scripts/moto.sh`; without it the S3 cases fail, saying so).
+//! Data is generated here: 3 columns (f32 x[3], i64 y, string s), small chunks so that every
+//! dataset spans several chunk objects.
+
+use std::net::TcpListener;
+
+use lepton_core::crypto::Key;
+use lepton_core::dataset::{Batch, ColumnData, ReadOptions};
+use lepton_core::platform::{DatasetPushOptions, Platform, PlatformOptions};
+use lepton_core::Error;
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Memory,
+    Local,
+    S3,
+}
+
+struct Fixture {
+    uri: String,
+    _dir: Option<tempfile::TempDir>,
+    cache: tempfile::TempDir,
+}
+
+fn fixture(backend: Backend) -> Fixture {
+    let id = uuid::Uuid::new_v4();
+    let cache = tempfile::tempdir().unwrap();
+    let (uri, dir) = match backend {
+        Backend::Memory => (format!("memory://ds-{id}"), None),
+        Backend::Local => {
+            let dir = tempfile::tempdir().unwrap();
+            (dir.path().join("reg").display().to_string(), Some(dir))
+        }
+        Backend::S3 => {
+            let bucket = match (
+                std::env::var("LEPTON_TEST_S3_BUCKET"),
+                std::env::var("AWS_ENDPOINT"),
+            ) {
+                (Ok(b), Ok(_)) => b,
+                _ => panic!(
+                    "the S3 cases need a local S3 server: run `source scripts/moto.sh` (or \
+                     scripts/test.sh), which starts moto_server and exports AWS_ENDPOINT and \
+                     LEPTON_TEST_S3_BUCKET"
+                ),
+            };
+            (format!("s3://{bucket}/ds-{id}"), None)
+        }
+    };
+    Fixture {
+        uri,
+        _dir: dir,
+        cache,
+    }
+}
+
+impl Fixture {
+    fn open(&self, key: Option<Key>, cache: bool) -> Platform {
+        self.open_opts(key, cache, vec![])
+    }
+
+    fn open_opts(&self, key: Option<Key>, cache: bool, storage: Vec<(String, String)>) -> Platform {
+        Platform::open(
+            Some(&self.uri),
+            PlatformOptions {
+                key,
+                cache_dir: cache.then(|| self.cache.path().to_path_buf()),
+                no_cache: !cache,
+                storage_options: storage,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+}
+
+struct Data {
+    x: Vec<f32>,
+    y: Vec<i64>,
+    s: Vec<String>,
+}
+
+fn data(seed: i64, rows: usize) -> Data {
+    Data {
+        x: (0..rows * 3)
+            .map(|i| (i as f32) * 0.5 + seed as f32)
+            .collect(),
+        y: (0..rows as i64).map(|i| i * 7 + seed).collect(),
+        s: (0..rows).map(|i| format!("row {i} of {seed}")).collect(),
+    }
+}
+
+fn opts(encrypt: Option<bool>) -> DatasetPushOptions {
+    DatasetPushOptions {
+        encrypt,
+        chunk_bytes: Some(2048),
+        metadata: [("source".to_string(), "generated".to_string())].into(),
+    }
+}
+
+fn push(p: &Platform, name: &str, split: &str, d: &Data) -> u64 {
+    p.push_dataset(
+        name,
+        split,
+        &[
+            ("x", ColumnData::from_slice(&d.x, &[3]).unwrap()),
+            ("y", ColumnData::from_slice(&d.y, &[]).unwrap()),
+            ("s", ColumnData::strings(&d.s)),
+        ],
+        &opts(None),
+    )
+    .unwrap()
+    .version
+}
+
+fn expected(d: &Data) -> Batch {
+    Batch {
+        columns: vec![
+            ColumnData::from_slice(&d.x, &[3]).unwrap().into_owned(),
+            ColumnData::from_slice(&d.y, &[]).unwrap().into_owned(),
+            ColumnData::strings(&d.s),
+        ],
+    }
+}
+
+fn load(p: &Platform, name: &str, split: &str, v: Option<u64>) -> lepton_core::Result<Batch> {
+    p.load_dataset(name, split, v, ReadOptions::default())?
+        .to_batch()
+}
+
+fn push_load_list(b: Backend) {
+    let f = fixture(b);
+    let p = f.open(None, true);
+    let train = data(1, 500);
+    assert_eq!(push(&p, "medical", "train", &train), 1);
+    assert_eq!(push(&p, "medical", "test", &data(2, 100)), 1);
+    assert_eq!(push(&p, "medical", "train", &data(3, 50)), 2);
+    let ds = p
+        .load_dataset("medical", "train", Some(1), ReadOptions::default())
+        .unwrap();
+    assert!(ds.num_chunks() > 3, "{}", ds.num_chunks());
+    assert_eq!(ds.to_batch().unwrap(), expected(&train));
+    assert_eq!(
+        load(&p, "medical", "train", None).unwrap(),
+        expected(&data(3, 50))
+    );
+    assert_eq!(p.list_datasets().unwrap(), vec!["medical"]);
+    assert_eq!(p.dataset_splits("medical").unwrap(), vec!["test", "train"]);
+    assert_eq!(p.dataset_versions("medical", "train").unwrap(), vec![1, 2]);
+    let info = p.dataset_info("medical", "train", Some(1)).unwrap();
+    assert_eq!((info.rows, info.version, info.encrypted), (500, 1, false));
+    assert_eq!(info.metadata["source"], "generated");
+    assert_eq!(p.verify_dataset("medical", "test", None).unwrap().rows, 100);
+    // a second handle without cache sees the same
+    let q = f.open(None, false);
+    assert_eq!(
+        load(&q, "medical", "test", None).unwrap(),
+        expected(&data(2, 100))
+    );
+}
+
+fn delete_and_errors(b: Backend) {
+    let f = fixture(b);
+    let p = f.open(None, false);
+    push(&p, "d", "train", &data(1, 10));
+    push(&p, "d", "train", &data(2, 10));
+    push(&p, "d", "test", &data(3, 10));
+    p.delete_dataset("d", Some("train"), Some(2)).unwrap();
+    assert_eq!(p.dataset_versions("d", "train").unwrap(), vec![1]);
+    assert_eq!(
+        load(&p, "d", "train", None).unwrap(),
+        expected(&data(1, 10))
+    );
+    let e = load(&p, "d", "train", Some(2)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "dataset `d` split `train` version 2 not found; versions of `d` split `train`: 1"
+    );
+    let e = load(&p, "d", "valid", None).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "dataset `d` split `valid` not found; splits of `d`: test, train"
+    );
+    let e = load(&p, "nope", "train", None).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "dataset `nope` split `train` not found; datasets in {}: d",
+            f.uri
+        )
+    );
+    for (name, split) in [("../d", "train"), ("d", "a/b"), ("d", ".."), ("", "x")] {
+        assert!(matches!(
+            load(&p, name, split, None).unwrap_err(),
+            Error::InvalidArgument(_)
+        ));
+    }
+    p.delete_dataset("d", Some("test"), None).unwrap();
+    assert_eq!(p.dataset_splits("d").unwrap(), vec!["train"]);
+    p.delete_dataset("d", None, None).unwrap();
+    assert_eq!(p.list_datasets().unwrap(), Vec::<String>::new());
+    assert!(matches!(
+        p.delete_dataset("d", None, None).unwrap_err(),
+        Error::NotFound { .. }
+    ));
+}
+
+fn encrypted(b: Backend) {
+    let f = fixture(b);
+    let key = Key::generate();
+    let p = f.open(Some(key.clone()), true);
+    push(&p, "secret", "train", &data(1, 200));
+    assert_eq!(
+        load(&p, "secret", "train", None).unwrap(),
+        expected(&data(1, 200))
+    );
+    assert!(p.dataset_info("secret", "train", None).unwrap().encrypted);
+    let nokey = f.open(None, false);
+    let e = load(&nokey, "secret", "train", None).unwrap_err();
+    assert!(matches!(e, Error::KeyRequired(_)), "{e}");
+    assert!(e.to_string().contains("LeptonAI(uri, key=...)"), "{e}");
+    let info = nokey.dataset_info("secret", "train", None).unwrap();
+    assert!(info.encrypted && !info.authenticated);
+    let e = load(
+        &f.open(Some(Key::generate()), false),
+        "secret",
+        "train",
+        None,
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::WrongKey { .. }), "{e}");
+    assert!(matches!(
+        nokey
+            .dataset_writer("x", "train", &opts(Some(true)))
+            .unwrap_err(),
+        Error::KeyRequired(_)
+    ));
+}
+
+fn interrupted_and_concurrent(b: Backend) {
+    let f = fixture(b);
+    let p = f.open(None, false);
+    push(&p, "c", "train", &data(1, 10));
+    {
+        // a writer that dies before close: its version never becomes visible
+        let mut w = p.dataset_writer("c", "train", &opts(None)).unwrap();
+        assert_eq!(w.version(), 2);
+        let d = data(2, 300);
+        w.write_columns(&[
+            ("x", ColumnData::from_slice(&d.x, &[3]).unwrap()),
+            ("y", ColumnData::from_slice(&d.y, &[]).unwrap()),
+            ("s", ColumnData::strings(&d.s)),
+        ])
+        .unwrap();
+    }
+    assert_eq!(p.dataset_versions("c", "train").unwrap(), vec![1]);
+    assert_eq!(
+        load(&p, "c", "train", None).unwrap(),
+        expected(&data(1, 10))
+    );
+    let handles: Vec<_> = (0..4)
+        .map(|w| {
+            let q = f.open(None, false);
+            std::thread::spawn(move || (push(&q, "c", "train", &data(10 + w, 20)), 10 + w))
+        })
+        .collect();
+    let mut got: Vec<(u64, i64)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    got.sort();
+    assert_eq!(
+        got.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
+        vec![3, 4, 5, 6]
+    );
+    for (v, seed) in got {
+        assert_eq!(
+            load(&p, "c", "train", Some(v)).unwrap(),
+            expected(&data(seed, 20))
+        );
+    }
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod memory { $( #[test] fn $case() { super::$case(super::Backend::Memory) } )* }
+        mod local { $( #[test] fn $case() { super::$case(super::Backend::Local) } )* }
+        mod s3 { $( #[test] fn $case() { super::$case(super::Backend::S3) } )* }
+    };
+}
+
+suite!(
+    push_load_list,
+    delete_and_errors,
+    encrypted,
+    interrupted_and_concurrent
+);
+
+fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn s3_datasets_stream_through_the_cache_and_offline() {
+    let f = fixture(Backend::S3);
+    let key = Key::generate();
+    let p = f.open(Some(key.clone()), true);
+    push(&p, "edge", "test", &data(4, 400));
+    // warm: read everything once
+    assert_eq!(
+        load(&p, "edge", "test", None).unwrap(),
+        expected(&data(4, 400))
+    );
+    // corrupt one cached object: it is re-fetched, not trusted
+    let objects = f.cache.path().join("objects");
+    let victim = std::fs::read_dir(&objects)
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .next()
+        .unwrap()
+        .path();
+    std::fs::write(&victim, b"corrupt").unwrap();
+    assert_eq!(
+        load(&p, "edge", "test", None).unwrap(),
+        expected(&data(4, 400))
+    );
+    assert_ne!(std::fs::read(&victim).unwrap(), b"corrupt");
+    // the network is gone
+    let dead = f.open_opts(
+        Some(key),
+        true,
+        vec![
+            (
+                "aws_endpoint".into(),
+                format!("http://127.0.0.1:{}", closed_port()),
+            ),
+            ("connect_timeout".into(), "1s".into()),
+            ("max_retries".into(), "1".into()),
+            ("retry_timeout".into(), "2s".into()),
+        ],
+    );
+    assert_eq!(
+        load(&dead, "edge", "test", None).unwrap(),
+        expected(&data(4, 400))
+    );
+    let e = load(&dead, "edge", "train", None).unwrap_err();
+    assert!(matches!(e, Error::Unreachable { .. }), "{e}");
+}
