@@ -83,6 +83,8 @@ def _model_onnx_bytes(model: Any, key: Any) -> bytes:
         return read_model_file(bytes(model), key)
     if isinstance(model, (str, os.PathLike)):
         return read_model_file(model, key)
+    if isinstance(model, Model):
+        return model.to_bytes()
     for attr in ("bytes", "onnx_bytes"):
         method = getattr(model, attr, None)
         if callable(method):

@@ -1,0 +1,85 @@
+"""Real ONNX models (built by ``tests/model_fixtures.py`` with the ``onnx`` package) through the
+registry on every backend, run on ONNX Runtime with numpy and torch; and encrypted model files."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from lepton_ai import LeptonAI, Model
+from lepton_ai._model_file import save_model_file
+from lepton_ai.errors import InvalidArgumentError, KeyRequiredError, WrongKeyError
+from model_fixtures import add_mul, logistic_regression
+from test_platform import lepton_home, uri  # noqa: F401  (fixtures)
+
+X = np.arange(6, dtype=np.float32).reshape(2, 3)
+Y = np.full((2, 3), 2.0, dtype=np.float32)
+
+
+def check_add_mul(model: Model) -> None:
+    s, p = model(X, Y)
+    np.testing.assert_array_equal(s, X + Y)
+    np.testing.assert_array_equal(p, X * Y)
+
+
+def test_push_and_run_a_real_model(uri, tmp_path):  # noqa: F811
+    platform = LeptonAI(uri, cache_dir=tmp_path / "cache")
+    path = tmp_path / "add_mul.onnx"
+    path.write_bytes(add_mul())
+    assert platform.push_model("add_mul", path, metadata={"op": "add+mul"}).version == 1
+    model = LeptonAI.load_model("add_mul", platform=platform)
+    check_add_mul(model)
+    check_add_mul(platform.load_model("add_mul", version=1, providers=["cpu"]))
+    # a loaded Model can be pushed as is
+    assert platform.push_model("copy", model).size == len(add_mul())
+    check_add_mul(platform.load_model("copy"))
+
+
+def test_encrypted_registry_model_runs_and_needs_the_key(uri):  # noqa: F811
+    key = os.urandom(32)
+    platform = LeptonAI(uri, key=key)
+    platform.push_model("lr", logistic_regression())
+    model = LeptonAI.load_model("lr", platform=platform)
+    x = np.ones((4, 30), dtype=np.float32)
+    out = model(x)
+    out = out[0] if isinstance(out, tuple) else out
+    assert out.shape[0] == 4 and np.isfinite(out).all()
+    with pytest.raises(KeyRequiredError):
+        LeptonAI.load_model("lr", platform=LeptonAI(uri, cache=False))
+    with pytest.raises(WrongKeyError):
+        LeptonAI.load_model("lr", platform=LeptonAI(uri, key=os.urandom(32), cache=False))
+
+
+def test_torch_in_torch_out_from_the_registry(tmp_path):
+    import torch
+    platform = LeptonAI(tmp_path / "reg")
+    platform.push_model("add_mul", add_mul())
+    model = LeptonAI.load_model("add_mul", platform=platform).eval()
+    with torch.no_grad():
+        s, p = model(torch.from_numpy(X), torch.from_numpy(Y))
+    assert isinstance(s, torch.Tensor)
+    assert torch.equal(s, torch.from_numpy(X + Y))
+
+
+def test_encrypted_model_files_load_with_the_key(tmp_path):
+    key = os.urandom(32)
+    plain = tmp_path / "m.onnx"
+    plain.write_bytes(add_mul())
+    check_add_mul(LeptonAI.load_model(plain))
+    sealed = tmp_path / "m.model"
+    save_model_file(sealed, LeptonAI.load_model(plain).to_bytes(), key=key)
+    assert b"add_mul" not in sealed.read_bytes()
+    check_add_mul(LeptonAI.load_model(sealed, key=key))
+    check_add_mul(LeptonAI.load_model(sealed.read_bytes(), key=key.hex()))
+    with pytest.raises(KeyRequiredError, match="is encrypted; pass the key"):
+        LeptonAI.load_model(sealed)
+    with pytest.raises(WrongKeyError):
+        LeptonAI.load_model(sealed, key=os.urandom(32))
+    with pytest.raises(InvalidArgumentError, match="version= needs a registry"):
+        LeptonAI.load_model(plain, version=2)
+    # a registry push of an encrypted file decrypts it with key= first
+    reg = LeptonAI(tmp_path / "reg")
+    reg.push_model("from_sealed", sealed, key=key)
+    check_add_mul(reg.load_model("from_sealed"))
