@@ -561,3 +561,35 @@ fn s3_large_model_uploads_in_parts_with_progress() {
     assert_eq!(seen.last().unwrap(), &(20 << 20, 20 << 20));
     assert_eq!(p.model_bytes("big", None).unwrap().1, data);
 }
+
+#[test]
+fn real_model_loads_from_an_encrypted_registry() {
+    use lepton_core::model::{Model, ModelOptions};
+    let onnx_path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/add_mul.onnx");
+    let f = fixture(Backend::Local);
+    let key = Key::generate();
+    let p = f.open(Some(key.clone()));
+    let local = Model::from_file(&onnx_path, &ModelOptions::default()).unwrap();
+    let info = p
+        .push_loaded_model("add_mul", &local, &PushOptions::default())
+        .unwrap();
+    assert!(info.encrypted);
+    let model = p
+        .load_model("add_mul", None, &ModelOptions::default())
+        .unwrap();
+    let names: Vec<&str> = model.inputs().iter().map(|i| i.name()).collect();
+    assert_eq!(names, ["x", "y"]);
+    // not a model: the error names the registry item
+    p.push_model("junk", b"not onnx", &PushOptions::default())
+        .unwrap();
+    let e = p
+        .load_model("junk", None, &ModelOptions::default())
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidModel { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("invalid model `model `junk` version 1`"),
+        "{e}"
+    );
+}

@@ -13,6 +13,7 @@ use super::layout::{
 use super::versions::{commit_path, now_unix, Commit};
 use super::{Platform, ProgressFn, PushOptions};
 use crate::crypto;
+use crate::model::{Model, ModelOptions};
 use crate::rt::block_on;
 use crate::{Error, Result};
 
@@ -394,6 +395,35 @@ impl Platform {
             let onnx = self.decrypt(&info, stored)?;
             Ok((info, onnx))
         })
+    }
+
+    /// Loads `name` at `version` (`None`: latest) on ONNX Runtime: fetched through the cache,
+    /// decrypted in memory when sealed, and handed to ONNX Runtime from memory (the clear model
+    /// never touches the disk).
+    pub fn load_model(
+        &self,
+        name: &str,
+        version: Option<u64>,
+        options: &ModelOptions,
+    ) -> Result<Model> {
+        let (info, onnx) = self.model_bytes(name, version)?;
+        Model::from_bytes(onnx, options).map_err(|e| match e {
+            Error::InvalidModel { reason, .. } => Error::InvalidModel {
+                source_name: Some(Self::model_what(name, Some(info.version))),
+                reason,
+            },
+            other => other,
+        })
+    }
+
+    /// Pushes a loaded model (its ONNX bytes) as the next version of `name`.
+    pub fn push_loaded_model(
+        &self,
+        name: &str,
+        model: &Model,
+        options: &PushOptions,
+    ) -> Result<ModelInfo> {
+        self.push_model(name, model.bytes(), options)
     }
 
     /// Re-reads `name` at `version` from the store (not the cache), checks its hash and, when
