@@ -92,8 +92,8 @@ const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(30);
 /// `options` are backend options as `object_store` names them (e.g. `aws_endpoint`), plus
 /// `max_retries` and `retry_timeout`.
 ///
-/// `memory://` gives a fresh empty store; `memory://NAME` gives the process-wide store of that name
-/// (so two handles on `memory://shared` see the same objects while the process lives).
+/// `memory://` gives a fresh empty store; `memory://NAME[/PATH]` gives the process-wide store of
+/// that name (so two handles on `memory://shared` see the same objects while the process lives).
 pub fn open_uri(uri: &str, options: &[(String, String)]) -> Result<StoreLocation> {
     let kind = StoreKind::of(uri)?;
     let (retry, options) = split_retry_options(options)?;
@@ -113,10 +113,7 @@ pub fn open_uri(uri: &str, options: &[(String, String)]) -> Result<StoreLocation
                 prefix: Path::default(),
             })
         }
-        StoreKind::Memory => Ok(StoreLocation {
-            store: memory_store(uri),
-            prefix: Path::default(),
-        }),
+        StoreKind::Memory => memory_location(uri),
         StoreKind::S3 | StoreKind::Gcs | StoreKind::Azure | StoreKind::Http => {
             let url = url::Url::parse(uri)
                 .map_err(|e| Error::InvalidArgument(format!("invalid URI `{uri}`: {e}")))?;
@@ -128,20 +125,63 @@ pub fn open_uri(uri: &str, options: &[(String, String)]) -> Result<StoreLocation
     }
 }
 
-fn memory_store(uri: &str) -> Arc<dyn ObjectStore> {
-    let name = uri["memory://".len()..].trim_matches('/');
-    if name.is_empty() {
-        return Arc::new(object_store::memory::InMemory::new());
-    }
-    static NAMED: OnceLock<Mutex<HashMap<String, Arc<dyn ObjectStore>>>> = OnceLock::new();
-    let mut named = NAMED
+/// Process-wide named in-memory stores: `memory://NAME` ones live as long as the process;
+/// private ones (from [`open_private_memory`]) as long as someone holds them.
+enum Named {
+    Shared(Arc<dyn ObjectStore>),
+    Private(std::sync::Weak<dyn ObjectStore>),
+}
+
+fn named_stores() -> std::sync::MutexGuard<'static, HashMap<String, Named>> {
+    static NAMED: OnceLock<Mutex<HashMap<String, Named>>> = OnceLock::new();
+    NAMED
         .get_or_init(Default::default)
         .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    named
-        .entry(name.to_string())
-        .or_insert_with(|| Arc::new(object_store::memory::InMemory::new()))
-        .clone()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+fn memory_location(uri: &str) -> Result<StoreLocation> {
+    let rest = uri["memory://".len()..].trim_matches('/');
+    let (name, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let prefix = Path::parse(path)
+        .map_err(|e| Error::InvalidArgument(format!("invalid path in URI `{uri}`: {e}")))?;
+    if name.is_empty() {
+        return Ok(StoreLocation {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            prefix,
+        });
+    }
+    let mut named = named_stores();
+    let store = match named.get(name) {
+        Some(Named::Shared(s)) => s.clone(),
+        Some(Named::Private(w)) => w.upgrade().ok_or_else(|| Error::NotFound {
+            what: format!("in-memory store `memory://{name}`"),
+            hint: Some("the registry that owned it was dropped".into()),
+        })?,
+        None => {
+            let s: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+            named.insert(name.to_string(), Named::Shared(s.clone()));
+            s
+        }
+    };
+    Ok(StoreLocation { store, prefix })
+}
+
+/// A fresh in-memory store that other handles in this process can open by the returned URI
+/// (`memory://private-<uuid>`) for as long as the returned store is alive.
+pub fn open_private_memory() -> (String, StoreLocation) {
+    let name = format!("private-{}", uuid::Uuid::new_v4().simple());
+    let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let mut named = named_stores();
+    named.retain(|_, v| !matches!(v, Named::Private(w) if w.strong_count() == 0));
+    named.insert(name.clone(), Named::Private(Arc::downgrade(&store)));
+    (
+        format!("memory://{name}"),
+        StoreLocation {
+            store,
+            prefix: Path::default(),
+        },
+    )
 }
 
 fn parse_duration(key: &str, value: &str) -> Result<Duration> {
@@ -367,6 +407,15 @@ mod tests {
         let c = open_uri("memory://", &[]).unwrap();
         let d = open_uri("memory://", &[]).unwrap();
         assert!(!Arc::ptr_eq(&c.store, &d.store));
+        let e = open_uri("memory://shared-test/a/b", &[]).unwrap();
+        assert!(Arc::ptr_eq(&a.store, &e.store));
+        assert_eq!(e.prefix.as_ref(), "a/b");
+        let (uri, private) = open_private_memory();
+        let again = open_uri(&format!("{uri}/x"), &[]).unwrap();
+        assert!(Arc::ptr_eq(&private.store, &again.store));
+        drop((private, again));
+        let err = open_uri(&uri, &[]).unwrap_err().to_string();
+        assert!(err.contains("was dropped"), "{err}");
     }
 
     #[test]

@@ -345,3 +345,76 @@ fn s3_datasets_stream_through_the_cache_and_offline() {
     let e = load(&dead, "edge", "train", None).unwrap_err();
     assert!(matches!(e, Error::Unreachable { .. }), "{e}");
 }
+
+fn uri_handoff(b: Backend) {
+    // The Python path: claim, write at the folder URI with the dataset writer, finish; then
+    // resolve and open by URI.
+    use lepton_core::dataset::{Dataset, DatasetWriter, WriteOptions};
+    use lepton_core::store::open_uri;
+    let f = fixture(b);
+    let p = f.open(None, false);
+    let (v, uri) = p.claim_dataset_version("h", "train").unwrap();
+    assert_eq!(v, 1);
+    assert!(uri.ends_with("/datasets/h/train/1"), "{uri}");
+    let e = p.finish_dataset_push("h", "train", 1).unwrap_err();
+    assert!(e.to_string().contains("was not committed"), "{e}");
+    let loc = open_uri(&uri, &[]).unwrap();
+    let mut w = DatasetWriter::create(
+        loc.store,
+        loc.prefix,
+        WriteOptions {
+            version: v,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let d = data(5, 30);
+    w.write_columns(&[
+        ("x", ColumnData::from_slice(&d.x, &[3]).unwrap()),
+        ("y", ColumnData::from_slice(&d.y, &[]).unwrap()),
+        ("s", ColumnData::strings(&d.s)),
+    ])
+    .unwrap();
+    w.close().unwrap();
+    p.finish_dataset_push("h", "train", 1).unwrap();
+    let (rv, ruri) = p.resolve_dataset("h", "train", None).unwrap();
+    assert_eq!((rv, &ruri), (1, &uri));
+    let loc = open_uri(&ruri, &[]).unwrap();
+    let ds = Dataset::open(
+        loc.store,
+        loc.prefix,
+        None,
+        ReadOptions {
+            version: Some(rv),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(ds.to_batch().unwrap(), expected(&d));
+}
+
+mod handoff {
+    #[test]
+    fn memory() {
+        super::uri_handoff(super::Backend::Memory)
+    }
+    #[test]
+    fn local() {
+        super::uri_handoff(super::Backend::Local)
+    }
+    #[test]
+    fn s3() {
+        super::uri_handoff(super::Backend::S3)
+    }
+}
+
+#[test]
+fn private_memory_registry_reopens_by_uri() {
+    let p = Platform::open(Some("memory://"), PlatformOptions::default()).unwrap();
+    push(&p, "m", "train", &data(1, 5));
+    let (_, uri) = p.resolve_dataset("m", "train", None).unwrap();
+    assert!(uri.starts_with("memory://private-"), "{uri}");
+    assert!(lepton_core::store::open_uri(&uri, &[]).is_ok());
+    drop(p);
+    assert!(lepton_core::store::open_uri(&uri, &[]).is_err());
+}

@@ -194,6 +194,49 @@ impl Platform {
         push.close()
     }
 
+    /// Claims the next version of `name`/`split` for a writer that opens the store by URI (the
+    /// Python writer): returns the version and the URI of its folder. Write the dataset there
+    /// with that version number, then call [`Platform::finish_dataset_push`].
+    pub fn claim_dataset_version(&self, name: &str, split: &str) -> Result<(u64, String)> {
+        Self::check_dataset(name, split)?;
+        self.check_writable()?;
+        let root = dataset_root(&self.prefix, name, split);
+        let v = block_on(self.bucket.claim_next(&root))?;
+        Ok((v, self.uri_of(&version_dir(&root, v))))
+    }
+
+    /// After a writer committed version `version` of `name`/`split`, moves the latest pointer.
+    pub fn finish_dataset_push(&self, name: &str, split: &str, version: u64) -> Result<()> {
+        Self::check_dataset(name, split)?;
+        let root = dataset_root(&self.prefix, name, split);
+        block_on(async {
+            if !self
+                .bucket
+                .exists(&commit_path(&root, version, DATASET_COMMIT))
+                .await?
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "{} was not committed: close its writer first",
+                    Self::dataset_what(name, split, Some(version))
+                )));
+            }
+            self.bucket.advance_latest(&root, version).await
+        })
+    }
+
+    /// The version (latest when `None`) of `name`/`split` and the URI of its folder, where
+    /// [`Dataset::open`] (or Python's `Dataset(uri, version=...)`) reads it.
+    pub fn resolve_dataset(
+        &self,
+        name: &str,
+        split: &str,
+        version: Option<u64>,
+    ) -> Result<(u64, String)> {
+        let (v, _) = block_on(self.dataset_manifest(name, split, version))?;
+        let root = dataset_root(&self.prefix, name, split);
+        Ok((v, self.uri_of(&version_dir(&root, v))))
+    }
+
     fn dataset_ref_key(name: &str, split: &str, version: Option<u64>) -> String {
         match version {
             Some(v) => format!("{DATASETS}/{name}/{split}/{v}.manifest"),

@@ -28,7 +28,7 @@ use object_store::path::Path;
 use object_store::ObjectStore;
 
 use crate::crypto::Key;
-use crate::store::{open_uri, StoreKind};
+use crate::store::{open_private_memory, open_uri, StoreKind};
 use crate::{Error, Result};
 
 pub use cache::Cache;
@@ -119,6 +119,9 @@ pub struct Platform {
     cache: Option<Cache>,
     /// Names this registry in the cache (a hash of the URI).
     scope: String,
+    /// The URI that reopens this registry's store (a private name for `memory://`, an absolute
+    /// path for local folders).
+    base_uri: String,
 }
 
 impl std::fmt::Debug for Platform {
@@ -141,8 +144,34 @@ impl Platform {
             None => lepton_home().join("registry").display().to_string(),
         };
         let kind = StoreKind::of(&uri)?;
-        let loc = open_uri(&uri, &options.storage_options)?;
-        Self::with_store(loc.store, loc.prefix, &uri, kind, options)
+        let (base, loc) = match kind {
+            StoreKind::Memory if uri.trim_end_matches('/') == "memory:" => open_private_memory(),
+            StoreKind::Local => {
+                let loc = open_uri(&uri, &options.storage_options)?;
+                let local = uri.strip_prefix("file://").unwrap_or(&uri);
+                let abs = std::fs::canonicalize(local).map_err(|e| Error::io(local, e))?;
+                (abs.display().to_string(), loc)
+            }
+            _ => (uri.clone(), open_uri(&uri, &options.storage_options)?),
+        };
+        let mut p = Self::with_store(loc.store, loc.prefix, &uri, kind, options)?;
+        p.base_uri = base;
+        Ok(p)
+    }
+
+    /// A URI that [`open_uri`] resolves to `path` of this registry's store (e.g. to open a
+    /// dataset version folder directly). `path` must be under [`Platform::prefix`].
+    pub fn uri_of(&self, path: &Path) -> String {
+        let rel: Vec<_> = path
+            .prefix_match(&self.prefix)
+            .map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
+            .unwrap_or_default();
+        let base = self.base_uri.trim_end_matches('/');
+        if rel.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}/{}", rel.join("/"))
+        }
     }
 
     /// Wraps an already opened store; `uri` names it in messages and in the cache, `kind` decides
@@ -181,6 +210,7 @@ impl Platform {
             kind,
             key: options.key,
             scope: cache::sha256_hex(uri.as_bytes())[..16].to_string(),
+            base_uri: uri.to_string(),
             cache,
         })
     }
