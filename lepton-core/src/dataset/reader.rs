@@ -10,12 +10,13 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use rayon::prelude::*;
 
 use super::chunk::{self, ChunkIds, ColumnBuilder, DecodedChunk};
+use super::exec;
 use super::iter::{BatchIter, IterOptions};
 use super::manifest::{self, Manifest};
 use super::schema::{Batch, Schema};
 use super::writer::DatasetInfo;
 use crate::crypto::Key;
-use crate::{rt, Error, Result};
+use crate::{Error, Result};
 
 /// Options of [`Dataset::open`].
 #[derive(Clone, Debug)]
@@ -34,7 +35,7 @@ impl Default for ReadOptions {
         ReadOptions {
             version: None,
             cache_bytes: 256 << 20,
-            prefetch: 2 * rayon::current_num_threads() + 1,
+            prefetch: 2 * exec::cpu().current_num_threads() + 1,
         }
     }
 }
@@ -76,7 +77,7 @@ impl std::fmt::Debug for Dataset {
 /// The committed versions of the dataset at `prefix`, ascending.
 pub fn versions(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<u64>> {
     let dir = prefix.clone().join("manifests");
-    let metas: Vec<_> = rt::block_on(store.list(Some(&dir)).try_collect())?;
+    let metas: Vec<_> = exec::block_on(store.list(Some(&dir)).try_collect())?;
     let mut v: Vec<u64> = metas
         .iter()
         .filter_map(|m| m.location.filename().and_then(manifest::version_of))
@@ -99,7 +100,7 @@ fn manifest_bytes(
         })?,
     };
     let path = manifest::manifest_path(prefix, v);
-    match rt::block_on(async { store.get(&path).await?.bytes().await }) {
+    match exec::block_on(async { store.get(&path).await?.bytes().await }) {
         Ok(b) => Ok((v, b.to_vec())),
         Err(object_store::Error::NotFound { .. }) => Err(Error::NotFound {
             what: format!("version {v} of the dataset at `{prefix}`"),
@@ -248,7 +249,7 @@ impl Dataset {
             "chunk {index} of version {} of the dataset at `{}`",
             inner.manifest.version, inner.prefix
         );
-        let stored = match rt::block_on(async { inner.store.get(&path).await?.bytes().await }) {
+        let stored = match exec::block_on(async { inner.store.get(&path).await?.bytes().await }) {
             Ok(b) => b,
             Err(object_store::Error::NotFound { .. }) => {
                 return Err(Error::NotFound {
@@ -363,6 +364,61 @@ impl Dataset {
             })
             .collect();
         Batch { columns }
+    }
+
+    /// Benchmark ceiling: reads every stored chunk into memory, then times only AES-256-GCM
+    /// decryption (C2SP) and zstd decompression of all of them on `threads` threads (no
+    /// un-filtering, no parsing, no copies out). Returns (decoded bytes, seconds).
+    pub fn decode_ceiling(&self, threads: usize) -> Result<(u64, f64)> {
+        let inner = &self.inner;
+        let stored: Vec<bytes::Bytes> = (0..self.num_chunks())
+            .map(|i| {
+                let path =
+                    manifest::chunk_path(&inner.prefix, &inner.manifest.dataset_id, i as u64);
+                exec::block_on(async { inner.store.get(&path).await?.bytes().await })
+                    .map_err(Error::from)
+            })
+            .collect::<Result<_>>()?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build()
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let started = std::time::Instant::now();
+        let total = pool.install(|| {
+            stored
+                .par_iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let e = &inner.manifest.chunks[i];
+                    let body = match &inner.chunk_key {
+                        Some(k) => {
+                            let ctx = chunk::context(
+                                &inner.ids.dataset_id,
+                                inner.ids.version,
+                                i as u64,
+                                e.codec,
+                                inner.manifest.filter,
+                                e.raw_len,
+                            );
+                            crate::crypto::c2sp::open(k.as_bytes(), &ctx, s)
+                                .map_err(|e| crate::crypto::open_error(e, "chunk"))?
+                        }
+                        None => s.to_vec(),
+                    };
+                    let n = match e.codec {
+                        manifest::Codec::Zstd => {
+                            let mut out = Vec::with_capacity(e.raw_len as usize);
+                            zstd::bulk::Decompressor::new()
+                                .and_then(|mut d| d.decompress_to_buffer(&body, &mut out))
+                                .map_err(|e| Error::InvalidArgument(e.to_string()))?
+                        }
+                        manifest::Codec::None => body.len(),
+                    };
+                    Ok(n as u64)
+                })
+                .sum::<Result<u64>>()
+        })?;
+        Ok((total, started.elapsed().as_secs_f64()))
     }
 
     /// All rows as one batch.
