@@ -115,7 +115,6 @@ def write_model_file(path: _PathArg, data: bytes, key: bytes | None = None) -> N
 def read_model_file(path: _PathArg, key: bytes | None = None) -> bytes: ...
 
 import numpy.typing as npt
-from collections.abc import Mapping
 from typing import Optional
 
 # ----- datasets ------------------------------------------------------------------------------

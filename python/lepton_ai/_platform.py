@@ -295,6 +295,8 @@ class LeptonAI:
     def _dataset_key(self) -> Any:
         from ._lepton import Key as _Key  # the datasets issue's key class
 
+        if self._key_raw is None:
+            raise KeyRequiredError("this platform has no key: open it with LeptonAI(uri, key=...)")
         return _Key.from_bytes(self._key_raw)
 
     def push_dataset(
