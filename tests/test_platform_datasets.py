@@ -138,3 +138,26 @@ def test_medical_diagnosis_flow(tmp_path):
     np.testing.assert_array_equal(np.concatenate(seen), y[400:])
     model.save(tmp_path / "medical_diagnosis.model")
     assert LeptonAI.load_model(tmp_path / "medical_diagnosis.model").inputs == model.inputs
+
+
+def test_s3_dataset_reads_through_the_cache_and_offline(tmp_path):
+    from test_platform import FAST_FAIL, closed_port, make_uri
+
+    uri = make_uri("s3", tmp_path)
+    key = os.urandom(32)
+    cache = tmp_path / "cache"
+    p = LeptonAI(uri, key=key, cache_dir=cache)
+    cols = columns(7, 300)
+    p.push_dataset("edge", "test", cols, chunk_bytes=2048)
+    assert_same(p.load_dataset("edge", "test"), cols)  # warms the cache
+    cached = [f for f in (cache / "objects").rglob("*") if f.is_file()]
+    assert len(cached) == p.dataset_info("edge", "test").chunks
+    cached[0].write_bytes(b"corrupt")  # re-fetched, not trusted
+    assert_same(p.load_dataset("edge", "test"), cols)
+    dead = LeptonAI(
+        uri,
+        key=key,
+        cache_dir=cache,
+        storage_options={**FAST_FAIL, "aws_endpoint": f"http://127.0.0.1:{closed_port()}"},
+    )
+    assert_same(dead.load_dataset("edge", "test"), cols)

@@ -59,6 +59,9 @@ from typing import Callable
 _Progress = Callable[[int, int], None] | None
 _PathArg = str | os.PathLike[str]
 
+class DatasetPin:
+    """Keeps a pinned dataset view alive."""
+
 class Platform:
     """The registry (lepton_core::platform::Platform); manifests cross as JSON text."""
 
@@ -100,6 +103,9 @@ class Platform:
     def resolve_dataset(
         self, name: str, split: str, version: int | None = None
     ) -> tuple[int, str]: ...
+    def pin_dataset(
+        self, name: str, split: str, version: int | None = None
+    ) -> tuple[int, str, DatasetPin]: ...
     def list_datasets(self) -> list[str]: ...
     def dataset_splits(self, name: str) -> list[str]: ...
     def dataset_versions(self, name: str, split: str) -> list[int]: ...
