@@ -5,19 +5,20 @@
 use std::path::PathBuf;
 
 use lepton_core::model::{
-    runtime, DType, Dim, ExecutionProvider, InputKey, IoInfo, Model, ModelOptions, Tensor,
-    TensorData, TensorView,
+    runtime, DType, Dim, ExecutionProvider, InputKey, IoInfo, Model, ModelOptions, OutputData,
+    Tensor, TensorData, TensorView,
 };
 use lepton_core::Error;
 use numpy::npyffi::_PyArray_GET_ITEM_DATA;
-use numpy::{PyArray, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{PyArray, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::errors::IntoPyResult;
 
-/// A loaded model (`lepton_ai.Model` wraps it).
-#[pyclass(frozen, name = "NativeModel", module = "lepton_ai._lepton")]
+/// A loaded model; `lepton_ai.Model` subclasses it (so that calling a model with numpy arrays goes
+/// straight to Rust, without a Python frame in between).
+#[pyclass(frozen, subclass, name = "NativeModel", module = "lepton_ai._lepton")]
 pub struct PyModel {
     model: Model,
 }
@@ -83,11 +84,15 @@ fn dtype_of(kind: u8, size: usize) -> Option<DType> {
     })
 }
 
-fn hold<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, label: &str) -> PyResult<Held<'py>> {
-    let numpy = py.import("numpy")?;
+fn hold<'py>(
+    py: Python<'py>,
+    obj: &Bound<'py, PyAny>,
+    label: impl FnOnce() -> String,
+) -> PyResult<Held<'py>> {
     let array = match obj.cast::<PyUntypedArray>() {
         Ok(a) => a.clone(),
-        Err(_) => numpy
+        Err(_) => py
+            .import("numpy")?
             .call_method1("asarray", (obj,))?
             .cast_into::<PyUntypedArray>()?,
     };
@@ -96,7 +101,8 @@ fn hold<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, label: &str) -> PyResult<
     let Some(dtype) = dtype_of(kind, descr.itemsize()) else {
         let name = descr.str()?.to_string();
         return Err(Error::InvalidInput(format!(
-            "input {label}: numpy dtype {name} is not supported; use a numeric, bool or str array"
+            "input {}: numpy dtype {name} is not supported; use a numeric, bool or str array",
+            label()
         )))
         .py();
     };
@@ -119,7 +125,7 @@ fn hold<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, label: &str) -> PyResult<
     let array = if usable {
         array
     } else {
-        numpy
+        py.import("numpy")?
             .call_method1("ascontiguousarray", (&array, dtype.name()))?
             .cast_into::<PyUntypedArray>()?
     };
@@ -158,6 +164,57 @@ impl Held<'_> {
             Held::Strings { shape, data } => TensorView::from_strings(shape.clone(), data),
         }
     }
+}
+
+/// A new numpy array of `T` with `shape`, filled with `bytes` (one copy out of ONNX Runtime).
+fn fresh_array<T: numpy::Element>(py: Python<'_>, shape: &[i64], bytes: &[u8]) -> Py<PyAny> {
+    let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    // SAFETY: the array is created uninitialized and every one of its bytes is written right
+    // below, before Python can see it: `bytes` holds exactly shape-product × size_of::<T>() bytes
+    // (ONNX Runtime's buffer for this tensor), and a new numpy array is C-contiguous.
+    unsafe {
+        let array = PyArray::<T, numpy::IxDyn>::new(py, dims, false);
+        debug_assert_eq!(array.len() * std::mem::size_of::<T>(), bytes.len());
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), array.data().cast::<u8>(), bytes.len());
+        array.into_any().unbind()
+    }
+}
+
+fn output_to_numpy(
+    py: Python<'_>,
+    dtype: DType,
+    shape: &[i64],
+    data: OutputData<'_>,
+) -> PyResult<Py<PyAny>> {
+    let bytes = match data {
+        OutputData::Raw(b) => b,
+        OutputData::Strings(s) => {
+            return to_numpy(py, Tensor::from_strings(shape.to_vec(), s).py()?);
+        }
+    };
+    Ok(match dtype {
+        DType::F32 => fresh_array::<f32>(py, shape, bytes),
+        DType::F64 => fresh_array::<f64>(py, shape, bytes),
+        DType::I8 => fresh_array::<i8>(py, shape, bytes),
+        DType::I16 => fresh_array::<i16>(py, shape, bytes),
+        DType::I32 => fresh_array::<i32>(py, shape, bytes),
+        DType::I64 => fresh_array::<i64>(py, shape, bytes),
+        DType::U8 => fresh_array::<u8>(py, shape, bytes),
+        DType::U16 => fresh_array::<u16>(py, shape, bytes),
+        DType::U32 => fresh_array::<u32>(py, shape, bytes),
+        DType::U64 => fresh_array::<u64>(py, shape, bytes),
+        DType::Bool => fresh_array::<bool>(py, shape, bytes),
+        DType::F16 => fresh_array::<u16>(py, shape, bytes)
+            .bind(py)
+            .call_method1("view", ("float16",))?
+            .unbind(),
+        other => {
+            return Err(Error::Runtime(format!(
+                "cannot convert output of dtype {other}"
+            )))
+            .py()
+        }
+    })
 }
 
 fn to_numpy(py: Python<'_>, tensor: Tensor) -> PyResult<Py<PyAny>> {
@@ -210,11 +267,11 @@ fn to_numpy(py: Python<'_>, tensor: Tensor) -> PyResult<Py<PyAny>> {
 impl PyModel {
     /// Loads a model from bytes or a file path. `python_runtime` is where Python found
     /// onnxruntime's library (None: not installed).
-    #[staticmethod]
+    #[new]
     #[pyo3(signature = (source, providers=None, strict=false, intra_op_threads=None,
         inter_op_threads=None, optimization_level=None, runtime_path=None, python_runtime=None))]
     #[allow(clippy::too_many_arguments)]
-    fn load(
+    fn new(
         py: Python<'_>,
         source: &Bound<'_, PyAny>,
         providers: Option<Vec<String>>,
@@ -265,19 +322,19 @@ impl PyModel {
 
     /// `[(name, dtype or None, onnx_type, shape)]`; shape items are int, str (symbolic) or None.
     #[getter]
-    fn inputs(&self, py: Python<'_>) -> PyResult<Vec<IoTuple>> {
+    fn input_specs(&self, py: Python<'_>) -> PyResult<Vec<IoTuple>> {
         io_tuples(py, self.model.inputs())
     }
 
-    /// Same as `inputs`, for the outputs.
+    /// Same as `input_specs`, for the outputs.
     #[getter]
-    fn outputs(&self, py: Python<'_>) -> PyResult<Vec<IoTuple>> {
+    fn output_specs(&self, py: Python<'_>) -> PyResult<Vec<IoTuple>> {
         io_tuples(py, self.model.outputs())
     }
 
     /// Active execution providers, e.g. `["cpu"]`.
     #[getter]
-    fn providers(&self) -> Vec<String> {
+    fn active_providers(&self) -> Vec<String> {
         self.model
             .providers()
             .iter()
@@ -287,19 +344,19 @@ impl PyModel {
 
     /// Why a requested provider was dropped, if one was.
     #[getter]
-    fn fallback_reason(&self) -> Option<String> {
+    fn fallback(&self) -> Option<String> {
         self.model.fallback_reason().map(str::to_string)
     }
 
     /// The ONNX bytes.
-    fn bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+    fn onnx_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, self.model.bytes())
     }
 
     /// Runs the model. `inputs` is a tuple/list (by position) or a dict (by name) of numpy arrays;
     /// returns a list of numpy arrays (the selected outputs, or all).
     #[pyo3(signature = (inputs, output_names=None))]
-    fn run(
+    fn run_arrays(
         &self,
         py: Python<'_>,
         inputs: &Bound<'_, PyAny>,
@@ -315,12 +372,17 @@ impl PyModel {
         if let Ok(dict) = inputs.cast::<PyDict>() {
             for (k, v) in dict.iter() {
                 let name: String = k.extract()?;
-                held.push(hold(py, &v, &format!("`{name}`"))?);
+                held.push(hold(py, &v, || format!("`{name}`"))?);
                 names.push(Some(name));
+            }
+        } else if let Ok(tuple) = inputs.cast::<PyTuple>() {
+            for (i, v) in tuple.iter().enumerate() {
+                held.push(hold(py, &v, || label(i))?);
+                names.push(None);
             }
         } else {
             for (i, v) in inputs.try_iter()?.enumerate() {
-                held.push(hold(py, &v?, &label(i))?);
+                held.push(hold(py, &v?, || label(i))?);
                 names.push(None);
             }
         }
@@ -342,13 +404,37 @@ impl PyModel {
             .map(|v| v.iter().map(String::as_str).collect());
         let model = &self.model;
         let outputs = py
-            .detach(move || model.run_with(views, selected.as_deref()))
+            .detach(move || model.run_raw(views, selected.as_deref()))
             .py()?;
-        outputs
-            .into_tensors()
-            .into_iter()
-            .map(|t| to_numpy(py, t))
+        (0..outputs.len())
+            .map(|i| {
+                let (dtype, shape, data) = outputs.get(i).py()?;
+                output_to_numpy(py, dtype, &shape, data)
+            })
             .collect()
+    }
+
+    /// `model(*arrays)`: numpy arrays by position go straight to the run; one output comes back
+    /// bare, several as a tuple. Anything else (keywords, torch tensors, lists) is handled by the
+    /// Python subclass's `_call_slow`.
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__(
+        slf: &Bound<'_, Self>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let fast = kwargs.is_none_or(|k| k.is_empty())
+            && args.iter().all(|a| a.cast::<PyUntypedArray>().is_ok());
+        if !fast {
+            return Ok(slf.call_method("_call_slow", args, kwargs)?.unbind());
+        }
+        let outputs = slf.get().run_arrays(py, args.as_any(), None)?;
+        if outputs.len() == 1 {
+            Ok(outputs.into_iter().next().expect("one output"))
+        } else {
+            Ok(PyTuple::new(py, outputs)?.into_any().unbind())
+        }
     }
 }
 
