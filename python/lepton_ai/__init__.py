@@ -11,15 +11,18 @@ from __future__ import annotations
 from ._lepton import __version__
 from .errors import *  # noqa: F403
 from .errors import __all__ as _errors_all
-from ._model import Model, load_model
+from ._model import Model, TensorInfo, load_model
 from ._dataset import Dataset, Key, write_dataset
-from ._platform import LeptonAI
+from ._platform import DatasetInfo, LeptonAI, ModelInfo
 
 __all__ = [
     "__version__",
     "LeptonAI",
     "Model",
+    "TensorInfo",
     "load_model",
+    "ModelInfo",
+    "DatasetInfo",
     "Dataset",
     "Key",
     "write_dataset",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence, Union
 import numpy as np
 
 from . import _lepton
+from ._model_file import is_encrypted_model_file, read_model_file, save_model_file
 from ._runtime import find_onnxruntime_library
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -186,14 +187,14 @@ class Model(_lepton.NativeModel):
         """The ONNX bytes of the model."""
         return self.onnx_bytes()
 
-    def save(self, path: "PathLike") -> None:
-        """Writes the model to one file that :func:`load_model` reads back (plain ONNX)."""
-        data = self.onnx_bytes()
-        path = os.fspath(path)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+    def save(self, path: "PathLike", *, key: Any = None) -> None:
+        """Writes the model to one file that :func:`load_model` reads back.
+
+        Plain ONNX without ``key``; with ``key`` (a :class:`lepton_ai.Key`, 32 bytes or 64 hex
+        characters) the file is encrypted and authenticated, and ``load_model(path, key=key)``
+        decrypts it in memory. The write is atomic: a crash leaves the old file or none.
+        """
+        save_model_file(path, self.onnx_bytes(), key)
 
     def __repr__(self) -> str:
         ins = ", ".join(str(i) for i in self._inputs)
@@ -210,6 +211,7 @@ def load_model(
     inter_op_threads: int | None = None,
     optimization_level: str | int | None = None,
     runtime_path: "PathLike | None" = None,
+    key: Any = None,
 ) -> Model:
     """Loads an ONNX model from a file path or from its bytes.
 
@@ -224,6 +226,8 @@ def load_model(
         optimization_level: ``"disable"``, ``"basic"``, ``"extended"`` or ``"all"`` (default).
         runtime_path: ONNX Runtime library to load (default: ``ORT_DYLIB_PATH``, then the
             installed ``onnxruntime`` package, then the system library path).
+        key: the key of a file written by ``Model.save(path, key=...)``; it is decrypted in
+            memory, never written in clear to disk.
 
     Raises:
         NotFoundError: the file does not exist.
@@ -237,6 +241,8 @@ def load_model(
         src = os.fspath(source)
     else:
         raise TypeError(f"load_model expects a path or bytes, got {type(source).__name__}")
+    if key is not None or is_encrypted_model_file(src):
+        src = read_model_file(src, key)
     if isinstance(providers, str):
         providers = [providers]
     return Model(

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 from . import _lepton
 from ._model import Model, load_model as _load_model
-from ._model_file import is_encrypted_model_file, key_bytes, read_model_file
+from ._model_file import key_bytes, read_model_file
 from ._progress import Progress, progress_callback
 from .errors import InvalidArgumentError, KeyRequiredError
 
@@ -248,9 +248,7 @@ class LeptonAI:
                 raise InvalidArgumentError(
                     "version= needs a registry: LeptonAI.load_model(name, platform=..., version=...)"
                 )
-            if key is None and not is_encrypted_model_file(name_or_path):  # type: ignore[arg-type]
-                return _load_model(name_or_path, **kwargs)
-            return _load_model(read_model_file(name_or_path, key), **kwargs)  # type: ignore[arg-type]
+            return _load_model(name_or_path, key=key, **kwargs)  # type: ignore[arg-type]
         if not isinstance(name_or_path, str):
             raise InvalidArgumentError(
                 f"with platform=, give a model name (str), got {type(name_or_path).__name__}"
