@@ -28,7 +28,6 @@
 //! ```
 
 mod chunk;
-mod exec;
 mod iter;
 pub mod manifest;
 mod reader;
