@@ -287,7 +287,11 @@ fn is_sealed_model_file(data: Bound<'_, PyBytes>) -> bool {
 
 /// The ONNX bytes of a model file's contents, decrypted when encrypted.
 #[pyfunction]
-#[pyo3(signature = (data, key=None, what="model file".to_string()))]
+// `text_signature` because pyo3 cannot render a non-literal default (`what` shows as `...`).
+#[pyo3(
+    signature = (data, key=None, what="model file".to_string()),
+    text_signature = "(data, key=None, what='model file')"
+)]
 fn open_model_file<'py>(
     py: Python<'py>,
     data: Bound<'py, PyBytes>,

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _lepton
 from .errors import IndexOutOfRangeError, InvalidArgumentError, SchemaError
@@ -35,10 +36,12 @@ Key = _lepton.Key
 _FIXED_KINDS = "biuf"
 _VARIABLE = ("string", "bytes")
 
-ColumnValue = Union[np.ndarray, Sequence[Any]]
+ColumnValue = Union[npt.NDArray[Any], Sequence[Any]]
 
 
-def _prepare_column(name: str, values: Any) -> tuple[str, str, list[int], np.ndarray, np.ndarray | None]:
+def _prepare_column(
+    name: str, values: Any
+) -> tuple[str, str, list[int], npt.NDArray[np.uint8], npt.NDArray[np.uint64] | None]:
     """Turns one column into what the native writer takes: dtype, row shape, bytes, offsets."""
     if hasattr(values, "detach") and hasattr(values, "cpu"):  # a torch tensor
         values = values.detach().cpu().numpy()
@@ -70,7 +73,9 @@ def _prepare_column(name: str, values: Any) -> tuple[str, str, list[int], np.nda
     return (name, arr.dtype.name, list(arr.shape[1:]), flat, None)
 
 
-def _variable(name: str, dtype: str, items: list[bytes]) -> tuple[str, str, list[int], np.ndarray, np.ndarray]:
+def _variable(
+    name: str, dtype: str, items: list[bytes]
+) -> tuple[str, str, list[int], npt.NDArray[np.uint8], npt.NDArray[np.uint64]]:
     lengths = np.fromiter((len(b) for b in items), dtype=np.uint64, count=len(items))
     offsets = np.zeros(len(items) + 1, dtype=np.uint64)
     np.cumsum(lengths, out=offsets[1:])
@@ -225,7 +230,7 @@ class Dataset:
             raise IndexOutOfRangeError(f"index {index} is out of range for {self._len} rows")
         return self._convert(self._native.slice(self._start + i, self._start + i + 1), 1, single=True)
 
-    def to_numpy(self) -> dict[str, np.ndarray]:
+    def to_numpy(self) -> dict[str, npt.NDArray[Any]]:
         """All rows (of this shard) as ``{column: array}`` (object arrays for str/bytes)."""
         return dict(zip(self.columns, self[0 : self._len]))
 
@@ -291,7 +296,8 @@ class Dataset:
         _, dtype, shape = self._schema[0]
         if dtype in _VARIABLE:
             return len(native[0][0]) - 1
-        return native[0].size // (np.dtype(dtype).itemsize * int(np.prod(shape, dtype=np.int64)))
+        rows: int = native[0].size // (np.dtype(dtype).itemsize * int(np.prod(shape, dtype=np.int64)))
+        return rows
 
     def _generate(self, native: Any) -> Iterator[tuple[Any, ...]]:
         for cols in native:

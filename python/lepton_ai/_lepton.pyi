@@ -1,32 +1,57 @@
-"""Type stubs of the native module ``lepton_ai._lepton`` (built from ``lepton-py``)."""
+"""Type stubs of the native module ``lepton_ai._lepton`` (built from ``lepton-py/src``).
+
+Checked against the built extension by ``mypy.stubtest`` (``tests/test_typing.py``): keep every
+signature here equal to the ``#[pyo3(signature = ...)]`` in the Rust binding.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
-
-from typing_extensions import Self
+import os
+import pathlib
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
+import numpy.typing as npt
+from typing_extensions import Self, disjoint_base, final
+
+__all__ = [
+    "__version__",
+    "NativeModel",
+    "runtime_info",
+    "Key",
+    "DatasetWriter",
+    "Dataset",
+    "BatchIter",
+    "Platform",
+    "DatasetPin",
+    "is_sealed_model_file",
+    "open_model_file",
+    "write_model_file",
+    "read_model_file",
+]
 
 __version__: str
+
+_PathArg = str | os.PathLike[str]
 
 # ----- models (lepton-py/src/model.rs) ---------------------------------------------------------
 
 _IoTuple = tuple[str, "str | None", str, list["int | str | None"]]
 
+@disjoint_base
 class NativeModel:
     """A loaded ONNX model; ``lepton_ai.Model`` subclasses it."""
 
     def __new__(
         cls,
-        source: bytes | str,
+        source: bytes | _PathArg,
         providers: list[str] | None = None,
         strict: bool = False,
         intra_op_threads: int | None = None,
         inter_op_threads: int | None = None,
         optimization_level: str | None = None,
-        runtime_path: str | None = None,
-        python_runtime: str | None = None,
+        runtime_path: _PathArg | None = None,
+        python_runtime: _PathArg | None = None,
     ) -> Self:
         """Loads from bytes or a file path; ``python_runtime`` is onnxruntime's library path."""
     @property
@@ -47,7 +72,7 @@ class NativeModel:
         self,
         inputs: Sequence[Any] | Mapping[str, Any],
         output_names: list[str] | None = None,
-    ) -> list[np.ndarray]:
+    ) -> list[npt.NDArray[Any]]:
         """Runs with inputs by position (sequence) or name (mapping); returns numpy arrays."""
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Runs with numpy arrays by position; other calls go to the subclass's ``_call_slow``."""
@@ -55,37 +80,141 @@ class NativeModel:
 def runtime_info() -> tuple[str, str, str] | None:
     """``(path, version, found_by)`` of the loaded ONNX Runtime, or None before the first load."""
 
+# ----- datasets (lepton-py/src/dataset.rs) -----------------------------------------------------
+
+@final
+class Key:
+    """A 32-byte dataset/model key; ``repr()`` never shows it; pickles as its bytes."""
+
+    @staticmethod
+    def generate() -> Key:
+        """32 random bytes from the OS."""
+    @staticmethod
+    def from_bytes(data: bytes) -> Key:
+        """A key from exactly 32 bytes."""
+    @staticmethod
+    def from_env(var: str) -> Key:
+        """A key from an environment variable (64 hex digits or base64)."""
+    @staticmethod
+    def from_passphrase(passphrase: str, salt: Optional[bytes] = None) -> Key:
+        """A key from a passphrase (Argon2id); without ``salt`` it is drawn/read per dataset."""
+    def to_bytes(self) -> bytes:
+        """The 32 key bytes (an error for a passphrase key whose salt is not known yet)."""
+    @property
+    def is_passphrase(self) -> bool:
+        """Whether this is a passphrase key without a salt yet."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[Callable[..., Key], tuple[bytes | str]]: ...
+
+#: One column as ``_dataset._prepare_column`` makes it: (name, dtype, row shape, uint8 data,
+#: uint64 offsets for str/bytes columns or None).
+_InColumn = tuple[str, str, list[int], npt.NDArray[np.uint8], Optional[npt.NDArray[np.uint64]]]
+
+@final
+class DatasetWriter:
+    """Writes one dataset version (see ``lepton_ai.write_dataset``)."""
+
+    def __new__(
+        cls,
+        uri: str,
+        key: Optional[Key] = None,
+        version: int = 1,
+        chunk_bytes: int = 4194304,
+        codec: str = "zstd",
+        zstd_level: int = 3,
+        filter: str = "shuffle",
+        storage_options: Optional[Mapping[str, str]] = None,
+        metadata: Optional[Mapping[str, str]] = None,
+    ) -> Self: ...
+    def write(self, columns: Sequence[_InColumn]) -> None:
+        """Appends rows, one entry per column."""
+    def close(self) -> dict[str, Any]:
+        """Commits the version; returns its info dict."""
+
+@final
+class Dataset:
+    """An opened dataset version (``lepton_ai.Dataset`` wraps it)."""
+
+    @staticmethod
+    def open(
+        uri: str,
+        key: Optional[Key] = None,
+        version: Optional[int] = None,
+        storage_options: Optional[Mapping[str, str]] = None,
+        cache_bytes: int = 268435456,
+        prefetch: Optional[int] = None,
+    ) -> Dataset:
+        """Opens the dataset at ``uri`` (latest version unless ``version``)."""
+    def __len__(self) -> int: ...
+    def key(self) -> Optional[Key]:
+        """The key this dataset was opened with (for pickling), or None."""
+    def info(self) -> dict[str, Any]:
+        """Rows, bytes, chunks, version, columns ``[(name, dtype, shape)]`` as a dict."""
+    def slice(self, start: int, stop: int) -> list[Any]:
+        """Rows ``[start, stop)``, one flat array (plus offsets) per column."""
+    def decode_ceiling(self, threads: int) -> tuple[int, float]:
+        """Benchmark ceiling: ``(decoded bytes, seconds)`` of decrypt + decompress of every chunk."""
+    def iter_batches(
+        self,
+        batch_size: int = 256,
+        shuffle: bool = False,
+        seed: int = 0,
+        epoch: int = 0,
+        shuffle_buffer: int = 16384,
+        rank: int = 0,
+        world_size: int = 1,
+        drop_last: bool = False,
+        position: int = 0,
+    ) -> BatchIter:
+        """Batches in order or shuffled, for one rank of ``world_size``, from ``position``."""
+
+@final
+class BatchIter:
+    """Batches of a dataset; ``state()`` is where to resume."""
+
+    def __iter__(self) -> BatchIter: ...
+    def __next__(self) -> list[Any]: ...
+    def __len__(self) -> int:
+        """Batches left."""
+    def rows(self) -> int:
+        """Rows this rank visits per epoch."""
+    def state(self) -> dict[str, Any]:
+        """The iteration state (JSON-able dict) to resume from."""
+
 # ----- platform (lepton-py/src/platform.rs) ----------------------------------------------------
 
-import os
-from typing import Callable
-
 _Progress = Callable[[int, int], None] | None
-_PathArg = str | os.PathLike[str]
 
+@final
 class DatasetPin:
     """Keeps a pinned dataset view alive."""
 
+@final
 class Platform:
     """The registry (lepton_core::platform::Platform); manifests cross as JSON text."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         uri: str | None = None,
         key: bytes | None = None,
         cache_dir: _PathArg | None = None,
         cache_max_bytes: int | None = None,
         no_cache: bool = False,
-        storage_options: dict[str, str] | None = None,
-    ) -> None: ...
+        storage_options: Mapping[str, str] | None = None,
+    ) -> Self: ...
     @property
-    def uri(self) -> str: ...
+    def uri(self) -> str:
+        """The URI the registry was opened with."""
     @property
-    def has_key(self) -> bool: ...
+    def has_key(self) -> bool:
+        """Whether the platform has a key."""
     @property
-    def cache_dir(self) -> str | None: ...
+    def cache_dir(self) -> pathlib.Path | None:
+        """The cache folder, or None."""
     @property
-    def read_only(self) -> bool: ...
+    def read_only(self) -> bool:
+        """Whether the registry is read-only (plain HTTP)."""
     def push_model(
         self,
         name: str,
@@ -119,85 +248,14 @@ class Platform:
     ) -> None: ...
     def verify_dataset(self, name: str, split: str, version: int | None = None) -> str: ...
 
-def is_sealed_model_file(data: bytes) -> bool: ...
-def open_model_file(data: bytes, key: bytes | None = None, what: str = "model file") -> bytes: ...
-def write_model_file(path: _PathArg, data: bytes, key: bytes | None = None) -> None: ...
-def read_model_file(path: _PathArg, key: bytes | None = None) -> bytes: ...
+def is_sealed_model_file(data: bytes) -> bool:
+    """Whether ``data`` is an encrypted model file."""
 
-import numpy.typing as npt
-from typing import Optional
+def open_model_file(data: bytes, key: bytes | None = None, what: str = "model file") -> bytes:
+    """The ONNX bytes of a model file's contents, decrypted when encrypted."""
 
-# ----- datasets ------------------------------------------------------------------------------
+def write_model_file(path: _PathArg, data: bytes, key: bytes | None = None) -> None:
+    """Writes ONNX bytes to ``path``, encrypted when ``key`` is given (atomically)."""
 
-class Key:
-    """A 32-byte dataset/model key; ``repr()`` never shows it."""
-
-    @staticmethod
-    def generate() -> Key: ...
-    @staticmethod
-    def from_bytes(data: bytes) -> Key: ...
-    @staticmethod
-    def from_env(var: str) -> Key: ...
-    @staticmethod
-    def from_passphrase(passphrase: str, salt: Optional[bytes] = None) -> Key: ...
-    def to_bytes(self) -> bytes: ...
-    @property
-    def is_passphrase(self) -> bool: ...
-    def __eq__(self, other: object) -> bool: ...
-    def __hash__(self) -> int: ...
-
-class DatasetWriter:
-    def __init__(
-        self,
-        uri: str,
-        key: Optional[Key] = None,
-        version: int = 1,
-        chunk_bytes: int = 4194304,
-        codec: str = "zstd",
-        zstd_level: int = 3,
-        filter: str = "shuffle",
-        storage_options: Optional[Mapping[str, str]] = None,
-        metadata: Optional[Mapping[str, str]] = None,
-    ) -> None: ...
-    def write(
-        self,
-        columns: list[
-            tuple[str, str, list[int], npt.NDArray[np.uint8], Optional[npt.NDArray[np.uint64]]]
-        ],
-    ) -> None: ...
-    def close(self) -> dict[str, Any]: ...
-
-class Dataset:
-    @staticmethod
-    def open(
-        uri: str,
-        key: Optional[Key] = None,
-        version: Optional[int] = None,
-        storage_options: Optional[Mapping[str, str]] = None,
-        cache_bytes: int = 268435456,
-        prefetch: Optional[int] = None,
-    ) -> Dataset: ...
-    def __len__(self) -> int: ...
-    def key(self) -> Optional[Key]: ...
-    def info(self) -> dict[str, Any]: ...
-    def slice(self, start: int, stop: int) -> list[Any]: ...
-    def decode_ceiling(self, threads: int) -> tuple[int, float]: ...
-    def iter_batches(
-        self,
-        batch_size: int = 256,
-        shuffle: bool = False,
-        seed: int = 0,
-        epoch: int = 0,
-        shuffle_buffer: int = 16384,
-        rank: int = 0,
-        world_size: int = 1,
-        drop_last: bool = False,
-        position: int = 0,
-    ) -> BatchIter: ...
-
-class BatchIter:
-    def __iter__(self) -> BatchIter: ...
-    def __next__(self) -> list[Any]: ...
-    def __len__(self) -> int: ...
-    def rows(self) -> int: ...
-    def state(self) -> dict[str, Any]: ...
+def read_model_file(path: _PathArg, key: bytes | None = None) -> bytes:
+    """Reads a model file, decrypting it in memory when encrypted."""

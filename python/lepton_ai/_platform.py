@@ -228,7 +228,7 @@ class LeptonAI:
         return info
 
     @_platform_method
-    def load_model(  # type: ignore[misc]
+    def load_model(
         name_or_path: Union[str, PathLike, bytes],
         platform: Optional["LeptonAI"] = None,
         version: Optional[int] = None,
@@ -248,7 +248,7 @@ class LeptonAI:
                 raise InvalidArgumentError(
                     "version= needs a registry: LeptonAI.load_model(name, platform=..., version=...)"
                 )
-            return _load_model(name_or_path, key=key, **kwargs)  # type: ignore[arg-type]
+            return _load_model(name_or_path, key=key, **kwargs)
         if not isinstance(name_or_path, str):
             raise InvalidArgumentError(
                 f"with platform=, give a model name (str), got {type(name_or_path).__name__}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Callable, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 ProgressCallback = Callable[[int, int], None]
 Progress = Union[bool, None, ProgressCallback]
@@ -23,7 +23,7 @@ def _in_notebook() -> bool:
     if ipython is None:
         return False
     try:
-        shell = ipython.get_ipython()  # type: ignore[attr-defined]
+        shell = ipython.get_ipython()
     except Exception:
         return False
     return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
@@ -49,7 +49,7 @@ def progress_callback(progress: Progress, desc: str) -> Iterator[Optional[Progre
         yield None
         return
     always = progress is True
-    state: dict = {"bar": None}
+    state: dict[str, Any] = {"bar": None}
 
     def update(done: int, total: int) -> None:
         bar = state["bar"]

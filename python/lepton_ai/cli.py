@@ -77,7 +77,7 @@ def _print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, sort_keys=True))
 
 
-def _info_dict(info: Any) -> dict:
+def _info_dict(info: Any) -> dict[str, Any]:
     import dataclasses
 
     return dataclasses.asdict(info)
@@ -131,7 +131,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_npz(path: str) -> dict:
+def _read_npz(path: str) -> dict[str, Any]:
     import numpy as np
 
     try:
