@@ -169,6 +169,92 @@ impl PyPlatform {
         let info = py.detach(|| self.inner.verify_model(&name, version)).py()?;
         Ok(info.to_json())
     }
+
+    fn claim_dataset(
+        &self,
+        py: Python<'_>,
+        name: String,
+        split: String,
+    ) -> PyResult<(u64, String)> {
+        py.detach(|| self.inner.claim_dataset_version(&name, &split))
+            .py()
+    }
+
+    fn finish_dataset_push(
+        &self,
+        py: Python<'_>,
+        name: String,
+        split: String,
+        version: u64,
+    ) -> PyResult<()> {
+        py.detach(|| self.inner.finish_dataset_push(&name, &split, version))
+            .py()
+    }
+
+    #[pyo3(signature = (name, split, version=None))]
+    fn resolve_dataset(
+        &self,
+        py: Python<'_>,
+        name: String,
+        split: String,
+        version: Option<u64>,
+    ) -> PyResult<(u64, String)> {
+        py.detach(|| self.inner.resolve_dataset(&name, &split, version))
+            .py()
+    }
+
+    fn list_datasets(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        py.detach(|| self.inner.list_datasets()).py()
+    }
+
+    fn dataset_splits(&self, py: Python<'_>, name: String) -> PyResult<Vec<String>> {
+        py.detach(|| self.inner.dataset_splits(&name)).py()
+    }
+
+    fn dataset_versions(&self, py: Python<'_>, name: String, split: String) -> PyResult<Vec<u64>> {
+        py.detach(|| self.inner.dataset_versions(&name, &split))
+            .py()
+    }
+
+    #[pyo3(signature = (name, split, version=None))]
+    fn dataset_info(
+        &self,
+        py: Python<'_>,
+        name: String,
+        split: String,
+        version: Option<u64>,
+    ) -> PyResult<String> {
+        let info = py
+            .detach(|| self.inner.dataset_info(&name, &split, version))
+            .py()?;
+        Ok(info.to_json())
+    }
+
+    #[pyo3(signature = (name, split=None, version=None))]
+    fn delete_dataset(
+        &self,
+        py: Python<'_>,
+        name: String,
+        split: Option<String>,
+        version: Option<u64>,
+    ) -> PyResult<()> {
+        py.detach(|| self.inner.delete_dataset(&name, split.as_deref(), version))
+            .py()
+    }
+
+    #[pyo3(signature = (name, split, version=None))]
+    fn verify_dataset(
+        &self,
+        py: Python<'_>,
+        name: String,
+        split: String,
+        version: Option<u64>,
+    ) -> PyResult<String> {
+        let info = py
+            .detach(|| self.inner.verify_dataset(&name, &split, version))
+            .py()?;
+        Ok(info.to_json())
+    }
 }
 
 /// Whether `data` is an encrypted model file.

@@ -31,11 +31,15 @@ def key_bytes(key: Any) -> Optional[bytes]:
             raise InvalidArgumentError(
                 "a key given as text must be 64 hexadecimal characters"
             ) from None
-    for attr in ("as_bytes", "raw"):
+    if isinstance(key, (int, float)):
+        raise InvalidArgumentError(
+            f"expected a lepton_ai.Key, 32 bytes or a hex string as key, got {type(key).__name__}"
+        )
+    for attr in ("to_bytes", "as_bytes", "raw"):
         method = getattr(key, attr, None)
         if callable(method):
             return bytes(method())
-    if hasattr(key, "__bytes__") and not isinstance(key, (int, float)):
+    if hasattr(key, "__bytes__"):
         return bytes(key)
     raise InvalidArgumentError(
         f"expected a lepton_ai.Key, 32 bytes or a hex string as key, got {type(key).__name__}"

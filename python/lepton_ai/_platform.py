@@ -23,9 +23,9 @@ from . import _lepton
 from ._model import Model, load_model as _load_model
 from ._model_file import is_encrypted_model_file, key_bytes, read_model_file
 from ._progress import Progress, progress_callback
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, KeyRequiredError
 
-__all__ = ["LeptonAI", "ModelInfo"]
+__all__ = ["DatasetInfo", "LeptonAI", "ModelInfo"]
 
 logger = logging.getLogger("lepton_ai")
 
@@ -51,6 +51,32 @@ class ModelInfo:
 
     @classmethod
     def _from_json(cls, text: str) -> "ModelInfo":
+        d = json.loads(text)
+        return cls(**{f.name: d.get(f.name) for f in dataclasses.fields(cls)})
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """The manifest summary of one dataset split version in a registry."""
+
+    name: str
+    split: str
+    version: int
+    rows: int
+    chunks: int
+    stored_bytes: int
+    """Bytes stored (compressed, encrypted)."""
+    raw_bytes: int
+    """Bytes before compression."""
+    encrypted: bool
+    columns: List[Dict[str, Any]]
+    """One ``{"name", "dtype", "shape"}`` per column."""
+    metadata: Dict[str, str]
+    authenticated: bool
+    """False when an encrypted manifest was read without the key (not authenticated)."""
+
+    @classmethod
+    def _from_json(cls, text: str) -> "DatasetInfo":
         d = json.loads(text)
         return cls(**{f.name: d.get(f.name) for f in dataclasses.fields(cls)})
 
@@ -131,15 +157,18 @@ class LeptonAI:
         progress: Progress = None,
     ) -> None:
         uri_str = None if uri is None else os.fspath(uri)
-        self._key = key
+        self._key_raw = key_bytes(key)
+        self._storage_options = (
+            None if storage_options is None else {str(k): str(v) for k, v in storage_options.items()}
+        )
         self._progress = progress
         self._native = _lepton.Platform(
             uri_str,
-            key_bytes(key),
+            self._key_raw,
             None if cache_dir is None else os.fspath(cache_dir),
             cache_max_bytes,
             not cache,
-            None if storage_options is None else {str(k): str(v) for k, v in storage_options.items()},
+            self._storage_options,
         )
 
     def __repr__(self) -> str:
@@ -260,6 +289,107 @@ class LeptonAI:
         """Re-reads ``name`` from the store (not the cache), checks its hash and, when encrypted,
         authenticates it with the key. Raises IntegrityError / WrongKeyError on failure."""
         return ModelInfo._from_json(self._native.verify_model(name, version))
+
+    # ----- datasets -----------------------------------------------------------------------
+
+    def _dataset_key(self) -> Any:
+        from ._lepton import Key as _Key  # the datasets issue's key class
+
+        return _Key.from_bytes(self._key_raw)
+
+    def push_dataset(
+        self,
+        name: str,
+        split: str,
+        data: Any,
+        *,
+        metadata: Optional[Mapping[str, Any]] = None,
+        encrypt: Optional[bool] = None,
+        chunk_bytes: int = 4 << 20,
+    ) -> DatasetInfo:
+        """Pushes ``data`` as the next version of split ``split`` of dataset ``name``.
+
+        ``data`` is a mapping of column name -> array (one row per leading index; or a list of
+        str/bytes), or a ``lepton_ai.Dataset`` (copied). ``encrypt`` defaults to whether the
+        platform has a key. ``metadata`` values are stored as strings. Concurrent pushes each get
+        their own version; a push that fails leaves no visible version.
+        """
+        from ._dataset import Dataset, write_dataset
+
+        enc = self.encrypted if encrypt is None else bool(encrypt)
+        if enc and self._key_raw is None:
+            raise KeyRequiredError(
+                "encrypt=True needs a key: open the platform with one (LeptonAI(key=...))"
+            )
+        if isinstance(data, Dataset):
+            columns: Mapping[str, Any] = data.to_numpy()
+        elif isinstance(data, Mapping):
+            columns = data
+        else:
+            raise InvalidArgumentError(
+                "push_dataset takes a mapping of column name -> array, or a lepton_ai.Dataset; "
+                f"got {type(data).__name__}"
+            )
+        version, uri = self._native.claim_dataset(name, split)
+        write_dataset(
+            uri,
+            columns,
+            self._dataset_key() if enc else None,
+            version=version,
+            chunk_bytes=chunk_bytes,
+            storage_options=self._storage_options,
+            metadata=None if metadata is None else {str(k): str(v) for k, v in metadata.items()},
+        )
+        self._native.finish_dataset_push(name, split, version)
+        logger.info("pushed dataset %s/%s version %d to %s", name, split, version, self.uri)
+        return self.dataset_info(name, split, version)
+
+    def load_dataset(
+        self, name: str, split: str = "train", version: Optional[int] = None, **kwargs: Any
+    ) -> Any:
+        """Opens split ``split`` of dataset ``name`` (latest version unless ``version``) as a
+        ``lepton_ai.Dataset`` streaming from the store. Other keyword arguments go to
+        ``Dataset`` (e.g. ``cache_bytes=``)."""
+        from ._dataset import Dataset
+
+        v, uri = self._native.resolve_dataset(name, split, version)
+        info = self.dataset_info(name, split, v)
+        if info.encrypted and self._key_raw is None:
+            raise KeyRequiredError(
+                f"dataset `{name}` split `{split}` version {v} is encrypted; open the platform "
+                "with its key (LeptonAI(uri, key=...))"
+            )
+        key = self._dataset_key() if info.encrypted else None
+        logger.info("opening dataset %s/%s version %d from %s", name, split, v, self.uri)
+        return Dataset(uri, key, version=v, storage_options=self._storage_options, **kwargs)
+
+    def list_datasets(self) -> List[str]:
+        """Names of the datasets with at least one committed split, sorted."""
+        return self._native.list_datasets()
+
+    def dataset_splits(self, name: str) -> List[str]:
+        """The splits of ``name`` with at least one committed version, sorted."""
+        return self._native.dataset_splits(name)
+
+    def dataset_versions(self, name: str, split: str) -> List[int]:
+        """The committed versions of ``name``/``split``, ascending."""
+        return self._native.dataset_versions(name, split)
+
+    def dataset_info(self, name: str, split: str, version: Optional[int] = None) -> DatasetInfo:
+        """The manifest summary of ``name``/``split`` at ``version`` (latest when None)."""
+        return DatasetInfo._from_json(self._native.dataset_info(name, split, version))
+
+    def delete_dataset(
+        self, name: str, split: Optional[str] = None, version: Optional[int] = None
+    ) -> None:
+        """Deletes one version of a split, a whole split (``version=None``), or the whole dataset
+        (``split=None``)."""
+        self._native.delete_dataset(name, split, version)
+
+    def verify_dataset(self, name: str, split: str, version: Optional[int] = None) -> DatasetInfo:
+        """Re-reads every chunk from the store (not the cache), checking hashes and, when
+        encrypted, authenticating each with the key."""
+        return DatasetInfo._from_json(self._native.verify_dataset(name, split, version))
 
     def _pick(self, progress: Progress) -> Progress:
         return self._progress if progress is None else progress

@@ -5,6 +5,8 @@
     lepton pull model medical_diagnosis -o medical.model
     lepton verify model medical_diagnosis
     lepton rm model medical_diagnosis --version 2
+    lepton push dataset medical train.npz --split train
+    lepton ls datasets medical
 
 The registry comes from ``--registry``, else ``$LEPTON_REGISTRY``, else the local default. The key
 (for encrypted items) comes from ``--key-file`` (32 raw bytes or 64 hex characters), else
@@ -81,16 +83,22 @@ def _info_dict(info: Any) -> dict:
     return dataclasses.asdict(info)
 
 
-def _need_models(kind: str) -> None:
-    if kind != "model":
-        raise InvalidArgumentError(
-            "datasets are not available in this build of the lepton command yet; use models"
-        )
+def _split(args: argparse.Namespace, default: Optional[str] = "train") -> Optional[str]:
+    return args.split if args.split is not None else default
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
     p = _platform(args)
-    _need_models(args.kind)
+    if args.kind == "dataset":
+        if args.name and args.split:
+            rows = [str(v) for v in p.dataset_versions(args.name, args.split)]
+        elif args.name:
+            rows = p.dataset_splits(args.name)
+        else:
+            rows = p.list_datasets()
+        for row in rows:
+            print(row)
+        return 0
     if args.name:
         for v in p.model_versions(args.name):
             print(v)
@@ -102,20 +110,52 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def cmd_push(args: argparse.Namespace) -> int:
     p = _platform(args)
-    _need_models(args.kind)
     try:
         metadata = json.loads(args.metadata) if args.metadata else None
     except ValueError as e:
         raise InvalidArgumentError(f"--metadata is not valid JSON: {e}") from None
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InvalidArgumentError("--metadata must be a JSON object")
     encrypt = False if args.no_encrypt else None
+    if args.kind == "dataset":
+        columns = _read_npz(args.path)
+        split = _split(args)
+        dinfo = p.push_dataset(args.name, split, columns, metadata=metadata, encrypt=encrypt)
+        print(
+            f"pushed {args.name}/{split} version {dinfo.version} ({dinfo.rows} rows)"
+            f"{' (encrypted)' if dinfo.encrypted else ''}"
+        )
+        return 0
     info = p.push_model(args.name, args.path, metadata=metadata, encrypt=encrypt)
     print(f"pushed {info.name} version {info.version}{' (encrypted)' if info.encrypted else ''}")
     return 0
 
 
+def _read_npz(path: str) -> dict:
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError) as e:
+        raise InvalidArgumentError(
+            f"cannot read {path} as .npz (one array per column, e.g. np.savez(path, x=..., y=...)): {e}"
+        ) from None
+    # Text columns go in as lists of str, the datasets' variable-length type.
+    return {k: (v.tolist() if v.dtype.kind in "US" else v) for k, v in arrays.items()}
+
+
 def cmd_pull(args: argparse.Namespace) -> int:
     p = _platform(args)
-    _need_models(args.kind)
+    if args.kind == "dataset":
+        import numpy as np
+
+        split = _split(args)
+        ds = p.load_dataset(args.name, split, args.version)
+        out = args.output or f"{args.name}-{split}.npz"
+        np.savez(out, **ds.to_numpy())
+        print(f"wrote {args.name}/{split} version {ds.version} ({len(ds)} rows) to {out}")
+        return 0
     info = p.model_info(args.name, args.version)
     onnx = p.model_bytes(args.name, info.version)
     out = args.output or f"{args.name}.{'model' if info.encrypted and not args.decrypt else 'onnx'}"
@@ -128,7 +168,12 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     p = _platform(args)
-    _need_models(args.kind)
+    if args.kind == "dataset":
+        split = _split(args)
+        dinfo = _info_dict(p.dataset_info(args.name, split, args.version))
+        dinfo["versions"] = p.dataset_versions(args.name, split)
+        _print_json(dinfo)
+        return 0
     info = _info_dict(p.model_info(args.name, args.version))
     info["versions"] = p.model_versions(args.name)
     _print_json(info)
@@ -137,7 +182,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     p = _platform(args)
-    _need_models(args.kind)
+    if args.kind == "dataset":
+        return _verify_datasets(p, args)
     names = [args.name] if args.name else p.list_models()
     failed = 0
     for name in names:
@@ -152,9 +198,31 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _verify_datasets(p: LeptonAI, args: argparse.Namespace) -> int:
+    failed = 0
+    for name in [args.name] if args.name else p.list_datasets():
+        for split in [args.split] if args.split else p.dataset_splits(name):
+            versions = [args.version] if args.version else p.dataset_versions(name, split)
+            for v in versions:
+                try:
+                    info = p.verify_dataset(name, split, v)
+                    print(f"ok      {name}/{split} v{v} ({info.chunks} chunks, {info.rows} rows)")
+                except LeptonError as e:
+                    failed += 1
+                    print(f"FAILED  {name}/{split} v{v}: {e}")
+    return 1 if failed else 0
+
+
 def cmd_rm(args: argparse.Namespace) -> int:
     p = _platform(args)
-    _need_models(args.kind)
+    if args.kind == "dataset":
+        if args.version is not None and args.split is None:
+            raise InvalidArgumentError("--version needs --split")
+        p.delete_dataset(args.name, args.split, args.version)
+        what = args.name + (f"/{args.split}" if args.split else "")
+        what += f" version {args.version}" if args.version else " (all versions)"
+        print(f"removed {what}")
+        return 0
     p.delete_model(args.name, args.version)
     what = f"{args.name} version {args.version}" if args.version else f"{args.name} (all versions)"
     print(f"removed {what}")
@@ -186,17 +254,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("kind", type=_kind, metavar="{model,dataset}", help="what to act on")
         return p
 
-    p = add("ls", "list models, or the versions of one", cmd_ls)
-    p.add_argument("name", nargs="?", help="list this item's versions")
+    split_help = "dataset split (default: train; for ls/verify/rm: all)"
+    p = add("ls", "list items, a dataset's splits, or versions", cmd_ls)
+    p.add_argument("name", nargs="?", help="list this model's versions / this dataset's splits")
+    p.add_argument("--split", help="with a dataset name: list this split's versions")
 
-    p = add("push", "push a model file as the next version", cmd_push)
+    p = add("push", "push a model file or a dataset .npz as the next version", cmd_push)
     p.add_argument("name")
-    p.add_argument("path", help="the .onnx (or encrypted .model) file")
+    p.add_argument("path", help="model: .onnx (or encrypted .model); dataset: .npz of columns")
+    p.add_argument("--split", help=split_help)
     p.add_argument("--metadata", help="JSON object stored with the version")
     p.add_argument("--no-encrypt", action="store_true", help="store in clear even with a key")
 
-    p = add("pull", "download a version to a file", cmd_pull)
+    p = add("pull", "download a version to a file (datasets: .npz)", cmd_pull)
     p.add_argument("name")
+    p.add_argument("--split", help=split_help)
     p.add_argument("--version", type=int)
     p.add_argument("--output", help="file to write (default NAME.onnx or NAME.model)")
     p.add_argument(
@@ -206,14 +278,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("info", "show a version's manifest as JSON", cmd_info)
     p.add_argument("name")
+    p.add_argument("--split", help=split_help)
     p.add_argument("--version", type=int)
 
     p = add("verify", "re-read and authenticate every stored object", cmd_verify)
     p.add_argument("name", nargs="?", help="only this item (default: all)")
+    p.add_argument("--split", help=split_help)
     p.add_argument("--version", type=int)
 
     p = add("rm", "remove a version, or every version", cmd_rm)
     p.add_argument("name")
+    p.add_argument("--split", help="dataset split to remove (default: the whole dataset)")
     p.add_argument("--version", type=int, help="only this version (default: all)")
     return parser
 
