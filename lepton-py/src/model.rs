@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 
 use lepton_core::model::{
-    runtime, DType, Dim, ExecutionProvider, InputKey, IoInfo, Model, ModelOptions, Tensor,
-    TensorData, TensorView,
+    runtime, DType, Dim, ExecutionProvider, InputKey, IoInfo, Model, ModelOptions, OutputData,
+    Tensor, TensorData, TensorView,
 };
 use lepton_core::Error;
 use numpy::npyffi::_PyArray_GET_ITEM_DATA;
-use numpy::{PyArray, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{PyArray, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
@@ -83,11 +83,15 @@ fn dtype_of(kind: u8, size: usize) -> Option<DType> {
     })
 }
 
-fn hold<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, label: &str) -> PyResult<Held<'py>> {
-    let numpy = py.import("numpy")?;
+fn hold<'py>(
+    py: Python<'py>,
+    obj: &Bound<'py, PyAny>,
+    label: impl FnOnce() -> String,
+) -> PyResult<Held<'py>> {
     let array = match obj.cast::<PyUntypedArray>() {
         Ok(a) => a.clone(),
-        Err(_) => numpy
+        Err(_) => py
+            .import("numpy")?
             .call_method1("asarray", (obj,))?
             .cast_into::<PyUntypedArray>()?,
     };
@@ -96,7 +100,8 @@ fn hold<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, label: &str) -> PyResult<
     let Some(dtype) = dtype_of(kind, descr.itemsize()) else {
         let name = descr.str()?.to_string();
         return Err(Error::InvalidInput(format!(
-            "input {label}: numpy dtype {name} is not supported; use a numeric, bool or str array"
+            "input {}: numpy dtype {name} is not supported; use a numeric, bool or str array",
+            label()
         )))
         .py();
     };
@@ -119,7 +124,7 @@ fn hold<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, label: &str) -> PyResult<
     let array = if usable {
         array
     } else {
-        numpy
+        py.import("numpy")?
             .call_method1("ascontiguousarray", (&array, dtype.name()))?
             .cast_into::<PyUntypedArray>()?
     };
@@ -158,6 +163,57 @@ impl Held<'_> {
             Held::Strings { shape, data } => TensorView::from_strings(shape.clone(), data),
         }
     }
+}
+
+/// A new numpy array of `T` with `shape`, filled with `bytes` (one copy out of ONNX Runtime).
+fn fresh_array<T: numpy::Element>(py: Python<'_>, shape: &[i64], bytes: &[u8]) -> Py<PyAny> {
+    let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    // SAFETY: the array is created uninitialized and every one of its bytes is written right
+    // below, before Python can see it: `bytes` holds exactly shape-product × size_of::<T>() bytes
+    // (ONNX Runtime's buffer for this tensor), and a new numpy array is C-contiguous.
+    unsafe {
+        let array = PyArray::<T, numpy::IxDyn>::new(py, dims, false);
+        debug_assert_eq!(array.len() * std::mem::size_of::<T>(), bytes.len());
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), array.data().cast::<u8>(), bytes.len());
+        array.into_any().unbind()
+    }
+}
+
+fn output_to_numpy(
+    py: Python<'_>,
+    dtype: DType,
+    shape: &[i64],
+    data: OutputData<'_>,
+) -> PyResult<Py<PyAny>> {
+    let bytes = match data {
+        OutputData::Raw(b) => b,
+        OutputData::Strings(s) => {
+            return to_numpy(py, Tensor::from_strings(shape.to_vec(), s).py()?);
+        }
+    };
+    Ok(match dtype {
+        DType::F32 => fresh_array::<f32>(py, shape, bytes),
+        DType::F64 => fresh_array::<f64>(py, shape, bytes),
+        DType::I8 => fresh_array::<i8>(py, shape, bytes),
+        DType::I16 => fresh_array::<i16>(py, shape, bytes),
+        DType::I32 => fresh_array::<i32>(py, shape, bytes),
+        DType::I64 => fresh_array::<i64>(py, shape, bytes),
+        DType::U8 => fresh_array::<u8>(py, shape, bytes),
+        DType::U16 => fresh_array::<u16>(py, shape, bytes),
+        DType::U32 => fresh_array::<u32>(py, shape, bytes),
+        DType::U64 => fresh_array::<u64>(py, shape, bytes),
+        DType::Bool => fresh_array::<bool>(py, shape, bytes),
+        DType::F16 => fresh_array::<u16>(py, shape, bytes)
+            .bind(py)
+            .call_method1("view", ("float16",))?
+            .unbind(),
+        other => {
+            return Err(Error::Runtime(format!(
+                "cannot convert output of dtype {other}"
+            )))
+            .py()
+        }
+    })
 }
 
 fn to_numpy(py: Python<'_>, tensor: Tensor) -> PyResult<Py<PyAny>> {
@@ -315,12 +371,17 @@ impl PyModel {
         if let Ok(dict) = inputs.cast::<PyDict>() {
             for (k, v) in dict.iter() {
                 let name: String = k.extract()?;
-                held.push(hold(py, &v, &format!("`{name}`"))?);
+                held.push(hold(py, &v, || format!("`{name}`"))?);
                 names.push(Some(name));
+            }
+        } else if let Ok(tuple) = inputs.cast::<PyTuple>() {
+            for (i, v) in tuple.iter().enumerate() {
+                held.push(hold(py, &v, || label(i))?);
+                names.push(None);
             }
         } else {
             for (i, v) in inputs.try_iter()?.enumerate() {
-                held.push(hold(py, &v?, &label(i))?);
+                held.push(hold(py, &v?, || label(i))?);
                 names.push(None);
             }
         }
@@ -342,12 +403,13 @@ impl PyModel {
             .map(|v| v.iter().map(String::as_str).collect());
         let model = &self.model;
         let outputs = py
-            .detach(move || model.run_with(views, selected.as_deref()))
+            .detach(move || model.run_raw(views, selected.as_deref()))
             .py()?;
-        outputs
-            .into_tensors()
-            .into_iter()
-            .map(|t| to_numpy(py, t))
+        (0..outputs.len())
+            .map(|i| {
+                let (dtype, shape, data) = outputs.get(i).py()?;
+                output_to_numpy(py, dtype, &shape, data)
+            })
             .collect()
     }
 }

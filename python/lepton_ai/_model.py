@@ -124,8 +124,12 @@ class Model:
         return tuple(one(x, names[i] if i < len(names) else None) for i, x in enumerate(args)), device
 
     def _run(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[list[Any], Any]:
-        if not kwargs and all(type(a) is np.ndarray for a in args):
-            return self._native.run(args), None
+        if not kwargs:
+            for a in args:
+                if type(a) is not np.ndarray:
+                    break
+            else:
+                return self._native.run(args), None
         feeds, device = self._convert(args, kwargs)
         outputs = self._native.run(feeds)
         if device is not None:
@@ -160,8 +164,14 @@ class Model:
         is accepted for compatibility and must be None."""
         if run_options is not None:
             raise NotImplementedError("run_options are not supported; pass None")
+        names = None if output_names is None else list(output_names)
+        for v in input_feed.values():
+            if type(v) is not np.ndarray:
+                break
+        else:
+            return self._native.run(input_feed, names)
         feeds, device = self._convert((), input_feed)
-        outputs = self._native.run(feeds, None if output_names is None else list(output_names))
+        outputs = self._native.run(feeds, names)
         if device is not None:
             import torch
 

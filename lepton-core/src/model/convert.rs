@@ -101,6 +101,10 @@ impl Value {
     }
 }
 
+// SAFETY: an OrtValue is a heap object with no thread affinity; moving its ownership to another
+// thread (e.g. out of a GIL-released section) is sound. It is not shared (`!Sync`).
+unsafe impl Send for Value {}
+
 impl Drop for Value {
     fn drop(&mut self) {
         // SAFETY: the value was created by ONNX Runtime, is owned by this wrapper, released once.
@@ -166,8 +170,21 @@ pub(crate) fn to_value(mem: &CpuMemory, view: &TensorView<'_>) -> Result<Value> 
     }
 }
 
-/// Copies an output value into an owned tensor.
-pub(crate) fn to_tensor(value: &Value, name: &str) -> Result<Tensor> {
+/// The elements of an output, borrowed from ONNX Runtime where possible.
+#[derive(Debug)]
+pub enum OutputData<'a> {
+    /// Numbers/bools as raw native-endian bytes (bools are 0/1 bytes), valid while the run's
+    /// [`RawOutputs`](super::RawOutputs) lives.
+    Raw(&'a [u8]),
+    /// Strings (copied out of ONNX Runtime).
+    Strings(Vec<String>),
+}
+
+/// Reads an output value's dtype, shape and elements (numbers are borrowed, not copied).
+pub(crate) fn describe<'v>(
+    value: &'v Value,
+    name: &str,
+) -> Result<(DType, Vec<i64>, OutputData<'v>)> {
     let api = ort::api();
     let mut kind = ONNXType::ONNX_TYPE_UNKNOWN;
     // SAFETY: valid value and out-pointer.
@@ -206,26 +223,43 @@ pub(crate) fn to_tensor(value: &Value, name: &str) -> Result<Tensor> {
     })?;
     let n = element_count(&shape)?;
     if dtype == DType::String {
-        return read_strings(value, shape, n);
+        return Ok((dtype, shape, OutputData::Strings(read_strings(value, n)?)));
+    }
+    let size = dtype.size().unwrap_or(1);
+    if n == 0 {
+        return Ok((dtype, shape, OutputData::Raw(&[])));
     }
     let mut data: *mut c_void = ptr::null_mut();
-    if n > 0 {
-        // SAFETY: valid tensor value and out-pointer.
-        check(unsafe { (api.GetTensorMutableData)(value.as_ptr() as *mut OrtValue, &mut data) })
-            .map_err(runtime_err("reading an output's data"))?;
-        if data.is_null() {
-            return Err(Error::Runtime(format!("output `{name}` has no data")));
-        }
+    // SAFETY: valid tensor value and out-pointer.
+    check(unsafe { (api.GetTensorMutableData)(value.as_ptr() as *mut OrtValue, &mut data) })
+        .map_err(runtime_err("reading an output's data"))?;
+    if data.is_null() {
+        return Err(Error::Runtime(format!("output `{name}` has no data")));
     }
+    // SAFETY: ONNX Runtime's CPU buffer for this tensor holds `n` elements of `size` bytes and
+    // lives as long as `value`, which the returned lifetime is tied to.
+    let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, n * size) };
+    Ok((dtype, shape, OutputData::Raw(bytes)))
+}
+
+/// Copies an output value into an owned tensor.
+pub(crate) fn to_tensor(value: &Value, name: &str) -> Result<Tensor> {
+    let (dtype, shape, data) = describe(value, name)?;
+    let bytes = match data {
+        OutputData::Strings(s) => return Tensor::new(shape, TensorData::String(s)),
+        OutputData::Raw(b) => b,
+    };
     macro_rules! copy {
         ($t:ty) => {{
-            if n == 0 {
-                Vec::<$t>::new()
-            } else {
-                // SAFETY: ONNX Runtime's CPU buffer for this tensor holds `n` elements of this
-                // dtype, suitably aligned, and stays alive while `value` does.
-                unsafe { std::slice::from_raw_parts(data as *const $t, n) }.to_vec()
+            let n = bytes.len() / std::mem::size_of::<$t>();
+            let mut v: Vec<$t> = Vec::with_capacity(n);
+            // SAFETY: `v` has capacity for `n` elements = `bytes.len()` bytes; the source is
+            // plain old data of this dtype, and every byte is written before `set_len`.
+            unsafe {
+                ptr::copy_nonoverlapping(bytes.as_ptr(), v.as_mut_ptr().cast::<u8>(), bytes.len());
+                v.set_len(n);
             }
+            v
         }};
     }
     let data = match dtype {
@@ -241,13 +275,13 @@ pub(crate) fn to_tensor(value: &Value, name: &str) -> Result<Tensor> {
         DType::U32 => TensorData::U32(copy!(u32)),
         DType::U64 => TensorData::U64(copy!(u64)),
         // Read as bytes: a Rust `bool` must be exactly 0 or 1.
-        DType::Bool => TensorData::Bool(copy!(u8).into_iter().map(|b| b != 0).collect()),
-        DType::String => unreachable!("handled above"),
+        DType::Bool => TensorData::Bool(bytes.iter().map(|&b| b != 0).collect()),
+        DType::String => unreachable!("strings returned above"),
     };
     Tensor::new(shape, data)
 }
 
-fn read_strings(value: &Value, shape: Vec<i64>, n: usize) -> Result<Tensor> {
+fn read_strings(value: &Value, n: usize) -> Result<Vec<String>> {
     let api = ort::api();
     let mut total = 0usize;
     // SAFETY: valid string tensor and out-pointer.
@@ -268,11 +302,10 @@ fn read_strings(value: &Value, shape: Vec<i64>, n: usize) -> Result<Tensor> {
         })
         .map_err(runtime_err("reading a string output"))?;
     }
-    let strings = (0..n)
+    Ok((0..n)
         .map(|i| {
             let end = offsets.get(i + 1).copied().unwrap_or(total);
             String::from_utf8_lossy(&buf[offsets[i]..end]).into_owned()
         })
-        .collect();
-    Tensor::new(shape, TensorData::String(strings))
+        .collect())
 }

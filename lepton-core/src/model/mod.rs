@@ -24,6 +24,7 @@ pub mod runtime;
 mod session;
 mod tensor;
 
+pub use convert::OutputData;
 pub use options::{ExecutionProvider, ModelOptions, OptimizationLevel};
-pub use session::{Dim, InputKey, IoInfo, Model, Outputs};
+pub use session::{Dim, InputKey, IoInfo, Model, Outputs, RawOutputs};
 pub use tensor::{DType, Element, Tensor, TensorData, TensorView, F16};

