@@ -10,8 +10,10 @@
    the accuracy; saves the model to a file, reloads it and checks the predictions agree.
 
 Run it with `./scripts/main.sh` (sets everything up) or `python examples/medical_diagnosis.py`.
-The key lives in $LEPTON_HOME/medical.key (created on the first run, mode 0600); the Rust example
-`examples/medical_diagnosis.rs` reads the same key, dataset and model.
+The key is $LEPTON_KEY (64 hex digits) or lives in $LEPTON_HOME/medical.key (~/.lepton/medical.key
+without LEPTON_HOME; created on the first run, mode 0600); the Rust example
+`examples/medical_diagnosis.rs` reads the same key, dataset and model. Each run pushes new
+versions; loading takes the latest.
 """
 
 from __future__ import annotations
@@ -32,7 +34,12 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from lepton_ai import Key, LeptonAI
-from lepton_ai._platform import default_home
+
+
+def lepton_home() -> Path:
+    """$LEPTON_HOME, else ~/.lepton: the folder of LeptonAI()'s local default registry
+    (`<home>/registry`), by the rule lepton_core::platform::lepton_home follows."""
+    return Path(os.environ.get("LEPTON_HOME") or Path.home() / ".lepton")
 
 
 def load_or_create_key(home: Path) -> Key:
@@ -79,10 +86,10 @@ def export_onnx(clf: LogisticRegression, mean: np.ndarray, std: np.ndarray) -> b
 
 
 def main() -> int:
-    home = default_home()
-    key = load_or_create_key(home)
-    platform = LeptonAI(os.environ.get("LEPTON_URI"), key=key)
-    steps = tqdm(total=5, desc="medical diagnosis", unit="step")
+    key = load_or_create_key(lepton_home())
+    platform = LeptonAI(os.environ.get("LEPTON_URI") or None, key=key)
+    steps = tqdm(total=4, desc="medical diagnosis", unit="step")
+    steps.set_postfix_str("push dataset")
 
     # 1-2. A real medical dataset, pushed encrypted as two splits.
     data = load_breast_cancer()
@@ -94,10 +101,12 @@ def main() -> int:
     platform.push_dataset("medical", "train", {"images": x_train, "labels": y_train})
     platform.push_dataset("medical", "test", {"images": x_test, "labels": y_test})
     steps.update()
+    steps.set_postfix_str("train")
 
     # 3. Train on the train split as the platform serves it, export to ONNX, push.
     train_dataset = platform.load_dataset("medical", split="train")
-    train_images, train_labels = train_dataset.to_numpy()
+    train = train_dataset.to_numpy()  # {column: array}
+    train_images, train_labels = train["images"], train["labels"]
     mean, std = train_images.mean(axis=0), train_images.std(axis=0) + 1e-6
     clf = LogisticRegression(max_iter=1000).fit((train_images - mean) / std, train_labels)
     platform.push_model(
@@ -106,6 +115,7 @@ def main() -> int:
         metadata={"task": "breast-cancer diagnosis", "classes": "malignant,benign"},
     )
     steps.update()
+    steps.set_postfix_str("evaluate")
 
     # 4. The documents' code, unchanged apart from the DataLoader construction.
     device = "cpu"
@@ -124,18 +134,19 @@ def main() -> int:
             correct += (predicted == labels).sum().item()
             all_predicted.append(predicted)
     steps.update()
+    steps.set_postfix_str("save and reload")
     accuracy = 100.0 * correct / total
-    steps.close()
-    print(f"accuracy: {accuracy:.2f}% ({correct}/{total} test tumours)")
 
     # 5. Save, reload, and check the reloaded model predicts the same.
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "medical_diagnosis.model"
         model.save(path)
         reloaded = LeptonAI.load_model(path)
-        test_images, _ = test_dataset.to_numpy()
-        again = reloaded(test_images).argmax(axis=1)
+        again = reloaded(test_dataset.to_numpy()["images"]).argmax(axis=1)
     same = bool(np.array_equal(again, torch.cat(all_predicted).numpy()))
+    steps.update()
+    steps.close()
+    print(f"accuracy: {accuracy:.2f}% ({correct}/{total} test tumours)")
     print(f"reload check: {'predictions agree' if same else 'PREDICTIONS DIFFER'}")
     return 0 if same and accuracy > 90 else 1
 
