@@ -1,7 +1,480 @@
-//! Python bindings for lepton_core::dataset.
+//! Python bindings for lepton_core::dataset: `Key`, `DatasetWriter`, `Dataset`, `BatchIter`.
+//!
+//! Only conversions live here: numpy arrays come in as flat `uint8` views (plus dtype name and
+//! row shape, prepared by `lepton_ai/_dataset.py`) and go out as flat `uint8`/`uint64` arrays
+//! that own the Rust buffers (no copy). Every fetch, decrypt, decompress and encode runs with the
+//! GIL released.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use lepton_core::crypto::Key;
+use lepton_core::dataset::{
+    Batch, BatchIter, Codec, ColumnData, DType, Dataset, DatasetInfo, DatasetWriter, Filter,
+    IterOptions, ReadOptions, WriteOptions,
+};
+use lepton_core::store::open_uri;
+use lepton_core::Error;
+use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use zeroize::Zeroizing;
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::errors::IntoPyResult;
+
+/// A key, or a passphrase whose Argon2id salt is not known yet (a writer draws a fresh one, a
+/// reader takes the manifest's).
+#[derive(Clone)]
+enum Secret {
+    Key(Key),
+    Passphrase(Zeroizing<String>),
+}
+
+/// A 32-byte dataset/model key. `repr()` never shows it.
+#[pyclass(name = "Key", module = "lepton_ai._lepton", frozen)]
+#[derive(Clone)]
+pub struct PyKey {
+    secret: Secret,
+}
+
+#[pymethods]
+impl PyKey {
+    /// 32 random bytes from the OS.
+    #[staticmethod]
+    fn generate() -> PyKey {
+        PyKey {
+            secret: Secret::Key(Key::generate()),
+        }
+    }
+
+    /// A key from exactly 32 bytes.
+    #[staticmethod]
+    fn from_bytes(data: &[u8]) -> PyResult<PyKey> {
+        Ok(PyKey {
+            secret: Secret::Key(Key::from_bytes(data).py()?),
+        })
+    }
+
+    /// A key from an environment variable (64 hex digits or base64).
+    #[staticmethod]
+    fn from_env(var: &str) -> PyResult<PyKey> {
+        Ok(PyKey {
+            secret: Secret::Key(Key::from_env(var).py()?),
+        })
+    }
+
+    /// A key from a passphrase (Argon2id). Without `salt`, the salt is drawn when writing and read
+    /// from the manifest when opening.
+    #[staticmethod]
+    #[pyo3(signature = (passphrase, salt=None))]
+    fn from_passphrase(
+        py: Python<'_>,
+        passphrase: String,
+        salt: Option<Vec<u8>>,
+    ) -> PyResult<PyKey> {
+        let passphrase = Zeroizing::new(passphrase);
+        match salt {
+            None => Ok(PyKey {
+                secret: Secret::Passphrase(passphrase),
+            }),
+            Some(s) => {
+                let key = py
+                    .detach(|| Key::from_passphrase(&passphrase, Some(&s)))
+                    .py()?;
+                Ok(PyKey {
+                    secret: Secret::Key(key),
+                })
+            }
+        }
+    }
+
+    /// The 32 key bytes (an error for a passphrase key whose salt is not known yet).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        match &self.secret {
+            Secret::Key(k) => Ok(PyBytes::new(py, k.as_bytes())),
+            Secret::Passphrase(_) => Err(crate::errors::to_py(Error::InvalidArgument(
+                "a passphrase key has no bytes until its salt is known: pass salt=..., or use it to open or write a dataset".into(),
+            ))),
+        }
+    }
+
+    /// Whether this is a passphrase key without a salt yet.
+    #[getter]
+    fn is_passphrase(&self) -> bool {
+        matches!(self.secret, Secret::Passphrase(_))
+    }
+
+    fn __repr__(&self) -> &'static str {
+        match self.secret {
+            Secret::Key(_) => "Key(<redacted>)",
+            Secret::Passphrase(_) => "Key(<passphrase, redacted>)",
+        }
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        match (other.cast::<PyKey>(), &self.secret) {
+            (Ok(o), Secret::Key(a)) => matches!(&o.get().secret, Secret::Key(b) if a == b),
+            _ => false,
+        }
+    }
+
+    fn __hash__(&self) -> u64 {
+        0
+    }
+
+    /// Pickles as its bytes (or passphrase): a key sent to a DataLoader worker stays usable.
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        let cls = py.get_type::<PyKey>();
+        match &slf.get().secret {
+            Secret::Key(k) => Ok((
+                cls.getattr("from_bytes")?,
+                PyTuple::new(py, [PyBytes::new(py, k.as_bytes())])?,
+            )),
+            Secret::Passphrase(p) => Ok((
+                cls.getattr("from_passphrase")?,
+                PyTuple::new(py, [p.as_str()])?,
+            )),
+        }
+    }
+}
+
+fn open_store(
+    uri: &str,
+    storage_options: Option<BTreeMap<String, String>>,
+) -> lepton_core::Result<lepton_core::store::StoreLocation> {
+    let opts: Vec<(String, String)> = storage_options.unwrap_or_default().into_iter().collect();
+    open_uri(uri, &opts)
+}
+
+fn parse_codec(s: &str) -> lepton_core::Result<Codec> {
+    match s {
+        "zstd" => Ok(Codec::Zstd),
+        "none" => Ok(Codec::None),
+        _ => Err(Error::InvalidArgument(format!(
+            "codec must be \"zstd\" or \"none\", got {s:?}"
+        ))),
+    }
+}
+
+fn parse_filter(s: &str) -> lepton_core::Result<Filter> {
+    match s {
+        "shuffle" => Ok(Filter::Shuffle),
+        "none" => Ok(Filter::None),
+        _ => Err(Error::InvalidArgument(format!(
+            "filter must be \"shuffle\" or \"none\", got {s:?}"
+        ))),
+    }
+}
+
+fn info_dict<'py>(py: Python<'py>, info: &DatasetInfo) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("rows", info.rows)?;
+    d.set_item("bytes", info.bytes)?;
+    d.set_item("raw_bytes", info.raw_bytes)?;
+    d.set_item("chunks", info.chunks)?;
+    d.set_item("version", info.version)?;
+    d.set_item("dataset_id", &info.dataset_id)?;
+    d.set_item("encrypted", info.encrypted)?;
+    let cols = PyList::empty(py);
+    for c in &info.columns {
+        cols.append((c.name.as_str(), c.dtype.name(), c.shape.clone()))?;
+    }
+    d.set_item("columns", cols)?;
+    Ok(d)
+}
+
+/// Writes one dataset version (see `lepton_ai.write_dataset`).
+#[pyclass(name = "DatasetWriter", module = "lepton_ai._lepton")]
+pub struct PyDatasetWriter {
+    inner: Mutex<Option<DatasetWriter>>,
+}
+
+/// One input column as prepared by `_dataset.py`: (name, dtype, row shape, uint8 data, offsets).
+type InColumn<'py> = (
+    String,
+    String,
+    Vec<u64>,
+    PyReadonlyArray1<'py, u8>,
+    Option<PyReadonlyArray1<'py, u64>>,
+);
+
+#[pymethods]
+impl PyDatasetWriter {
+    #[new]
+    #[pyo3(signature = (uri, key=None, version=1, chunk_bytes=4194304, codec="zstd", zstd_level=3, filter="shuffle", storage_options=None, metadata=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        uri: &str,
+        key: Option<Bound<'_, PyKey>>,
+        version: u64,
+        chunk_bytes: usize,
+        codec: &str,
+        zstd_level: i32,
+        filter: &str,
+        storage_options: Option<BTreeMap<String, String>>,
+        metadata: Option<BTreeMap<String, String>>,
+    ) -> PyResult<Self> {
+        let codec = parse_codec(codec).py()?;
+        let filter = parse_filter(filter).py()?;
+        let key = key.map(|k| k.get().secret.clone());
+        let writer = py
+            .detach(|| {
+                let key = match key {
+                    None => None,
+                    Some(Secret::Key(k)) => Some(k),
+                    Some(Secret::Passphrase(p)) => Some(Key::from_passphrase(&p, None)?),
+                };
+                let loc = open_store(uri, storage_options)?;
+                DatasetWriter::create(
+                    loc.store,
+                    loc.prefix,
+                    WriteOptions {
+                        key,
+                        version,
+                        chunk_bytes,
+                        codec,
+                        zstd_level,
+                        filter,
+                        schema: None,
+                        metadata: metadata.unwrap_or_default(),
+                    },
+                )
+            })
+            .py()?;
+        Ok(PyDatasetWriter {
+            inner: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Appends rows: a list of (name, dtype, row_shape, uint8 data, uint64 offsets or None).
+    fn write(&self, py: Python<'_>, columns: Vec<InColumn<'_>>) -> PyResult<()> {
+        let mut parts = Vec::with_capacity(columns.len());
+        for (name, dtype, shape, data, offsets) in &columns {
+            let dtype = DType::parse(dtype).py()?;
+            let data = data.as_slice()?;
+            let col = match offsets {
+                None => ColumnData::from_raw(dtype, shape, data).py()?,
+                Some(o) => ColumnData::from_offsets(
+                    dtype,
+                    Cow::Borrowed(o.as_slice()?),
+                    Cow::Borrowed(data),
+                )
+                .py()?,
+            };
+            parts.push((name.as_str(), col));
+        }
+        let mut guard = self.inner.lock().expect("writer lock");
+        let w = guard.as_mut().ok_or_else(|| {
+            crate::errors::to_py(Error::InvalidArgument("the writer is closed".into()))
+        })?;
+        py.detach(|| w.write_columns(&parts)).py()
+    }
+
+    /// Commits; returns the dataset info as a dict.
+    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let w = self
+            .inner
+            .lock()
+            .expect("writer lock")
+            .take()
+            .ok_or_else(|| {
+                crate::errors::to_py(Error::InvalidArgument("the writer is closed".into()))
+            })?;
+        let info = py.detach(|| w.close()).py()?;
+        info_dict(py, &info)
+    }
+}
+
+/// Converts a batch to a list with, per column, a flat uint8 array (fixed) or a pair of
+/// (uint64 offsets, uint8 data) arrays (variable): the arrays own the Rust buffers.
+fn batch_to_py<'py>(py: Python<'py>, batch: Batch) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    for col in batch.columns {
+        match col {
+            ColumnData::Fixed { data, .. } => out.append(data.into_owned().into_pyarray(py))?,
+            ColumnData::Variable { offsets, data, .. } => out.append((
+                offsets.into_owned().into_pyarray(py),
+                data.into_owned().into_pyarray(py),
+            ))?,
+        }
+    }
+    Ok(out)
+}
+
+/// An opened dataset version (see `lepton_ai.Dataset`).
+#[pyclass(name = "Dataset", module = "lepton_ai._lepton", frozen)]
+pub struct PyDataset {
+    inner: Dataset,
+    key: Option<Key>,
+}
+
+#[pymethods]
+impl PyDataset {
+    /// Opens the dataset at `uri` (latest version unless `version`).
+    #[staticmethod]
+    #[pyo3(signature = (uri, key=None, version=None, storage_options=None, cache_bytes=268435456, prefetch=None))]
+    fn open(
+        py: Python<'_>,
+        uri: &str,
+        key: Option<Bound<'_, PyKey>>,
+        version: Option<u64>,
+        storage_options: Option<BTreeMap<String, String>>,
+        cache_bytes: usize,
+        prefetch: Option<usize>,
+    ) -> PyResult<PyDataset> {
+        let key = key.map(|k| k.get().secret.clone());
+        py.detach(|| {
+            let loc = open_store(uri, storage_options)?;
+            let mut opts = ReadOptions {
+                version,
+                cache_bytes,
+                ..Default::default()
+            };
+            if let Some(p) = prefetch {
+                opts.prefetch = p;
+            }
+            match key {
+                Some(Secret::Passphrase(p)) => {
+                    let ds = Dataset::open_with_passphrase(loc.store, loc.prefix, &p, opts)?;
+                    // The derived key, so that a pickled copy re-opens without Argon2id.
+                    let salt = ds
+                        .manifest()
+                        .encryption
+                        .as_ref()
+                        .and_then(|e| e.passphrase.clone())
+                        .expect("opened with a passphrase");
+                    let key = Key::from_passphrase_params(&p, &salt)?;
+                    Ok(PyDataset {
+                        inner: ds,
+                        key: Some(key),
+                    })
+                }
+                Some(Secret::Key(k)) => Ok(PyDataset {
+                    inner: Dataset::open(loc.store, loc.prefix, Some(k.clone()), opts)?,
+                    key: Some(k),
+                }),
+                None => Ok(PyDataset {
+                    inner: Dataset::open(loc.store, loc.prefix, None, opts)?,
+                    key: None,
+                }),
+            }
+        })
+        .py()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len() as usize
+    }
+
+    /// The key this dataset was opened with (for pickling), or None.
+    fn key(&self) -> Option<PyKey> {
+        self.key.clone().map(|k| PyKey {
+            secret: Secret::Key(k),
+        })
+    }
+
+    /// Rows, bytes, chunks, version, columns as a dict.
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = info_dict(py, &self.inner.info())?;
+        d.set_item("metadata", self.inner.manifest().metadata.clone())?;
+        Ok(d)
+    }
+
+    /// Rows `start..stop` (see `batch_to_py`).
+    fn slice<'py>(&self, py: Python<'py>, start: u64, stop: u64) -> PyResult<Bound<'py, PyList>> {
+        let b = py.detach(|| self.inner.slice(start, stop)).py()?;
+        batch_to_py(py, b)
+    }
+
+    /// Iterates in batches (see `lepton_core::dataset::IterOptions`).
+    #[pyo3(signature = (batch_size=256, shuffle=false, seed=0, epoch=0, shuffle_buffer=16384, rank=0, world_size=1, drop_last=false, position=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn iter_batches(
+        &self,
+        batch_size: usize,
+        shuffle: bool,
+        seed: u64,
+        epoch: u64,
+        shuffle_buffer: usize,
+        rank: u64,
+        world_size: u64,
+        drop_last: bool,
+        position: u64,
+    ) -> PyResult<PyBatchIter> {
+        let it = self
+            .inner
+            .iter_batches(IterOptions {
+                batch_size,
+                shuffle,
+                seed,
+                epoch,
+                shuffle_buffer,
+                rank,
+                world_size,
+                drop_last,
+                position,
+            })
+            .py()?;
+        Ok(PyBatchIter { inner: it })
+    }
+}
+
+/// Batches of a dataset; `state()` is where to resume.
+#[pyclass(name = "BatchIter", module = "lepton_ai._lepton")]
+pub struct PyBatchIter {
+    inner: BatchIter,
+}
+
+#[pymethods]
+impl PyBatchIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        let it = &mut self.inner;
+        match py.detach(|| it.next()) {
+            None => Ok(None),
+            Some(b) => Ok(Some(batch_to_py(py, b.py()?)?)),
+        }
+    }
+
+    /// Rows this rank visits per epoch.
+    fn rows(&self) -> u64 {
+        self.inner.rows()
+    }
+
+    /// Batches left.
+    fn __len__(&self) -> usize {
+        self.inner.remaining_batches() as usize
+    }
+
+    /// The iteration state (JSON-able dict) to resume from.
+    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.state();
+        let d = PyDict::new(py);
+        d.set_item("batch_size", s.batch_size)?;
+        d.set_item("shuffle", s.shuffle)?;
+        d.set_item("seed", s.seed)?;
+        d.set_item("epoch", s.epoch)?;
+        d.set_item("shuffle_buffer", s.shuffle_buffer)?;
+        d.set_item("rank", s.rank)?;
+        d.set_item("world_size", s.world_size)?;
+        d.set_item("drop_last", s.drop_last)?;
+        d.set_item("position", s.position)?;
+        Ok(d)
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyKey>()?;
+    m.add_class::<PyDatasetWriter>()?;
+    m.add_class::<PyDataset>()?;
+    m.add_class::<PyBatchIter>()?;
     Ok(())
 }

@@ -1,15 +1,351 @@
-"""Datasets: placeholder until the datasets issue lands."""
+"""Datasets: named columns of tensors in zstd-compressed, AES-256-GCM encrypted chunks.
+
+    import numpy as np
+    from lepton_ai import Dataset, Key, write_dataset
+
+    key = Key.generate()
+    write_dataset("data/train", {"image": images, "label": labels}, key=key)
+    ds = Dataset("data/train", key=key)
+    image, label = ds[0]                       # a tuple in column order
+    for images, labels in ds.iter_batches(64, shuffle=True, seed=0):
+        ...
+    DataLoader(ds, batch_size=64, num_workers=2)  # picklable: each worker opens its own reader
+
+The storage format is specified in ``docs/dataset-format.md``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Union
 
-class Key:
-    """A 32-byte dataset/model key."""
+import numpy as np
+
+from . import _lepton
+from .errors import IndexOutOfRangeError, InvalidArgumentError, SchemaError
+
+__all__ = ["Dataset", "Key", "write_dataset"]
+
+#: A dataset/model key: 32 random bytes (``Key.generate()``), given bytes
+#: (``Key.from_bytes``), an environment variable (``Key.from_env``), or a passphrase
+#: (``Key.from_passphrase``, Argon2id with the salt stored in the manifest). ``repr()`` never shows
+#: the key; pickling keeps it (so a DataLoader worker can open the dataset).
+Key = _lepton.Key
+
+_FIXED_KINDS = "biuf"
+_VARIABLE = ("string", "bytes")
+
+ColumnValue = Union[np.ndarray, Sequence[Any]]
+
+
+def _prepare_column(name: str, values: Any) -> tuple[str, str, list[int], np.ndarray, np.ndarray | None]:
+    """Turns one column into what the native writer takes: dtype, row shape, bytes, offsets."""
+    if hasattr(values, "detach") and hasattr(values, "cpu"):  # a torch tensor
+        values = values.detach().cpu().numpy()
+    arr = values if isinstance(values, np.ndarray) else None
+    if arr is None:
+        seq = list(values)
+        if seq and all(isinstance(v, str) for v in seq):
+            return _variable(name, "string", [v.encode("utf-8") for v in seq])
+        if seq and all(isinstance(v, (bytes, bytearray, memoryview)) for v in seq):
+            return _variable(name, "bytes", [bytes(v) for v in seq])
+        arr = np.asarray(seq)
+    if arr.dtype.kind == "U":
+        return _variable(name, "string", [str(v).encode("utf-8") for v in arr.reshape(-1)])
+    if arr.dtype.kind == "S":
+        return _variable(name, "bytes", [bytes(v) for v in arr.reshape(-1)])
+    if arr.dtype.kind == "O":
+        seq = list(arr.reshape(-1))
+        if all(isinstance(v, str) for v in seq):
+            return _variable(name, "string", [v.encode("utf-8") for v in seq])
+        if all(isinstance(v, (bytes, bytearray, memoryview)) for v in seq):
+            return _variable(name, "bytes", [bytes(v) for v in seq])
+        raise SchemaError(f"schema error: column `{name}` holds Python objects that are neither all str nor all bytes")
+    if arr.dtype.kind not in _FIXED_KINDS or arr.dtype.itemsize > 8 or arr.dtype.kind == "f" and arr.dtype.itemsize < 2:
+        raise SchemaError(f"schema error: column `{name}` has unsupported dtype {arr.dtype}")
+    if arr.ndim == 0:
+        raise SchemaError(f"schema error: column `{name}` is a scalar; give one value per row")
+    arr = np.ascontiguousarray(arr.astype(arr.dtype.newbyteorder("<"), copy=False))
+    flat = arr.reshape(-1).view(np.uint8)
+    return (name, arr.dtype.name, list(arr.shape[1:]), flat, None)
+
+
+def _variable(name: str, dtype: str, items: list[bytes]) -> tuple[str, str, list[int], np.ndarray, np.ndarray]:
+    lengths = np.fromiter((len(b) for b in items), dtype=np.uint64, count=len(items))
+    offsets = np.zeros(len(items) + 1, dtype=np.uint64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = np.frombuffer(b"".join(items), dtype=np.uint8)
+    return (name, dtype, [], data, offsets)
+
+
+def write_dataset(
+    uri: str | Any,
+    columns: Mapping[str, ColumnValue],
+    key: Key | None = None,
+    *,
+    version: int = 1,
+    chunk_bytes: int = 4 << 20,
+    codec: str = "zstd",
+    zstd_level: int = 3,
+    filter: str = "shuffle",
+    storage_options: Mapping[str, str] | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> "Dataset":
+    """Writes ``columns`` (name -> array with one row per leading index; or a list of str/bytes)
+    as version ``version`` of the dataset at ``uri`` (a local path or an object-store URI), and
+    returns it opened.
+
+    ``key`` encrypts it (``None``: unencrypted, integrity-checked by hashes). ``codec`` is
+    ``"zstd"`` or ``"none"``; ``filter`` is ``"shuffle"`` (byte shuffle of numeric columns before
+    zstd) or ``"none"``. Raises ``AlreadyExistsError`` if that version exists and ``SchemaError``
+    if the columns disagree in length.
+    """
+    uri = str(uri)
+    if not columns:
+        raise SchemaError("schema error: a dataset needs at least one column")
+    prepared = [_prepare_column(str(name), values) for name, values in columns.items()]
+    writer = _lepton.DatasetWriter(
+        uri,
+        key=key,
+        version=version,
+        chunk_bytes=chunk_bytes,
+        codec=codec,
+        zstd_level=zstd_level,
+        filter=filter,
+        storage_options=dict(storage_options) if storage_options else None,
+        metadata=dict(metadata) if metadata else None,
+    )
+    writer.write(prepared)
+    writer.close()
+    return Dataset(uri, key=key, version=version, storage_options=storage_options)
 
 
 class Dataset:
-    """An encrypted, chunked dataset."""
+    """An encrypted, chunked dataset, opened read-only.
 
+    ``len(ds)`` rows; ``ds[i]`` is a tuple with one value per column (a numpy array of the
+    column's row shape, or ``str``/``bytes``), so a torch ``DataLoader`` with the default collate
+    yields ``(images, labels)``; ``ds[i:j]`` a tuple of column arrays. Random access decodes one
+    chunk and keeps recent chunks in a bounded cache (``cache_bytes``).
+    """
 
-def write_dataset(*args: object, **kwargs: object) -> Dataset:
-    raise NotImplementedError("datasets are not implemented yet")
+    def __init__(
+        self,
+        uri: str | Any,
+        key: Key | None = None,
+        *,
+        version: int | None = None,
+        storage_options: Mapping[str, str] | None = None,
+        cache_bytes: int = 256 << 20,
+    ) -> None:
+        self._uri = str(uri)
+        self._storage_options = dict(storage_options) if storage_options else None
+        self._cache_bytes = cache_bytes
+        self._native = _lepton.Dataset.open(
+            self._uri, key=key, version=version, storage_options=self._storage_options, cache_bytes=cache_bytes
+        )
+        info = self._native.info()
+        self._info: dict[str, Any] = info
+        self._version: int = info["version"]
+        self._schema: list[tuple[str, str, tuple[int, ...]]] = [
+            (n, d, tuple(s)) for (n, d, s) in info["columns"]
+        ]
+        self._rank, self._world_size = 0, 1
+        self._start, self._len = 0, len(self._native)
+        self._epoch = 0
+        self._state: dict[str, Any] | None = None
+        self._resume: dict[str, Any] | None = None
+
+    # ----- description -----------------------------------------------------------------------
+    @property
+    def columns(self) -> list[str]:
+        """Column names, in order."""
+        return [n for n, _, _ in self._schema]
+
+    @property
+    def schema(self) -> dict[str, tuple[str, tuple[int, ...]]]:
+        """Column name -> (dtype name, per-row shape)."""
+        return {n: (d, s) for n, d, s in self._schema}
+
+    @property
+    def version(self) -> int:
+        """The version opened."""
+        return self._version
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """Rows, bytes (stored), raw_bytes, chunks, version, encrypted, columns, metadata."""
+        return dict(self._info)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset({self._uri!r}, version={self._version}, rows={self._len}, columns={self.columns}, "
+            f"encrypted={self._info['encrypted']})"
+        )
+
+    # ----- access ----------------------------------------------------------------------------
+    def _convert(self, native: list[Any], rows: int, single: bool) -> tuple[Any, ...]:
+        out: list[Any] = []
+        for (_, dtype, shape), col in zip(self._schema, native):
+            if dtype in _VARIABLE:
+                offsets, data = col
+                raw = data.tobytes()
+                o = offsets.tolist()
+                values = [raw[o[i] : o[i + 1]] for i in range(rows)]
+                if dtype == "string":
+                    values = [v.decode("utf-8") for v in values]
+                if single:
+                    out.append(values[0])
+                else:
+                    arr = np.empty(rows, dtype=object)
+                    arr[:] = values
+                    out.append(arr)
+            else:
+                arr = col.view(np.dtype(dtype)).reshape(((rows,) if not single else ()) + shape)
+                out.append(arr)
+        return tuple(out)
+
+    def __getitem__(self, index: int | slice) -> tuple[Any, ...]:
+        """Row ``index`` (negative counts from the end) or a slice (step 1) of rows."""
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._len)
+            if step != 1:
+                raise InvalidArgumentError("only slices with step 1 are supported")
+            stop = max(start, stop)
+            native = self._native.slice(self._start + start, self._start + stop)
+            return self._convert(native, stop - start, single=False)
+        i = int(index)
+        if i < 0:
+            i += self._len
+        if not 0 <= i < self._len:
+            raise IndexOutOfRangeError(f"index {index} is out of range for {self._len} rows")
+        return self._convert(self._native.slice(self._start + i, self._start + i + 1), 1, single=True)
+
+    def to_numpy(self) -> dict[str, np.ndarray]:
+        """All rows (of this shard) as ``{column: array}`` (object arrays for str/bytes)."""
+        return dict(zip(self.columns, self[0 : self._len]))
+
+    # ----- iteration ---------------------------------------------------------------------------
+    def shard(self, rank: int, world_size: int) -> "Dataset":
+        """This rank's part of the dataset: ``len(ds) // world_size`` rows for every rank.
+
+        Indexing a shard gives its contiguous block of rows; ``iter_batches(shuffle=True)``
+        permutes the chunk order across all ranks each epoch (same seed on every rank), so ranks
+        stay disjoint and equal in size while seeing different rows each epoch.
+        """
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise InvalidArgumentError(f"rank must be in 0..world_size, got rank {rank} of world_size {world_size}")
+        if self._world_size != 1:
+            raise InvalidArgumentError("this dataset is already a shard")
+        view = self._copy()
+        m = len(self._native) // world_size
+        view._rank, view._world_size, view._start, view._len = rank, world_size, rank * m, m
+        return view
+
+    def _copy(self) -> "Dataset":
+        view = Dataset.__new__(Dataset)
+        view.__dict__.update(self.__dict__)
+        view._state = None
+        view._resume = None
+        return view
+
+    def set_epoch(self, epoch: int) -> None:
+        """Sets the epoch used by the next ``iter_batches`` (each epoch shuffles differently)."""
+        self._epoch = int(epoch)
+
+    def iter_batches(
+        self,
+        batch_size: int = 256,
+        shuffle: bool = False,
+        seed: int = 0,
+        *,
+        epoch: int | None = None,
+        shuffle_buffer: int = 16384,
+        drop_last: bool = False,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Yields batches as tuples of column arrays, in order or shuffled (chunk order, then a
+        window of ``shuffle_buffer`` rows; deterministic for ``seed`` and ``epoch``). Chunks ahead
+        are decoded in parallel. After ``load_state_dict``, the next call resumes that iteration."""
+        opts: dict[str, Any] = dict(
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            epoch=self._epoch if epoch is None else epoch,
+            shuffle_buffer=shuffle_buffer,
+            rank=self._rank,
+            world_size=self._world_size,
+            drop_last=drop_last,
+            position=0,
+        )
+        if self._resume is not None:
+            opts, self._resume = dict(self._resume), None
+        native = self._native.iter_batches(**opts)
+        self._state = native.state()
+        return self._generate(native)
+
+    def _rows_of(self, native: list[Any]) -> int:
+        _, dtype, shape = self._schema[0]
+        if dtype in _VARIABLE:
+            return len(native[0][0]) - 1
+        return native[0].size // (np.dtype(dtype).itemsize * int(np.prod(shape, dtype=np.int64)))
+
+    def _generate(self, native: Any) -> Iterator[tuple[Any, ...]]:
+        for cols in native:
+            self._state = native.state()
+            yield self._convert(cols, self._rows_of(cols), single=False)
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        """Rows in order (one tuple per row)."""
+        for batch in self.iter_batches(1024):
+            for i in range(len(batch[0])):
+                yield tuple(c[i] for c in batch)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state of the latest ``iter_batches`` iteration (JSON-able): pass it to
+        ``load_state_dict`` (in this or a new process) to resume after the batches consumed."""
+        if self._state is None:
+            raise InvalidArgumentError("no iteration to save: call iter_batches() first")
+        return dict(self._state)
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Makes the next ``iter_batches()`` resume the saved iteration (its options and position)."""
+        keys = {"batch_size", "shuffle", "seed", "epoch", "shuffle_buffer", "rank", "world_size", "drop_last", "position"}
+        if set(state) != keys:
+            raise InvalidArgumentError(f"not a Dataset state: expected the keys {sorted(keys)}")
+        if (state["rank"], state["world_size"]) != (self._rank, self._world_size):
+            raise InvalidArgumentError("the state was saved on another shard (rank, world_size)")
+        self._resume = dict(state)
+        self._epoch = int(state["epoch"])
+
+    # ----- pickling (DataLoader workers open their own reader) ---------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        key = self._native.key()
+        return {
+            "uri": self._uri,
+            "key": key.to_bytes() if key is not None else None,
+            "version": self._version,
+            "storage_options": self._storage_options,
+            "cache_bytes": self._cache_bytes,
+            "shard": (self._rank, self._world_size),
+            "epoch": self._epoch,
+            "resume": self._resume,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        key = Key.from_bytes(state["key"]) if state["key"] is not None else None
+        self.__init__(  # type: ignore[misc]
+            state["uri"],
+            key=key,
+            version=state["version"],
+            storage_options=state["storage_options"],
+            cache_bytes=state["cache_bytes"],
+        )
+        rank, world = state["shard"]
+        if world != 1:
+            m = len(self._native) // world
+            self._rank, self._world_size, self._start, self._len = rank, world, rank * m, m
+        self._epoch = state["epoch"]
+        self._resume = state["resume"]

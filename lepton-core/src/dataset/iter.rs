@@ -13,6 +13,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 
 use super::chunk::DecodedChunk;
+use super::exec;
 use super::reader::Dataset;
 use super::schema::Batch;
 use crate::{Error, Result};
@@ -270,7 +271,7 @@ impl BatchIter {
             let slot: Slot = Arc::new((Mutex::new(None), Condvar::new()));
             self.pending.insert(c, slot.clone());
             let ds = self.ds.clone();
-            rayon::spawn(move || {
+            exec::cpu().spawn(move || {
                 let r = ds.fetch_chunk(c as usize).map(Arc::new);
                 *slot.0.lock().expect("slot lock") = Some(r);
                 slot.1.notify_all();

@@ -28,6 +28,7 @@
 //! ```
 
 mod chunk;
+mod exec;
 mod iter;
 pub mod manifest;
 mod reader;

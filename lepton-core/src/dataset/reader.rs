@@ -10,12 +10,13 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use rayon::prelude::*;
 
 use super::chunk::{self, ChunkIds, ColumnBuilder, DecodedChunk};
+use super::exec;
 use super::iter::{BatchIter, IterOptions};
 use super::manifest::{self, Manifest};
 use super::schema::{Batch, Schema};
 use super::writer::DatasetInfo;
 use crate::crypto::Key;
-use crate::{rt, Error, Result};
+use crate::{Error, Result};
 
 /// Options of [`Dataset::open`].
 #[derive(Clone, Debug)]
@@ -34,7 +35,7 @@ impl Default for ReadOptions {
         ReadOptions {
             version: None,
             cache_bytes: 256 << 20,
-            prefetch: 2 * rayon::current_num_threads() + 1,
+            prefetch: 2 * exec::cpu().current_num_threads() + 1,
         }
     }
 }
@@ -76,7 +77,7 @@ impl std::fmt::Debug for Dataset {
 /// The committed versions of the dataset at `prefix`, ascending.
 pub fn versions(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<u64>> {
     let dir = prefix.clone().join("manifests");
-    let metas: Vec<_> = rt::block_on(store.list(Some(&dir)).try_collect())?;
+    let metas: Vec<_> = exec::block_on(store.list(Some(&dir)).try_collect())?;
     let mut v: Vec<u64> = metas
         .iter()
         .filter_map(|m| m.location.filename().and_then(manifest::version_of))
@@ -99,7 +100,7 @@ fn manifest_bytes(
         })?,
     };
     let path = manifest::manifest_path(prefix, v);
-    match rt::block_on(async { store.get(&path).await?.bytes().await }) {
+    match exec::block_on(async { store.get(&path).await?.bytes().await }) {
         Ok(b) => Ok((v, b.to_vec())),
         Err(object_store::Error::NotFound { .. }) => Err(Error::NotFound {
             what: format!("version {v} of the dataset at `{prefix}`"),
@@ -248,7 +249,7 @@ impl Dataset {
             "chunk {index} of version {} of the dataset at `{}`",
             inner.manifest.version, inner.prefix
         );
-        let stored = match rt::block_on(async { inner.store.get(&path).await?.bytes().await }) {
+        let stored = match exec::block_on(async { inner.store.get(&path).await?.bytes().await }) {
             Ok(b) => b,
             Err(object_store::Error::NotFound { .. }) => {
                 return Err(Error::NotFound {

@@ -10,10 +10,11 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions};
 
 use super::chunk::{self, ChunkIds, EncodeParams};
+use super::exec;
 use super::manifest::{self, ChunkEntry, Codec, Filter, Manifest, FORMAT_VERSION};
 use super::schema::{Column, ColumnData, Schema};
 use crate::crypto::Key;
-use crate::{rt, Error, Result};
+use crate::{Error, Result};
 
 /// Options of a [`DatasetWriter`].
 #[derive(Clone, Debug)]
@@ -150,7 +151,7 @@ impl DatasetWriter {
             s.validate()?;
         }
         let mpath = manifest::manifest_path(&prefix, options.version);
-        match rt::block_on(store.head(&mpath)) {
+        match exec::block_on(store.head(&mpath)) {
             Ok(_) => return Err(already_exists(&prefix, options.version)),
             Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
@@ -182,7 +183,7 @@ impl DatasetWriter {
             pending_bytes: 0,
             next_index: 0,
             in_flight: 0,
-            max_in_flight: 2 * rayon::current_num_threads() + 2,
+            max_in_flight: 2 * exec::cpu().current_num_threads() + 2,
             entries: Vec::new(),
             tx,
             rx,
@@ -362,12 +363,12 @@ impl DatasetWriter {
         let (ids, params, tx) = (self.ids.clone(), self.params.clone(), self.tx.clone());
         let store = self.store.clone();
         let path = manifest::chunk_path(&self.prefix, &self.dataset_id, index);
-        rayon::spawn(move || {
+        exec::cpu().spawn(move || {
             let payload = chunk::build_payload(&parts);
             drop(parts);
             let result = chunk::encode(payload, rows, index, &schema, &ids, &params).and_then(
                 |(entry, stored)| {
-                    rt::block_on(store.put(&path, stored.into()))?;
+                    exec::block_on(store.put(&path, stored.into()))?;
                     Ok(entry)
                 },
             );
@@ -432,7 +433,7 @@ impl DatasetWriter {
         };
         let bytes = manifest::encode(&m, self.options.key.as_ref());
         let path = manifest::manifest_path(&self.prefix, self.options.version);
-        let put = rt::block_on(self.store.put_opts(
+        let put = exec::block_on(self.store.put_opts(
             &path,
             bytes.into(),
             PutOptions::from(PutMode::Create),
