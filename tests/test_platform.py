@@ -447,3 +447,36 @@ def test_platform_default_progress_applies(tmp_path, capsys):
     assert "push m" in capsys.readouterr().err
     LeptonAI(tmp_path / "r", progress=False).model_bytes("m")
     assert capsys.readouterr().err == ""
+
+
+# ----- the cache across processes, and its bound --------------------------------------------
+
+
+def test_cache_shared_by_processes(tmp_path):
+    import subprocess
+    import sys
+
+    reg, cache = tmp_path / "reg", tmp_path / "cache"
+    LeptonAI(reg).push_model("m", blob(3, 200_000))
+    script = (
+        "import sys; from lepton_ai import LeptonAI\n"
+        f"p = LeptonAI({str(reg)!r}, cache_dir={str(cache)!r})\n"
+        f"assert p.model_bytes('m') == bytes((i * 31 + 3) % 251 for i in range(200_000))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    procs = [subprocess.Popen([sys.executable, "-c", script], env=env) for _ in range(4)]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
+    objects = [f for f in (cache / "objects").rglob("*") if f.is_file()]
+    assert len(objects) == 1 and objects[0].stat().st_size == 200_000
+    assert list((cache / "tmp").iterdir()) == []  # every write was renamed into place
+
+
+def test_cache_is_bounded(tmp_path):
+    cache = tmp_path / "cache"
+    p = LeptonAI(tmp_path / "reg", cache_dir=cache, cache_max_bytes=25_000)
+    for seed in range(5):
+        p.push_model(f"m{seed}", blob(seed, 10_000))
+    sizes = [f.stat().st_size for f in (cache / "objects").rglob("*") if f.is_file()]
+    assert sum(sizes) <= 25_000 and len(sizes) == 2
+    # evicted ones are fetched again from the registry
+    assert p.model_bytes("m0") == blob(0, 10_000)
