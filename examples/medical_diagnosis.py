@@ -48,7 +48,13 @@ def load_or_create_key(home: Path) -> Key:
         return Key.from_env("LEPTON_KEY")
     path = home / "medical.key"
     if path.exists():
-        return Key.from_bytes(bytes.fromhex(path.read_text().strip()))
+        try:
+            return Key.from_bytes(bytes.fromhex(path.read_text().strip()))
+        except ValueError:  # not hex, or not 32 bytes (InvalidArgumentError is a ValueError)
+            raise SystemExit(
+                f"{path} does not hold a key (64 hex digits); restore it, or delete it to start "
+                "over with a new key (data pushed under the old key stays unreadable)"
+            ) from None
     key = Key.generate()
     home.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

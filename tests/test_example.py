@@ -111,3 +111,18 @@ def test_rust_example_says_what_to_run_first(tmp_path: Path) -> None:
     assert rust.returncode == 1
     assert "medical.key" in rust.stderr
     assert "examples/medical_diagnosis.py" in rust.stderr
+
+
+def test_python_example_refuses_a_damaged_key_file(tmp_path: Path) -> None:
+    (tmp_path / "medical.key").write_text("not a key\n")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "medical_diagnosis.py")],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1
+    assert "medical.key does not hold a key (64 hex digits)" in proc.stderr
+    assert "accuracy" not in proc.stdout
