@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,24 @@ def test_python_example_refuses_a_damaged_key_file(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "medical.key does not hold a key (64 hex digits)" in proc.stderr
     assert "accuracy" not in proc.stdout
+
+
+def test_both_examples_share_an_s3_platform(tmp_path: Path) -> None:
+    # $LEPTON_URI names the platform for both examples; on S3 (moto_server under scripts/test.sh)
+    # the Rust side reads what the Python side pushed, through its verified local cache.
+    from test_platform import s3_bucket
+
+    uri = f"s3://{s3_bucket()}/medical-example-{uuid.uuid4().hex}"
+    py = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "medical_diagnosis.py")],
+        cwd=tmp_path,
+        env=_env(tmp_path / "home", LEPTON_URI=uri),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert py.returncode == 0, py.stdout + py.stderr
+    assert not (tmp_path / "home" / "registry").exists()  # nothing went to the local default
+    rust = _run_rust(tmp_path / "home", LEPTON_URI=uri)
+    assert rust.returncode == 0, rust.stdout + rust.stderr
+    assert ACCURACY.search(rust.stdout)[0] == ACCURACY.search(py.stdout)[0]
