@@ -391,6 +391,12 @@ impl PyDataset {
         batch_to_py(py, b)
     }
 
+    /// Benchmark ceiling: (decoded bytes, seconds) of decrypt + decompress of every chunk held
+    /// in memory, on `threads` threads.
+    fn decode_ceiling(&self, py: Python<'_>, threads: usize) -> PyResult<(u64, f64)> {
+        py.detach(|| self.inner.decode_ceiling(threads)).py()
+    }
+
     /// Iterates in batches (see `lepton_core::dataset::IterOptions`).
     #[pyo3(signature = (batch_size=256, shuffle=false, seed=0, epoch=0, shuffle_buffer=16384, rank=0, world_size=1, drop_last=false, position=0))]
     #[allow(clippy::too_many_arguments)]

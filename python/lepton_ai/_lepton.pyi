@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
-import numpy.typing as npt
 
 __version__: str
 
@@ -115,6 +114,10 @@ def open_model_file(data: bytes, key: bytes | None = None, what: str = "model fi
 def write_model_file(path: _PathArg, data: bytes, key: bytes | None = None) -> None: ...
 def read_model_file(path: _PathArg, key: bytes | None = None) -> bytes: ...
 
+import numpy.typing as npt
+from collections.abc import Mapping
+from typing import Optional
+
 # ----- datasets ------------------------------------------------------------------------------
 
 class Key:
@@ -169,6 +172,7 @@ class Dataset:
     def key(self) -> Optional[Key]: ...
     def info(self) -> dict[str, Any]: ...
     def slice(self, start: int, stop: int) -> list[Any]: ...
+    def decode_ceiling(self, threads: int) -> tuple[int, float]: ...
     def iter_batches(
         self,
         batch_size: int = 256,

@@ -180,27 +180,37 @@ fn unshuffle(src: &[u8], dst: &mut [u8], k: usize) {
     }
 }
 
-/// Applies `f` (shuffle or unshuffle) to the multi-byte fixed sections of `payload`.
+/// Applies `f` (shuffle or unshuffle) to the multi-byte fixed sections of `payload` and copies
+/// the other sections as they are.
 fn filter_sections(
     payload: &[u8],
     sections: &[Section],
     f: fn(&[u8], &mut [u8], usize),
 ) -> Vec<u8> {
-    let mut out = payload.to_vec();
+    // Zeroed allocation: large ones come straight from the OS as zero pages, no memset pass.
+    let mut out = vec![0u8; payload.len()];
     for s in sections {
-        if let Section::Fixed {
-            start,
-            len,
-            itemsize,
-            ..
-        } = *s
-        {
-            if itemsize > 1 && len > 0 {
-                f(
-                    &payload[start..start + len],
-                    &mut out[start..start + len],
-                    itemsize,
-                );
+        match s {
+            &Section::Fixed {
+                start,
+                len,
+                itemsize,
+                ..
+            } => {
+                let (src, dst) = (&payload[start..start + len], &mut out[start..start + len]);
+                if itemsize > 1 {
+                    f(src, dst, itemsize);
+                } else {
+                    dst.copy_from_slice(src);
+                }
+            }
+            Section::Variable {
+                offsets,
+                data_start,
+            } => {
+                let start = data_start - offsets.len() * 8;
+                let end = data_start + *offsets.last().expect("rows + 1 offsets") as usize;
+                out[start..end].copy_from_slice(&payload[start..end]);
             }
         }
     }

@@ -366,6 +366,61 @@ impl Dataset {
         Batch { columns }
     }
 
+    /// Benchmark ceiling: reads every stored chunk into memory, then times only AES-256-GCM
+    /// decryption (C2SP) and zstd decompression of all of them on `threads` threads (no
+    /// un-filtering, no parsing, no copies out). Returns (decoded bytes, seconds).
+    pub fn decode_ceiling(&self, threads: usize) -> Result<(u64, f64)> {
+        let inner = &self.inner;
+        let stored: Vec<bytes::Bytes> = (0..self.num_chunks())
+            .map(|i| {
+                let path =
+                    manifest::chunk_path(&inner.prefix, &inner.manifest.dataset_id, i as u64);
+                exec::block_on(async { inner.store.get(&path).await?.bytes().await })
+                    .map_err(Error::from)
+            })
+            .collect::<Result<_>>()?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build()
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let started = std::time::Instant::now();
+        let total = pool.install(|| {
+            stored
+                .par_iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let e = &inner.manifest.chunks[i];
+                    let body = match &inner.chunk_key {
+                        Some(k) => {
+                            let ctx = chunk::context(
+                                &inner.ids.dataset_id,
+                                inner.ids.version,
+                                i as u64,
+                                e.codec,
+                                inner.manifest.filter,
+                                e.raw_len,
+                            );
+                            crate::crypto::c2sp::open(k.as_bytes(), &ctx, s)
+                                .map_err(|e| crate::crypto::open_error(e, "chunk"))?
+                        }
+                        None => s.to_vec(),
+                    };
+                    let n = match e.codec {
+                        manifest::Codec::Zstd => {
+                            let mut out = Vec::with_capacity(e.raw_len as usize);
+                            zstd::bulk::Decompressor::new()
+                                .and_then(|mut d| d.decompress_to_buffer(&body, &mut out))
+                                .map_err(|e| Error::InvalidArgument(e.to_string()))?
+                        }
+                        manifest::Codec::None => body.len(),
+                    };
+                    Ok(n as u64)
+                })
+                .sum::<Result<u64>>()
+        })?;
+        Ok((total, started.elapsed().as_secs_f64()))
+    }
+
     /// All rows as one batch.
     pub fn to_batch(&self) -> Result<Batch> {
         self.slice(0, self.len())
