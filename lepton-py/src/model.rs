@@ -16,8 +16,9 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::errors::IntoPyResult;
 
-/// A loaded model (`lepton_ai.Model` wraps it).
-#[pyclass(frozen, name = "NativeModel", module = "lepton_ai._lepton")]
+/// A loaded model; `lepton_ai.Model` subclasses it (so that calling a model with numpy arrays goes
+/// straight to Rust, without a Python frame in between).
+#[pyclass(frozen, subclass, name = "NativeModel", module = "lepton_ai._lepton")]
 pub struct PyModel {
     model: Model,
 }
@@ -266,11 +267,11 @@ fn to_numpy(py: Python<'_>, tensor: Tensor) -> PyResult<Py<PyAny>> {
 impl PyModel {
     /// Loads a model from bytes or a file path. `python_runtime` is where Python found
     /// onnxruntime's library (None: not installed).
-    #[staticmethod]
+    #[new]
     #[pyo3(signature = (source, providers=None, strict=false, intra_op_threads=None,
         inter_op_threads=None, optimization_level=None, runtime_path=None, python_runtime=None))]
     #[allow(clippy::too_many_arguments)]
-    fn load(
+    fn new(
         py: Python<'_>,
         source: &Bound<'_, PyAny>,
         providers: Option<Vec<String>>,
@@ -321,19 +322,19 @@ impl PyModel {
 
     /// `[(name, dtype or None, onnx_type, shape)]`; shape items are int, str (symbolic) or None.
     #[getter]
-    fn inputs(&self, py: Python<'_>) -> PyResult<Vec<IoTuple>> {
+    fn input_specs(&self, py: Python<'_>) -> PyResult<Vec<IoTuple>> {
         io_tuples(py, self.model.inputs())
     }
 
-    /// Same as `inputs`, for the outputs.
+    /// Same as `input_specs`, for the outputs.
     #[getter]
-    fn outputs(&self, py: Python<'_>) -> PyResult<Vec<IoTuple>> {
+    fn output_specs(&self, py: Python<'_>) -> PyResult<Vec<IoTuple>> {
         io_tuples(py, self.model.outputs())
     }
 
     /// Active execution providers, e.g. `["cpu"]`.
     #[getter]
-    fn providers(&self) -> Vec<String> {
+    fn active_providers(&self) -> Vec<String> {
         self.model
             .providers()
             .iter()
@@ -343,19 +344,19 @@ impl PyModel {
 
     /// Why a requested provider was dropped, if one was.
     #[getter]
-    fn fallback_reason(&self) -> Option<String> {
+    fn fallback(&self) -> Option<String> {
         self.model.fallback_reason().map(str::to_string)
     }
 
     /// The ONNX bytes.
-    fn bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+    fn onnx_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, self.model.bytes())
     }
 
     /// Runs the model. `inputs` is a tuple/list (by position) or a dict (by name) of numpy arrays;
     /// returns a list of numpy arrays (the selected outputs, or all).
     #[pyo3(signature = (inputs, output_names=None))]
-    fn run(
+    fn run_arrays(
         &self,
         py: Python<'_>,
         inputs: &Bound<'_, PyAny>,
@@ -411,6 +412,29 @@ impl PyModel {
                 output_to_numpy(py, dtype, &shape, data)
             })
             .collect()
+    }
+
+    /// `model(*arrays)`: numpy arrays by position go straight to the run; one output comes back
+    /// bare, several as a tuple. Anything else (keywords, torch tensors, lists) is handled by the
+    /// Python subclass's `_call_slow`.
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__(
+        slf: &Bound<'_, Self>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let fast = kwargs.is_none_or(|k| k.is_empty())
+            && args.iter().all(|a| a.cast::<PyUntypedArray>().is_ok());
+        if !fast {
+            return Ok(slf.call_method("_call_slow", args, kwargs)?.unbind());
+        }
+        let outputs = slf.get().run_arrays(py, args.as_any(), None)?;
+        if outputs.len() == 1 {
+            Ok(outputs.into_iter().next().expect("one output"))
+        } else {
+            Ok(PyTuple::new(py, outputs)?.into_any().unbind())
+        }
     }
 }
 

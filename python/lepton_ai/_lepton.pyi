@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from typing_extensions import Self
+
 import numpy as np
 
 __version__: str
@@ -13,10 +15,10 @@ __version__: str
 _IoTuple = tuple[str, "str | None", str, list["int | str | None"]]
 
 class NativeModel:
-    """A loaded ONNX model; ``lepton_ai.Model`` wraps it."""
+    """A loaded ONNX model; ``lepton_ai.Model`` subclasses it."""
 
-    @staticmethod
-    def load(
+    def __new__(
+        cls,
         source: bytes | str,
         providers: list[str] | None = None,
         strict: bool = False,
@@ -25,28 +27,30 @@ class NativeModel:
         optimization_level: str | None = None,
         runtime_path: str | None = None,
         python_runtime: str | None = None,
-    ) -> NativeModel:
+    ) -> Self:
         """Loads from bytes or a file path; ``python_runtime`` is onnxruntime's library path."""
     @property
-    def inputs(self) -> list[_IoTuple]:
+    def input_specs(self) -> list[_IoTuple]:
         """``[(name, dtype or None, onnx_type, shape)]``."""
     @property
-    def outputs(self) -> list[_IoTuple]:
+    def output_specs(self) -> list[_IoTuple]:
         """``[(name, dtype or None, onnx_type, shape)]``."""
     @property
-    def providers(self) -> list[str]:
+    def active_providers(self) -> list[str]:
         """Active execution providers, e.g. ``["cpu"]``."""
     @property
-    def fallback_reason(self) -> str | None:
+    def fallback(self) -> str | None:
         """Why a requested provider was dropped, if one was."""
-    def bytes(self) -> bytes:
+    def onnx_bytes(self) -> bytes:
         """The ONNX bytes."""
-    def run(
+    def run_arrays(
         self,
         inputs: Sequence[Any] | Mapping[str, Any],
         output_names: list[str] | None = None,
     ) -> list[np.ndarray]:
         """Runs with inputs by position (sequence) or name (mapping); returns numpy arrays."""
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Runs with numpy arrays by position; other calls go to the subclass's ``_call_slow``."""
 
 def runtime_info() -> tuple[str, str, str] | None:
     """``(path, version, found_by)`` of the loaded ONNX Runtime, or None before the first load."""

@@ -50,7 +50,7 @@ def _is_torch(x: object) -> bool:
     return type(x).__module__.startswith("torch") and hasattr(x, "detach")
 
 
-class Model:
+class Model(_lepton.NativeModel):
     """An ONNX model loaded on ONNX Runtime. Create it with :func:`load_model`.
 
     Calling it runs the model: ``model(x)`` (one input), ``model(a, b)`` (by position),
@@ -58,17 +58,18 @@ class Model:
     :meth:`run_dict` returns ``{name: output}``. numpy arrays in give numpy arrays out; torch
     tensors in give torch tensors out (on the device of the first torch input); lists and scalars
     are converted to the input's dtype. Runs release the GIL and may be made from many threads.
+
+    Calls with numpy arrays only are handled entirely in the native base class; everything else
+    goes through :meth:`_call_slow`.
     """
 
-    __slots__ = ("_native", "_inputs", "_outputs", "_input_dtypes", "_single_output", "_source")
-
-    def __init__(self, native: Any, source: str = "<bytes>") -> None:
-        self._native = native
-        self._inputs = _infos(native.inputs)
-        self._outputs = _infos(native.outputs)
+    def __init__(self, source: Any, *args: Any, **kwargs: Any) -> None:
+        # The native __new__ has loaded the model from the same arguments.
+        self._inputs = _infos(self.input_specs)
+        self._outputs = _infos(self.output_specs)
         self._input_dtypes = {i.name: i.dtype for i in self._inputs}
         self._single_output = len(self._outputs) == 1
-        self._source = source
+        self._source = source if isinstance(source, str) else f"<{len(source)} bytes>"
 
     # ----- signature -------------------------------------------------------------------------
     @property
@@ -85,12 +86,12 @@ class Model:
     def providers(self) -> list[str]:
         """Execution providers in use, in priority order (e.g. ``["cuda", "cpu"]``; always ends
         with ``"cpu"``)."""
-        return list(self._native.providers)
+        return list(self.active_providers)
 
     @property
     def fallback_reason(self) -> str | None:
         """Why a requested provider is not in :attr:`providers` (non-strict fallback), if so."""
-        return self._native.fallback_reason
+        return self.fallback
 
     # ----- running ---------------------------------------------------------------------------
     def _convert(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
@@ -129,9 +130,9 @@ class Model:
                 if type(a) is not np.ndarray:
                     break
             else:
-                return self._native.run(args), None
+                return self.run_arrays(args), None
         feeds, device = self._convert(args, kwargs)
-        outputs = self._native.run(feeds)
+        outputs: list[Any] = self.run_arrays(feeds)
         if device is not None:
             import torch  # only reached when a torch tensor was passed in
 
@@ -140,12 +141,10 @@ class Model:
             ]
         return outputs, device
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Runs the model; one output is returned bare, several as a tuple (model order)."""
-        if not kwargs and len(args) == 1 and type(args[0]) is np.ndarray:
-            outputs = self._native.run(args)
-        else:
-            outputs, _ = self._run(args, kwargs)
+    def _call_slow(self, *args: Any, **kwargs: Any) -> Any:
+        """``model(...)`` with keywords, torch tensors, lists or scalars (the native ``__call__``
+        handles numpy arrays by position itself)."""
+        outputs, _ = self._run(args, kwargs)
         return outputs[0] if self._single_output else tuple(outputs)
 
     def run_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -169,9 +168,9 @@ class Model:
             if type(v) is not np.ndarray:
                 break
         else:
-            return self._native.run(input_feed, names)
+            return self.run_arrays(input_feed, names)
         feeds, device = self._convert((), input_feed)
-        outputs = self._native.run(feeds, names)
+        outputs: list[Any] = self.run_arrays(feeds, names)
         if device is not None:
             import torch
 
@@ -186,11 +185,11 @@ class Model:
     # ----- persistence -----------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         """The ONNX bytes of the model."""
-        return self._native.bytes()
+        return self.onnx_bytes()
 
     def save(self, path: "PathLike") -> None:
         """Writes the model to one file that :func:`load_model` reads back (plain ONNX)."""
-        data = self._native.bytes()
+        data = self.onnx_bytes()
         path = os.fspath(path)
         tmp = f"{path}.tmp-{os.getpid()}"
         with open(tmp, "wb") as f:
@@ -235,15 +234,13 @@ def load_model(
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         src: Any = bytes(source)
-        label = f"<{len(src)} bytes>"
     elif isinstance(source, (str, os.PathLike)):
         src = os.fspath(source)
-        label = src
     else:
         raise TypeError(f"load_model expects a path or bytes, got {type(source).__name__}")
     if isinstance(providers, str):
         providers = [providers]
-    native = _lepton.NativeModel.load(
+    return Model(
         src,
         providers=None if providers is None else list(providers),
         strict=strict,
@@ -253,4 +250,3 @@ def load_model(
         runtime_path=None if runtime_path is None else os.fspath(runtime_path),
         python_runtime=find_onnxruntime_library(),
     )
-    return Model(native, label)
