@@ -134,3 +134,32 @@ def test_help_runs_as_a_program():
         [sys.executable, "-m", "lepton_ai.cli", "push", "--help"], capture_output=True, text=True, env=env
     )
     assert r.returncode == 0 and "--metadata" in r.stdout
+
+
+def test_datasets_push_ls_info_pull_verify_rm(capsys, tmp_path, reg):
+    import numpy as np
+
+    src = tmp_path / "train.npz"
+    x = np.arange(60, dtype=np.float32).reshape(20, 3)
+    np.savez(src, x=x, y=np.arange(20), name=np.array([f"r{i}" for i in range(20)]))
+    code, out, err = run(capsys, "-r", reg, "push", "dataset", "med", str(src), "--metadata", '{"n": 20}')
+    assert (code, out) == (0, "pushed med/train version 1 (20 rows)\n"), err
+    run(capsys, "-r", reg, "push", "dataset", "med", str(src), "--split", "test")
+    assert run(capsys, "-r", reg, "ls", "datasets")[1] == "med\n"
+    assert run(capsys, "-r", reg, "ls", "datasets", "med")[1] == "test\ntrain\n"
+    assert run(capsys, "-r", reg, "ls", "datasets", "med", "--split", "test")[1] == "1\n"
+    info = json.loads(run(capsys, "-r", reg, "info", "dataset", "med")[1])
+    assert (info["rows"], info["metadata"], info["versions"]) == (20, {"n": "20"}, [1])
+    out_file = tmp_path / "back.npz"
+    assert run(capsys, "-r", reg, "pull", "dataset", "med", "--output", str(out_file))[0] == 0
+    with np.load(out_file) as back:
+        np.testing.assert_array_equal(back["x"], x)
+        assert list(back["name"]) == [f"r{i}" for i in range(20)]
+    code, out, _ = run(capsys, "-r", reg, "verify", "datasets")
+    assert code == 0 and out.count("ok      med/") == 2
+    assert run(capsys, "-r", reg, "rm", "dataset", "med", "--split", "test")[1] == "removed med/test (all versions)\n"
+    assert LeptonAI(reg).dataset_splits("med") == ["train"]
+    code, _, err = run(capsys, "-r", reg, "rm", "dataset", "med", "--version", "1")
+    assert code == 1 and "--version needs --split" in err
+    code, _, err = run(capsys, "-r", reg, "push", "dataset", "med", str(tmp_path / "missing.npz"))
+    assert code == 1 and "cannot read" in err and ".npz" in err

@@ -266,3 +266,30 @@ def test_explicit_runtime_path_is_authoritative() -> None:
         "could not load ONNX Runtime: the runtime_path given could not be loaded\ntried:\n"
         "  - runtime_path `/no/libonnxruntime.so.1`: no such file\n"
     )
+
+
+def test_the_gil_is_released_while_running() -> None:
+    import threading
+    import time
+
+    # ~17 GFLOP in a single run on one thread (~0.1-0.5 s): long enough to observe from outside.
+    m = load_model(fx.matmul_chain(n=1024, depth=8), intra_op_threads=1)
+    x = np.ones((1024, 1024), np.float32)
+    timing: dict[str, float] = {}
+
+    def run() -> None:
+        t0 = time.perf_counter()
+        m(x)
+        timing["run"] = time.perf_counter() - t0
+
+    t = threading.Thread(target=run)
+    # This thread keeps running Python while the other runs the model. Had the run kept the GIL,
+    # this loop would stall for the whole run: its longest pause would be about the run's length.
+    longest_pause, last = 0.0, time.perf_counter()
+    t.start()
+    while t.is_alive():
+        now = time.perf_counter()
+        longest_pause, last = max(longest_pause, now - last), now
+    t.join()
+    assert timing["run"] > 0.03, timing  # the run was long enough for the check to mean something
+    assert longest_pause < timing["run"] / 2, (longest_pause, timing)

@@ -480,3 +480,24 @@ def test_cache_is_bounded(tmp_path):
     assert sum(sizes) <= 25_000 and len(sizes) == 2
     # evicted ones are fetched again from the registry
     assert p.model_bytes("m0") == blob(0, 10_000)
+
+
+def test_s3_credentials_refused_is_permission_denied(serve):
+    """moto accepts any credentials, so a server that answers 403 to everything stands in for
+    an S3 endpoint refusing ours: the S3 client path must surface PermissionDeniedError."""
+    url = serve(_ForbiddenHandler)
+    p = LeptonAI(
+        "s3://bucket/prefix",
+        cache=False,
+        storage_options={
+            "aws_endpoint": url,
+            "aws_allow_http": "true",
+            "aws_access_key_id": "wrong",
+            "aws_secret_access_key": "wrong",
+            "aws_region": "us-east-1",
+        },
+    )
+    with pytest.raises(lepton_ai.PermissionDeniedError, match="check the credentials"):
+        p.model_bytes("m")
+    with pytest.raises(lepton_ai.PermissionDeniedError):
+        p.push_model("m", blob(1))

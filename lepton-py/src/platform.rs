@@ -54,6 +54,12 @@ impl Callback {
     }
 }
 
+/// Keeps a pinned dataset view alive (see `Platform.pin_dataset`).
+#[pyclass(name = "DatasetPin", module = "lepton_ai._lepton", frozen)]
+pub struct DatasetPin {
+    _store: Arc<dyn lepton_core::platform::ObjectStoreHandle>,
+}
+
 /// The registry (lepton_core::platform::Platform).
 #[pyclass(name = "Platform", module = "lepton_ai._lepton", frozen)]
 pub struct PyPlatform {
@@ -203,6 +209,22 @@ impl PyPlatform {
             .py()
     }
 
+    /// Resolves a dataset version and pins its folder URI to the registry's cached view while
+    /// the returned pin lives.
+    #[pyo3(signature = (name, split, version=None))]
+    fn pin_dataset(
+        &self,
+        py: Python<'_>,
+        name: String,
+        split: String,
+        version: Option<u64>,
+    ) -> PyResult<(u64, String, DatasetPin)> {
+        let (v, uri, store) = py
+            .detach(|| self.inner.pin_dataset(&name, &split, version))
+            .py()?;
+        Ok((v, uri, DatasetPin { _store: store }))
+    }
+
     fn list_datasets(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         py.detach(|| self.inner.list_datasets()).py()
     }
@@ -312,6 +334,7 @@ fn read_model_file<'py>(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPlatform>()?;
+    m.add_class::<DatasetPin>()?;
     m.add_function(wrap_pyfunction!(is_sealed_model_file, m)?)?;
     m.add_function(wrap_pyfunction!(open_model_file, m)?)?;
     m.add_function(wrap_pyfunction!(write_model_file, m)?)?;

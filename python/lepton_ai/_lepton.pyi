@@ -63,6 +63,9 @@ from typing import Callable
 _Progress = Callable[[int, int], None] | None
 _PathArg = str | os.PathLike[str]
 
+class DatasetPin:
+    """Keeps a pinned dataset view alive."""
+
 class Platform:
     """The registry (lepton_core::platform::Platform); manifests cross as JSON text."""
 
@@ -104,6 +107,9 @@ class Platform:
     def resolve_dataset(
         self, name: str, split: str, version: int | None = None
     ) -> tuple[int, str]: ...
+    def pin_dataset(
+        self, name: str, split: str, version: int | None = None
+    ) -> tuple[int, str, DatasetPin]: ...
     def list_datasets(self) -> list[str]: ...
     def dataset_splits(self, name: str) -> list[str]: ...
     def dataset_versions(self, name: str, split: str) -> list[int]: ...
@@ -119,7 +125,6 @@ def write_model_file(path: _PathArg, data: bytes, key: bytes | None = None) -> N
 def read_model_file(path: _PathArg, key: bytes | None = None) -> bytes: ...
 
 import numpy.typing as npt
-from collections.abc import Mapping
 from typing import Optional
 
 # ----- datasets ------------------------------------------------------------------------------

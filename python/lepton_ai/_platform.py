@@ -162,6 +162,7 @@ class LeptonAI:
             None if storage_options is None else {str(k): str(v) for k, v in storage_options.items()}
         )
         self._progress = progress
+        self._pins: Dict[str, Any] = {}
         self._native = _lepton.Platform(
             uri_str,
             self._key_raw,
@@ -295,6 +296,8 @@ class LeptonAI:
     def _dataset_key(self) -> Any:
         from ._lepton import Key as _Key  # the datasets issue's key class
 
+        if self._key_raw is None:
+            raise KeyRequiredError("this platform has no key: open it with LeptonAI(uri, key=...)")
         return _Key.from_bytes(self._key_raw)
 
     def push_dataset(
@@ -352,7 +355,10 @@ class LeptonAI:
         ``Dataset`` (e.g. ``cache_bytes=``)."""
         from ._dataset import Dataset
 
-        v, uri = self._native.resolve_dataset(name, split, version)
+        # The version folder's URI, pinned in this process to a view that reads through the
+        # registry cache (and works offline once warm); copies in other processes reopen the URI.
+        v, uri, pin = self._native.pin_dataset(name, split, version)
+        self._pins[uri] = pin
         info = self.dataset_info(name, split, v)
         if info.encrypted and self._key_raw is None:
             raise KeyRequiredError(

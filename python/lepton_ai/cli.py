@@ -83,8 +83,8 @@ def _info_dict(info: Any) -> dict:
     return dataclasses.asdict(info)
 
 
-def _split(args: argparse.Namespace, default: Optional[str] = "train") -> Optional[str]:
-    return args.split if args.split is not None else default
+def _split(args: argparse.Namespace) -> str:
+    return args.split if args.split is not None else "train"
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -153,7 +153,12 @@ def cmd_pull(args: argparse.Namespace) -> int:
         split = _split(args)
         ds = p.load_dataset(args.name, split, args.version)
         out = args.output or f"{args.name}-{split}.npz"
-        np.savez(out, **ds.to_numpy())
+        # Text columns come back as object arrays; .npz stores them as fixed-width str/bytes.
+        cols = {
+            k: np.array(list(v)) if isinstance(v, list) or np.asarray(v).dtype == object else v
+            for k, v in ds.to_numpy().items()
+        }
+        np.savez(out, **cols)
         print(f"wrote {args.name}/{split} version {ds.version} ({len(ds)} rows) to {out}")
         return 0
     info = p.model_info(args.name, args.version)

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use object_store::path::Path;
+use object_store::ObjectStore;
 use serde::{Deserialize, Serialize};
 
 use super::layout::{check_name, dataset_root, version_dir, DATASETS};
@@ -347,14 +348,34 @@ impl Platform {
         self.open_dataset(name, split, version, read, true)
     }
 
-    fn open_dataset(
+    /// Resolves `name`/`split` at `version` like [`Platform::resolve_dataset`], and pins its
+    /// folder URI to a view that reads through the registry cache (manifest in memory, chunks
+    /// from the cache, offline-capable). The pin lasts while the returned store is held.
+    pub fn pin_dataset(
         &self,
         name: &str,
         split: &str,
         version: Option<u64>,
-        read: ReadOptions,
+    ) -> Result<(u64, String, Arc<dyn ObjectStore>)> {
+        let (v, prefix, store) = self.pinned_view(name, split, version, true)?;
+        let uri = self.uri_of(&prefix);
+        crate::store::pin_uri(
+            &uri,
+            &crate::store::StoreLocation {
+                store: store.clone(),
+                prefix,
+            },
+        );
+        Ok((v, uri, store))
+    }
+
+    fn pinned_view(
+        &self,
+        name: &str,
+        split: &str,
+        version: Option<u64>,
         use_cache: bool,
-    ) -> Result<Dataset> {
+    ) -> Result<(u64, Path, Arc<dyn ObjectStore>)> {
         let (v, bytes) = block_on(self.dataset_manifest(name, split, version))?;
         let root = dataset_root(&self.prefix, name, split);
         let prefix = version_dir(&root, v);
@@ -378,8 +399,21 @@ impl Platform {
             bytes,
             chunks,
         ))?;
+        Ok((v, prefix, Arc::new(pinned)))
+    }
+
+    fn open_dataset(
+        &self,
+        name: &str,
+        split: &str,
+        version: Option<u64>,
+        read: ReadOptions,
+        use_cache: bool,
+    ) -> Result<Dataset> {
+        let (v, prefix, store) = self.pinned_view(name, split, version, use_cache)?;
+        let what = Self::dataset_what(name, split, Some(v));
         Dataset::open(
-            Arc::new(pinned),
+            store,
             prefix,
             self.key.clone(),
             ReadOptions {

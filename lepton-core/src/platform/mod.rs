@@ -34,6 +34,8 @@ use crate::{Error, Result};
 pub use cache::Cache;
 pub use datasets::{DatasetEntry, DatasetPush, DatasetPushOptions};
 pub use models::ModelInfo;
+/// The object-store trait, re-exported for holders of pinned views.
+pub use object_store::ObjectStore as ObjectStoreHandle;
 use versions::Bucket;
 
 /// Called during long transfers with `(bytes done, bytes total)`; returning an error aborts the
