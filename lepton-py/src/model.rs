@@ -1,12 +1,12 @@
 //! Python bindings for `lepton_core::model`: numpy arrays in (borrowed when C-contiguous, aligned
-//! and of the model's dtype), numpy arrays out (the output buffers are moved, not copied), the GIL
+//! and of the model's dtype), numpy arrays out (copied once from ONNX Runtime's buffers), the GIL
 //! released while loading and running.
 
 use std::path::PathBuf;
 
 use lepton_core::model::{
     runtime, DType, Dim, ExecutionProvider, InputKey, IoInfo, Model, ModelOptions, OutputData,
-    Tensor, TensorData, TensorView,
+    TensorView,
 };
 use lepton_core::Error;
 use numpy::npyffi::_PyArray_GET_ITEM_DATA;
@@ -188,9 +188,7 @@ fn output_to_numpy(
 ) -> PyResult<Py<PyAny>> {
     let bytes = match data {
         OutputData::Raw(b) => b,
-        OutputData::Strings(s) => {
-            return to_numpy(py, Tensor::from_strings(shape.to_vec(), s).py()?);
-        }
+        OutputData::Strings(s) => return strings_to_numpy(py, shape, s),
     };
     Ok(match dtype {
         DType::F32 => fresh_array::<f32>(py, shape, bytes),
@@ -217,50 +215,16 @@ fn output_to_numpy(
     })
 }
 
-fn to_numpy(py: Python<'_>, tensor: Tensor) -> PyResult<Py<PyAny>> {
-    let (shape, data) = tensor.into_parts();
+/// A numpy object array of Python strings with `shape`.
+fn strings_to_numpy(py: Python<'_>, shape: &[i64], strings: Vec<String>) -> PyResult<Py<PyAny>> {
     let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-    macro_rules! arr {
-        ($v:expr) => {{
-            let a = numpy::ndarray::ArrayD::from_shape_vec(dims.clone(), $v)
-                .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
-            PyArray::from_owned_array(py, a).into_any().unbind()
-        }};
-    }
-    Ok(match data {
-        TensorData::F32(v) => arr!(v),
-        TensorData::F64(v) => arr!(v),
-        TensorData::I8(v) => arr!(v),
-        TensorData::I16(v) => arr!(v),
-        TensorData::I32(v) => arr!(v),
-        TensorData::I64(v) => arr!(v),
-        TensorData::U8(v) => arr!(v),
-        TensorData::U16(v) => arr!(v),
-        TensorData::U32(v) => arr!(v),
-        TensorData::U64(v) => arr!(v),
-        TensorData::Bool(v) => arr!(v),
-        TensorData::F16(v) => {
-            let bits: Vec<u16> = v.into_iter().map(|h| h.0).collect();
-            let a: Py<PyAny> = arr!(bits);
-            a.bind(py).call_method1("view", ("float16",))?.unbind()
-        }
-        TensorData::String(v) => {
-            let numpy = py.import("numpy")?;
-            let list = PyList::new(py, v)?;
-            let kwargs = PyDict::new(py);
-            kwargs.set_item("dtype", "object")?;
-            let flat = numpy.call_method("array", (list,), Some(&kwargs))?;
-            flat.call_method1("reshape", (PyTuple::new(py, dims)?,))?
-                .unbind()
-        }
-        other => {
-            return Err(Error::Runtime(format!(
-                "cannot convert output of dtype {}",
-                other.dtype()
-            )))
-            .py()
-        }
-    })
+    let numpy = py.import("numpy")?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("dtype", "object")?;
+    let flat = numpy.call_method("array", (PyList::new(py, strings)?,), Some(&kwargs))?;
+    Ok(flat
+        .call_method1("reshape", (PyTuple::new(py, dims)?,))?
+        .unbind())
 }
 
 #[pymethods]

@@ -69,7 +69,6 @@ class Model(_lepton.NativeModel):
         self._outputs = _infos(self.output_specs)
         self._input_dtypes = {i.name: i.dtype for i in self._inputs}
         self._single_output = len(self._outputs) == 1
-        self._source = source if isinstance(source, str) else f"<{len(source)} bytes>"
 
     # ----- signature -------------------------------------------------------------------------
     @property

@@ -19,9 +19,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ort::environment::Environment;
+use ort::logging::LogLevel;
 
 use crate::{Error, Result};
 
@@ -187,8 +188,11 @@ fn load(path: &Path, found_by: &'static str) -> std::result::Result<Runtime, Str
     let env = builder
         .with_name("lepton")
         .with_telemetry(false)
+        .with_logger(Arc::new(forward_log))
         .build()
         .map_err(|e| format!("loaded, but creating the environment failed: {e}"))?;
+    // The logger is registered at verbose; only warnings and worse are worth formatting.
+    env.set_log_level(LogLevel::Warning);
     Ok(Runtime {
         info: RuntimeInfo {
             version: version_of(&path),
@@ -197,6 +201,21 @@ fn load(path: &Path, found_by: &'static str) -> std::result::Result<Runtime, Str
         },
         env,
     })
+}
+
+/// Sends ONNX Runtime's log lines to `tracing` (target `onnxruntime`) instead of stderr: failures
+/// reach callers as errors already, and an SDK should not write to a notebook's stderr.
+fn forward_log(level: LogLevel, category: &str, _id: &str, location: &str, message: &str) {
+    match level {
+        LogLevel::Error | LogLevel::Fatal => {
+            tracing::error!(target: "onnxruntime", category, location, "{message}")
+        }
+        LogLevel::Warning => tracing::warn!(target: "onnxruntime", category, location, "{message}"),
+        LogLevel::Info => tracing::info!(target: "onnxruntime", category, location, "{message}"),
+        LogLevel::Verbose => {
+            tracing::debug!(target: "onnxruntime", category, location, "{message}")
+        }
+    }
 }
 
 /// The version from the build info (`git-branch=rel-1.31.1`) or else the file name.
