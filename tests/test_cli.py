@@ -19,7 +19,7 @@ from lepton_ai.cli import main
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv("LEPTON_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("LEPTON_KEY", raising=False)
-    monkeypatch.delenv("LEPTON_REGISTRY", raising=False)
+    monkeypatch.delenv("LEPTON_URI", raising=False)
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_push_ls_info_pull_rm(capsys, tmp_path, reg):
 
 
 def test_registry_from_environment(capsys, tmp_path, reg, monkeypatch):
-    monkeypatch.setenv("LEPTON_REGISTRY", reg)
+    monkeypatch.setenv("LEPTON_URI", reg)
     run(capsys, "push", "model", "env", str(model_file(tmp_path)))
     assert LeptonAI(reg).list_models() == ["env"]
 
@@ -163,3 +163,22 @@ def test_datasets_push_ls_info_pull_verify_rm(capsys, tmp_path, reg):
     assert code == 1 and "--version needs --split" in err
     code, _, err = run(capsys, "-r", reg, "push", "dataset", "med", str(tmp_path / "missing.npz"))
     assert code == 1 and "cannot read" in err and ".npz" in err
+
+
+def test_closed_pipe_exits_quietly(tmp_path, reg):
+    # `lepton ls models | head -1`: the reader leaves early; no traceback, status 141 like Unix tools.
+    platform = LeptonAI(reg)
+    for i in range(3):
+        platform.push_model(f"m{i}", model_file(tmp_path).read_bytes())
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "LEPTON_URI": reg}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfrom lepton_ai.cli import main\n"
+         "sys.stdout.reconfigure(line_buffering=True)\nsys.exit(main(['ls', 'models']))"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before anything is written
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait() == 141, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err

@@ -2,13 +2,13 @@
 
     lepton --registry s3://bucket/prefix ls models
     lepton push model medical_diagnosis model.onnx --metadata '{"auc": 0.97}'
-    lepton pull model medical_diagnosis -o medical.model
+    lepton pull model medical_diagnosis --output medical.model
     lepton verify model medical_diagnosis
     lepton rm model medical_diagnosis --version 2
     lepton push dataset medical train.npz --split train
     lepton ls datasets medical
 
-The registry comes from ``--registry``, else ``$LEPTON_REGISTRY``, else the local default. The key
+The registry comes from ``--registry``, else ``$LEPTON_URI``, else the local default. The key
 (for encrypted items) comes from ``--key-file`` (32 raw bytes or 64 hex characters), else
 ``$LEPTON_KEY`` (hex); it is never taken on the command line, where other users could see it.
 """
@@ -62,7 +62,7 @@ def _read_key(args: argparse.Namespace) -> Optional[bytes]:
 
 
 def _platform(args: argparse.Namespace) -> LeptonAI:
-    uri = args.registry or os.environ.get("LEPTON_REGISTRY") or None
+    uri = args.registry or os.environ.get("LEPTON_URI") or None
     options = dict(kv.split("=", 1) for kv in args.option) if args.option else None
     return LeptonAI(
         uri,
@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lepton",
         description="Manage a lepton-ai registry of models and datasets.",
-        epilog="The registry is --registry, else $LEPTON_REGISTRY, else ~/.lepton/registry. "
+        epilog="The registry is --registry, else $LEPTON_URI, else ~/.lepton/registry. "
         "The key is --key-file, else $LEPTON_KEY (hex).",
     )
     parser.add_argument("--registry", "-r", help="registry URI or path (s3://bucket/prefix, ...)")
@@ -314,6 +314,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("lepton: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`lepton ls models | head`): stop quietly, as Unix tools do, and
+        # keep Python from complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":
