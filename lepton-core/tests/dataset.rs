@@ -684,3 +684,33 @@ fn seal_and_open() {
         );
     }
 }
+
+/// A forged unencrypted manifest (recomputed SHA-256 trailer) claiming a chunk of 2^32-1 rows
+/// used to open and then abort the process allocating ~1 TiB on the first read.
+#[test]
+fn forged_huge_chunk_is_an_integrity_error_not_an_abort() {
+    use lepton_core::dataset::manifest;
+    let store = mem();
+    let mut w =
+        DatasetWriter::create(store.clone(), Path::from("h"), WriteOptions::default()).unwrap();
+    w.write_columns(&[("y", ColumnData::from_slice(&[1i64, 2, 3], &[]).unwrap())])
+        .unwrap();
+    w.close().unwrap();
+    let path = "h/manifests/00000000000000000001.manifest";
+    let mut m = manifest::parse(&get(&store, path), "manifest")
+        .unwrap()
+        .peek()
+        .clone();
+    for (rows, what) in [
+        (u32::MAX as u64, "2^32-1 rows"),
+        ((1 << 27) + 1, "just over 1 GiB"),
+    ] {
+        m.chunks[0].rows = rows;
+        m.chunks[0].raw_len = rows * 8;
+        m.rows = rows;
+        put(&store, path, manifest::encode(&m, None));
+        let err = open(&store, "h", None).unwrap_err();
+        assert!(matches!(err, Error::Integrity { .. }), "{what}: {err}");
+        assert!(err.to_string().contains("chunk limit"), "{what}: {err}");
+    }
+}

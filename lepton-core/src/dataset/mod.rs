@@ -34,7 +34,7 @@ mod reader;
 mod schema;
 mod writer;
 
-pub use chunk::{parse_payload, DecodedChunk};
+pub use chunk::{parse_payload, DecodedChunk, MAX_CHUNK_RAW_BYTES};
 pub use iter::{BatchIter, IterOptions};
 pub use manifest::{ChunkEntry, Codec, Filter, Manifest, FORMAT_VERSION};
 pub use reader::{versions, Dataset, ReadOptions};
