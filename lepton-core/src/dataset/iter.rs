@@ -97,6 +97,57 @@ struct Seg {
 
 type Slot = Arc<(Mutex<Option<Result<Arc<DecodedChunk>>>>, Condvar)>;
 
+/// Fetches and decodes chunk `c`, turning a panic (a bug, or a panicking custom store) into an
+/// error instead of unwinding into the thread pool, where it would abort the process.
+fn fetch_caught(ds: &Dataset, c: u32) -> Result<Arc<DecodedChunk>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ds.fetch_chunk(c as usize)))
+        .unwrap_or_else(|p| {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(panicked(c, &msg))
+        })
+        .map(Arc::new)
+}
+
+fn panicked(c: u32, msg: &str) -> Error {
+    Error::Io {
+        path: format!("chunk {c}"),
+        source: std::io::Error::other(format!(
+            "reading it failed unexpectedly ({msg}); this is a bug in lepton-ai or in the object \
+             store: please report it"
+        )),
+    }
+}
+
+/// Fills a prefetch slot exactly once: with the result, or with an error if the job ends
+/// without one, so that the consumer never waits forever.
+struct Filler {
+    slot: Slot,
+    chunk: u32,
+}
+
+impl Filler {
+    fn fill(&self, r: Result<Arc<DecodedChunk>>) {
+        let mut g = self.slot.0.lock().unwrap_or_else(|e| e.into_inner());
+        if g.is_none() {
+            *g = Some(r);
+        }
+        self.slot.1.notify_all();
+    }
+}
+
+impl Drop for Filler {
+    fn drop(&mut self) {
+        self.fill(Err(panicked(
+            self.chunk,
+            "the decoding job ended without a result",
+        )));
+    }
+}
+
 /// An iterator of batches over a [`Dataset`]; see [`IterOptions`].
 pub struct BatchIter {
     ds: Dataset,
@@ -106,7 +157,9 @@ pub struct BatchIter {
     pos: u64,
     window: Option<(u64, Vec<(u32, u32)>)>,
     ready: HashMap<u32, Arc<DecodedChunk>>,
-    pending: HashMap<u32, Slot>,
+    /// Chunks being decoded in the pool, with the process that started them: after a fork the
+    /// child has none of the parent's pool threads, so it decodes those chunks itself.
+    pending: HashMap<u32, (Slot, u32)>,
     failed: bool,
 }
 
@@ -268,13 +321,10 @@ impl BatchIter {
                 continue;
             }
             let slot: Slot = Arc::new((Mutex::new(None), Condvar::new()));
-            self.pending.insert(c, slot.clone());
+            self.pending.insert(c, (slot.clone(), std::process::id()));
             let ds = self.ds.clone();
-            crate::rt::cpu().spawn(move || {
-                let r = ds.fetch_chunk(c as usize).map(Arc::new);
-                *slot.0.lock().expect("slot lock") = Some(r);
-                slot.1.notify_all();
-            });
+            let filler = Filler { slot, chunk: c };
+            crate::rt::cpu().spawn(move || filler.fill(fetch_caught(&ds, c)));
             started += 1;
         }
     }
@@ -284,14 +334,16 @@ impl BatchIter {
             return Ok(d.clone());
         }
         let d = match self.pending.remove(&c) {
-            Some(slot) => {
-                let mut g = slot.0.lock().expect("slot lock");
-                while g.is_none() {
-                    g = slot.1.wait(g).expect("slot lock");
+            Some((slot, pid)) if pid == std::process::id() => {
+                let mut g = slot.0.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    match g.take() {
+                        Some(r) => break r?,
+                        None => g = slot.1.wait(g).unwrap_or_else(|e| e.into_inner()),
+                    }
                 }
-                g.take().expect("filled")?
             }
-            None => Arc::new(self.ds.fetch_chunk(c as usize)?),
+            _ => fetch_caught(&self.ds, c)?,
         };
         self.ready.insert(c, d.clone());
         Ok(d)
