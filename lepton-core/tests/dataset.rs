@@ -255,6 +255,44 @@ fn iteration_shuffle_shard_resume() {
         .collect();
     assert_eq!(resumed, rest);
     assert_eq!(first.len() + rest.len(), ROWS / 2);
+    // A state resumes only on the dataset version it was saved on.
+    let r = state
+        .resume_of
+        .clone()
+        .expect("state() records its dataset");
+    assert_eq!((r.version, r.rows), (1, ROWS as u64));
+    for (bad, what) in [
+        (
+            lepton_core::dataset::ResumeOf {
+                version: 2,
+                ..r.clone()
+            },
+            "its version is 2",
+        ),
+        (
+            lepton_core::dataset::ResumeOf {
+                rows: 999,
+                ..r.clone()
+            },
+            "its rows is 999",
+        ),
+        (
+            lepton_core::dataset::ResumeOf {
+                dataset_id: "0".repeat(32),
+                ..r.clone()
+            },
+            "its dataset_id is",
+        ),
+    ] {
+        let err = ds
+            .iter_batches(IterOptions {
+                resume_of: Some(bad),
+                ..state.clone()
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+        assert!(err.to_string().contains(what), "{err}");
+    }
     // drop_last
     let n = ds
         .iter_batches(IterOptions {

@@ -437,6 +437,7 @@ impl PyDataset {
                 world_size,
                 drop_last,
                 position,
+                resume_of: None,
             })
             .py()?;
         Ok(PyBatchIter { inner: it })

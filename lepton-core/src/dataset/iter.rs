@@ -38,6 +38,22 @@ pub struct IterOptions {
     pub drop_last: bool,
     /// Rows of this rank's sequence already consumed (to resume; default 0).
     pub position: u64,
+    /// The dataset a saved state belongs to (set by [`BatchIter::state`]; default `None`, not
+    /// checked). Resuming on another dataset, version or row count is an
+    /// [`Error::InvalidArgument`]: the position would silently skip or repeat rows.
+    #[serde(default)]
+    pub resume_of: Option<ResumeOf>,
+}
+
+/// Which dataset an iteration state was saved on (see [`IterOptions::resume_of`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeOf {
+    /// The dataset version's id.
+    pub dataset_id: String,
+    /// The version.
+    pub version: u64,
+    /// Its row count.
+    pub rows: u64,
 }
 
 impl Default for IterOptions {
@@ -52,6 +68,7 @@ impl Default for IterOptions {
             world_size: 1,
             drop_last: false,
             position: 0,
+            resume_of: None,
         }
     }
 }
@@ -185,6 +202,27 @@ impl BatchIter {
                 opts.rank, opts.world_size
             )));
         }
+        if let Some(r) = &opts.resume_of {
+            let m = ds.manifest();
+            let mine = [
+                ("version", m.version.to_string()),
+                ("rows", ds.len().to_string()),
+                ("dataset_id", m.dataset_id.clone()),
+            ];
+            let saved = [
+                r.version.to_string(),
+                r.rows.to_string(),
+                r.dataset_id.clone(),
+            ];
+            for ((name, mine), saved) in mine.iter().zip(saved) {
+                if *mine != saved {
+                    return Err(Error::InvalidArgument(format!(
+                        "the state was saved on another dataset: its {name} is {saved}, this \
+                         dataset's is {mine}; open the version the state was saved on to resume"
+                    )));
+                }
+            }
+        }
         let chunks = ds.num_chunks();
         let mut order: Vec<u32> = (0..chunks as u32).collect();
         if opts.shuffle {
@@ -244,8 +282,14 @@ impl BatchIter {
 
     /// The state to resume from: pass it back to [`Dataset::iter_batches`].
     pub fn state(&self) -> IterOptions {
+        let m = self.ds.manifest();
         IterOptions {
             position: self.pos,
+            resume_of: Some(ResumeOf {
+                dataset_id: m.dataset_id.clone(),
+                version: m.version,
+                rows: self.ds.len(),
+            }),
             ..self.opts.clone()
         }
     }
