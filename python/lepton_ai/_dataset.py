@@ -9,7 +9,7 @@
     image, label = ds[0]                       # a tuple in column order
     for images, labels in ds.iter_batches(64, shuffle=True, seed=0):
         ...
-    DataLoader(ds, batch_size=64, num_workers=2)  # picklable: each worker opens its own reader
+    DataLoader(ds, batch_size=64, num_workers=2)  # each worker opens its own reader (fork or spawn)
 
 The storage format is specified in ``docs/dataset-format.md``.
 """
@@ -31,7 +31,8 @@ __all__ = ["Dataset", "Key", "write_dataset"]
 #: A dataset/model key: 32 random bytes (``Key.generate()``), given bytes
 #: (``Key.from_bytes``), an environment variable (``Key.from_env``), or a passphrase
 #: (``Key.from_passphrase``, Argon2id with the salt stored in the manifest). ``repr()`` never shows
-#: the key; pickling keeps it (so a DataLoader worker can open the dataset).
+#: the key; it pickles only while a multiprocessing worker is spawned (a spawn DataLoader), and
+#: ``pickle.dumps``/``torch.save`` raise ``TypeError`` instead of writing it to disk.
 Key = _lepton.Key
 
 _FIXED_KINDS = "biuf"
