@@ -121,7 +121,9 @@ def test_schema_errors(tmp_path: Path) -> None:
 def test_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     key = Key.generate()
     assert repr(key) == "Key(<redacted>)"
-    assert pickle.loads(pickle.dumps(key)) == key
+    # Pickling a key (torch.save, joblib) would write the secret to disk.
+    with pytest.raises(TypeError, match="Key.from_env"):
+        pickle.dumps(key)
     monkeypatch.setenv("LEPTON_TEST_KEY", key.to_bytes().hex())
     assert Key.from_env("LEPTON_TEST_KEY") == key
     with pytest.raises(la.InvalidArgumentError, match="a key is 32 bytes, got 3"):
@@ -131,7 +133,10 @@ def test_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _write(tmp_path / "pw", pw)
     ds = Dataset(str(tmp_path / "pw"), key=Key.from_passphrase("open sesame"))
     assert int(ds[9][1]) == 9
-    assert int(pickle.loads(pickle.dumps(ds))[9][1]) == 9
+    with pytest.raises(TypeError, match="Key.from_env"):
+        pickle.dumps(ds)
+    with pytest.raises(TypeError, match="Key.from_env"):
+        pickle.dumps(Key.from_passphrase("open sesame"))
     with pytest.raises(la.WrongKeyError) as e:
         Dataset(str(tmp_path / "pw"), key=Key.from_passphrase("open barley"))
     assert "barley" not in str(e.value)
@@ -158,10 +163,32 @@ def test_shuffle_shard_resume(tmp_path: Path) -> None:
     state = ds.state_dict()
     assert state["position"] == 96
     rest = [int(v) for b in it for v in b[1]]
-    fresh = pickle.loads(pickle.dumps(ds))
+    fresh = Dataset(str(tmp_path / "ds"), key=ds._native.key())
     fresh.load_state_dict(state)
     assert [int(v) for b in fresh.iter_batches() for v in b[1]] == rest
     assert sorted(first + rest) == list(range(ROWS))
+
+
+def test_resume_state_belongs_to_its_dataset(tmp_path: Path) -> None:
+    ds = _write(tmp_path / "ds", None)
+    it = ds.iter_batches(batch_size=32)
+    next(it)
+    state = ds.state_dict()
+    assert (state["version"], state["rows"]) == (1, ROWS) and state["dataset_id"] == ds.info["dataset_id"]
+    # Unencrypted, no storage_options: nothing secret, so it pickles (a resumed copy).
+    fresh = pickle.loads(pickle.dumps(ds))
+    fresh.load_state_dict(state)
+    assert int(next(iter(fresh.iter_batches()))[1][0]) == 32
+    # A newer version (fewer rows) must not silently accept the old position.
+    write_dataset(str(tmp_path / "ds"), {k: v[:400] for k, v in _sample().items()}, version=2, chunk_bytes=2048)
+    v2 = Dataset(str(tmp_path / "ds"))
+    with pytest.raises(la.InvalidArgumentError, match="its version is 1, this dataset's is 2"):
+        v2.load_state_dict(state)
+    other = _write(tmp_path / "other", None)
+    with pytest.raises(la.InvalidArgumentError, match="its dataset_id is"):
+        other.load_state_dict(state)
+    with pytest.raises(la.InvalidArgumentError, match="not a Dataset state"):
+        ds.load_state_dict({k: v for k, v in state.items() if k != "rows"})
 
 
 def test_dataloader_workers(tmp_path: Path) -> None:
@@ -177,6 +204,19 @@ def test_dataloader_workers(tmp_path: Path) -> None:
         assert images.shape[1:] == (4, 4) and labels.dtype == torch.int64
         assert names[0].startswith("row-")
         seen += labels.tolist()
+    assert sorted(seen) == list(range(ROWS))
+
+
+def test_dataloader_spawn_workers(tmp_path: Path) -> None:
+    """Spawned workers get the key (pickled only while spawning) and read every row once."""
+    pytest.importorskip("torch")
+    from torch.utils.data import DataLoader
+
+    key = Key.generate()
+    _write(tmp_path / "ds", key)
+    ds = Dataset(str(tmp_path / "ds"), key=key)
+    loader = DataLoader(ds, batch_size=100, num_workers=2, multiprocessing_context="spawn")
+    seen = [int(v) for _, labels, _ in loader for v in labels]
     assert sorted(seen) == list(range(ROWS))
 
 

@@ -255,6 +255,44 @@ fn iteration_shuffle_shard_resume() {
         .collect();
     assert_eq!(resumed, rest);
     assert_eq!(first.len() + rest.len(), ROWS / 2);
+    // A state resumes only on the dataset version it was saved on.
+    let r = state
+        .resume_of
+        .clone()
+        .expect("state() records its dataset");
+    assert_eq!((r.version, r.rows), (1, ROWS as u64));
+    for (bad, what) in [
+        (
+            lepton_core::dataset::ResumeOf {
+                version: 2,
+                ..r.clone()
+            },
+            "its version is 2",
+        ),
+        (
+            lepton_core::dataset::ResumeOf {
+                rows: 999,
+                ..r.clone()
+            },
+            "its rows is 999",
+        ),
+        (
+            lepton_core::dataset::ResumeOf {
+                dataset_id: "0".repeat(32),
+                ..r.clone()
+            },
+            "its dataset_id is",
+        ),
+    ] {
+        let err = ds
+            .iter_batches(IterOptions {
+                resume_of: Some(bad),
+                ..state.clone()
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+        assert!(err.to_string().contains(what), "{err}");
+    }
     // drop_last
     let n = ds
         .iter_batches(IterOptions {
@@ -683,4 +721,121 @@ fn seal_and_open() {
             "fresh salt per object"
         );
     }
+}
+
+/// A forged unencrypted manifest (recomputed SHA-256 trailer) claiming a chunk of 2^32-1 rows
+/// used to open and then abort the process allocating ~1 TiB on the first read.
+#[test]
+fn forged_huge_chunk_is_an_integrity_error_not_an_abort() {
+    use lepton_core::dataset::manifest;
+    let store = mem();
+    let mut w =
+        DatasetWriter::create(store.clone(), Path::from("h"), WriteOptions::default()).unwrap();
+    w.write_columns(&[("y", ColumnData::from_slice(&[1i64, 2, 3], &[]).unwrap())])
+        .unwrap();
+    w.close().unwrap();
+    let path = "h/manifests/00000000000000000001.manifest";
+    let mut m = manifest::parse(&get(&store, path), "manifest")
+        .unwrap()
+        .peek()
+        .clone();
+    for (rows, what) in [
+        (u32::MAX as u64, "2^32-1 rows"),
+        ((1 << 27) + 1, "just over 1 GiB"),
+    ] {
+        m.chunks[0].rows = rows;
+        m.chunks[0].raw_len = rows * 8;
+        m.rows = rows;
+        put(&store, path, manifest::encode(&m, None));
+        let err = open(&store, "h", None).unwrap_err();
+        assert!(matches!(err, Error::Integrity { .. }), "{what}: {err}");
+        assert!(err.to_string().contains("chunk limit"), "{what}: {err}");
+    }
+}
+
+/// A store that panics when a chunk is read (a custom store with a bug).
+#[derive(Debug)]
+struct PanickingStore(Arc<dyn ObjectStore>);
+
+impl std::fmt::Display for PanickingStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PanickingStore")
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for PanickingStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        self.0.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.0.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        if location.as_ref().ends_with(".chunk") {
+            panic!("store bug reading {location}");
+        }
+        self.0.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
+        self.0.delete_stream(locations)
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&Path>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.0.list(prefix)
+    }
+
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&Path>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.0.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.0.copy_opts(from, to, options).await
+    }
+}
+
+/// A panic while a chunk is prefetched in the pool used to abort the process; now the batch
+/// that needs the chunk is a typed error, and the iterator does not hang.
+#[test]
+fn a_panic_while_prefetching_is_an_error_not_an_abort() {
+    let inner = mem();
+    write(&inner, "p", None, 1, &sample(400, 0)).unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(PanickingStore(inner));
+    let ds = open(&store, "p", None).unwrap();
+    assert!(ds.num_chunks() > 2);
+    let mut it = ds.iter_batches(IterOptions::default()).unwrap();
+    let err = it.next().unwrap().unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err}");
+    assert!(err.to_string().contains("store bug reading"), "{err}");
+    assert!(it.next().is_none(), "the iterator stops after an error");
 }

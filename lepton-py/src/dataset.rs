@@ -123,11 +123,24 @@ impl PyKey {
         0
     }
 
-    /// Pickles as its bytes (or passphrase): a key sent to a DataLoader worker stays usable.
+    /// Pickles as its bytes (or passphrase), but only while a multiprocessing child is being
+    /// spawned (a spawn/forkserver DataLoader worker), as `multiprocessing.AuthenticationString`
+    /// does; anywhere else (`pickle.dumps`, `torch.save`) it raises `TypeError`, so that the
+    /// secret is never written to disk by accident.
     fn __reduce__<'py>(
         slf: &Bound<'py, Self>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let py = slf.py();
+        let spawning = py
+            .import("multiprocessing.context")?
+            .getattr("get_spawning_popen")?
+            .call0()?;
+        if spawning.is_none() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "a Key is not picklable (the pickle would hold the secret): pass keys with \
+                 Key.from_env(\"VAR\") or Key.from_passphrase(...) in each process instead",
+            ));
+        }
         let cls = py.get_type::<PyKey>();
         match &slf.get().secret {
             Secret::Key(k) => Ok((
@@ -424,6 +437,7 @@ impl PyDataset {
                 world_size,
                 drop_last,
                 position,
+                resume_of: None,
             })
             .py()?;
         Ok(PyBatchIter { inner: it })

@@ -9,13 +9,14 @@
     image, label = ds[0]                       # a tuple in column order
     for images, labels in ds.iter_batches(64, shuffle=True, seed=0):
         ...
-    DataLoader(ds, batch_size=64, num_workers=2)  # picklable: each worker opens its own reader
+    DataLoader(ds, batch_size=64, num_workers=2)  # each worker opens its own reader (fork or spawn)
 
 The storage format is specified in ``docs/dataset-format.md``.
 """
 
 from __future__ import annotations
 
+import multiprocessing.context
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Union
 
@@ -30,7 +31,8 @@ __all__ = ["Dataset", "Key", "write_dataset"]
 #: A dataset/model key: 32 random bytes (``Key.generate()``), given bytes
 #: (``Key.from_bytes``), an environment variable (``Key.from_env``), or a passphrase
 #: (``Key.from_passphrase``, Argon2id with the salt stored in the manifest). ``repr()`` never shows
-#: the key; pickling keeps it (so a DataLoader worker can open the dataset).
+#: the key; it pickles only while a multiprocessing worker is spawned (a spawn DataLoader), and
+#: ``pickle.dumps``/``torch.save`` raise ``TypeError`` instead of writing it to disk.
 Key = _lepton.Key
 
 _FIXED_KINDS = "biuf"
@@ -315,21 +317,49 @@ class Dataset:
         ``load_state_dict`` (in this or a new process) to resume after the batches consumed."""
         if self._state is None:
             raise InvalidArgumentError("no iteration to save: call iter_batches() first")
-        return dict(self._state)
+        return {**self._state, **self._identity()}
+
+    def _identity(self) -> dict[str, Any]:
+        """What a state belongs to: this dataset's id, version and row count."""
+        return {"version": self._version, "rows": len(self._native), "dataset_id": self._info["dataset_id"]}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Makes the next ``iter_batches()`` resume the saved iteration (its options and position)."""
+        """Makes the next ``iter_batches()`` resume the saved iteration (its options and position).
+
+        Raises ``InvalidArgumentError`` when the state was saved on another dataset, version, row
+        count or shard: resuming there would silently skip or repeat rows."""
         keys = {"batch_size", "shuffle", "seed", "epoch", "shuffle_buffer", "rank", "world_size", "drop_last", "position"}
-        if set(state) != keys:
-            raise InvalidArgumentError(f"not a Dataset state: expected the keys {sorted(keys)}")
+        identity = self._identity()
+        if set(state) != keys | set(identity):
+            raise InvalidArgumentError(
+                f"not a Dataset state: expected the keys {sorted(keys | set(identity))} (from state_dict())"
+            )
+        for name, mine in identity.items():
+            if state[name] != mine:
+                raise InvalidArgumentError(
+                    f"the state was saved on another dataset: its {name} is {state[name]!r}, this dataset's is "
+                    f"{mine!r}; open the version the state was saved on (Dataset(uri, version=...)) to resume"
+                )
         if (state["rank"], state["world_size"]) != (self._rank, self._world_size):
             raise InvalidArgumentError("the state was saved on another shard (rank, world_size)")
-        self._resume = dict(state)
+        self._resume = {k: state[k] for k in keys}
         self._epoch = int(state["epoch"])
 
     # ----- pickling (DataLoader workers open their own reader) ---------------------------------
     def __getstate__(self) -> dict[str, Any]:
+        """Pickles for a multiprocessing worker being started (a spawn/forkserver ``DataLoader``).
+
+        A dataset opened with a key or ``storage_options`` holds secrets, so it pickles only while
+        a multiprocessing child is being spawned (as ``multiprocessing.AuthenticationString``
+        does): ``pickle.dumps``/``torch.save`` elsewhere raise ``TypeError`` rather than write them
+        to disk."""
         key = self._native.key()
+        if (key is not None or self._storage_options) and multiprocessing.context.get_spawning_popen() is None:
+            raise TypeError(
+                "a Dataset opened with a key or storage_options is not picklable (the pickle would hold "
+                "the secret); save its uri and version and open it again with Key.from_env(...) or "
+                "Key.from_passphrase(...) and credentials from the environment"
+            )
         return {
             "uri": self._uri,
             "key": key.to_bytes() if key is not None else None,

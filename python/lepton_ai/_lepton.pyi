@@ -84,7 +84,7 @@ def runtime_info() -> tuple[str, str, str] | None:
 
 @final
 class Key:
-    """A 32-byte dataset/model key; ``repr()`` never shows it; pickles as its bytes."""
+    """A 32-byte dataset/model key; ``repr()`` never shows it; pickles only while a multiprocessing worker is spawned (else TypeError)."""
 
     @staticmethod
     def generate() -> Key:

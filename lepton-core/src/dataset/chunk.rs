@@ -9,6 +9,11 @@ use super::schema::{check_offsets, ColumnData, Schema};
 use crate::crypto::{c2sp, open_error, Key};
 use crate::{Error, Result};
 
+/// The most payload bytes one chunk may hold (1 GiB). The writer refuses larger chunks and a
+/// manifest recording more fails to open, so a forged length cannot make a reader allocate
+/// without bound.
+pub const MAX_CHUNK_RAW_BYTES: u64 = 1 << 30;
+
 /// What binds a chunk to its place: the C2SP context of chunk `index`.
 pub(crate) fn context(
     dataset_id: &[u8; 16],
@@ -251,6 +256,12 @@ pub(crate) fn encode(
     p: &EncodeParams,
 ) -> Result<(ChunkEntry, Vec<u8>)> {
     let raw_len = payload.len() as u64;
+    if raw_len > MAX_CHUNK_RAW_BYTES {
+        return Err(Error::InvalidArgument(format!(
+            "a chunk of {rows} rows holds {raw_len} bytes, over the {MAX_CHUNK_RAW_BYTES}-byte \
+             limit per chunk; write fewer or smaller rows at a time"
+        )));
+    }
     let filtered = match p.filter {
         Filter::Shuffle => {
             let sections = layout(&payload, schema, rows)
@@ -358,13 +369,7 @@ pub(crate) fn decode(
     };
     let raw_len = usize::try_from(entry.raw_len).map_err(|_| bad("too large".into()))?;
     let payload = match entry.codec {
-        Codec::Zstd => {
-            let mut out = Vec::with_capacity(raw_len);
-            zstd::bulk::Decompressor::new()
-                .and_then(|mut d| d.decompress_to_buffer(&body, &mut out))
-                .map_err(|e| bad(format!("zstd: {e}")))?;
-            out
-        }
+        Codec::Zstd => decompress(&body, raw_len).map_err(bad)?,
         Codec::None => body.into_owned(),
     };
     if payload.len() != raw_len {
@@ -374,6 +379,32 @@ pub(crate) fn decode(
         )));
     }
     parse_payload(payload, schema, entry.rows as usize, filter).map_err(bad)
+}
+
+/// Decompresses a zstd `body` that the manifest says holds `raw_len` bytes: the frame's recorded
+/// size must agree, and the buffer is reserved fallibly, so a forged length cannot abort.
+pub(crate) fn decompress(body: &[u8], raw_len: usize) -> std::result::Result<Vec<u8>, String> {
+    if raw_len as u64 > MAX_CHUNK_RAW_BYTES {
+        return Err(format!(
+            "the manifest records {raw_len} bytes, over the {MAX_CHUNK_RAW_BYTES}-byte chunk limit"
+        ));
+    }
+    match zstd::zstd_safe::get_frame_content_size(body) {
+        Ok(Some(n)) if n != raw_len as u64 => {
+            return Err(format!(
+                "zstd frame holds {n} bytes, the manifest records {raw_len}"
+            ))
+        }
+        Ok(_) => {}
+        Err(_) => return Err("zstd: not a zstd frame".into()),
+    }
+    let mut out = Vec::new();
+    out.try_reserve_exact(raw_len)
+        .map_err(|_| format!("cannot allocate the {raw_len} bytes the manifest records"))?;
+    zstd::bulk::Decompressor::new()
+        .and_then(|mut d| d.decompress_to_buffer(body, &mut out))
+        .map_err(|e| format!("zstd: {e}"))?;
+    Ok(out)
 }
 
 /// Parses (and un-filters) a payload; the error says what is malformed.
@@ -491,5 +522,21 @@ impl DecodedChunk {
             }
             _ => unreachable!("builder made from the same schema"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decompress_checks_the_recorded_length_before_allocating() {
+        let body = zstd::bulk::compress(&[7u8; 1000], 3).unwrap();
+        assert_eq!(decompress(&body, 1000).unwrap(), vec![7u8; 1000]);
+        let e = decompress(&body, 999).unwrap_err();
+        assert!(e.contains("frame holds 1000"), "{e}");
+        let e = decompress(&body, (MAX_CHUNK_RAW_BYTES + 1) as usize).unwrap_err();
+        assert!(e.contains("chunk limit"), "{e}");
+        assert!(decompress(b"not zstd", 10).is_err());
     }
 }

@@ -38,6 +38,22 @@ pub struct IterOptions {
     pub drop_last: bool,
     /// Rows of this rank's sequence already consumed (to resume; default 0).
     pub position: u64,
+    /// The dataset a saved state belongs to (set by [`BatchIter::state`]; default `None`, not
+    /// checked). Resuming on another dataset, version or row count is an
+    /// [`Error::InvalidArgument`]: the position would silently skip or repeat rows.
+    #[serde(default)]
+    pub resume_of: Option<ResumeOf>,
+}
+
+/// Which dataset an iteration state was saved on (see [`IterOptions::resume_of`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeOf {
+    /// The dataset version's id.
+    pub dataset_id: String,
+    /// The version.
+    pub version: u64,
+    /// Its row count.
+    pub rows: u64,
 }
 
 impl Default for IterOptions {
@@ -52,6 +68,7 @@ impl Default for IterOptions {
             world_size: 1,
             drop_last: false,
             position: 0,
+            resume_of: None,
         }
     }
 }
@@ -97,6 +114,57 @@ struct Seg {
 
 type Slot = Arc<(Mutex<Option<Result<Arc<DecodedChunk>>>>, Condvar)>;
 
+/// Fetches and decodes chunk `c`, turning a panic (a bug, or a panicking custom store) into an
+/// error instead of unwinding into the thread pool, where it would abort the process.
+fn fetch_caught(ds: &Dataset, c: u32) -> Result<Arc<DecodedChunk>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ds.fetch_chunk(c as usize)))
+        .unwrap_or_else(|p| {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(panicked(c, &msg))
+        })
+        .map(Arc::new)
+}
+
+fn panicked(c: u32, msg: &str) -> Error {
+    Error::Io {
+        path: format!("chunk {c}"),
+        source: std::io::Error::other(format!(
+            "reading it failed unexpectedly ({msg}); this is a bug in lepton-ai or in the object \
+             store: please report it"
+        )),
+    }
+}
+
+/// Fills a prefetch slot exactly once: with the result, or with an error if the job ends
+/// without one, so that the consumer never waits forever.
+struct Filler {
+    slot: Slot,
+    chunk: u32,
+}
+
+impl Filler {
+    fn fill(&self, r: Result<Arc<DecodedChunk>>) {
+        let mut g = self.slot.0.lock().unwrap_or_else(|e| e.into_inner());
+        if g.is_none() {
+            *g = Some(r);
+        }
+        self.slot.1.notify_all();
+    }
+}
+
+impl Drop for Filler {
+    fn drop(&mut self) {
+        self.fill(Err(panicked(
+            self.chunk,
+            "the decoding job ended without a result",
+        )));
+    }
+}
+
 /// An iterator of batches over a [`Dataset`]; see [`IterOptions`].
 pub struct BatchIter {
     ds: Dataset,
@@ -106,7 +174,9 @@ pub struct BatchIter {
     pos: u64,
     window: Option<(u64, Vec<(u32, u32)>)>,
     ready: HashMap<u32, Arc<DecodedChunk>>,
-    pending: HashMap<u32, Slot>,
+    /// Chunks being decoded in the pool, with the process that started them: after a fork the
+    /// child has none of the parent's pool threads, so it decodes those chunks itself.
+    pending: HashMap<u32, (Slot, u32)>,
     failed: bool,
 }
 
@@ -131,6 +201,27 @@ impl BatchIter {
                 "rank must be in 0..world_size, got rank {} of world_size {}",
                 opts.rank, opts.world_size
             )));
+        }
+        if let Some(r) = &opts.resume_of {
+            let m = ds.manifest();
+            let mine = [
+                ("version", m.version.to_string()),
+                ("rows", ds.len().to_string()),
+                ("dataset_id", m.dataset_id.clone()),
+            ];
+            let saved = [
+                r.version.to_string(),
+                r.rows.to_string(),
+                r.dataset_id.clone(),
+            ];
+            for ((name, mine), saved) in mine.iter().zip(saved) {
+                if *mine != saved {
+                    return Err(Error::InvalidArgument(format!(
+                        "the state was saved on another dataset: its {name} is {saved}, this \
+                         dataset's is {mine}; open the version the state was saved on to resume"
+                    )));
+                }
+            }
         }
         let chunks = ds.num_chunks();
         let mut order: Vec<u32> = (0..chunks as u32).collect();
@@ -191,8 +282,14 @@ impl BatchIter {
 
     /// The state to resume from: pass it back to [`Dataset::iter_batches`].
     pub fn state(&self) -> IterOptions {
+        let m = self.ds.manifest();
         IterOptions {
             position: self.pos,
+            resume_of: Some(ResumeOf {
+                dataset_id: m.dataset_id.clone(),
+                version: m.version,
+                rows: self.ds.len(),
+            }),
             ..self.opts.clone()
         }
     }
@@ -268,13 +365,10 @@ impl BatchIter {
                 continue;
             }
             let slot: Slot = Arc::new((Mutex::new(None), Condvar::new()));
-            self.pending.insert(c, slot.clone());
+            self.pending.insert(c, (slot.clone(), std::process::id()));
             let ds = self.ds.clone();
-            crate::rt::cpu().spawn(move || {
-                let r = ds.fetch_chunk(c as usize).map(Arc::new);
-                *slot.0.lock().expect("slot lock") = Some(r);
-                slot.1.notify_all();
-            });
+            let filler = Filler { slot, chunk: c };
+            crate::rt::cpu().spawn(move || filler.fill(fetch_caught(&ds, c)));
             started += 1;
         }
     }
@@ -284,14 +378,16 @@ impl BatchIter {
             return Ok(d.clone());
         }
         let d = match self.pending.remove(&c) {
-            Some(slot) => {
-                let mut g = slot.0.lock().expect("slot lock");
-                while g.is_none() {
-                    g = slot.1.wait(g).expect("slot lock");
+            Some((slot, pid)) if pid == std::process::id() => {
+                let mut g = slot.0.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    match g.take() {
+                        Some(r) => break r?,
+                        None => g = slot.1.wait(g).unwrap_or_else(|e| e.into_inner()),
+                    }
                 }
-                g.take().expect("filled")?
             }
-            None => Arc::new(self.ds.fetch_chunk(c as usize)?),
+            _ => fetch_caught(&self.ds, c)?,
         };
         self.ready.insert(c, d.clone());
         Ok(d)

@@ -363,10 +363,20 @@ fn check(m: &Manifest, what: &str, expected_version: Option<u64>) -> Result<()> 
             Some(min) => c.raw_len >= min,
             None => false,
         };
-        if !ok || c.raw_len > 1 << 40 {
+        if !ok {
             return Err(integrity(
                 what,
                 format!("chunk {i}: payload length does not match the schema"),
+            ));
+        }
+        if c.raw_len > super::chunk::MAX_CHUNK_RAW_BYTES {
+            return Err(integrity(
+                what,
+                format!(
+                    "chunk {i} records {} bytes, over the {}-byte chunk limit (forged or corrupt)",
+                    c.raw_len,
+                    super::chunk::MAX_CHUNK_RAW_BYTES
+                ),
             ));
         }
         if c.sha256.len() != 64 || hex::decode(&c.sha256).is_err() {

@@ -34,8 +34,8 @@ mod reader;
 mod schema;
 mod writer;
 
-pub use chunk::{parse_payload, DecodedChunk};
-pub use iter::{BatchIter, IterOptions};
+pub use chunk::{parse_payload, DecodedChunk, MAX_CHUNK_RAW_BYTES};
+pub use iter::{BatchIter, IterOptions, ResumeOf};
 pub use manifest::{ChunkEntry, Codec, Filter, Manifest, FORMAT_VERSION};
 pub use reader::{versions, Dataset, ReadOptions};
 pub use schema::{Batch, Column, ColumnData, DType, Element, Schema};

@@ -405,12 +405,12 @@ impl Dataset {
                         None => s.to_vec(),
                     };
                     let n = match e.codec {
-                        manifest::Codec::Zstd => {
-                            let mut out = Vec::with_capacity(e.raw_len as usize);
-                            zstd::bulk::Decompressor::new()
-                                .and_then(|mut d| d.decompress_to_buffer(&body, &mut out))
-                                .map_err(|e| Error::InvalidArgument(e.to_string()))?
-                        }
+                        manifest::Codec::Zstd => chunk::decompress(&body, e.raw_len as usize)
+                            .map_err(|reason| Error::Integrity {
+                                what: format!("chunk {i}"),
+                                reason,
+                            })?
+                            .len(),
                         manifest::Codec::None => body.len(),
                     };
                     Ok(n as u64)
