@@ -40,3 +40,17 @@ pub use manifest::{ChunkEntry, Codec, Filter, Manifest, FORMAT_VERSION};
 pub use reader::{versions, Dataset, ReadOptions};
 pub use schema::{Batch, Column, ColumnData, DType, Element, Schema};
 pub use writer::{DatasetInfo, DatasetWriter, WriteOptions};
+
+/// How messages name a dataset: the store (e.g. `LocalFileSystem(file:///data/)`,
+/// `AmazonS3(bucket)`) and the prefix inside it, so an error points at something findable even
+/// when the dataset sits at the root of its store.
+pub(crate) fn location(
+    store: &dyn object_store::ObjectStore,
+    prefix: &object_store::path::Path,
+) -> String {
+    if prefix.as_ref().is_empty() {
+        store.to_string()
+    } else {
+        format!("{store}/{prefix}")
+    }
+}

@@ -94,7 +94,7 @@ fn manifest_bytes(
     let v = match version {
         Some(v) => v,
         None => *all.last().ok_or_else(|| Error::NotFound {
-            what: format!("dataset at `{prefix}`"),
+            what: format!("dataset at `{}`", super::location(store, prefix)),
             hint: Some("no committed version there (no manifests/): check the path, or the writer did not close()".into()),
         })?,
     };
@@ -102,7 +102,10 @@ fn manifest_bytes(
     match crate::rt::block_on(async { store.get(&path).await?.bytes().await }) {
         Ok(b) => Ok((v, b.to_vec())),
         Err(object_store::Error::NotFound { .. }) => Err(Error::NotFound {
-            what: format!("version {v} of the dataset at `{prefix}`"),
+            what: format!(
+                "version {v} of the dataset at `{}`",
+                super::location(store, prefix)
+            ),
             hint: Some(format!("committed versions: {all:?}")),
         }),
         Err(e) => Err(e.into()),
@@ -119,7 +122,10 @@ impl Dataset {
         options: ReadOptions,
     ) -> Result<Dataset> {
         let (v, bytes) = manifest_bytes(store.as_ref(), &prefix, options.version)?;
-        let what = format!("manifest of version {v} of the dataset at `{prefix}`");
+        let what = format!(
+            "manifest of version {v} of the dataset at `{}`",
+            super::location(store.as_ref(), &prefix)
+        );
         let m = manifest::parse(&bytes, &what)?.verify(key.as_ref(), Some(v))?;
         Dataset::from_manifest(store, prefix, m, key, options)
     }
@@ -134,7 +140,10 @@ impl Dataset {
         options: ReadOptions,
     ) -> Result<Dataset> {
         let (v, bytes) = manifest_bytes(store.as_ref(), &prefix, options.version)?;
-        let what = format!("manifest of version {v} of the dataset at `{prefix}`");
+        let what = format!(
+            "manifest of version {v} of the dataset at `{}`",
+            super::location(store.as_ref(), &prefix)
+        );
         let unverified = manifest::parse(&bytes, &what)?;
         let params = match &unverified.peek().encryption {
             Some(e) => e.passphrase.clone().ok_or_else(|| {
@@ -246,7 +255,8 @@ impl Dataset {
         let path = manifest::chunk_path(&inner.prefix, &inner.manifest.dataset_id, index as u64);
         let what = format!(
             "chunk {index} of version {} of the dataset at `{}`",
-            inner.manifest.version, inner.prefix
+            inner.manifest.version,
+            super::location(inner.store.as_ref(), &inner.prefix)
         );
         let stored = match crate::rt::block_on(async { inner.store.get(&path).await?.bytes().await }) {
             Ok(b) => b,

@@ -153,7 +153,7 @@ impl DatasetWriter {
         }
         let mpath = manifest::manifest_path(&prefix, options.version);
         match crate::rt::block_on(store.head(&mpath)) {
-            Ok(_) => return Err(already_exists(&prefix, options.version)),
+            Ok(_) => return Err(already_exists(store.as_ref(), &prefix, options.version)),
             Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
@@ -441,17 +441,20 @@ impl DatasetWriter {
         ));
         match put {
             Ok(_) => Ok(DatasetInfo::of(&m)),
-            Err(object_store::Error::AlreadyExists { .. }) => {
-                Err(already_exists(&self.prefix, self.options.version))
-            }
+            Err(object_store::Error::AlreadyExists { .. }) => Err(already_exists(
+                self.store.as_ref(),
+                &self.prefix,
+                self.options.version,
+            )),
             Err(e) => Err(e.into()),
         }
     }
 }
 
-fn already_exists(prefix: &Path, version: u64) -> Error {
+fn already_exists(store: &dyn ObjectStore, prefix: &Path, version: u64) -> Error {
     Error::AlreadyExists(format!(
-        "version {version} of the dataset at `{prefix}`; write another version number"
+        "version {version} of the dataset at `{}` (pass another version number)",
+        super::location(store, prefix)
     ))
 }
 
