@@ -339,7 +339,12 @@ class LeptonAI:
             version=version,
             chunk_bytes=chunk_bytes,
             storage_options=self._storage_options,
-            metadata=None if metadata is None else {str(k): str(v) for k, v in metadata.items()},
+            # Binds the files to this item (authenticated in the manifest): a split copied over
+            # another one is refused at load.
+            metadata={
+                **({} if metadata is None else {str(k): str(v) for k, v in metadata.items()}),
+                "lepton.item": f"{name}/{split}",
+            },
         )
         self._native.finish_dataset_push(name, split, version)
         logger.info("pushed dataset %s/%s version %d to %s", name, split, version, self.uri)
@@ -357,13 +362,16 @@ class LeptonAI:
         # registry cache (and works offline once warm); copies in other processes reopen the URI.
         v, uri, pin = self._native.pin_dataset(name, split, version)
         self._pins[uri] = pin
-        info = self.dataset_info(name, split, v)
-        if info.encrypted and self._key_raw is None:
-            raise KeyRequiredError(
-                f"dataset `{name}` split `{split}` version {v} is encrypted; open the platform "
-                "with its key (LeptonAI(uri, key=...))"
-            )
-        key = self._dataset_key() if info.encrypted else None
+        if self._key_raw is None:
+            info = self.dataset_info(name, split, v)
+            if info.encrypted:
+                raise KeyRequiredError(
+                    f"dataset `{name}` split `{split}` version {v} is encrypted; open the "
+                    "platform with its key (LeptonAI(uri, key=...))"
+                )
+        # Never chosen from the (unauthenticated) manifest: with a key, an unencrypted dataset
+        # put in place of an encrypted one is refused by the core (KeyRequiredError).
+        key = None if self._key_raw is None else self._dataset_key()
         logger.info("opening dataset %s/%s version %d from %s", name, split, v, self.uri)
         return Dataset(uri, key, version=v, storage_options=self._storage_options, **kwargs)
 
