@@ -241,7 +241,10 @@ class LeptonAI:
         file path / ONNX bytes when ``platform`` is None (``key`` decrypts an encrypted file).
 
         Also callable on an instance: ``platform.load_model(name)``. Other keyword arguments go
-        to ``lepton_ai.load_model`` (``providers=``, ``strict=``, ...).
+        to ``lepton_ai.load_model`` (``providers=``, ``strict=``, ...). A model loaded from a
+        platform with a key remembers it: ``model.save(path)`` writes an encrypted file
+        (``LeptonAI.load_model(path, key=...)`` reads it back; ``model.save(path, decrypt=True)``
+        writes plain ONNX).
         """
         if platform is None:
             if version is not None:
@@ -254,7 +257,11 @@ class LeptonAI:
                 f"with platform=, give a model name (str), got {type(name_or_path).__name__}"
             )
         onnx = platform.model_bytes(name_or_path, version, progress=progress)
-        return _load_model(onnx, **kwargs)
+        model = _load_model(onnx, **kwargs)
+        if platform._key_raw is not None:
+            # ``model.save(path)`` then encrypts with the platform key (``decrypt=True`` for plain).
+            model._source_key = platform._key_raw
+        return model
 
     def model_bytes(
         self, name: str, version: Optional[int] = None, *, progress: Progress = None

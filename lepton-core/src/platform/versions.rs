@@ -268,6 +268,8 @@ impl Bucket {
     /// The highest committed version of `root`, where `commit` is the commit object's path
     /// relative to a version folder; `None` when nothing is committed.
     pub async fn resolve_latest(&self, root: &Path, commit: Commit) -> Result<Option<u64>> {
+        // Read first on every store: a plain GET, whose errors (403, 404) map most clearly.
+        let hint = self.trusted_hint(root).await?;
         if self.can_list {
             // Listing costs one request however large the (unauthenticated) numbers are.
             let mut vs: Vec<u64> = self
@@ -284,7 +286,7 @@ impl Bucket {
             }
             return Ok(None);
         }
-        let mut top = self.trusted_hint(root).await?;
+        let mut top = hint;
         while let Some(next) = top.checked_add(1) {
             if !self
                 .exists(&version_dir(root, next).clone().join(CLAIM))
