@@ -45,7 +45,7 @@ def test_push_load_list_info(uri):  # noqa: F811
     info = p.push_dataset("medical", "train", train, metadata={"source": "synthetic"}, chunk_bytes=4096)
     assert (info.version, info.rows, info.encrypted) == (1, 700, False)
     assert info.chunks > 1
-    assert info.metadata == {"source": "synthetic", "lepton.item": "medical/train"}
+    assert info.metadata == {"source": "synthetic"}
     p.push_dataset("medical", "test", test)
     ds = p.load_dataset("medical", split="train")
     assert len(ds) == 700 and ds.version == 1
@@ -163,7 +163,7 @@ def test_split_copied_over_another_split_is_refused(tmp_path):
     p = LeptonAI(tmp_path / "r", key=key, cache=False)
     p.push_dataset("med", "train", columns(1, 30))
     p.push_dataset("med", "test", columns(2, 10))
-    assert p.dataset_info("med", "train").metadata["lepton.item"] == "med/train"
+    assert "lepton.item" not in p.dataset_info("med", "train").metadata
     base = tmp_path / "r" / "datasets" / "med"
     shutil.rmtree(base / "train" / "1")
     shutil.copytree(base / "test" / "1", base / "train" / "1")

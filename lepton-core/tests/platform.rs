@@ -405,6 +405,12 @@ fn hostile_latest_hint(b: Backend) {
         let body = format!("{{\"version\": {bogus}}}");
         block_on(p.store().put(&hint, PutPayload::from(body.into_bytes()))).unwrap();
         let v = push(&p, "m", &bytes(1, 10));
+        // the push repaired the bogus hint
+        let text = block_on(async { p.store().get(&hint).await.unwrap().bytes().await.unwrap() });
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&text).unwrap()["version"],
+            v
+        );
         block_on(p.store().put(
             &hint,
             PutPayload::from(format!("{{\"version\": {bogus}}}").into_bytes()),

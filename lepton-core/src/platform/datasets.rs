@@ -73,7 +73,13 @@ impl DatasetEntry {
             raw_bytes: m.chunks.iter().map(|c| c.raw_len).sum(),
             encrypted: m.encryption.is_some(),
             columns: m.schema.columns.clone(),
-            metadata: m.metadata.clone(),
+            // The registry's own binding is not user metadata.
+            metadata: m
+                .metadata
+                .iter()
+                .filter(|(k, _)| k.as_str() != ITEM_KEY)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             authenticated,
         }
     }
@@ -622,7 +628,9 @@ impl Platform {
     }
 }
 
-/// The metadata entry binding a pushed dataset version to its `<name>/<split>`.
+/// The metadata entry binding a pushed dataset version to its `<name>/<split>` (authenticated
+/// with the manifest when encrypted; set at every push, overriding a user value; not shown in
+/// [`DatasetEntry::metadata`]).
 pub const ITEM_KEY: &str = "lepton.item";
 
 fn item_of(name: &str, split: &str) -> String {

@@ -227,7 +227,13 @@ impl Bucket {
         let body = Bytes::from(serde_json::to_vec(&LatestHint { version }).expect("serializes"));
         for _ in 0..32 {
             let (current, uv) = self.latest_hint(root).await?;
-            if current >= version {
+            // A hint past `version` stands only if its claim exists (else it is bogus: repair).
+            if current >= version
+                && (current == version
+                    || self
+                        .exists(&version_dir(root, current).clone().join(CLAIM))
+                        .await?)
+            {
                 return Ok(());
             }
             let mode = match uv {
