@@ -266,6 +266,18 @@ def test_https_registry_parses_without_network():
     assert p.uri == "https://cloud-lepton.ai" and p.read_only
 
 
+def test_credentials_in_uris_are_never_printed(caplog):
+    uri = f"http://user:PASSWORD@127.0.0.1:{closed_port()}/registry?sig=SASTOKEN"
+    p = LeptonAI(uri, cache=False, storage_options={**FAST_FAIL, "allow_http": "true"})
+    shown = f"http://***@127.0.0.1:{uri.split(':')[3].split('/')[0]}/registry?***"
+    assert p.uri == shown and shown in repr(p)
+    with caplog.at_level("DEBUG", logger="lepton_ai"), pytest.raises(UnreachableError) as e:
+        p.model_bytes("m")
+    for text in (str(e.value), repr(p), caplog.text):
+        assert "PASSWORD" not in text and "SASTOKEN" not in text, text
+    assert str(e.value).startswith(f"store unreachable at {shown}")
+
+
 def test_bad_uri_and_options():
     with pytest.raises(InvalidArgumentError, match="unsupported URI scheme `ftp://`"):
         LeptonAI("ftp://host/x")

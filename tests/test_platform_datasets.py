@@ -12,6 +12,7 @@ import pytest
 
 from lepton_ai import LeptonAI
 from lepton_ai.errors import (
+    IntegrityError,
     InvalidArgumentError,
     KeyRequiredError,
     NotFoundError,
@@ -43,7 +44,8 @@ def test_push_load_list_info(uri):  # noqa: F811
     train, test = columns(1, 700), columns(2, 50)
     info = p.push_dataset("medical", "train", train, metadata={"source": "synthetic"}, chunk_bytes=4096)
     assert (info.version, info.rows, info.encrypted) == (1, 700, False)
-    assert info.chunks > 1 and info.metadata == {"source": "synthetic"}
+    assert info.chunks > 1
+    assert info.metadata == {"source": "synthetic"}
     p.push_dataset("medical", "test", test)
     ds = p.load_dataset("medical", split="train")
     assert len(ds) == 700 and ds.version == 1
@@ -136,8 +138,38 @@ def test_medical_diagnosis_flow(tmp_path):
     w, b = logistic_regression_weights(30, 2)
     np.testing.assert_array_equal(np.concatenate(predictions), (x[400:] @ w + b).argmax(1))
     np.testing.assert_array_equal(np.concatenate(seen), y[400:])
+    # a model from a keyed registry is saved encrypted with that key by default
     model.save(tmp_path / "medical_diagnosis.model")
-    assert LeptonAI.load_model(tmp_path / "medical_diagnosis.model").inputs == model.inputs
+    assert b"logistic" not in (tmp_path / "medical_diagnosis.model").read_bytes()
+    with pytest.raises(KeyRequiredError, match=r"key="):
+        LeptonAI.load_model(tmp_path / "medical_diagnosis.model")
+    saved = LeptonAI.load_model(tmp_path / "medical_diagnosis.model", key=b"k" * 32)
+    assert saved.inputs == model.inputs
+
+
+def test_plain_dataset_in_place_of_an_encrypted_one_is_refused(tmp_path):
+    key = os.urandom(32)
+    LeptonAI(tmp_path / "r", key=key).push_dataset("med", "train", columns(1, 20))
+    # someone with write access but no key pushes a plain version 2
+    LeptonAI(tmp_path / "r").push_dataset("med", "train", columns(2, 20), encrypt=False)
+    with pytest.raises(KeyRequiredError):
+        LeptonAI(tmp_path / "r", key=key, cache=False).load_dataset("med", "train")
+
+
+def test_split_copied_over_another_split_is_refused(tmp_path):
+    import shutil
+
+    key = os.urandom(32)
+    p = LeptonAI(tmp_path / "r", key=key, cache=False)
+    p.push_dataset("med", "train", columns(1, 30))
+    p.push_dataset("med", "test", columns(2, 10))
+    assert "lepton.item" not in p.dataset_info("med", "train").metadata
+    base = tmp_path / "r" / "datasets" / "med"
+    shutil.rmtree(base / "train" / "1")
+    shutil.copytree(base / "test" / "1", base / "train" / "1")
+    with pytest.raises(IntegrityError, match="belong to med/test"):
+        p.load_dataset("med", "train")
+    assert_same(p.load_dataset("med", "test"), columns(2, 10))
 
 
 def test_s3_dataset_reads_through_the_cache_and_offline(tmp_path):

@@ -52,6 +52,34 @@ def test_encrypted_registry_model_runs_and_needs_the_key(uri):  # noqa: F811
         LeptonAI.load_model("lr", platform=LeptonAI(uri, key=os.urandom(32), cache=False))
 
 
+def test_models_from_encrypted_sources_are_saved_encrypted(tmp_path):
+    key = os.urandom(32)
+    platform = LeptonAI(tmp_path / "reg", key=key)
+    platform.push_model("add_mul", add_mul())
+    model = LeptonAI.load_model("add_mul", platform=platform)
+    model.save(tmp_path / "a.model")
+    assert (tmp_path / "a.model").read_bytes()[:8] == b"LEPTONMF"
+    with pytest.raises(KeyRequiredError, match=r"key="):
+        LeptonAI.load_model(tmp_path / "a.model")
+    again = LeptonAI.load_model(tmp_path / "a.model", key=key)
+    check_add_mul(again)
+    # an encrypted file's key is remembered too; decrypt=True writes plain ONNX on purpose
+    again.save(tmp_path / "b.model")
+    check_add_mul(LeptonAI.load_model(tmp_path / "b.model", key=key))
+    again.save(tmp_path / "c.onnx", decrypt=True)
+    assert (tmp_path / "c.onnx").read_bytes() == add_mul()
+    other = os.urandom(32)
+    again.save(tmp_path / "d.model", key=other)
+    check_add_mul(LeptonAI.load_model(tmp_path / "d.model", key=other))
+    with pytest.raises(InvalidArgumentError, match="not both"):
+        again.save(tmp_path / "e.model", key=other, decrypt=True)
+    # models from plain sources stay plain
+    open_platform = LeptonAI(tmp_path / "p")
+    open_platform.push_model("add_mul", add_mul())
+    LeptonAI.load_model("add_mul", platform=open_platform).save(tmp_path / "f.onnx")
+    assert (tmp_path / "f.onnx").read_bytes() == add_mul()
+
+
 def test_torch_in_torch_out_from_the_registry(tmp_path):
     import torch
     platform = LeptonAI(tmp_path / "reg")

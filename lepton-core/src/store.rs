@@ -374,14 +374,60 @@ pub fn map_store_error(e: object_store::Error, endpoint: &str) -> Error {
             src = s.source();
         }
         return Error::Unreachable {
-            what: endpoint.to_string(),
+            what: redact_uri(endpoint),
             reason: format!(
-                "{reason}; check the network and the endpoint (a local cache, if warm, still \
-                 serves models already loaded once)"
+                "{}; check the network and the endpoint (a local cache, if warm, still \
+                 serves models already loaded once)",
+                redact_text(&reason)
             ),
         };
     }
     Error::from(e)
+}
+
+/// `uri` fit to print: user info (`user:password@`) and the query string (SAS tokens, signed
+/// URL parameters) replaced by `***`. Other text is kept.
+pub fn redact_uri(uri: &str) -> String {
+    let Some(scheme_end) = uri.find("://") else {
+        return uri.to_string();
+    };
+    let (scheme, rest) = uri.split_at(scheme_end + 3);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => format!("***@{}", &authority[at + 1..]),
+        None => authority.to_string(),
+    };
+    let tail = match tail.find('?') {
+        Some(q) => {
+            let frag = tail[q..].find('#').map(|f| &tail[q + f..]).unwrap_or("");
+            format!("{}?***{frag}", &tail[..q])
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}{authority}{tail}")
+}
+
+/// `text` with every URL in it passed through [`redact_uri`].
+pub fn redact_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        // the URL starts at the scheme: letters, digits, `+`, `-`, `.` before `://`
+        let start = rest[..i]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map(|p| p + 1)
+            .unwrap_or(0);
+        let end = rest[i..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>'))
+            .map(|p| i + p)
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..start]);
+        out.push_str(&redact_uri(&rest[start..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Whether `e` failed before any HTTP response (connect, timeout, DNS, interrupted).
@@ -411,6 +457,16 @@ mod tests {
     fn kinds() {
         assert_eq!(StoreKind::of("/tmp/x").unwrap(), StoreKind::Local);
         assert_eq!(StoreKind::of("file:///tmp/x").unwrap(), StoreKind::Local);
+        assert_eq!(
+            redact_uri("https://user:pw@host:9/reg?sig=SECRET&se=1#f"),
+            "https://***@host:9/reg?***#f"
+        );
+        assert_eq!(redact_uri("s3://bucket/p"), "s3://bucket/p");
+        assert_eq!(redact_uri("/tmp/x"), "/tmp/x");
+        assert_eq!(
+            redact_text("GET http://h/b?sig=SECRET failed (az://a:k@c/p)"),
+            "GET http://h/b?*** failed (az://***@c/p)"
+        );
         assert_eq!(StoreKind::of("memory://").unwrap(), StoreKind::Memory);
         assert_eq!(StoreKind::of("s3://b/p").unwrap(), StoreKind::S3);
         assert_eq!(StoreKind::of("gs://b/p").unwrap(), StoreKind::Gcs);

@@ -346,6 +346,82 @@ fn encrypted_models(b: Backend) {
     assert_eq!(p.verify_model("secret", None).unwrap().version, 1);
 }
 
+/// Whoever can write to the store cannot put a plain (or edited) model in a keyed registry.
+fn encrypted_registry_refuses_swaps(b: Backend) {
+    let f = fixture(b);
+    let key = Key::generate();
+    let p = f.open_with(Some(key.clone()), false);
+    let secret = bytes(3, 300);
+    p.push_model("secret", &secret, &PushOptions::default())
+        .unwrap();
+    // the key holder's explicit encrypt=False push is authenticated and opens
+    p.push_model(
+        "open",
+        b"clear",
+        &PushOptions {
+            encrypt: Some(false),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(p.model_bytes("open", None).unwrap().1, b"clear");
+    // an attacker without the key pushes a plain version 2 of `secret`
+    let attacker = f.open_with(None, false);
+    let v = push(&attacker, "secret", b"evil model");
+    assert_eq!(v, 2);
+    let e = p.model_bytes("secret", None).unwrap_err();
+    assert!(matches!(e, Error::KeyRequired(_)), "{e}");
+    assert!(e.to_string().contains("not authenticated"), "{e}");
+    assert!(p.load_model("secret", None, &Default::default()).is_err());
+    // an edited manifest (metadata, encrypted flag) fails the MAC
+    let manifest = version_dir(&model_root(p.prefix(), "secret"), 1).join("manifest.json");
+    let text = block_on(async {
+        p.store()
+            .get(&manifest)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+    });
+    let mut json: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    json["metadata"] = serde_json::json!({"owner": "mallory"});
+    block_on(p.store().put(
+        &manifest,
+        PutPayload::from(serde_json::to_vec(&json).unwrap()),
+    ))
+    .unwrap();
+    let e = p.model_bytes("secret", Some(1)).unwrap_err();
+    assert!(matches!(e, Error::WrongKey { .. }), "{e}");
+    assert!(e.to_string().contains("MAC"), "{e}");
+}
+
+/// The unauthenticated LATEST hint can neither panic nor stall a read or a push.
+fn hostile_latest_hint(b: Backend) {
+    let f = fixture(b);
+    let p = f.open_with(None, false);
+    let hint = model_root(p.prefix(), "m").join("LATEST");
+    for bogus in [u64::MAX, 1_000_000_000] {
+        let body = format!("{{\"version\": {bogus}}}");
+        block_on(p.store().put(&hint, PutPayload::from(body.into_bytes()))).unwrap();
+        let v = push(&p, "m", &bytes(1, 10));
+        // the push repaired the bogus hint
+        let text = block_on(async { p.store().get(&hint).await.unwrap().bytes().await.unwrap() });
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&text).unwrap()["version"],
+            v
+        );
+        block_on(p.store().put(
+            &hint,
+            PutPayload::from(format!("{{\"version\": {bogus}}}").into_bytes()),
+        ))
+        .unwrap();
+        let t = Instant::now();
+        assert_eq!(p.model_info("m", None).unwrap().version, v);
+        assert!(t.elapsed() < Duration::from_secs(20));
+    }
+}
+
 fn cache_and_tampering(b: Backend) {
     let f = fixture(b);
     let p = f.open(None);
@@ -388,6 +464,8 @@ suite!(
     concurrent_pushes,
     interrupted_push,
     encrypted_models,
+    encrypted_registry_refuses_swaps,
+    hostile_latest_hint,
     cache_and_tampering,
 );
 

@@ -286,11 +286,49 @@ macro_rules! suite {
     };
 }
 
+/// A split copied over another split (same key) is refused, not served as the other split.
+fn swapped_split(b: Backend) {
+    use futures::TryStreamExt;
+    use lepton_core::platform::layout::{dataset_root, version_dir};
+    use lepton_core::rt::block_on;
+    use object_store::ObjectStoreExt;
+    let f = fixture(b);
+    let p = f.open(Some(Key::generate()), false);
+    push(&p, "med", "train", &data(1, 40));
+    push(&p, "med", "test", &data(2, 10));
+    assert!(!p
+        .dataset_info("med", "train", None)
+        .unwrap()
+        .metadata
+        .contains_key("lepton.item"));
+    let from = version_dir(&dataset_root(p.prefix(), "med", "test"), 1);
+    let to = version_dir(&dataset_root(p.prefix(), "med", "train"), 1);
+    block_on(async {
+        let objs: Vec<_> = p.store().list(Some(&from)).try_collect().await.unwrap();
+        for o in objs {
+            let rel: Vec<_> = o.location.prefix_match(&from).unwrap().collect();
+            let mut dst = to.clone();
+            for part in rel {
+                dst = dst.join(part.as_ref());
+            }
+            p.store().copy(&o.location, &dst).await.unwrap();
+        }
+    });
+    let e = load(&p, "med", "train", None).unwrap_err();
+    assert!(matches!(e, Error::Integrity { .. }), "{e}");
+    assert!(e.to_string().contains("belong to med/test"), "{e}");
+    assert_eq!(
+        load(&p, "med", "test", None).unwrap(),
+        expected(&data(2, 10))
+    );
+}
+
 suite!(
     push_load_list,
     delete_and_errors,
     encrypted,
-    interrupted_and_concurrent
+    interrupted_and_concurrent,
+    swapped_split
 );
 
 fn closed_port() -> u16 {

@@ -18,6 +18,7 @@ import numpy as np
 from . import _lepton
 from ._model_file import is_encrypted_model_file, read_model_file, save_model_file
 from ._runtime import find_onnxruntime_library
+from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:  # pragma: no cover
     PathLike = Union[str, "os.PathLike[str]"]
@@ -187,13 +188,30 @@ class Model(_lepton.NativeModel):
         """The ONNX bytes of the model."""
         return self.onnx_bytes()
 
-    def save(self, path: "PathLike", *, key: Any = None) -> None:
+    #: The key of an encrypted source (an encrypted file, or a keyed registry): what
+    #: :meth:`save` seals with by default, so a model from an encrypted source never lands on
+    #: disk in clear by accident.
+    _source_key: Any = None
+
+    def save(self, path: "PathLike", *, key: Any = None, decrypt: bool = False) -> None:
         """Writes the model to one file that :func:`load_model` reads back.
 
-        Plain ONNX without ``key``; with ``key`` (a :class:`lepton_ai.Key`, 32 bytes or 64 hex
-        characters) the file is encrypted and authenticated, and ``load_model(path, key=key)``
-        decrypts it in memory. The write is atomic: a crash leaves the old file or none.
+        With ``key`` (a :class:`lepton_ai.Key`, 32 bytes or 64 hex characters) the file is
+        encrypted and authenticated, and ``load_model(path, key=key)`` decrypts it in memory.
+        Without ``key``, a model that came from an encrypted source (``load_model(path, key=...)``
+        of an encrypted file, or ``LeptonAI.load_model(name, platform=...)`` of a platform with a
+        key) is encrypted with that source's key; other models are written as plain ONNX.
+        ``decrypt=True`` writes plain ONNX even from an encrypted source (the clear model then
+        sits on disk: only do it on purpose). The write is atomic: a crash leaves the old file or
+        none.
+
+        Raises:
+            InvalidArgumentError: both ``key`` and ``decrypt=True``.
         """
+        if decrypt and key is not None:
+            raise InvalidArgumentError("give key= (encrypt) or decrypt=True (plain), not both")
+        if key is None and not decrypt:
+            key = self._source_key
         save_model_file(path, self.onnx_bytes(), key)
 
     def __repr__(self) -> str:
@@ -227,10 +245,13 @@ def load_model(
         runtime_path: ONNX Runtime library to load (default: ``ORT_DYLIB_PATH``, then the
             installed ``onnxruntime`` package, then the system library path).
         key: the key of a file written by ``Model.save(path, key=...)``; it is decrypted in
-            memory, never written in clear to disk.
+            memory, never written in clear to disk, and the model remembers it so that
+            ``model.save(path)`` encrypts again (``decrypt=True`` to write plain ONNX).
 
     Raises:
         NotFoundError: the file does not exist.
+        KeyRequiredError: the file is encrypted and no ``key=`` was given (pass it).
+        WrongKeyError: ``key`` is not the key the file was saved with.
         InvalidModelError: the data is empty, truncated or not ONNX, or ONNX Runtime rejects it.
         RuntimeNotFoundError: no ONNX Runtime library could be loaded (the message lists where).
         ProviderUnavailableError: with ``strict=True``, a requested provider is unavailable.
@@ -241,11 +262,12 @@ def load_model(
         src = os.fspath(source)
     else:
         raise TypeError(f"load_model expects a path or bytes, got {type(source).__name__}")
-    if key is not None or is_encrypted_model_file(src):
+    sealed = is_encrypted_model_file(src)
+    if key is not None or sealed:
         src = read_model_file(src, key)
     if isinstance(providers, str):
         providers = [providers]
-    return Model(
+    model = Model(
         src,
         providers=None if providers is None else list(providers),
         strict=strict,
@@ -255,3 +277,6 @@ def load_model(
         runtime_path=None if runtime_path is None else os.fspath(runtime_path),
         python_runtime=find_onnxruntime_library(),
     )
+    if sealed:
+        model._source_key = key
+    return model

@@ -241,7 +241,10 @@ class LeptonAI:
         file path / ONNX bytes when ``platform`` is None (``key`` decrypts an encrypted file).
 
         Also callable on an instance: ``platform.load_model(name)``. Other keyword arguments go
-        to ``lepton_ai.load_model`` (``providers=``, ``strict=``, ...).
+        to ``lepton_ai.load_model`` (``providers=``, ``strict=``, ...). A model loaded from a
+        platform with a key remembers it: ``model.save(path)`` writes an encrypted file
+        (``LeptonAI.load_model(path, key=...)`` reads it back; ``model.save(path, decrypt=True)``
+        writes plain ONNX).
         """
         if platform is None:
             if version is not None:
@@ -254,7 +257,11 @@ class LeptonAI:
                 f"with platform=, give a model name (str), got {type(name_or_path).__name__}"
             )
         onnx = platform.model_bytes(name_or_path, version, progress=progress)
-        return _load_model(onnx, **kwargs)
+        model = _load_model(onnx, **kwargs)
+        if platform._key_raw is not None:
+            # ``model.save(path)`` then encrypts with the platform key (``decrypt=True`` for plain).
+            model._source_key = platform._key_raw
+        return model
 
     def model_bytes(
         self, name: str, version: Optional[int] = None, *, progress: Progress = None
@@ -339,7 +346,12 @@ class LeptonAI:
             version=version,
             chunk_bytes=chunk_bytes,
             storage_options=self._storage_options,
-            metadata=None if metadata is None else {str(k): str(v) for k, v in metadata.items()},
+            # Binds the files to this item (authenticated in the manifest): a split copied over
+            # another one is refused at load.
+            metadata={
+                **({} if metadata is None else {str(k): str(v) for k, v in metadata.items()}),
+                "lepton.item": f"{name}/{split}",
+            },
         )
         self._native.finish_dataset_push(name, split, version)
         logger.info("pushed dataset %s/%s version %d to %s", name, split, version, self.uri)
@@ -357,13 +369,16 @@ class LeptonAI:
         # registry cache (and works offline once warm); copies in other processes reopen the URI.
         v, uri, pin = self._native.pin_dataset(name, split, version)
         self._pins[uri] = pin
-        info = self.dataset_info(name, split, v)
-        if info.encrypted and self._key_raw is None:
-            raise KeyRequiredError(
-                f"dataset `{name}` split `{split}` version {v} is encrypted; open the platform "
-                "with its key (LeptonAI(uri, key=...))"
-            )
-        key = self._dataset_key() if info.encrypted else None
+        if self._key_raw is None:
+            info = self.dataset_info(name, split, v)
+            if info.encrypted:
+                raise KeyRequiredError(
+                    f"dataset `{name}` split `{split}` version {v} is encrypted; open the "
+                    "platform with its key (LeptonAI(uri, key=...))"
+                )
+        # Never chosen from the (unauthenticated) manifest: with a key, an unencrypted dataset
+        # put in place of an encrypted one is refused by the core (KeyRequiredError).
+        key = None if self._key_raw is None else self._dataset_key()
         logger.info("opening dataset %s/%s version %d from %s", name, split, v, self.uri)
         return Dataset(uri, key, version=v, storage_options=self._storage_options, **kwargs)
 

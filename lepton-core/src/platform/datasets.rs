@@ -73,7 +73,13 @@ impl DatasetEntry {
             raw_bytes: m.chunks.iter().map(|c| c.raw_len).sum(),
             encrypted: m.encryption.is_some(),
             columns: m.schema.columns.clone(),
-            metadata: m.metadata.clone(),
+            // The registry's own binding is not user metadata.
+            metadata: m
+                .metadata
+                .iter()
+                .filter(|(k, _)| k.as_str() != ITEM_KEY)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             authenticated,
         }
     }
@@ -163,7 +169,7 @@ impl Platform {
         let mut write = WriteOptions {
             key: if encrypt { self.key.clone() } else { None },
             version,
-            metadata: options.metadata.clone(),
+            metadata: with_item(&options.metadata, name, split),
             ..Default::default()
         };
         if let Some(c) = options.chunk_bytes {
@@ -380,6 +386,7 @@ impl Platform {
         let root = dataset_root(&self.prefix, name, split);
         let prefix = version_dir(&root, v);
         let what = Self::dataset_what(name, split, Some(v));
+        self.check_item(name, split, v, &bytes, &what)?;
         let peeked = manifest::parse(&bytes, &what)?.peek().clone();
         let chunks: HashMap<Path, String> = peeked
             .chunks
@@ -400,6 +407,42 @@ impl Platform {
             chunks,
         ))?;
         Ok((v, prefix, Arc::new(pinned)))
+    }
+
+    /// Checks that the manifest at `name`/`split`/`v` was pushed as that item (its
+    /// authenticated [`ITEM_KEY`] metadata), so a split copied over another split, or a dataset
+    /// over another dataset, encrypted with the same key, is refused.
+    fn check_item(&self, name: &str, split: &str, v: u64, bytes: &[u8], what: &str) -> Result<()> {
+        let unverified = manifest::parse(bytes, what)?;
+        let want = item_of(name, split);
+        let (metadata, authenticated) = match (&self.key, unverified.peek().encryption.is_some()) {
+            (Some(key), true) => (
+                unverified.verify(Some(key), Some(v))?.metadata.clone(),
+                true,
+            ),
+            // Unencrypted (refused later when the platform has a key) or no key to check with.
+            _ => (unverified.peek().metadata.clone(), false),
+        };
+        let at = dataset_root(&self.prefix, name, split);
+        match metadata.get(ITEM_KEY) {
+            Some(got) if *got == want => Ok(()),
+            Some(got) => Err(Error::Integrity {
+                what: what.into(),
+                reason: format!(
+                    "dataset files at {}/{v} belong to {got} (copied or moved in the store); \
+                     push {want} again",
+                    at
+                ),
+            }),
+            None if authenticated => Err(Error::Integrity {
+                what: what.into(),
+                reason: format!(
+                    "dataset files at {at}/{v} do not say which dataset they belong to (copied \
+                     from outside the registry, or pushed by an older version); push {want} again"
+                ),
+            }),
+            None => Ok(()),
+        }
     }
 
     fn open_dataset(
@@ -583,4 +626,24 @@ impl Platform {
             }
         })
     }
+}
+
+/// The metadata entry binding a pushed dataset version to its `<name>/<split>` (authenticated
+/// with the manifest when encrypted; set at every push, overriding a user value; not shown in
+/// [`DatasetEntry::metadata`]).
+pub const ITEM_KEY: &str = "lepton.item";
+
+fn item_of(name: &str, split: &str) -> String {
+    format!("{name}/{split}")
+}
+
+/// `metadata` plus the [`ITEM_KEY`] binding of `name`/`split`.
+pub fn with_item(
+    metadata: &BTreeMap<String, String>,
+    name: &str,
+    split: &str,
+) -> BTreeMap<String, String> {
+    let mut m = metadata.clone();
+    m.insert(ITEM_KEY.into(), item_of(name, split));
+    m
 }

@@ -205,7 +205,8 @@ impl Platform {
         Ok(Platform {
             bucket: Bucket {
                 store,
-                endpoint: uri.to_string(),
+                // Printed in messages, reprs and logs: without credentials.
+                endpoint: crate::store::redact_uri(uri),
                 can_list: kind != StoreKind::Http,
             },
             prefix,
@@ -217,7 +218,8 @@ impl Platform {
         })
     }
 
-    /// The URI this registry was opened with.
+    /// The URI this registry was opened with, fit to print: user info and query string (which
+    /// may hold credentials) are replaced by `***`.
     pub fn uri(&self) -> &str {
         &self.bucket.endpoint
     }

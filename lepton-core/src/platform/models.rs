@@ -49,6 +49,11 @@ pub struct ModelInfo {
     /// Free-form metadata given at push.
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// HMAC-SHA-256 (hex) of every other field under a key derived from the platform key, written
+    /// when the pushing platform has a key: a keyed platform refuses a manifest without a valid
+    /// one, so whoever can write to the store cannot swap in another (e.g. a plain) model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
 }
 
 impl ModelInfo {
@@ -56,6 +61,24 @@ impl ModelInfo {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("manifests serialize")
     }
+}
+
+/// The purpose of the model-manifest MAC subkey.
+const MANIFEST_MAC_PURPOSE: &[u8] = b"lepton-ai model manifest mac v1";
+
+/// The MAC of `info` (all fields but `mac`) under the platform key.
+fn manifest_mac(key: &crypto::Key, info: &ModelInfo) -> String {
+    let mut unsigned = info.clone();
+    unsigned.mac = None;
+    // serde_json maps are sorted (no `preserve_order`), so this text is canonical.
+    let text = serde_json::to_vec(&unsigned).expect("manifests serialize");
+    let k = key.derive(MANIFEST_MAC_PURPOSE);
+    hex::encode(crypto::kdf::hmac_sha256(k.as_bytes(), &text))
+}
+
+/// Constant-time equality of two MACs.
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// What a sealed model is bound to: a sealed model copied to another name or version fails.
@@ -125,7 +148,10 @@ impl Platform {
                 encrypted: encrypt,
                 object: object.into(),
                 metadata,
+                mac: None,
             };
+            let mut info = info;
+            info.mac = self.key.as_ref().map(|k| manifest_mac(k, &info));
             self.upload(&dir.clone().join(object), stored.clone(), &options.progress)
                 .await?;
             // Last chance to cancel: nothing is visible until the manifest exists.
@@ -269,7 +295,37 @@ impl Platform {
                 ),
             });
         }
+        self.authenticate(&info)?;
         Ok(info)
+    }
+
+    /// With a platform key, checks the manifest's MAC: a manifest not written by a holder of the
+    /// key (e.g. a plain model put in place of a sealed one) is refused.
+    fn authenticate(&self, info: &ModelInfo) -> Result<()> {
+        let Some(key) = &self.key else {
+            return Ok(());
+        };
+        let what = Self::model_what(&info.name, Some(info.version));
+        let want = manifest_mac(key, info);
+        match &info.mac {
+            Some(got) if ct_eq(got.as_bytes(), want.as_bytes()) => Ok(()),
+            // Like a failed decryption: the key is wrong, or the manifest was edited.
+            Some(_) => Err(Error::WrongKey {
+                what: format!("{what} (its manifest's MAC does not match)"),
+            }),
+            None if info.encrypted => Err(Error::Integrity {
+                what,
+                reason: "its manifest carries no MAC (modified in the store, or pushed by an \
+                         older version); push the model again"
+                    .into(),
+            }),
+            None => Err(Error::KeyRequired(format!(
+                "{what} is not encrypted and its manifest is not authenticated by this platform's \
+                 key, so anyone with write access to the store could have put it there; push it \
+                 again through this keyed platform, or open the registry without a key to read \
+                 unencrypted models"
+            ))),
+        }
     }
 
     async fn model_info_async(&self, name: &str, version: Option<u64>) -> Result<ModelInfo> {
@@ -294,7 +350,8 @@ impl Platform {
                     .cache
                     .as_ref()
                     .and_then(|c| c.get_ref(&self.scope, &Self::ref_key(name, version)))
-                    .and_then(|b| parse_manifest(&b, "cached manifest").ok());
+                    .and_then(|b| parse_manifest(&b, "cached manifest").ok())
+                    .filter(|info| self.authenticate(info).is_ok());
                 match cached {
                     Some(info) => {
                         tracing::warn!(

@@ -178,22 +178,46 @@ impl Bucket {
         }
     }
 
+    /// The `LATEST` hint of `root` when it can be trusted: the hint is unauthenticated, so a
+    /// number whose claim does not exist (garbled, hostile, or from a deleted item) counts as 0.
+    async fn trusted_hint(&self, root: &Path) -> Result<u64> {
+        let (hint, _) = self.latest_hint(root).await?;
+        if hint == 0
+            || self
+                .exists(&version_dir(root, hint).clone().join(CLAIM))
+                .await?
+        {
+            return Ok(hint);
+        }
+        tracing::warn!(root = %root, hint, "ignoring a LATEST hint whose version was never claimed");
+        Ok(0)
+    }
+
+    fn next_version(&self, root: &Path, v: u64) -> Result<u64> {
+        v.checked_add(1).ok_or_else(|| Error::Integrity {
+            what: format!("the versions under {root}"),
+            reason: "version numbers are exhausted (a claim at the largest number exists); \
+                     remove the bogus version folders"
+                .into(),
+        })
+    }
+
     /// Claims the next free version of `root` and returns it.
     pub async fn claim_next(&self, root: &Path) -> Result<u64> {
-        let (hint, _) = self.latest_hint(root).await?;
+        let hint = self.trusted_hint(root).await?;
         let record = serde_json::to_vec(&ClaimRecord {
             writer: uuid::Uuid::new_v4().to_string(),
             created_unix: now_unix(),
         })
         .expect("claim record serializes");
-        let mut n = hint + 1;
+        let mut n = self.next_version(root, hint)?;
         loop {
             let path = version_dir(root, n).clone().join(CLAIM);
             if self.create(&path, Bytes::from(record.clone())).await? {
                 tracing::debug!(root = %root, version = n, "claimed version");
                 return Ok(n);
             }
-            n += 1;
+            n = self.next_version(root, n)?;
         }
     }
 
@@ -203,7 +227,13 @@ impl Bucket {
         let body = Bytes::from(serde_json::to_vec(&LatestHint { version }).expect("serializes"));
         for _ in 0..32 {
             let (current, uv) = self.latest_hint(root).await?;
-            if current >= version {
+            // A hint past `version` stands only if its claim exists (else it is bogus: repair).
+            if current >= version
+                && (current == version
+                    || self
+                        .exists(&version_dir(root, current).clone().join(CLAIM))
+                        .await?)
+            {
                 return Ok(());
             }
             let mode = match uv {
@@ -244,13 +274,33 @@ impl Bucket {
     /// The highest committed version of `root`, where `commit` is the commit object's path
     /// relative to a version folder; `None` when nothing is committed.
     pub async fn resolve_latest(&self, root: &Path, commit: Commit) -> Result<Option<u64>> {
-        let (hint, _) = self.latest_hint(root).await?;
+        // Read first on every store: a plain GET, whose errors (403, 404) map most clearly.
+        let hint = self.trusted_hint(root).await?;
+        if self.can_list {
+            // Listing costs one request however large the (unauthenticated) numbers are.
+            let mut vs: Vec<u64> = self
+                .subfolders(root)
+                .await?
+                .iter()
+                .filter_map(|s| s.parse().ok())
+                .collect();
+            vs.sort_unstable_by(|a, b| b.cmp(a));
+            for v in vs {
+                if self.exists(&commit_path(root, v, commit)).await? {
+                    return Ok(Some(v));
+                }
+            }
+            return Ok(None);
+        }
         let mut top = hint;
-        while self
-            .exists(&version_dir(root, top + 1).clone().join(CLAIM))
-            .await?
-        {
-            top += 1;
+        while let Some(next) = top.checked_add(1) {
+            if !self
+                .exists(&version_dir(root, next).clone().join(CLAIM))
+                .await?
+            {
+                break;
+            }
+            top = next;
         }
         let mut v = top;
         while v > 0 {
