@@ -146,8 +146,8 @@ def main() -> int:
     # 5. Save, reload, and check the reloaded model predicts the same.
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "medical_diagnosis.model"
-        model.save(path)
-        reloaded = LeptonAI.load_model(path)
+        model.save(path)  # sealed with the platform's key: the model came from an encrypted registry
+        reloaded = LeptonAI.load_model(path, key=key)
         again = reloaded(test_dataset.to_numpy()["images"]).argmax(axis=1)
     same = bool(np.array_equal(again, torch.cat(all_predicted).numpy()))
     steps.update()
