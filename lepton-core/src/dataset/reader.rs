@@ -89,7 +89,7 @@ fn manifest_bytes(
     store: &dyn ObjectStore,
     prefix: &Path,
     version: Option<u64>,
-) -> Result<(u64, Vec<u8>)> {
+) -> Result<(u64, Vec<u8>, String)> {
     let all = versions(store, prefix)?;
     let v = match version {
         Some(v) => v,
@@ -100,7 +100,13 @@ fn manifest_bytes(
     };
     let path = manifest::manifest_path(prefix, v);
     match crate::rt::block_on(async { store.get(&path).await?.bytes().await }) {
-        Ok(b) => Ok((v, b.to_vec())),
+        Ok(b) => {
+            let what = format!(
+                "manifest of version {v} of the dataset at `{}`",
+                super::location(store, prefix)
+            );
+            Ok((v, b.to_vec(), what))
+        }
         Err(object_store::Error::NotFound { .. }) => Err(Error::NotFound {
             what: format!(
                 "version {v} of the dataset at `{}`",
@@ -121,11 +127,7 @@ impl Dataset {
         key: Option<Key>,
         options: ReadOptions,
     ) -> Result<Dataset> {
-        let (v, bytes) = manifest_bytes(store.as_ref(), &prefix, options.version)?;
-        let what = format!(
-            "manifest of version {v} of the dataset at `{}`",
-            super::location(store.as_ref(), &prefix)
-        );
+        let (v, bytes, what) = manifest_bytes(store.as_ref(), &prefix, options.version)?;
         let m = manifest::parse(&bytes, &what)?.verify(key.as_ref(), Some(v))?;
         Dataset::from_manifest(store, prefix, m, key, options)
     }
@@ -139,11 +141,7 @@ impl Dataset {
         passphrase: &str,
         options: ReadOptions,
     ) -> Result<Dataset> {
-        let (v, bytes) = manifest_bytes(store.as_ref(), &prefix, options.version)?;
-        let what = format!(
-            "manifest of version {v} of the dataset at `{}`",
-            super::location(store.as_ref(), &prefix)
-        );
+        let (v, bytes, what) = manifest_bytes(store.as_ref(), &prefix, options.version)?;
         let unverified = manifest::parse(&bytes, &what)?;
         let params = match &unverified.peek().encryption {
             Some(e) => e.passphrase.clone().ok_or_else(|| {
