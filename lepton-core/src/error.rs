@@ -118,8 +118,9 @@ pub enum Error {
     /// The store is read-only (e.g. an `http(s)://` registry).
     #[error("{0} is read-only")]
     ReadOnly(String),
-    /// Any other object-store error.
-    #[error("storage error: {0}")]
+    /// Any other object-store error. The message is printed with credentials in URLs
+    /// (user:password@, signed query strings) redacted.
+    #[error("storage error: {}", crate::store::redact_text(&.0.to_string()))]
     Store(#[source] object_store::Error),
     /// Local I/O failed.
     #[error("I/O error at {path}: {source}")]
@@ -156,11 +157,39 @@ impl From<object_store::Error> for Error {
             E::AlreadyExists { path, .. } => Error::AlreadyExists(path),
             E::PermissionDenied { path, source } | E::Unauthenticated { path, source } => {
                 Error::PermissionDenied {
-                    what: path,
-                    reason: source.to_string(),
+                    what: crate::store::redact_text(&path),
+                    reason: crate::store::redact_text(&source.to_string()),
                 }
             }
             other => Error::Store(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn store_errors_never_print_credentials_in_urls() {
+        let secret = "https://alice:hunter2@example.com/bucket/x?X-Amz-Signature=deadbeef";
+        let errors = [
+            Error::from(object_store::Error::Generic {
+                store: "S3",
+                source: format!("request to {secret} failed").into(),
+            }),
+            Error::from(object_store::Error::PermissionDenied {
+                path: secret.into(),
+                source: format!("403 from {secret}").into(),
+            }),
+        ];
+        for e in errors {
+            let text = e.to_string();
+            assert!(
+                !text.contains("hunter2") && !text.contains("deadbeef"),
+                "{text}"
+            );
+            assert!(text.contains("example.com/bucket/x"), "{text}");
         }
     }
 }
