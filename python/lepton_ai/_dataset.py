@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _lepton
+from ._progress import Progress, ProgressCallback, progress_callback
 from .errors import IndexOutOfRangeError, InvalidArgumentError, SchemaError
 
 __all__ = ["Dataset", "Key", "write_dataset"]
@@ -97,6 +98,7 @@ def write_dataset(
     filter: str = "shuffle",
     storage_options: Mapping[str, str] | None = None,
     metadata: Mapping[str, str] | None = None,
+    progress: Progress = None,
 ) -> "Dataset":
     """Writes ``columns`` (name -> array with one row per leading index; or a list of str/bytes)
     as version ``version`` of the dataset at ``uri`` (a local path or an object-store URI), and
@@ -105,8 +107,10 @@ def write_dataset(
     ``key`` encrypts it (``None``: unencrypted, integrity-checked by hashes). ``codec`` is
     ``"zstd"`` or ``"none"`` (a chunk zstd shrinks by less than 5 % is stored as is);
     ``filter`` is ``"shuffle"`` (byte shuffle of numeric columns before zstd: on float32 data it
-    makes zstd decode faster) or ``"none"``. Raises ``AlreadyExistsError`` if that version exists and ``SchemaError``
-    if the columns disagree in length.
+    makes zstd decode faster) or ``"none"``. ``progress`` shows a bar while writing (``None``:
+    automatic on a terminal or in a notebook; ``True``/``False``; or a callable
+    ``(done_bytes, total_bytes)``). Raises ``AlreadyExistsError`` if that version exists and
+    ``SchemaError`` if the columns disagree in length.
     """
     uri = str(uri)
     if not columns:
@@ -123,9 +127,46 @@ def write_dataset(
         storage_options=dict(storage_options) if storage_options else None,
         metadata=dict(metadata) if metadata else None,
     )
-    writer.write(prepared)
+    with progress_callback(progress, f"write {uri}") as cb:
+        _write_in_slices(writer, prepared, cb)
     writer.close()
     return Dataset(uri, key=key, version=version, storage_options=storage_options)
+
+
+#: Rows are handed to the native writer in slices of about this many bytes, so that a progress
+#: bar moves during a long write (the writer streams; slicing changes nothing in the output).
+_SLICE_BYTES = 64 << 20
+
+_Prepared = tuple[str, str, list[int], npt.NDArray[np.uint8], "npt.NDArray[np.uint64] | None"]
+
+
+def _write_in_slices(writer: Any, prepared: list[_Prepared], cb: ProgressCallback | None) -> None:
+    total = sum(int(c[3].nbytes) for c in prepared)
+    row_bytes = [
+        np.dtype(dtype).itemsize * int(np.prod(shape, dtype=np.int64))
+        for (_, dtype, shape, _, offsets) in prepared
+        if offsets is None
+    ]
+    fixed = len(row_bytes) == len(prepared) and all(b > 0 for b in row_bytes)
+    rows = {len(c[3]) // b for c, b in zip(prepared, row_bytes)} if fixed else set()
+    if cb is None or len(rows) != 1:
+        # One call: variable-length columns, or columns that disagree in length (the native
+        # writer then raises the usual SchemaError), or nobody watching.
+        writer.write(prepared)
+        if cb is not None:
+            cb(total, total)
+        return
+    (n,) = rows
+    step = max(1, _SLICE_BYTES // sum(row_bytes))
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        writer.write(
+            [
+                (name, dtype, shape, flat[start * b : stop * b], None)
+                for (name, dtype, shape, flat, _), b in zip(prepared, row_bytes)
+            ]
+        )
+        cb(stop * sum(row_bytes), total)
 
 
 class Dataset:

@@ -314,13 +314,15 @@ class LeptonAI:
         metadata: Optional[Mapping[str, Any]] = None,
         encrypt: Optional[bool] = None,
         chunk_bytes: int = 4 << 20,
+        progress: Progress = None,
     ) -> DatasetInfo:
         """Pushes ``data`` as the next version of split ``split`` of dataset ``name``.
 
         ``data`` is a mapping of column name -> array (one row per leading index; or a list of
         str/bytes), or a ``lepton_ai.Dataset`` (copied). ``encrypt`` defaults to whether the
         platform has a key. ``metadata`` values are stored as strings. Concurrent pushes each get
-        their own version; a push that fails leaves no visible version.
+        their own version; a push that fails leaves no visible version. ``progress`` as for
+        :meth:`push_model`.
         """
         from ._dataset import Dataset, write_dataset
 
@@ -352,6 +354,7 @@ class LeptonAI:
                 **({} if metadata is None else {str(k): str(v) for k, v in metadata.items()}),
                 "lepton.item": f"{name}/{split}",
             },
+            progress=self._pick(progress),
         )
         self._native.finish_dataset_push(name, split, version)
         logger.info("pushed dataset %s/%s version %d to %s", name, split, version, self.uri)
