@@ -19,56 +19,8 @@ use lepton_core::rt::block_on;
 use lepton_core::Error;
 use object_store::{ObjectStoreExt, PutPayload};
 
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Memory,
-    Local,
-    S3,
-}
-
-struct Fixture {
-    uri: String,
-    _dir: Option<tempfile::TempDir>,
-    cache: tempfile::TempDir,
-}
-
-fn s3_bucket() -> String {
-    match (
-        std::env::var("LEPTON_TEST_S3_BUCKET"),
-        std::env::var("AWS_ENDPOINT"),
-    ) {
-        (Ok(b), Ok(_)) => b,
-        _ => panic!(
-            "the S3 cases need a local S3 server: run `source scripts/moto.sh` (or scripts/test.sh), \
-             which starts moto_server and exports AWS_ENDPOINT and LEPTON_TEST_S3_BUCKET"
-        ),
-    }
-}
-
-fn fixture(backend: Backend) -> Fixture {
-    let id = uuid::Uuid::new_v4();
-    let cache = tempfile::tempdir().unwrap();
-    match backend {
-        Backend::Memory => Fixture {
-            uri: format!("memory://test-{id}"),
-            _dir: None,
-            cache,
-        },
-        Backend::Local => {
-            let dir = tempfile::tempdir().unwrap();
-            Fixture {
-                uri: dir.path().join("registry").display().to_string(),
-                _dir: Some(dir),
-                cache,
-            }
-        }
-        Backend::S3 => Fixture {
-            uri: format!("s3://{}/test-{id}", s3_bucket()),
-            _dir: None,
-            cache,
-        },
-    }
-}
+mod common;
+use common::{fixture, Backend, Fixture};
 
 impl Fixture {
     fn open(&self, key: Option<Key>) -> Platform {
@@ -76,16 +28,7 @@ impl Fixture {
     }
 
     fn open_with(&self, key: Option<Key>, cache: bool) -> Platform {
-        Platform::open(
-            Some(&self.uri),
-            PlatformOptions {
-                key,
-                cache_dir: cache.then(|| self.cache.path().to_path_buf()),
-                no_cache: !cache,
-                ..Default::default()
-            },
-        )
-        .unwrap()
+        self.open_opts(key, cache, vec![])
     }
 }
 

@@ -10,67 +10,12 @@ use lepton_core::dataset::{Batch, ColumnData, ReadOptions};
 use lepton_core::platform::{DatasetPushOptions, Platform, PlatformOptions};
 use lepton_core::Error;
 
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Memory,
-    Local,
-    S3,
-}
-
-struct Fixture {
-    uri: String,
-    _dir: Option<tempfile::TempDir>,
-    cache: tempfile::TempDir,
-}
-
-fn fixture(backend: Backend) -> Fixture {
-    let id = uuid::Uuid::new_v4();
-    let cache = tempfile::tempdir().unwrap();
-    let (uri, dir) = match backend {
-        Backend::Memory => (format!("memory://ds-{id}"), None),
-        Backend::Local => {
-            let dir = tempfile::tempdir().unwrap();
-            (dir.path().join("reg").display().to_string(), Some(dir))
-        }
-        Backend::S3 => {
-            let bucket = match (
-                std::env::var("LEPTON_TEST_S3_BUCKET"),
-                std::env::var("AWS_ENDPOINT"),
-            ) {
-                (Ok(b), Ok(_)) => b,
-                _ => panic!(
-                    "the S3 cases need a local S3 server: run `source scripts/moto.sh` (or \
-                     scripts/test.sh), which starts moto_server and exports AWS_ENDPOINT and \
-                     LEPTON_TEST_S3_BUCKET"
-                ),
-            };
-            (format!("s3://{bucket}/ds-{id}"), None)
-        }
-    };
-    Fixture {
-        uri,
-        _dir: dir,
-        cache,
-    }
-}
+mod common;
+use common::{fixture, Backend, Fixture};
 
 impl Fixture {
     fn open(&self, key: Option<Key>, cache: bool) -> Platform {
         self.open_opts(key, cache, vec![])
-    }
-
-    fn open_opts(&self, key: Option<Key>, cache: bool, storage: Vec<(String, String)>) -> Platform {
-        Platform::open(
-            Some(&self.uri),
-            PlatformOptions {
-                key,
-                cache_dir: cache.then(|| self.cache.path().to_path_buf()),
-                no_cache: !cache,
-                storage_options: storage,
-                ..Default::default()
-            },
-        )
-        .unwrap()
     }
 }
 

@@ -271,6 +271,19 @@ impl Bucket {
         Ok(())
     }
 
+    /// The version numbers of the folders under `root`, ascending (claimed, not necessarily
+    /// committed); only for stores that can list.
+    async fn listed_versions(&self, root: &Path) -> Result<Vec<u64>> {
+        let mut vs: Vec<u64> = self
+            .subfolders(root)
+            .await?
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        vs.sort_unstable();
+        Ok(vs)
+    }
+
     /// The highest committed version of `root`, where `commit` is the commit object's path
     /// relative to a version folder; `None` when nothing is committed.
     pub async fn resolve_latest(&self, root: &Path, commit: Commit) -> Result<Option<u64>> {
@@ -278,14 +291,7 @@ impl Bucket {
         let hint = self.trusted_hint(root).await?;
         if self.can_list {
             // Listing costs one request however large the (unauthenticated) numbers are.
-            let mut vs: Vec<u64> = self
-                .subfolders(root)
-                .await?
-                .iter()
-                .filter_map(|s| s.parse().ok())
-                .collect();
-            vs.sort_unstable_by(|a, b| b.cmp(a));
-            for v in vs {
+            for v in self.listed_versions(root).await?.into_iter().rev() {
                 if self.exists(&commit_path(root, v, commit)).await? {
                     return Ok(Some(v));
                 }
@@ -315,14 +321,7 @@ impl Bucket {
     /// Every committed version of `root`, ascending.
     pub async fn committed_versions(&self, root: &Path, commit: Commit) -> Result<Vec<u64>> {
         let versions: Vec<u64> = if self.can_list {
-            let mut vs: Vec<u64> = self
-                .subfolders(root)
-                .await?
-                .iter()
-                .filter_map(|s| s.parse().ok())
-                .collect();
-            vs.sort_unstable();
-            vs
+            self.listed_versions(root).await?
         } else {
             // Claims are dense (1..=N): probe them instead of listing.
             let mut n = 0;
