@@ -193,3 +193,30 @@ def test_s3_dataset_reads_through_the_cache_and_offline(tmp_path):
         storage_options={**FAST_FAIL, "aws_endpoint": f"http://127.0.0.1:{closed_port()}"},
     )
     assert_same(dead.load_dataset("edge", "test"), cols)
+
+
+def test_registry_dataset_pickles_as_its_registry_item(tmp_path):
+    """A dataset from the registry is the registry's own reader: it reads through the cache, and
+    a pickled copy (what a spawn DataLoader worker gets) reopens the registry and the same
+    version, so it reads through the same cache: with the chunk objects gone from the store, both
+    still read (from the cache), and a copy pickled before version 2 was pushed keeps version 1."""
+    import pickle
+
+    cache = tmp_path / "cache"
+    p = LeptonAI(tmp_path / "r", cache_dir=cache)
+    cols = columns(3, 200)
+    p.push_dataset("med", "train", cols, chunk_bytes=1024)
+    ds = p.load_dataset("med", "train")
+    assert_same(ds, cols)  # warms the cache
+    assert "'med', split='train'" in repr(ds) and "datasets/med" not in repr(ds)
+    chunks = list((tmp_path / "r" / "datasets" / "med" / "train" / "1" / "data").rglob("*.chunk"))
+    assert len(chunks) == p.dataset_info("med", "train").chunks > 1
+    for c in chunks:
+        c.unlink()
+    state = pickle.dumps(ds)
+    p.push_dataset("med", "train", columns(4, 10))
+    copy = pickle.loads(state)
+    assert copy.version == 1 and len(copy) == 200
+    assert_same(copy, cols)
+    with pytest.raises(NotFoundError, match="is missing"):
+        LeptonAI(tmp_path / "r").load_dataset("med", "train", version=1).to_numpy()

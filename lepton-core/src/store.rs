@@ -82,38 +82,6 @@ impl StoreKind {
     }
 }
 
-/// URI -> a store (held elsewhere) and prefix that stand in for it (see [`pin_uri`]).
-type Pins = HashMap<String, (std::sync::Weak<dyn ObjectStore>, Path)>;
-
-fn pins() -> std::sync::MutexGuard<'static, Pins> {
-    static PINS: OnceLock<Mutex<Pins>> = OnceLock::new();
-    PINS.get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-}
-
-fn pinned(uri: &str) -> Option<StoreLocation> {
-    let pins = pins();
-    let (weak, prefix) = pins.get(uri.trim_end_matches('/'))?;
-    Some(StoreLocation {
-        store: weak.upgrade()?,
-        prefix: prefix.clone(),
-    })
-}
-
-/// Makes [`open_uri`] of exactly `uri` return `location` in this process for as long as
-/// `location.store` is alive elsewhere. The registry uses it so that a dataset version opened by
-/// URI (the Python `Dataset`, which reopens by URI when copied) reads through the registry's
-/// cache, and keeps working offline. Other processes open the URI normally.
-pub fn pin_uri(uri: &str, location: &StoreLocation) {
-    let mut pins = pins();
-    pins.retain(|_, (w, _)| w.strong_count() > 0);
-    pins.insert(
-        uri.trim_end_matches('/').to_string(),
-        (Arc::downgrade(&location.store), location.prefix.clone()),
-    );
-}
-
 /// Default per-request bounds; explicit options override them.
 const DEFAULT_CONNECT_TIMEOUT: &str = "5s";
 const DEFAULT_TIMEOUT: &str = "300s";
@@ -127,9 +95,6 @@ const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(30);
 /// `memory://` gives a fresh empty store; `memory://NAME[/PATH]` gives the process-wide store of
 /// that name (so two handles on `memory://shared` see the same objects while the process lives).
 pub fn open_uri(uri: &str, options: &[(String, String)]) -> Result<StoreLocation> {
-    if let Some(pinned) = pinned(uri) {
-        return Ok(pinned);
-    }
     let kind = StoreKind::of(uri)?;
     let (retry, options) = split_retry_options(options)?;
     match kind {

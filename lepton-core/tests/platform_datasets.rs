@@ -330,27 +330,19 @@ fn s3_datasets_stream_through_the_cache_and_offline() {
 }
 
 fn uri_handoff(b: Backend) {
-    // The Python path: claim, write at the folder URI with the dataset writer, finish; then
-    // resolve and open by URI.
-    use lepton_core::dataset::{Dataset, DatasetWriter, WriteOptions};
+    // A push through the registry's writer (what the Python binding drives): the version is
+    // claimed when the writer opens and becomes visible only when it closes; the committed
+    // folder then opens by URI with the plain dataset reader.
+    use lepton_core::dataset::Dataset;
     use lepton_core::store::open_uri;
     let f = fixture(b);
     let p = f.open(None, false);
-    let (v, uri) = p.claim_dataset_version("h", "train").unwrap();
-    assert_eq!(v, 1);
-    assert!(uri.ends_with("/datasets/h/train/1"), "{uri}");
-    let e = p.finish_dataset_push("h", "train", 1).unwrap_err();
-    assert!(e.to_string().contains("was not committed"), "{e}");
-    let loc = open_uri(&uri, &[]).unwrap();
-    let mut w = DatasetWriter::create(
-        loc.store,
-        loc.prefix,
-        WriteOptions {
-            version: v,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let mut w = p
+        .dataset_writer("h", "train", &DatasetPushOptions::default())
+        .unwrap();
+    assert_eq!(w.version(), 1);
+    let e = p.resolve_dataset("h", "train", None).unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e}");
     let d = data(5, 30);
     w.write_columns(&[
         ("x", ColumnData::from_slice(&d.x, &[3]).unwrap()),
@@ -358,10 +350,10 @@ fn uri_handoff(b: Backend) {
         ("s", ColumnData::strings(&d.s)),
     ])
     .unwrap();
-    w.close().unwrap();
-    p.finish_dataset_push("h", "train", 1).unwrap();
+    assert_eq!(w.close().unwrap().version, 1);
     let (rv, ruri) = p.resolve_dataset("h", "train", None).unwrap();
-    assert_eq!((rv, &ruri), (1, &uri));
+    assert_eq!(rv, 1);
+    assert!(ruri.ends_with("/datasets/h/train/1"), "{ruri}");
     let loc = open_uri(&ruri, &[]).unwrap();
     let ds = Dataset::open(
         loc.store,

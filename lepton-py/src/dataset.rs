@@ -14,6 +14,7 @@ use lepton_core::dataset::{
     Batch, BatchIter, Codec, ColumnData, DType, Dataset, DatasetInfo, DatasetWriter, Filter,
     IterOptions, ReadOptions, WriteOptions,
 };
+use lepton_core::platform::DatasetPush;
 use lepton_core::store::open_uri;
 use lepton_core::Error;
 use numpy::{IntoPyArray, PyReadonlyArray1};
@@ -200,10 +201,33 @@ fn info_dict<'py>(py: Python<'py>, info: &DatasetInfo) -> PyResult<Bound<'py, Py
     Ok(d)
 }
 
+/// A writer by URI (`write_dataset`), or the registry's push writer (`LeptonAI.push_dataset`),
+/// which claims its version when it opens and advances the latest pointer when it closes.
+pub(crate) enum Pending {
+    Plain(DatasetWriter),
+    Push(DatasetPush),
+}
+
+impl Pending {
+    fn writer(&mut self) -> &mut DatasetWriter {
+        match self {
+            Pending::Plain(w) => w,
+            Pending::Push(p) => p,
+        }
+    }
+
+    fn close(self) -> lepton_core::Result<DatasetInfo> {
+        match self {
+            Pending::Plain(w) => w.close(),
+            Pending::Push(p) => p.close(),
+        }
+    }
+}
+
 /// Writes one dataset version (see `lepton_ai.write_dataset`).
 #[pyclass(name = "DatasetWriter", module = "lepton_ai._lepton")]
 pub struct PyDatasetWriter {
-    inner: Mutex<Option<DatasetWriter>>,
+    pub(crate) inner: Mutex<Option<Pending>>,
 }
 
 /// One input column as prepared by `_dataset.py`: (name, dtype, row shape, uint8 data, offsets).
@@ -260,7 +284,7 @@ impl PyDatasetWriter {
             })
             .py()?;
         Ok(PyDatasetWriter {
-            inner: Mutex::new(Some(writer)),
+            inner: Mutex::new(Some(Pending::Plain(writer))),
         })
     }
 
@@ -285,7 +309,7 @@ impl PyDatasetWriter {
         let w = guard.as_mut().ok_or_else(|| {
             crate::errors::to_py(Error::InvalidArgument("the writer is closed".into()))
         })?;
-        py.detach(|| w.write_columns(&parts)).py()
+        py.detach(|| w.writer().write_columns(&parts)).py()
     }
 
     /// Commits; returns the dataset info as a dict.
@@ -322,8 +346,8 @@ fn batch_to_py<'py>(py: Python<'py>, batch: Batch) -> PyResult<Bound<'py, PyList
 /// An opened dataset version (see `lepton_ai.Dataset`).
 #[pyclass(name = "Dataset", module = "lepton_ai._lepton", frozen)]
 pub struct PyDataset {
-    inner: Dataset,
-    key: Option<Key>,
+    pub(crate) inner: Dataset,
+    pub(crate) key: Option<Key>,
 }
 
 #[pymethods]

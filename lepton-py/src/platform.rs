@@ -2,16 +2,20 @@
 //! `lepton_ai.LeptonAI`, and the encrypted model-file helpers. Manifests cross as JSON text; the
 //! Python layer turns them into dataclasses.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use lepton_core::crypto::Key;
-use lepton_core::platform::{model_file, Platform, PlatformOptions, ProgressFn, PushOptions};
+use lepton_core::dataset::ReadOptions;
+use lepton_core::platform::{
+    model_file, DatasetPushOptions, Platform, PlatformOptions, ProgressFn, PushOptions,
+};
 use lepton_core::Error;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::dataset::{Pending, PyDataset, PyDatasetWriter};
 use crate::errors::IntoPyResult;
 
 fn key_from(key: Option<&Bound<'_, PyBytes>>) -> PyResult<Option<Key>> {
@@ -54,16 +58,12 @@ impl Callback {
     }
 }
 
-/// Keeps a pinned dataset view alive (see `Platform.pin_dataset`).
-#[pyclass(name = "DatasetPin", module = "lepton_ai._lepton", frozen)]
-pub struct DatasetPin {
-    _store: Arc<dyn lepton_core::platform::ObjectStoreHandle>,
-}
-
 /// The registry (lepton_core::platform::Platform).
 #[pyclass(name = "Platform", module = "lepton_ai._lepton", frozen)]
 pub struct PyPlatform {
     inner: Platform,
+    /// The key the datasets it opens carry (so that a pickled copy reopens with it).
+    key: Option<Key>,
 }
 
 #[pymethods]
@@ -79,21 +79,35 @@ impl PyPlatform {
         no_cache: bool,
         storage_options: Option<HashMap<String, String>>,
     ) -> PyResult<Self> {
+        let key = key_from(key.as_ref())?;
         let options = PlatformOptions {
-            key: key_from(key.as_ref())?,
+            key: key.clone(),
             cache_dir,
             cache_max_bytes,
             no_cache,
             storage_options: storage_options.unwrap_or_default().into_iter().collect(),
         };
         let inner = py.detach(|| Platform::open(uri.as_deref(), options)).py()?;
-        Ok(PyPlatform { inner })
+        Ok(PyPlatform { inner, key })
     }
 
     /// The URI the registry was opened with.
     #[getter]
     fn uri(&self) -> String {
         self.inner.uri().to_string()
+    }
+
+    /// The URI that reopens this registry (in this process or another); may hold credentials.
+    #[getter]
+    fn reopen_uri(&self) -> String {
+        self.inner.reopen_uri().to_string()
+    }
+
+    /// Whether `reopen_uri` holds credentials (user info or a query string).
+    #[getter]
+    fn reopen_uri_is_secret(&self) -> bool {
+        let uri = self.inner.reopen_uri();
+        lepton_core::store::redact_uri(uri) != uri
     }
 
     /// Whether the platform has a key.
@@ -176,53 +190,55 @@ impl PyPlatform {
         Ok(info.to_json())
     }
 
-    fn claim_dataset(
+    /// A writer for the next version of `name`/`split` (claimed now, committed on `close()`).
+    #[pyo3(signature = (name, split, encrypt=None, metadata=None, chunk_bytes=None))]
+    fn dataset_writer(
         &self,
         py: Python<'_>,
         name: String,
         split: String,
-    ) -> PyResult<(u64, String)> {
-        py.detach(|| self.inner.claim_dataset_version(&name, &split))
-            .py()
-    }
-
-    fn finish_dataset_push(
-        &self,
-        py: Python<'_>,
-        name: String,
-        split: String,
-        version: u64,
-    ) -> PyResult<()> {
-        py.detach(|| self.inner.finish_dataset_push(&name, &split, version))
-            .py()
-    }
-
-    #[pyo3(signature = (name, split, version=None))]
-    fn resolve_dataset(
-        &self,
-        py: Python<'_>,
-        name: String,
-        split: String,
-        version: Option<u64>,
-    ) -> PyResult<(u64, String)> {
-        py.detach(|| self.inner.resolve_dataset(&name, &split, version))
-            .py()
-    }
-
-    /// Resolves a dataset version and pins its folder URI to the registry's cached view while
-    /// the returned pin lives.
-    #[pyo3(signature = (name, split, version=None))]
-    fn pin_dataset(
-        &self,
-        py: Python<'_>,
-        name: String,
-        split: String,
-        version: Option<u64>,
-    ) -> PyResult<(u64, String, DatasetPin)> {
-        let (v, uri, store) = py
-            .detach(|| self.inner.pin_dataset(&name, &split, version))
+        encrypt: Option<bool>,
+        metadata: Option<BTreeMap<String, String>>,
+        chunk_bytes: Option<usize>,
+    ) -> PyResult<PyDatasetWriter> {
+        let options = DatasetPushOptions {
+            encrypt,
+            metadata: metadata.unwrap_or_default(),
+            chunk_bytes,
+        };
+        let push = py
+            .detach(|| self.inner.dataset_writer(&name, &split, &options))
             .py()?;
-        Ok((v, uri, DatasetPin { _store: store }))
+        Ok(PyDatasetWriter {
+            inner: Mutex::new(Some(Pending::Push(push))),
+        })
+    }
+
+    /// Opens `name`/`split` at `version` (latest when None), reading through the cache.
+    #[pyo3(signature = (name, split, version=None, cache_bytes=268435456, prefetch=None))]
+    fn load_dataset(
+        &self,
+        py: Python<'_>,
+        name: String,
+        split: String,
+        version: Option<u64>,
+        cache_bytes: usize,
+        prefetch: Option<usize>,
+    ) -> PyResult<PyDataset> {
+        let mut read = ReadOptions {
+            cache_bytes,
+            ..Default::default()
+        };
+        if let Some(p) = prefetch {
+            read.prefetch = p;
+        }
+        let inner = py
+            .detach(|| self.inner.load_dataset(&name, &split, version, read))
+            .py()?;
+        Ok(PyDataset {
+            inner,
+            key: self.key.clone(),
+        })
     }
 
     fn list_datasets(&self, py: Python<'_>) -> PyResult<Vec<String>> {
@@ -338,7 +354,6 @@ fn read_model_file<'py>(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPlatform>()?;
-    m.add_class::<DatasetPin>()?;
     m.add_function(wrap_pyfunction!(is_sealed_model_file, m)?)?;
     m.add_function(wrap_pyfunction!(open_model_file, m)?)?;
     m.add_function(wrap_pyfunction!(write_model_file, m)?)?;

@@ -113,9 +113,7 @@ def write_dataset(
     ``SchemaError`` if the columns disagree in length.
     """
     uri = str(uri)
-    if not columns:
-        raise SchemaError("schema error: a dataset needs at least one column")
-    prepared = [_prepare_column(str(name), values) for name, values in columns.items()]
+    prepared = _prepare_columns(columns)
     writer = _lepton.DatasetWriter(
         uri,
         key=key,
@@ -127,10 +125,25 @@ def write_dataset(
         storage_options=dict(storage_options) if storage_options else None,
         metadata=dict(metadata) if metadata else None,
     )
-    with progress_callback(progress, f"write {uri}") as cb:
-        _write_in_slices(writer, prepared, cb)
-    writer.close()
+    _write_prepared(writer, prepared, progress, f"write {uri}")
     return Dataset(uri, key=key, version=version, storage_options=storage_options)
+
+
+def _prepare_columns(columns: Mapping[str, ColumnValue]) -> list[_Prepared]:
+    """Every column as the native writer takes it (raises ``SchemaError`` before anything is
+    written)."""
+    if not columns:
+        raise SchemaError("schema error: a dataset needs at least one column")
+    return [_prepare_column(str(name), values) for name, values in columns.items()]
+
+
+def _write_prepared(writer: Any, prepared: list[_Prepared], progress: Progress, label: str) -> dict[str, Any]:
+    """Streams the rows to a native writer (a ``write_dataset`` one, or the registry's push
+    writer), showing progress, then commits; returns the writer's info dict."""
+    with progress_callback(progress, label) as cb:
+        _write_in_slices(writer, prepared, cb)
+    info: dict[str, Any] = writer.close()
+    return info
 
 
 #: Rows are handed to the native writer in slices of about this many bytes, so that a progress
@@ -188,11 +201,36 @@ class Dataset:
         cache_bytes: int = 256 << 20,
     ) -> None:
         self._uri = str(uri)
+        self._where = repr(self._uri)
         self._storage_options = dict(storage_options) if storage_options else None
         self._cache_bytes = cache_bytes
-        self._native = _lepton.Dataset.open(
-            self._uri, key=key, version=version, storage_options=self._storage_options, cache_bytes=cache_bytes
+        self._registry: dict[str, Any] | None = None
+        self._attach(
+            _lepton.Dataset.open(
+                self._uri, key=key, version=version, storage_options=self._storage_options, cache_bytes=cache_bytes
+            )
         )
+
+    @classmethod
+    def _from_registry(
+        cls, native: Any, registry: dict[str, Any], name: str, split: str, shown: str, cache_bytes: int
+    ) -> "Dataset":
+        """A dataset the registry opened (``LeptonAI.load_dataset``): it reads through the
+        registry's cache, and pickles as (registry, name, split, version).
+
+        ``registry`` holds the arguments that reopen the native ``Platform``; ``shown`` is the
+        registry's printable URI."""
+        ds = cls.__new__(cls)
+        ds._uri = f"{shown}#{name}/{split}"
+        ds._where = f"{name!r}, split={split!r}, registry={shown!r}"
+        ds._storage_options = registry["storage_options"]
+        ds._cache_bytes = cache_bytes
+        ds._registry = {**registry, "name": name, "split": split}
+        ds._attach(native)
+        return ds
+
+    def _attach(self, native: Any) -> None:
+        self._native = native
         info = self._native.info()
         self._info: dict[str, Any] = info
         self._version: int = info["version"]
@@ -231,7 +269,7 @@ class Dataset:
 
     def __repr__(self) -> str:
         return (
-            f"Dataset({self._uri!r}, version={self._version}, rows={self._len}, columns={self.columns}, "
+            f"Dataset({self._where}, version={self._version}, rows={self._len}, columns={self.columns}, "
             f"encrypted={self._info['encrypted']})"
         )
 
@@ -395,7 +433,10 @@ class Dataset:
         does): ``pickle.dumps``/``torch.save`` elsewhere raise ``TypeError`` rather than write them
         to disk."""
         key = self._native.key()
-        if (key is not None or self._storage_options) and multiprocessing.context.get_spawning_popen() is None:
+        secret = key is not None or bool(self._storage_options)
+        if self._registry is not None:
+            secret = secret or self._registry["uri_is_secret"]
+        if secret and multiprocessing.context.get_spawning_popen() is None:
             raise TypeError(
                 "a Dataset opened with a key or storage_options is not picklable (the pickle would hold "
                 "the secret); save its uri and version and open it again with Key.from_env(...) or "
@@ -403,6 +444,7 @@ class Dataset:
             )
         return {
             "uri": self._uri,
+            "registry": self._registry,
             "key": key.to_bytes() if key is not None else None,
             "version": self._version,
             "storage_options": self._storage_options,
@@ -413,14 +455,34 @@ class Dataset:
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        key = Key.from_bytes(state["key"]) if state["key"] is not None else None
-        self.__init__(  # type: ignore[misc]
-            state["uri"],
-            key=key,
-            version=state["version"],
-            storage_options=state["storage_options"],
-            cache_bytes=state["cache_bytes"],
-        )
+        registry = state["registry"]
+        if registry is not None:
+            # Reopen the registry (same URI, cache and options), then the same version from it.
+            platform = _lepton.Platform(
+                registry["uri"],
+                state["key"],
+                registry["cache_dir"],
+                registry["cache_max_bytes"],
+                registry["no_cache"],
+                registry["storage_options"],
+            )
+            native = platform.load_dataset(
+                registry["name"], registry["split"], state["version"], cache_bytes=state["cache_bytes"]
+            )
+            self.__dict__.update(
+                Dataset._from_registry(
+                    native, registry, registry["name"], registry["split"], platform.uri, state["cache_bytes"]
+                ).__dict__
+            )
+        else:
+            key = Key.from_bytes(state["key"]) if state["key"] is not None else None
+            self.__init__(  # type: ignore[misc]
+                state["uri"],
+                key=key,
+                version=state["version"],
+                storage_options=state["storage_options"],
+                cache_bytes=state["cache_bytes"],
+            )
         rank, world = state["shard"]
         if world != 1:
             m = len(self._native) // world

@@ -23,7 +23,6 @@ __all__ = [
     "Dataset",
     "BatchIter",
     "Platform",
-    "DatasetPin",
     "is_sealed_model_file",
     "open_model_file",
     "write_model_file",
@@ -187,10 +186,6 @@ class BatchIter:
 _Progress = Callable[[int, int], None] | None
 
 @final
-class DatasetPin:
-    """Keeps a pinned dataset view alive."""
-
-@final
 class Platform:
     """The registry (lepton_core::platform::Platform); manifests cross as JSON text."""
 
@@ -206,6 +201,12 @@ class Platform:
     @property
     def uri(self) -> str:
         """The URI the registry was opened with."""
+    @property
+    def reopen_uri(self) -> str:
+        """The URI that reopens this registry (in this process or another); may hold credentials."""
+    @property
+    def reopen_uri_is_secret(self) -> bool:
+        """Whether ``reopen_uri`` holds credentials (user info or a query string)."""
     @property
     def has_key(self) -> bool:
         """Whether the platform has a key."""
@@ -231,14 +232,24 @@ class Platform:
     def list_models(self) -> list[str]: ...
     def delete_model(self, name: str, version: int | None = None) -> None: ...
     def verify_model(self, name: str, version: int | None = None) -> str: ...
-    def claim_dataset(self, name: str, split: str) -> tuple[int, str]: ...
-    def finish_dataset_push(self, name: str, split: str, version: int) -> None: ...
-    def resolve_dataset(
-        self, name: str, split: str, version: int | None = None
-    ) -> tuple[int, str]: ...
-    def pin_dataset(
-        self, name: str, split: str, version: int | None = None
-    ) -> tuple[int, str, DatasetPin]: ...
+    def dataset_writer(
+        self,
+        name: str,
+        split: str,
+        encrypt: bool | None = None,
+        metadata: Mapping[str, str] | None = None,
+        chunk_bytes: int | None = None,
+    ) -> DatasetWriter:
+        """A writer for the next version of ``name``/``split`` (claimed now, committed on ``close()``)."""
+    def load_dataset(
+        self,
+        name: str,
+        split: str,
+        version: int | None = None,
+        cache_bytes: int = 268435456,
+        prefetch: int | None = None,
+    ) -> Dataset:
+        """Opens ``name``/``split`` at ``version`` (latest when None), reading through the cache."""
     def list_datasets(self) -> list[str]: ...
     def dataset_splits(self, name: str) -> list[str]: ...
     def dataset_versions(self, name: str, split: str) -> list[int]: ...

@@ -23,7 +23,7 @@ from . import _lepton
 from ._model import Model, load_model as _load_model
 from ._model_file import key_bytes, read_model_file
 from ._progress import Progress, progress_callback
-from .errors import InvalidArgumentError, KeyRequiredError
+from .errors import InvalidArgumentError
 
 __all__ = ["DatasetInfo", "LeptonAI", "ModelInfo"]
 
@@ -162,7 +162,6 @@ class LeptonAI:
             None if storage_options is None else {str(k): str(v) for k, v in storage_options.items()}
         )
         self._progress = progress
-        self._pins: Dict[str, Any] = {}
         self._native = _lepton.Platform(
             uri_str,
             self._key_raw,
@@ -171,6 +170,15 @@ class LeptonAI:
             not cache,
             self._storage_options,
         )
+        # What reopens this registry in another process (a pickled dataset, see load_dataset).
+        self._reopen: Dict[str, Any] = {
+            "uri": self._native.reopen_uri,
+            "uri_is_secret": self._native.reopen_uri_is_secret,
+            "cache_dir": None if cache_dir is None else os.fspath(cache_dir),
+            "cache_max_bytes": cache_max_bytes,
+            "no_cache": not cache,
+            "storage_options": self._storage_options,
+        }
 
     def __repr__(self) -> str:
         return f"LeptonAI({self.uri!r}{', encrypted' if self.encrypted else ''})"
@@ -298,13 +306,6 @@ class LeptonAI:
 
     # ----- datasets -----------------------------------------------------------------------
 
-    def _dataset_key(self) -> Any:
-        from ._lepton import Key as _Key  # the datasets issue's key class
-
-        if self._key_raw is None:
-            raise KeyRequiredError("this platform has no key: open it with LeptonAI(uri, key=...)")
-        return _Key.from_bytes(self._key_raw)
-
     def push_dataset(
         self,
         name: str,
@@ -324,13 +325,8 @@ class LeptonAI:
         their own version; a push that fails leaves no visible version. ``progress`` as for
         :meth:`push_model`.
         """
-        from ._dataset import Dataset, write_dataset
+        from ._dataset import Dataset, _prepare_columns, _write_prepared
 
-        enc = self.encrypted if encrypt is None else bool(encrypt)
-        if enc and self._key_raw is None:
-            raise KeyRequiredError(
-                "encrypt=True needs a key: open the platform with one (LeptonAI(key=...))"
-            )
         if isinstance(data, Dataset):
             columns: Mapping[str, Any] = data.to_numpy()
         elif isinstance(data, Mapping):
@@ -340,23 +336,15 @@ class LeptonAI:
                 "push_dataset takes a mapping of column name -> array, or a lepton_ai.Dataset; "
                 f"got {type(data).__name__}"
             )
-        version, uri = self._native.claim_dataset(name, split)
-        write_dataset(
-            uri,
-            columns,
-            self._dataset_key() if enc else None,
-            version=version,
-            chunk_bytes=chunk_bytes,
-            storage_options=self._storage_options,
-            # Binds the files to this item (authenticated in the manifest): a split copied over
-            # another one is refused at load.
-            metadata={
-                **({} if metadata is None else {str(k): str(v) for k, v in metadata.items()}),
-                "lepton.item": f"{name}/{split}",
-            },
-            progress=self._pick(progress),
+        prepared = _prepare_columns(columns)
+        writer = self._native.dataset_writer(
+            name,
+            split,
+            encrypt,
+            None if metadata is None else {str(k): str(v) for k, v in metadata.items()},
+            chunk_bytes,
         )
-        self._native.finish_dataset_push(name, split, version)
+        version = _write_prepared(writer, prepared, self._pick(progress), f"push {name}/{split}")["version"]
         logger.info("pushed dataset %s/%s version %d to %s", name, split, version, self.uri)
         return self.dataset_info(name, split, version)
 
@@ -364,26 +352,16 @@ class LeptonAI:
         self, name: str, split: str = "train", version: Optional[int] = None, **kwargs: Any
     ) -> Any:
         """Opens split ``split`` of dataset ``name`` (latest version unless ``version``) as a
-        ``lepton_ai.Dataset`` streaming from the store. Other keyword arguments go to
-        ``Dataset`` (e.g. ``cache_bytes=``)."""
+        ``lepton_ai.Dataset`` streaming from the store through the registry's cache (so it keeps
+        working offline once read). Keyword arguments: ``cache_bytes=``, ``prefetch=``. A copy
+        pickled into a DataLoader worker reopens the registry there."""
         from ._dataset import Dataset
 
-        # The version folder's URI, pinned in this process to a view that reads through the
-        # registry cache (and works offline once warm); copies in other processes reopen the URI.
-        v, uri, pin = self._native.pin_dataset(name, split, version)
-        self._pins[uri] = pin
-        if self._key_raw is None:
-            info = self.dataset_info(name, split, v)
-            if info.encrypted:
-                raise KeyRequiredError(
-                    f"dataset `{name}` split `{split}` version {v} is encrypted; open the "
-                    "platform with its key (LeptonAI(uri, key=...))"
-                )
-        # Never chosen from the (unauthenticated) manifest: with a key, an unencrypted dataset
-        # put in place of an encrypted one is refused by the core (KeyRequiredError).
-        key = None if self._key_raw is None else self._dataset_key()
-        logger.info("opening dataset %s/%s version %d from %s", name, split, v, self.uri)
-        return Dataset(uri, key, version=v, storage_options=self._storage_options, **kwargs)
+        native = self._native.load_dataset(name, split, version, **kwargs)
+        logger.info("opening dataset %s/%s version %d from %s", name, split, native.info()["version"], self.uri)
+        return Dataset._from_registry(
+            native, self._reopen, name, split, self.uri, kwargs.get("cache_bytes", 256 << 20)
+        )
 
     def list_datasets(self) -> List[str]:
         """Names of the datasets with at least one committed split, sorted."""

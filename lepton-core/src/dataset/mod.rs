@@ -32,6 +32,7 @@ mod iter;
 pub mod manifest;
 mod reader;
 mod schema;
+mod source;
 mod writer;
 
 pub use chunk::{parse_payload, DecodedChunk, MAX_CHUNK_RAW_BYTES};
@@ -39,13 +40,14 @@ pub use iter::{BatchIter, IterOptions, ResumeOf};
 pub use manifest::{ChunkEntry, Codec, Filter, Manifest, FORMAT_VERSION};
 pub use reader::{versions, Dataset, ReadOptions};
 pub use schema::{Batch, Column, ColumnData, DType, Element, Schema};
+pub use source::{ChunkSource, StoreChunks};
 pub use writer::{DatasetInfo, DatasetWriter, WriteOptions};
 
 /// How messages name a dataset: the store (e.g. `LocalFileSystem(file:///data/)`,
 /// `AmazonS3(bucket)`) and the prefix inside it, so an error points at something findable even
 /// when the dataset sits at the root of its store.
 pub(crate) fn location(
-    store: &dyn object_store::ObjectStore,
+    store: &(impl std::fmt::Display + ?Sized),
     prefix: &object_store::path::Path,
 ) -> String {
     if prefix.as_ref().is_empty() {

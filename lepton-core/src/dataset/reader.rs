@@ -13,6 +13,7 @@ use super::chunk::{self, ChunkIds, ColumnBuilder, DecodedChunk};
 use super::iter::{BatchIter, IterOptions};
 use super::manifest::{self, Manifest};
 use super::schema::{Batch, Schema};
+use super::source::{ChunkSource, StoreChunks};
 use super::writer::DatasetInfo;
 use crate::crypto::Key;
 use crate::{Error, Result};
@@ -45,7 +46,7 @@ struct Cache {
 }
 
 pub(crate) struct Inner {
-    store: Arc<dyn ObjectStore>,
+    source: Arc<dyn ChunkSource>,
     prefix: Path,
     manifest: Manifest,
     ids: ChunkIds,
@@ -128,8 +129,32 @@ impl Dataset {
         options: ReadOptions,
     ) -> Result<Dataset> {
         let (v, bytes, what) = manifest_bytes(store.as_ref(), &prefix, options.version)?;
-        let m = manifest::parse(&bytes, &what)?.verify(key.as_ref(), Some(v))?;
-        Dataset::from_manifest(store, prefix, m, key, options)
+        Dataset::open_manifest(
+            Arc::new(StoreChunks(store)),
+            prefix,
+            v,
+            &bytes,
+            &what,
+            key,
+            options,
+        )
+    }
+
+    /// Opens version `version` of a dataset from its manifest bytes (already fetched, e.g. by
+    /// the registry, possibly from its cache), reading chunks from `source`: authenticates the
+    /// manifest with `key` (required if and only if the dataset is encrypted) as
+    /// [`open`](Self::open) does. `what` names the manifest in errors.
+    pub fn open_manifest(
+        source: Arc<dyn ChunkSource>,
+        prefix: Path,
+        version: u64,
+        manifest: &[u8],
+        what: &str,
+        key: Option<Key>,
+        options: ReadOptions,
+    ) -> Result<Dataset> {
+        let m = manifest::parse(manifest, what)?.verify(key.as_ref(), Some(version))?;
+        Dataset::from_manifest(source, prefix, m, key, options)
     }
 
     /// Opens a dataset written with a passphrase-derived key ([`Key::from_passphrase`]): the
@@ -155,11 +180,11 @@ impl Dataset {
         };
         let key = Key::from_passphrase_params(passphrase, &params)?;
         let m = unverified.verify(Some(&key), Some(v))?;
-        Dataset::from_manifest(store, prefix, m, Some(key), options)
+        Dataset::from_manifest(Arc::new(StoreChunks(store)), prefix, m, Some(key), options)
     }
 
     fn from_manifest(
-        store: Arc<dyn ObjectStore>,
+        source: Arc<dyn ChunkSource>,
         prefix: Path,
         manifest: Manifest,
         key: Option<Key>,
@@ -181,7 +206,7 @@ impl Dataset {
                     version: manifest.version,
                 },
                 chunk_key: key.map(|k| k.derive(manifest::CHUNK_KEY_PURPOSE)),
-                store,
+                source,
                 prefix,
                 manifest,
                 starts,
@@ -254,9 +279,9 @@ impl Dataset {
         let what = format!(
             "chunk {index} of version {} of the dataset at `{}`",
             inner.manifest.version,
-            super::location(inner.store.as_ref(), &inner.prefix)
+            super::location(inner.source.as_ref(), &inner.prefix)
         );
-        let stored = match crate::rt::block_on(async { inner.store.get(&path).await?.bytes().await }) {
+        let stored = match inner.source.get(&path, &entry.sha256) {
             Ok(b) => b,
             Err(object_store::Error::NotFound { .. }) => {
                 return Err(Error::NotFound {
@@ -382,7 +407,9 @@ impl Dataset {
             .map(|i| {
                 let path =
                     manifest::chunk_path(&inner.prefix, &inner.manifest.dataset_id, i as u64);
-                crate::rt::block_on(async { inner.store.get(&path).await?.bytes().await })
+                inner
+                    .source
+                    .get(&path, &inner.manifest.chunks[i].sha256)
                     .map_err(Error::from)
             })
             .collect::<Result<_>>()?;

@@ -2,17 +2,16 @@
 //! folder holds one dataset (the datasets format) written with that version number, whose
 //! manifest is the commit object.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::ObjectStore;
 use serde::{Deserialize, Serialize};
 
+use super::cached_chunks::CachedChunks;
 use super::layout::{check_name, dataset_root, version_dir, DATASETS};
-use super::pinned::PinnedVersion;
 use super::versions::{commit_path, Bucket, Commit};
 use super::Platform;
 use crate::dataset::{
@@ -201,36 +200,6 @@ impl Platform {
         push.close()
     }
 
-    /// Claims the next version of `name`/`split` for a writer that opens the store by URI (the
-    /// Python writer): returns the version and the URI of its folder. Write the dataset there
-    /// with that version number, then call [`Platform::finish_dataset_push`].
-    pub fn claim_dataset_version(&self, name: &str, split: &str) -> Result<(u64, String)> {
-        Self::check_dataset(name, split)?;
-        self.check_writable()?;
-        let root = dataset_root(&self.prefix, name, split);
-        let v = block_on(self.bucket.claim_next(&root))?;
-        Ok((v, self.uri_of(&version_dir(&root, v))))
-    }
-
-    /// After a writer committed version `version` of `name`/`split`, moves the latest pointer.
-    pub fn finish_dataset_push(&self, name: &str, split: &str, version: u64) -> Result<()> {
-        Self::check_dataset(name, split)?;
-        let root = dataset_root(&self.prefix, name, split);
-        block_on(async {
-            if !self
-                .bucket
-                .exists(&commit_path(&root, version, DATASET_COMMIT))
-                .await?
-            {
-                return Err(Error::InvalidArgument(format!(
-                    "{} was not committed: close its writer first",
-                    Self::dataset_what(name, split, Some(version))
-                )));
-            }
-            self.bucket.advance_latest(&root, version).await
-        })
-    }
-
     /// The version (latest when `None`) of `name`/`split` and the URI of its folder, where
     /// [`Dataset::open`] (or Python's `Dataset(uri, version=...)`) reads it.
     pub fn resolve_dataset(
@@ -354,61 +323,6 @@ impl Platform {
         self.open_dataset(name, split, version, read, true)
     }
 
-    /// Resolves `name`/`split` at `version` like [`Platform::resolve_dataset`], and pins its
-    /// folder URI to a view that reads through the registry cache (manifest in memory, chunks
-    /// from the cache, offline-capable). The pin lasts while the returned store is held.
-    pub fn pin_dataset(
-        &self,
-        name: &str,
-        split: &str,
-        version: Option<u64>,
-    ) -> Result<(u64, String, Arc<dyn ObjectStore>)> {
-        let (v, prefix, store) = self.pinned_view(name, split, version, true)?;
-        let uri = self.uri_of(&prefix);
-        crate::store::pin_uri(
-            &uri,
-            &crate::store::StoreLocation {
-                store: store.clone(),
-                prefix,
-            },
-        );
-        Ok((v, uri, store))
-    }
-
-    fn pinned_view(
-        &self,
-        name: &str,
-        split: &str,
-        version: Option<u64>,
-        use_cache: bool,
-    ) -> Result<(u64, Path, Arc<dyn ObjectStore>)> {
-        let (v, bytes) = block_on(self.dataset_manifest(name, split, version))?;
-        let root = dataset_root(&self.prefix, name, split);
-        let prefix = version_dir(&root, v);
-        let what = Self::dataset_what(name, split, Some(v));
-        self.check_item(name, split, v, &bytes, &what)?;
-        let peeked = manifest::parse(&bytes, &what)?.peek().clone();
-        let chunks: HashMap<Path, String> = peeked
-            .chunks
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                (
-                    manifest::chunk_path(&prefix, &peeked.dataset_id, i as u64),
-                    c.sha256.clone(),
-                )
-            })
-            .collect();
-        let pinned = block_on(PinnedVersion::new(
-            self.bucket.store.clone(),
-            if use_cache { self.cache.clone() } else { None },
-            manifest::manifest_path(&prefix, v),
-            bytes,
-            chunks,
-        ))?;
-        Ok((v, prefix, Arc::new(pinned)))
-    }
-
     /// Checks that the manifest at `name`/`split`/`v` was pushed as that item (its
     /// authenticated [`ITEM_KEY`] metadata), so a split copied over another split, or a dataset
     /// over another dataset, encrypted with the same key, is refused.
@@ -453,11 +367,20 @@ impl Platform {
         read: ReadOptions,
         use_cache: bool,
     ) -> Result<Dataset> {
-        let (v, prefix, store) = self.pinned_view(name, split, version, use_cache)?;
+        let (v, bytes) = block_on(self.dataset_manifest(name, split, version))?;
         let what = Self::dataset_what(name, split, Some(v));
-        Dataset::open(
-            store,
+        self.check_item(name, split, v, &bytes, &what)?;
+        let prefix = version_dir(&dataset_root(&self.prefix, name, split), v);
+        let source = CachedChunks::new(
+            self.bucket.store.clone(),
+            if use_cache { self.cache.clone() } else { None },
+        );
+        Dataset::open_manifest(
+            Arc::new(source),
             prefix,
+            v,
+            &bytes,
+            &what,
             self.key.clone(),
             ReadOptions {
                 version: Some(v),

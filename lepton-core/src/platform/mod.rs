@@ -14,11 +14,11 @@
 //! ```
 
 pub mod cache;
+mod cached_chunks;
 mod datasets;
 pub mod layout;
 pub mod model_file;
 mod models;
-mod pinned;
 pub mod versions;
 
 use std::path::PathBuf;
@@ -34,8 +34,6 @@ use crate::{Error, Result};
 pub use cache::Cache;
 pub use datasets::{DatasetEntry, DatasetPush, DatasetPushOptions};
 pub use models::ModelInfo;
-/// The object-store trait, re-exported for holders of pinned views.
-pub use object_store::ObjectStore as ObjectStoreHandle;
 use versions::Bucket;
 
 /// Called during long transfers with `(bytes done, bytes total)`; returning an error aborts the
@@ -222,6 +220,13 @@ impl Platform {
     /// may hold credentials) are replaced by `***`.
     pub fn uri(&self) -> &str {
         &self.bucket.endpoint
+    }
+
+    /// The URI that opens this same registry again from this process or another one (an
+    /// absolute path for a local folder, a private name for `memory://`). Unlike
+    /// [`uri`](Self::uri) it keeps any credentials the URI holds: not for printing.
+    pub fn reopen_uri(&self) -> &str {
+        &self.base_uri
     }
 
     /// The store underneath.
