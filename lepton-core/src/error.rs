@@ -104,16 +104,22 @@ pub enum Error {
     PermissionDenied {
         /// The object or store.
         what: String,
-        /// What the store said.
+        /// What the store said (credentials in URLs redacted).
         reason: String,
+        /// The store's error (boxed: it keeps `Error` small).
+        #[source]
+        source: Box<object_store::Error>,
     },
     /// The store could not be reached (after bounded retries).
     #[error("store unreachable at {what}: {reason}")]
     Unreachable {
         /// The endpoint or URI.
         what: String,
-        /// What failed.
+        /// What failed, and what to do (credentials in URLs redacted).
         reason: String,
+        /// The store's error (boxed: it keeps `Error` small).
+        #[source]
+        source: Box<object_store::Error>,
     },
     /// The store is read-only (e.g. an `http(s)://` registry).
     #[error("{0} is read-only")]
@@ -146,23 +152,170 @@ impl Error {
     }
 }
 
-impl From<object_store::Error> for Error {
-    fn from(e: object_store::Error) -> Self {
+/// The kind of an [`Error`], one per variant: what a binding maps to its own exception classes
+/// (exhaustively, so that a new variant cannot go unmapped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// [`Error::RuntimeNotFound`].
+    RuntimeNotFound,
+    /// [`Error::ProviderUnavailable`].
+    ProviderUnavailable,
+    /// [`Error::InvalidModel`].
+    InvalidModel,
+    /// [`Error::InvalidInput`].
+    InvalidInput,
+    /// [`Error::Runtime`].
+    Runtime,
+    /// [`Error::WrongKey`].
+    WrongKey,
+    /// [`Error::Integrity`].
+    Integrity,
+    /// [`Error::UnsupportedVersion`].
+    UnsupportedVersion,
+    /// [`Error::KeyRequired`].
+    KeyRequired,
+    /// [`Error::Schema`].
+    Schema,
+    /// [`Error::IndexOutOfRange`].
+    IndexOutOfRange,
+    /// [`Error::NotFound`].
+    NotFound,
+    /// [`Error::AlreadyExists`].
+    AlreadyExists,
+    /// [`Error::InvalidArgument`].
+    InvalidArgument,
+    /// [`Error::PermissionDenied`].
+    PermissionDenied,
+    /// [`Error::Unreachable`].
+    Unreachable,
+    /// [`Error::ReadOnly`].
+    ReadOnly,
+    /// [`Error::Store`].
+    Store,
+    /// [`Error::Io`].
+    Io,
+}
+
+impl ErrorKind {
+    /// Every kind.
+    pub const ALL: &'static [ErrorKind] = &[
+        ErrorKind::RuntimeNotFound,
+        ErrorKind::ProviderUnavailable,
+        ErrorKind::InvalidModel,
+        ErrorKind::InvalidInput,
+        ErrorKind::Runtime,
+        ErrorKind::WrongKey,
+        ErrorKind::Integrity,
+        ErrorKind::UnsupportedVersion,
+        ErrorKind::KeyRequired,
+        ErrorKind::Schema,
+        ErrorKind::IndexOutOfRange,
+        ErrorKind::NotFound,
+        ErrorKind::AlreadyExists,
+        ErrorKind::InvalidArgument,
+        ErrorKind::PermissionDenied,
+        ErrorKind::Unreachable,
+        ErrorKind::ReadOnly,
+        ErrorKind::Store,
+        ErrorKind::Io,
+    ];
+}
+
+/// Ends the message of an error that opening the registry with its key would fix. Bindings may
+/// add how that is spelled in their language.
+pub const NEEDS_PLATFORM_KEY: &str = "open the platform with its key";
+
+/// Starts the message of a push asked to encrypt on a platform without a key.
+pub const ENCRYPT_NEEDS_KEY: &str = "encrypting needs a key";
+
+impl Error {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::RuntimeNotFound { .. } => ErrorKind::RuntimeNotFound,
+            Error::ProviderUnavailable { .. } => ErrorKind::ProviderUnavailable,
+            Error::InvalidModel { .. } => ErrorKind::InvalidModel,
+            Error::InvalidInput(_) => ErrorKind::InvalidInput,
+            Error::Runtime(_) => ErrorKind::Runtime,
+            Error::WrongKey { .. } => ErrorKind::WrongKey,
+            Error::Integrity { .. } => ErrorKind::Integrity,
+            Error::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
+            Error::KeyRequired(_) => ErrorKind::KeyRequired,
+            Error::Schema(_) => ErrorKind::Schema,
+            Error::IndexOutOfRange { .. } => ErrorKind::IndexOutOfRange,
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+            Error::Unreachable { .. } => ErrorKind::Unreachable,
+            Error::ReadOnly(_) => ErrorKind::ReadOnly,
+            Error::Store(_) => ErrorKind::Store,
+            Error::Io { .. } => ErrorKind::Io,
+        }
+    }
+
+    /// The one mapping of object-store errors to [`Error`], for dataset reads and writes and for
+    /// the registry alike:
+    ///
+    /// - a failure before any HTTP response (connection refused, timeout, DNS) is
+    ///   [`Error::Unreachable`] naming `endpoint` (credentials redacted);
+    /// - a conditional create that lost the race is [`Error::AlreadyExists`], whether the store
+    ///   answers 409 or 412 (some S3-compatible stores answer `If-None-Match: *` with 412);
+    /// - refused credentials are [`Error::PermissionDenied`], a missing object [`Error::NotFound`];
+    /// - anything else is [`Error::Store`]. The store's error stays the `source`.
+    pub fn from_store(e: object_store::Error, endpoint: &str) -> Error {
         use object_store::Error as E;
+        use std::error::Error as _;
+        if crate::store::is_transport_error(&e) {
+            let mut reason = e.to_string();
+            let mut src = e.source();
+            while let Some(s) = src {
+                let text = s.to_string();
+                if !reason.contains(&text) {
+                    reason.push_str(": ");
+                    reason.push_str(&text);
+                }
+                src = s.source();
+            }
+            return Error::Unreachable {
+                what: crate::store::redact_uri(endpoint),
+                reason: format!(
+                    "{}; check the network and the endpoint (a local cache, if warm, still \
+                     serves what was loaded once)",
+                    crate::store::redact_text(&reason)
+                ),
+                source: Box::new(e),
+            };
+        }
         match e {
             E::NotFound { path, .. } => Error::NotFound {
                 what: path,
                 hint: None,
             },
-            E::AlreadyExists { path, .. } => Error::AlreadyExists(path),
-            E::PermissionDenied { path, source } | E::Unauthenticated { path, source } => {
-                Error::PermissionDenied {
-                    what: crate::store::redact_text(&path),
-                    reason: crate::store::redact_text(&source.to_string()),
-                }
+            E::AlreadyExists { path, .. } | E::Precondition { path, .. } => {
+                Error::AlreadyExists(path)
             }
+            E::PermissionDenied {
+                ref path,
+                ref source,
+            }
+            | E::Unauthenticated {
+                ref path,
+                ref source,
+            } => Error::PermissionDenied {
+                what: crate::store::redact_text(path),
+                reason: crate::store::redact_text(&source.to_string()),
+                source: Box::new(e),
+            },
             other => Error::Store(other),
         }
+    }
+}
+
+impl From<object_store::Error> for Error {
+    /// [`Error::from_store`] with the store unnamed.
+    fn from(e: object_store::Error) -> Self {
+        Error::from_store(e, "the object store")
     }
 }
 
@@ -191,5 +344,95 @@ mod tests {
             );
             assert!(text.contains("example.com/bucket/x"), "{text}");
         }
+    }
+
+    #[test]
+    fn store_errors_have_one_mapping_that_keeps_the_source() {
+        use std::error::Error as _;
+        // A conditional create answered 412 lost the race, as one answered 409 did.
+        for e in [
+            object_store::Error::Precondition {
+                path: "v/1.manifest".into(),
+                source: "412".into(),
+            },
+            object_store::Error::AlreadyExists {
+                path: "v/1.manifest".into(),
+                source: "409".into(),
+            },
+        ] {
+            let e = Error::from_store(e, "s3://b/p");
+            assert!(
+                matches!(&e, Error::AlreadyExists(p) if p == "v/1.manifest"),
+                "{e}"
+            );
+        }
+        let e = Error::from(object_store::Error::Unauthenticated {
+            path: "x".into(),
+            source: "bad token".into(),
+        });
+        assert!(matches!(e, Error::PermissionDenied { .. }), "{e}");
+        assert_eq!(
+            e.source().unwrap().to_string(),
+            "The operation lacked valid authentication credentials for path x: bad token"
+        );
+    }
+
+    #[test]
+    fn every_variant_has_its_kind() {
+        use super::ErrorKind;
+        let store = || object_store::Error::NotImplemented {
+            operation: "x".into(),
+            implementer: "y".into(),
+        };
+        let all = [
+            Error::RuntimeNotFound {
+                message: "".into(),
+                tried: "".into(),
+            },
+            Error::ProviderUnavailable {
+                provider: "".into(),
+                reason: "".into(),
+            },
+            Error::InvalidModel {
+                source_name: None,
+                reason: "".into(),
+            },
+            Error::InvalidInput("".into()),
+            Error::Runtime("".into()),
+            Error::WrongKey { what: "".into() },
+            Error::Integrity {
+                what: "".into(),
+                reason: "".into(),
+            },
+            Error::UnsupportedVersion {
+                what: "".into(),
+                found: 2,
+                supported: 1,
+            },
+            Error::KeyRequired("".into()),
+            Error::Schema("".into()),
+            Error::IndexOutOfRange { index: 1, len: 0 },
+            Error::NotFound {
+                what: "".into(),
+                hint: None,
+            },
+            Error::AlreadyExists("".into()),
+            Error::InvalidArgument("".into()),
+            Error::PermissionDenied {
+                what: "".into(),
+                reason: "".into(),
+                source: Box::new(store()),
+            },
+            Error::Unreachable {
+                what: "".into(),
+                reason: "".into(),
+                source: Box::new(store()),
+            },
+            Error::ReadOnly("".into()),
+            Error::Store(store()),
+            Error::io("x", std::io::Error::other("y")),
+        ];
+        let kinds: Vec<ErrorKind> = all.iter().map(Error::kind).collect();
+        assert_eq!(kinds, ErrorKind::ALL);
     }
 }

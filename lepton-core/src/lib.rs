@@ -17,4 +17,4 @@ pub mod platform;
 pub mod rt;
 pub mod store;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};

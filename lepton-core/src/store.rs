@@ -102,7 +102,7 @@ pub fn open_uri(uri: &str, options: &[(String, String)]) -> Result<StoreLocation
             let local = uri.strip_prefix("file://").unwrap_or(uri);
             if local.is_empty() {
                 return Err(Error::InvalidArgument(
-                    "empty path; give a folder, e.g. LeptonAI('./registry')".into(),
+                    "empty path; give a folder, e.g. `./registry`".into(),
                 ));
             }
             std::fs::create_dir_all(local).map_err(|e| Error::io(local, e))?;
@@ -322,32 +322,6 @@ fn build_remote(
         StoreKind::Local | StoreKind::Memory => unreachable!("not remote"),
     };
     Ok(store)
-}
-
-/// Turns an `object_store` error into a lepton [`Error`], recognising transport failures
-/// (connection refused, timeouts, DNS) as [`Error::Unreachable`] naming `endpoint`.
-pub fn map_store_error(e: object_store::Error, endpoint: &str) -> Error {
-    if is_transport_error(&e) {
-        let mut reason = e.to_string();
-        let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
-        while let Some(s) = src {
-            let text = s.to_string();
-            if !reason.contains(&text) {
-                reason.push_str(": ");
-                reason.push_str(&text);
-            }
-            src = s.source();
-        }
-        return Error::Unreachable {
-            what: redact_uri(endpoint),
-            reason: format!(
-                "{}; check the network and the endpoint (a local cache, if warm, still \
-                 serves models already loaded once)",
-                redact_text(&reason)
-            ),
-        };
-    }
-    Error::from(e)
 }
 
 /// `uri` fit to print: user info (`user:password@`) and the query string (SAS tokens, signed

@@ -839,3 +839,31 @@ fn a_panic_while_prefetching_is_an_error_not_an_abort() {
     assert!(err.to_string().contains("store bug reading"), "{err}");
     assert!(it.next().is_none(), "the iterator stops after an error");
 }
+
+/// A dead network is `Unreachable` for a dataset read, as it is for the registry (one mapping of
+/// store errors): an S3 endpoint on a closed local port.
+#[test]
+fn unreachable_store_is_unreachable_for_datasets_too() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let opts: Vec<(String, String)> = [
+        ("aws_endpoint", format!("http://127.0.0.1:{port}")),
+        ("aws_allow_http", "true".into()),
+        ("aws_access_key_id", "test".into()),
+        ("aws_secret_access_key", "test".into()),
+        ("aws_region", "us-east-1".into()),
+        ("connect_timeout", "1s".into()),
+        ("max_retries", "0".into()),
+        ("retry_timeout", "1s".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let loc = lepton_core::store::open_uri("s3://no-such-bucket/ds", &opts).unwrap();
+    let e = Dataset::open(loc.store, loc.prefix, None, ReadOptions::default()).unwrap_err();
+    assert!(matches!(e, Error::Unreachable { .. }), "{e}");
+    assert!(e.to_string().contains("no-such-bucket"), "{e}");
+}

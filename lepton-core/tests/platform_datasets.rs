@@ -163,7 +163,10 @@ fn encrypted(b: Backend) {
     let nokey = f.open(None, false);
     let e = load(&nokey, "secret", "train", None).unwrap_err();
     assert!(matches!(e, Error::KeyRequired(_)), "{e}");
-    assert!(e.to_string().contains("LeptonAI(uri, key=...)"), "{e}");
+    assert!(
+        e.to_string().contains("open the platform with its key"),
+        "{e}"
+    );
     let info = nokey.dataset_info("secret", "train", None).unwrap();
     assert!(info.encrypted && !info.authenticated);
     let e = load(

@@ -3,42 +3,69 @@
 //! The classes live in `lepton_ai/errors.py` (so they can derive from two builtins, e.g.
 //! `NotFoundError(LeptonError, FileNotFoundError)`); here each variant picks its class by name.
 
-use lepton_core::Error;
+use lepton_core::error::{ENCRYPT_NEEDS_KEY, NEEDS_PLATFORM_KEY};
+use lepton_core::{Error, ErrorKind};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
-/// The Python class name (in `lepton_ai.errors`) of each error variant.
-fn class_name(err: &Error) -> &'static str {
+/// The Python class name (in `lepton_ai.errors`) of each error kind: exhaustive, so a new
+/// variant of the core's error cannot go unmapped.
+pub fn class_name(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::RuntimeNotFound => "RuntimeNotFoundError",
+        ErrorKind::ProviderUnavailable => "ProviderUnavailableError",
+        ErrorKind::InvalidModel => "InvalidModelError",
+        ErrorKind::InvalidInput => "InvalidInputError",
+        ErrorKind::Runtime => "OnnxRuntimeError",
+        ErrorKind::WrongKey => "WrongKeyError",
+        ErrorKind::Integrity => "IntegrityError",
+        ErrorKind::UnsupportedVersion => "UnsupportedVersionError",
+        ErrorKind::KeyRequired => "KeyRequiredError",
+        ErrorKind::Schema => "SchemaError",
+        ErrorKind::IndexOutOfRange => "IndexOutOfRangeError",
+        ErrorKind::NotFound => "NotFoundError",
+        ErrorKind::AlreadyExists => "AlreadyExistsError",
+        ErrorKind::InvalidArgument => "InvalidArgumentError",
+        ErrorKind::PermissionDenied => "PermissionDeniedError",
+        ErrorKind::Unreachable => "UnreachableError",
+        ErrorKind::ReadOnly => "ReadOnlyError",
+        ErrorKind::Store | ErrorKind::Io => "StorageError",
+    }
+}
+
+/// The class name of every error kind, in `ErrorKind::ALL` order (tested against
+/// `lepton_ai.errors` by `tests/test_errors.py`).
+#[pyfunction]
+fn _error_classes() -> Vec<&'static str> {
+    ErrorKind::ALL.iter().map(|&k| class_name(k)).collect()
+}
+
+/// The core's messages say what to do in words; here they get the Python spelling of it.
+fn python_message(err: &Error) -> String {
+    let message = err.to_string();
     match err {
-        Error::RuntimeNotFound { .. } => "RuntimeNotFoundError",
-        Error::ProviderUnavailable { .. } => "ProviderUnavailableError",
-        Error::InvalidModel { .. } => "InvalidModelError",
-        Error::InvalidInput(_) => "InvalidInputError",
-        Error::Runtime(_) => "OnnxRuntimeError",
-        Error::WrongKey { .. } => "WrongKeyError",
-        Error::Integrity { .. } => "IntegrityError",
-        Error::UnsupportedVersion { .. } => "UnsupportedVersionError",
-        Error::KeyRequired(_) => "KeyRequiredError",
-        Error::Schema(_) => "SchemaError",
-        Error::IndexOutOfRange { .. } => "IndexOutOfRangeError",
-        Error::NotFound { .. } => "NotFoundError",
-        Error::AlreadyExists(_) => "AlreadyExistsError",
-        Error::InvalidArgument(_) => "InvalidArgumentError",
-        Error::PermissionDenied { .. } => "PermissionDeniedError",
-        Error::Unreachable { .. } => "UnreachableError",
-        Error::ReadOnly(_) => "ReadOnlyError",
-        Error::Store(_) | Error::Io { .. } => "StorageError",
-        _ => "LeptonError",
+        Error::KeyRequired(_) => {
+            let message = match message.strip_prefix(ENCRYPT_NEEDS_KEY) {
+                Some(rest) => format!("encrypt=True needs a key{rest}"),
+                None => message,
+            };
+            if message.ends_with(NEEDS_PLATFORM_KEY) {
+                format!("{message} (LeptonAI(uri, key=...))")
+            } else {
+                message
+            }
+        }
+        _ => message,
     }
 }
 
 /// Converts a core error into the matching `lepton_ai.errors` exception.
 pub fn to_py(err: Error) -> PyErr {
-    let message = err.to_string();
+    let message = python_message(&err);
     Python::attach(|py| {
         let class = py
             .import("lepton_ai.errors")
-            .and_then(|m| m.getattr(class_name(&err)));
+            .and_then(|m| m.getattr(class_name(err.kind())));
         match class {
             Ok(class) => match class.call1((message.clone(),)) {
                 Ok(instance) => PyErr::from_value(instance),
@@ -47,6 +74,10 @@ pub fn to_py(err: Error) -> PyErr {
             Err(_) => PyRuntimeError::new_err(message),
         }
     })
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_error_classes, m)?)
 }
 
 /// `Result<T, lepton_core::Error>` → `PyResult<T>`.

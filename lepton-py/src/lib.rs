@@ -17,5 +17,6 @@ fn _lepton(m: &Bound<'_, PyModule>) -> PyResult<()> {
     model::register(m)?;
     dataset::register(m)?;
     platform::register(m)?;
+    errors::register(m)?;
     Ok(())
 }

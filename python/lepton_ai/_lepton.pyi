@@ -27,6 +27,7 @@ __all__ = [
     "open_model_file",
     "write_model_file",
     "read_model_file",
+    "_error_classes",
 ]
 
 __version__: str
@@ -258,6 +259,11 @@ class Platform:
         self, name: str, split: str | None = None, version: int | None = None
     ) -> None: ...
     def verify_dataset(self, name: str, split: str, version: int | None = None) -> str: ...
+
+# ----- errors (lepton-py/src/errors.rs) --------------------------------------------------------
+
+def _error_classes() -> list[str]:
+    """The ``lepton_ai.errors`` class name of every core error kind."""
 
 def is_sealed_model_file(data: bytes) -> bool:
     """Whether ``data`` is an encrypted model file."""

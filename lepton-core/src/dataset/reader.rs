@@ -77,7 +77,8 @@ impl std::fmt::Debug for Dataset {
 /// The committed versions of the dataset at `prefix`, ascending.
 pub fn versions(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<u64>> {
     let dir = prefix.clone().join("manifests");
-    let metas: Vec<_> = crate::rt::block_on(store.list(Some(&dir)).try_collect())?;
+    let metas: Vec<_> = crate::rt::block_on(store.list(Some(&dir)).try_collect())
+        .map_err(|e| Error::from_store(e, &super::location(store, prefix)))?;
     let mut v: Vec<u64> = metas
         .iter()
         .filter_map(|m| m.location.filename().and_then(manifest::version_of))
@@ -115,7 +116,7 @@ fn manifest_bytes(
             ),
             hint: Some(format!("committed versions: {all:?}")),
         }),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(Error::from_store(e, &super::location(store, prefix))),
     }
 }
 
@@ -289,7 +290,12 @@ impl Dataset {
                     hint: Some(format!("the object `{path}` is missing: the dataset is incomplete; rewrite it or restore the object")),
                 })
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                return Err(Error::from_store(
+                    e,
+                    &super::location(inner.source.as_ref(), &inner.prefix),
+                ))
+            }
         };
         chunk::decode(
             &stored,

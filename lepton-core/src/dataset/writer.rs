@@ -155,7 +155,12 @@ impl DatasetWriter {
         match crate::rt::block_on(store.head(&mpath)) {
             Ok(_) => return Err(already_exists(store.as_ref(), &prefix, options.version)),
             Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                return Err(Error::from_store(
+                    e,
+                    &super::location(store.as_ref(), &prefix),
+                ))
+            }
         }
         let mut id = [0u8; 16];
         getrandom::fill(&mut id).expect("the OS random source failed");
@@ -369,7 +374,9 @@ impl DatasetWriter {
             drop(parts);
             let result = chunk::encode(payload, rows, index, &schema, &ids, &params).and_then(
                 |(entry, stored)| {
-                    crate::rt::block_on(store.put(&path, stored.into()))?;
+                    crate::rt::block_on(store.put(&path, stored.into())).map_err(|e| {
+                        Error::from_store(e, &super::location(store.as_ref(), &path))
+                    })?;
                     Ok(entry)
                 },
             );
@@ -441,12 +448,18 @@ impl DatasetWriter {
         ));
         match put {
             Ok(_) => Ok(DatasetInfo::of(&m)),
-            Err(object_store::Error::AlreadyExists { .. }) => Err(already_exists(
+            // Lost the race to another writer: 409, or 412 from stores that answer
+            // `If-None-Match: *` so (as the registry's commit treats them).
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. }) => Err(already_exists(
                 self.store.as_ref(),
                 &self.prefix,
                 self.options.version,
             )),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(Error::from_store(
+                e,
+                &super::location(self.store.as_ref(), &self.prefix),
+            )),
         }
     }
 }

@@ -17,6 +17,7 @@ use super::Platform;
 use crate::dataset::{
     manifest, Column, ColumnData, Dataset, DatasetInfo, DatasetWriter, ReadOptions, WriteOptions,
 };
+use crate::error::{ENCRYPT_NEEDS_KEY, NEEDS_PLATFORM_KEY};
 use crate::rt::block_on;
 use crate::{Error, Result};
 
@@ -159,9 +160,9 @@ impl Platform {
         self.check_writable()?;
         let encrypt = options.encrypt.unwrap_or(self.key.is_some());
         if encrypt && self.key.is_none() {
-            return Err(Error::KeyRequired(
-                "encrypt=True needs a key: open the platform with one (LeptonAI(key=...))".into(),
-            ));
+            return Err(Error::KeyRequired(format!(
+                "{ENCRYPT_NEEDS_KEY}: {NEEDS_PLATFORM_KEY}"
+            )));
         }
         let root = dataset_root(&self.prefix, name, split);
         let version = block_on(self.bucket.claim_next(&root))?;
@@ -238,10 +239,7 @@ impl Platform {
                     Ok(names) if !names.is_empty() => {
                         Some(format!("datasets in {}: {}", self.uri(), names.join(", ")))
                     }
-                    Ok(_) => Some(format!(
-                        "{} has no datasets; push_dataset one first",
-                        self.uri()
-                    )),
+                    Ok(_) => Some(format!("{} has no datasets; push one first", self.uri())),
                     Err(_) => Some("check the name".into()),
                 },
                 Err(_) => Some("check the name and split".into()),
@@ -388,9 +386,9 @@ impl Platform {
             },
         )
         .map_err(|e| match e {
-            Error::KeyRequired(_) if self.key.is_none() => Error::KeyRequired(format!(
-                "{what} is encrypted; open the platform with its key (LeptonAI(uri, key=...))"
-            )),
+            Error::KeyRequired(_) if self.key.is_none() => {
+                Error::KeyRequired(format!("{what} is encrypted; {NEEDS_PLATFORM_KEY}"))
+            }
             other => other,
         })
     }

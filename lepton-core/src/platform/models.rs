@@ -13,6 +13,7 @@ use super::layout::{
 use super::versions::{commit_path, now_unix, Commit};
 use super::{Platform, ProgressFn, PushOptions};
 use crate::crypto;
+use crate::error::{ENCRYPT_NEEDS_KEY, NEEDS_PLATFORM_KEY};
 use crate::model::{Model, ModelOptions};
 use crate::rt::block_on;
 use crate::{Error, Result};
@@ -122,9 +123,9 @@ impl Platform {
         };
         let encrypt = options.encrypt.unwrap_or(self.key.is_some());
         if encrypt && self.key.is_none() {
-            return Err(Error::KeyRequired(
-                "encrypt=True needs a key: open the platform with one (LeptonAI(key=...))".into(),
-            ));
+            return Err(Error::KeyRequired(format!(
+                "{ENCRYPT_NEEDS_KEY}: {NEEDS_PLATFORM_KEY}"
+            )));
         }
         block_on(async {
             let root = model_root(&self.prefix, name);
@@ -428,7 +429,7 @@ impl Platform {
         }
         let Some(key) = &self.key else {
             return Err(Error::KeyRequired(format!(
-                "{what} is encrypted; open the platform with its key (LeptonAI(uri, key=...))"
+                "{what} is encrypted; {NEEDS_PLATFORM_KEY}"
             )));
         };
         crypto::open(key, &seal_context(&info.name, info.version), &stored, &what)
@@ -491,7 +492,7 @@ impl Platform {
             let stored = self.stored_bytes(&info, false, &None).await?;
             if info.encrypted && self.key.is_none() {
                 return Err(Error::KeyRequired(format!(
-                    "{} is encrypted; verifying it needs the key (LeptonAI(uri, key=...))",
+                    "{} is encrypted; verifying it needs the key: {NEEDS_PLATFORM_KEY}",
                     Self::model_what(name, Some(info.version))
                 )));
             }

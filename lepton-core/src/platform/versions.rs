@@ -25,7 +25,6 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
 use serde::{Deserialize, Serialize};
 
 use super::layout::{version_dir, CLAIM, LATEST};
-use crate::store::map_store_error;
 use crate::{Error, Result};
 
 /// A store plus the endpoint name used in error messages.
@@ -61,7 +60,7 @@ pub fn now_unix() -> u64 {
 impl Bucket {
     /// Maps a store error, recognising an unreachable endpoint.
     pub fn err(&self, e: object_store::Error) -> Error {
-        map_store_error(e, &self.endpoint)
+        Error::from_store(e, &self.endpoint)
     }
 
     /// Reads a whole object.

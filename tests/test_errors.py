@@ -1,0 +1,19 @@
+"""The one mapping of core errors to Python exceptions (``lepton-py/src/errors.rs``): every kind of
+``lepton_core::Error`` maps to a class that exists in ``lepton_ai.errors`` and derives from
+``LeptonError``, and every class there is the target of some kind."""
+
+from __future__ import annotations
+
+import lepton_ai.errors as errors
+from lepton_ai import _lepton
+
+
+def test_every_error_kind_maps_to_an_existing_class() -> None:
+    names = _lepton._error_classes()
+    # one per kind of the core enum (19 variants; Store and Io share StorageError)
+    assert len(names) == 19
+    for name in names:
+        cls = getattr(errors, name)
+        assert name in errors.__all__
+        assert issubclass(cls, errors.LeptonError)
+    assert set(names) == set(errors.__all__) - {"LeptonError"}
