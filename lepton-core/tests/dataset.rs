@@ -867,3 +867,41 @@ fn unreachable_store_is_unreachable_for_datasets_too() {
     assert!(matches!(e, Error::Unreachable { .. }), "{e}");
     assert!(e.to_string().contains("no-such-bucket"), "{e}");
 }
+
+/// The rules a binding calls instead of repeating them: shard arithmetic, and a saved state
+/// that crosses as JSON and resumes only where it was saved (dataset version and shard).
+#[test]
+fn shards_and_saved_states_cross_as_json() {
+    let store = mem();
+    write(&store, "d", None, 1, &sample(1000, 0)).unwrap();
+    let ds = open(&store, "d", None).unwrap();
+    assert_eq!(ds.shard(0, 3).unwrap(), 0..333);
+    assert_eq!(ds.shard(2, 3).unwrap(), 666..999);
+    let e = ds.shard(3, 3).unwrap_err().to_string();
+    assert!(e.contains("rank must be in 0..world_size"), "{e}");
+    let mut it = ds
+        .iter_batches(IterOptions {
+            batch_size: 10,
+            rank: 1,
+            world_size: 3,
+            ..Default::default()
+        })
+        .unwrap();
+    it.next().unwrap().unwrap();
+    let json = it.state().to_state_json();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        (v["position"].as_u64(), v["rows"].as_u64()),
+        (Some(10), Some(1000))
+    );
+    let state = IterOptions::from_state_json(&json).unwrap();
+    assert_eq!(state, it.state());
+    ds.check_resume(&state, 1, 3).unwrap();
+    let e = ds.check_resume(&state, 0, 3).unwrap_err().to_string();
+    assert!(e.contains("saved on another shard"), "{e}");
+    let mut partial = v.clone();
+    partial.as_object_mut().unwrap().remove("rows");
+    let e = IterOptions::from_state_json(&partial.to_string()).unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+    assert!(e.to_string().contains("not a Dataset state"), "{e}");
+}

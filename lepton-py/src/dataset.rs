@@ -434,8 +434,9 @@ impl PyDataset {
         py.detach(|| self.inner.decode_ceiling(threads)).py()
     }
 
-    /// Iterates in batches (see `lepton_core::dataset::IterOptions`).
-    #[pyo3(signature = (batch_size=256, shuffle=false, seed=0, epoch=0, shuffle_buffer=16384, rank=0, world_size=1, drop_last=false, position=0))]
+    /// Iterates in batches (see `lepton_core::dataset::IterOptions`); `state` (a saved state's
+    /// JSON text) resumes that iteration instead, its options and position included.
+    #[pyo3(signature = (batch_size=256, shuffle=false, seed=0, epoch=0, shuffle_buffer=16384, rank=0, world_size=1, drop_last=false, position=0, state=None))]
     #[allow(clippy::too_many_arguments)]
     fn iter_batches(
         &self,
@@ -448,10 +449,11 @@ impl PyDataset {
         world_size: u64,
         drop_last: bool,
         position: u64,
+        state: Option<&str>,
     ) -> PyResult<PyBatchIter> {
-        let it = self
-            .inner
-            .iter_batches(IterOptions {
+        let options = match state {
+            Some(text) => IterOptions::from_state_json(text).py()?,
+            None => IterOptions {
                 batch_size,
                 shuffle,
                 seed,
@@ -462,9 +464,23 @@ impl PyDataset {
                 drop_last,
                 position,
                 resume_of: None,
-            })
-            .py()?;
+            },
+        };
+        let it = self.inner.iter_batches(options).py()?;
         Ok(PyBatchIter { inner: it })
+    }
+
+    /// Checks that a saved state (JSON text) resumes here: this dataset version, shard
+    /// `(rank, world_size)`.
+    fn check_state(&self, state: &str, rank: u64, world_size: u64) -> PyResult<()> {
+        let state = IterOptions::from_state_json(state).py()?;
+        self.inner.check_resume(&state, rank, world_size).py()
+    }
+
+    /// Rows `(start, stop)` of shard `rank` of `world_size`.
+    fn shard(&self, rank: u64, world_size: u64) -> PyResult<(u64, u64)> {
+        let r = self.inner.shard(rank, world_size).py()?;
+        Ok((r.start, r.end))
     }
 }
 
@@ -498,20 +514,9 @@ impl PyBatchIter {
         self.inner.remaining_batches() as usize
     }
 
-    /// The iteration state (JSON-able dict) to resume from.
-    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.inner.state();
-        let d = PyDict::new(py);
-        d.set_item("batch_size", s.batch_size)?;
-        d.set_item("shuffle", s.shuffle)?;
-        d.set_item("seed", s.seed)?;
-        d.set_item("epoch", s.epoch)?;
-        d.set_item("shuffle_buffer", s.shuffle_buffer)?;
-        d.set_item("rank", s.rank)?;
-        d.set_item("world_size", s.world_size)?;
-        d.set_item("drop_last", s.drop_last)?;
-        d.set_item("position", s.position)?;
-        Ok(d)
+    /// The iteration state to resume from, as JSON text (the core's serialization).
+    fn state(&self) -> String {
+        self.inner.state().to_state_json()
     }
 }
 

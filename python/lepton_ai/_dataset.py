@@ -16,6 +16,7 @@ The storage format is specified in ``docs/dataset-format.md``.
 
 from __future__ import annotations
 
+import json
 import multiprocessing.context
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Union
@@ -240,8 +241,8 @@ class Dataset:
         self._rank, self._world_size = 0, 1
         self._start, self._len = 0, len(self._native)
         self._epoch = 0
-        self._state: dict[str, Any] | None = None
-        self._resume: dict[str, Any] | None = None
+        self._state: str | None = None
+        self._resume: str | None = None
 
     # ----- description -----------------------------------------------------------------------
     @property
@@ -323,13 +324,11 @@ class Dataset:
         permutes the chunk order across all ranks each epoch (same seed on every rank), so ranks
         stay disjoint and equal in size while seeing different rows each epoch.
         """
-        if world_size < 1 or not 0 <= rank < world_size:
-            raise InvalidArgumentError(f"rank must be in 0..world_size, got rank {rank} of world_size {world_size}")
         if self._world_size != 1:
             raise InvalidArgumentError("this dataset is already a shard")
         view = self._copy()
-        m = len(self._native) // world_size
-        view._rank, view._world_size, view._start, view._len = rank, world_size, rank * m, m
+        start, stop = self._native.shard(rank, world_size)
+        view._rank, view._world_size, view._start, view._len = rank, world_size, start, stop - start
         return view
 
     def _copy(self) -> "Dataset":
@@ -368,8 +367,10 @@ class Dataset:
             position=0,
         )
         if self._resume is not None:
-            opts, self._resume = dict(self._resume), None
-        native = self._native.iter_batches(**opts)
+            native = self._native.iter_batches(state=self._resume)
+            self._resume = None
+        else:
+            native = self._native.iter_batches(**opts)
         self._state = native.state()
         return self._generate(native)
 
@@ -396,32 +397,17 @@ class Dataset:
         ``load_state_dict`` (in this or a new process) to resume after the batches consumed."""
         if self._state is None:
             raise InvalidArgumentError("no iteration to save: call iter_batches() first")
-        return {**self._state, **self._identity()}
-
-    def _identity(self) -> dict[str, Any]:
-        """What a state belongs to: this dataset's id, version and row count."""
-        return {"version": self._version, "rows": len(self._native), "dataset_id": self._info["dataset_id"]}
+        state: dict[str, Any] = json.loads(self._state)
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Makes the next ``iter_batches()`` resume the saved iteration (its options and position).
 
         Raises ``InvalidArgumentError`` when the state was saved on another dataset, version, row
         count or shard: resuming there would silently skip or repeat rows."""
-        keys = {"batch_size", "shuffle", "seed", "epoch", "shuffle_buffer", "rank", "world_size", "drop_last", "position"}
-        identity = self._identity()
-        if set(state) != keys | set(identity):
-            raise InvalidArgumentError(
-                f"not a Dataset state: expected the keys {sorted(keys | set(identity))} (from state_dict())"
-            )
-        for name, mine in identity.items():
-            if state[name] != mine:
-                raise InvalidArgumentError(
-                    f"the state was saved on another dataset: its {name} is {state[name]!r}, this dataset's is "
-                    f"{mine!r}; open the version the state was saved on (Dataset(uri, version=...)) to resume"
-                )
-        if (state["rank"], state["world_size"]) != (self._rank, self._world_size):
-            raise InvalidArgumentError("the state was saved on another shard (rank, world_size)")
-        self._resume = {k: state[k] for k in keys}
+        text = json.dumps(dict(state))
+        self._native.check_state(text, self._rank, self._world_size)
+        self._resume = text
         self._epoch = int(state["epoch"])
 
     # ----- pickling (DataLoader workers open their own reader) ---------------------------------
@@ -485,7 +471,7 @@ class Dataset:
             )
         rank, world = state["shard"]
         if world != 1:
-            m = len(self._native) // world
-            self._rank, self._world_size, self._start, self._len = rank, world, rank * m, m
+            start, stop = self._native.shard(rank, world)
+            self._rank, self._world_size, self._start, self._len = rank, world, start, stop - start
         self._epoch = state["epoch"]
         self._resume = state["resume"]

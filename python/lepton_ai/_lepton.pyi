@@ -166,8 +166,14 @@ class Dataset:
         world_size: int = 1,
         drop_last: bool = False,
         position: int = 0,
+        state: Optional[str] = None,
     ) -> BatchIter:
-        """Batches in order or shuffled, for one rank of ``world_size``, from ``position``."""
+        """Batches in order or shuffled, for one rank of ``world_size``, from ``position``; or
+        the iteration a saved ``state`` (JSON text) describes."""
+    def check_state(self, state: str, rank: int, world_size: int) -> None:
+        """Checks that a saved state resumes here (this dataset version, this shard)."""
+    def shard(self, rank: int, world_size: int) -> tuple[int, int]:
+        """Rows ``(start, stop)`` of shard ``rank`` of ``world_size``."""
 
 @final
 class BatchIter:
@@ -179,8 +185,8 @@ class BatchIter:
         """Batches left."""
     def rows(self) -> int:
         """Rows this rank visits per epoch."""
-    def state(self) -> dict[str, Any]:
-        """The iteration state (JSON-able dict) to resume from."""
+    def state(self) -> str:
+        """The iteration state to resume from, as JSON text."""
 
 # ----- platform (lepton-py/src/platform.rs) ----------------------------------------------------
 

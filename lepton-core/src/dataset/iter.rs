@@ -40,8 +40,9 @@ pub struct IterOptions {
     pub position: u64,
     /// The dataset a saved state belongs to (set by [`BatchIter::state`]; default `None`, not
     /// checked). Resuming on another dataset, version or row count is an
-    /// [`Error::InvalidArgument`]: the position would silently skip or repeat rows.
-    #[serde(default)]
+    /// [`Error::InvalidArgument`]: the position would silently skip or repeat rows. Serialized
+    /// inline (`dataset_id`, `version`, `rows` next to the options).
+    #[serde(flatten)]
     pub resume_of: Option<ResumeOf>,
 }
 
@@ -54,6 +55,32 @@ pub struct ResumeOf {
     pub version: u64,
     /// Its row count.
     pub rows: u64,
+}
+
+impl IterOptions {
+    /// Parses a saved iteration state (JSON, as [`BatchIter::state`] serializes), which must name
+    /// the dataset it was saved on.
+    pub fn from_state_json(text: &str) -> Result<IterOptions> {
+        let bad = |why: String| {
+            Error::InvalidArgument(format!(
+                "not a Dataset state ({why}); pass the state an iteration saved, unchanged"
+            ))
+        };
+        let state: IterOptions = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        if state.resume_of.is_none() {
+            return Err(bad(
+                "it does not say which dataset it was saved on: dataset_id, \
+                            version and rows are missing"
+                    .into(),
+            ));
+        }
+        Ok(state)
+    }
+
+    /// As JSON text (what [`from_state_json`](Self::from_state_json) reads).
+    pub fn to_state_json(&self) -> String {
+        serde_json::to_string(self).expect("serializes")
+    }
 }
 
 impl Default for IterOptions {
@@ -196,40 +223,16 @@ impl BatchIter {
                 "batch_size and shuffle_buffer must be positive".into(),
             ));
         }
-        if opts.world_size == 0 || opts.rank >= opts.world_size {
-            return Err(Error::InvalidArgument(format!(
-                "rank must be in 0..world_size, got rank {} of world_size {}",
-                opts.rank, opts.world_size
-            )));
-        }
+        let shard = ds.shard(opts.rank, opts.world_size)?;
         if let Some(r) = &opts.resume_of {
-            let m = ds.manifest();
-            let mine = [
-                ("version", m.version.to_string()),
-                ("rows", ds.len().to_string()),
-                ("dataset_id", m.dataset_id.clone()),
-            ];
-            let saved = [
-                r.version.to_string(),
-                r.rows.to_string(),
-                r.dataset_id.clone(),
-            ];
-            for ((name, mine), saved) in mine.iter().zip(saved) {
-                if *mine != saved {
-                    return Err(Error::InvalidArgument(format!(
-                        "the state was saved on another dataset: its {name} is {saved}, this \
-                         dataset's is {mine}; open the version the state was saved on to resume"
-                    )));
-                }
-            }
+            ds.check_saved_on(r)?;
         }
         let chunks = ds.num_chunks();
         let mut order: Vec<u32> = (0..chunks as u32).collect();
         if opts.shuffle {
             Rng::new(opts.seed, opts.epoch, 0x4348_554e_4b53).permute(&mut order);
         }
-        let m = ds.len() / opts.world_size;
-        let (lo, hi) = (opts.rank * m, opts.rank * m + m);
+        let (lo, hi, m) = (shard.start, shard.end, shard.end - shard.start);
         let mut segs = Vec::new();
         let mut g = 0u64;
         for c in order {
@@ -456,5 +459,60 @@ impl Iterator for BatchIter {
                 Some(Err(e))
             }
         }
+    }
+}
+
+impl Dataset {
+    /// The rows of shard `rank` of `world_size`: every rank gets `len / world_size` contiguous
+    /// rows (the last `len % world_size` rows belong to none), as `DistributedSampler` does
+    /// with `drop_last`.
+    pub fn shard(&self, rank: u64, world_size: u64) -> Result<std::ops::Range<u64>> {
+        if world_size == 0 || rank >= world_size {
+            return Err(Error::InvalidArgument(format!(
+                "rank must be in 0..world_size, got rank {rank} of world_size {world_size}"
+            )));
+        }
+        let m = self.len() / world_size;
+        Ok(rank * m..rank * m + m)
+    }
+
+    /// Checks that a saved iteration `state` belongs here: saved on this dataset version (id,
+    /// version, row count) and on shard `(rank, world_size)`. Resuming anywhere else would
+    /// silently skip or repeat rows.
+    pub fn check_resume(&self, state: &IterOptions, rank: u64, world_size: u64) -> Result<()> {
+        if let Some(r) = &state.resume_of {
+            self.check_saved_on(r)?;
+        }
+        if (state.rank, state.world_size) != (rank, world_size) {
+            return Err(Error::InvalidArgument(format!(
+                "the state was saved on another shard (rank, world_size): ({}, {}), not ({rank}, \
+                 {world_size})",
+                state.rank, state.world_size
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_saved_on(&self, r: &ResumeOf) -> Result<()> {
+        let m = self.manifest();
+        let mine = [
+            ("version", m.version.to_string()),
+            ("rows", self.len().to_string()),
+            ("dataset_id", m.dataset_id.clone()),
+        ];
+        let saved = [
+            r.version.to_string(),
+            r.rows.to_string(),
+            r.dataset_id.clone(),
+        ];
+        for ((name, mine), saved) in mine.iter().zip(saved) {
+            if *mine != saved {
+                return Err(Error::InvalidArgument(format!(
+                    "the state was saved on another dataset: its {name} is {saved}, this \
+                     dataset's is {mine}; open the version the state was saved on to resume"
+                )));
+            }
+        }
+        Ok(())
     }
 }
