@@ -905,3 +905,38 @@ fn shards_and_saved_states_cross_as_json() {
     assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
     assert!(e.to_string().contains("not a Dataset state"), "{e}");
 }
+
+/// `docs/dataset-format.md`: adding optional JSON fields does not change the format version, so
+/// a manifest from a newer writer with a field this build does not know still opens (its bytes,
+/// the unknown field included, are still what the trailer authenticates).
+#[test]
+fn manifest_with_an_unknown_optional_field_opens() {
+    use sha2::{Digest, Sha256};
+    let store = mem();
+    let data = sample(40, 0);
+    write(&store, "u", None, 1, &data).unwrap();
+    let path = "u/manifests/00000000000000000001.manifest";
+    let text = String::from_utf8(get(&store, path)).unwrap();
+    let mut lines = text.lines();
+    let (header, body) = (lines.next().unwrap(), lines.next().unwrap());
+    assert!(lines.next().unwrap().starts_with("sha256 "));
+    let body = body.replacen('{', r#"{"added_later":{"note":"optional"},"#, 1);
+    let signed = format!("{header}\n{body}\n");
+    let trailer = format!(
+        "sha256 {}\n",
+        hex::encode(Sha256::digest(signed.as_bytes()))
+    );
+    put(&store, path, format!("{signed}{trailer}").into_bytes());
+    let ds = open(&store, "u", None).unwrap();
+    check_rows(&ds, &data);
+    // ... and a changed byte is still refused.
+    put(
+        &store,
+        path,
+        format!("{signed}{trailer}")
+            .replace("optional", "0ptional")
+            .into_bytes(),
+    );
+    let e = open(&store, "u", None).unwrap_err();
+    assert!(matches!(e, Error::Integrity { .. }), "{e}");
+}

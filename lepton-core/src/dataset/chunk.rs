@@ -4,15 +4,11 @@ use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
 
-use super::manifest::{ChunkEntry, Codec, Filter};
+use super::format::{Codec, Filter, FORMAT_VERSION, MAX_CHUNK_RAW_BYTES};
+use super::manifest::ChunkEntry;
 use super::schema::{check_offsets, ColumnData, Schema};
 use crate::crypto::{c2sp, open_error, Key};
 use crate::{Error, Result};
-
-/// The most payload bytes one chunk may hold (1 GiB). The writer refuses larger chunks and a
-/// manifest recording more fails to open, so a forged length cannot make a reader allocate
-/// without bound.
-pub const MAX_CHUNK_RAW_BYTES: u64 = 1 << 30;
 
 /// What binds a chunk to its place: the C2SP context of chunk `index`.
 pub(crate) fn context(
@@ -25,7 +21,7 @@ pub(crate) fn context(
 ) -> Vec<u8> {
     let mut c = Vec::with_capacity(64);
     c.extend_from_slice(b"lepton-dataset/chunk\x00");
-    c.extend_from_slice(&super::manifest::FORMAT_VERSION.to_be_bytes());
+    c.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
     c.extend_from_slice(dataset_id);
     c.extend_from_slice(&version.to_be_bytes());
     c.extend_from_slice(&index.to_be_bytes());

@@ -3,60 +3,16 @@
 
 use std::collections::BTreeMap;
 
-use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use super::format::{
+    chunk_path, manifest_path, version_of, Codec, Filter, FORMAT_VERSION, SCHEME,
+};
+use super::format::{CHECK_PURPOSE, MAC_PURPOSE, MAGIC, MAX_CHUNK_RAW_BYTES};
 use super::schema::Schema;
 use crate::crypto::{ct_eq, kdf, Key, PassphraseParams};
 use crate::{Error, Result};
-
-/// The format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
-const MAGIC: &str = "lepton-dataset";
-/// The encryption scheme name recorded in manifests.
-pub const SCHEME: &str = "c2sp-chunked-encryption/aes-256-gcm";
-const MAC_PURPOSE: &[u8] = b"lepton-dataset/v1 manifest-mac";
-const CHECK_PURPOSE: &[u8] = b"lepton-dataset/v1 key-check";
-pub(crate) const CHUNK_KEY_PURPOSE: &[u8] = b"lepton-dataset/v1 chunk-key";
-
-/// How a chunk's payload is stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Codec {
-    /// Stored as is.
-    None,
-    /// One zstd frame.
-    Zstd,
-}
-
-impl Codec {
-    pub(crate) fn id(self) -> u8 {
-        match self {
-            Codec::None => 0,
-            Codec::Zstd => 1,
-        }
-    }
-}
-
-/// A reversible transform of fixed-size columns before compression.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Filter {
-    /// None.
-    None,
-    /// Byte shuffle (Blosc/HDF5 style): byte `k` of every element together, for each `k`.
-    Shuffle,
-}
-
-impl Filter {
-    pub(crate) fn id(self) -> u8 {
-        match self {
-            Filter::None => 0,
-            Filter::Shuffle => 1,
-        }
-    }
-}
 
 /// Encryption parameters of a dataset.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,9 +40,10 @@ pub struct ChunkEntry {
     pub sha256: String,
 }
 
-/// The JSON body of a manifest.
+/// The JSON body of a manifest. Fields this build does not know are ignored (the format spec:
+/// adding optional fields does not change the format version); the whole body is authenticated
+/// as stored, unknown fields included.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Format version (equal to the header's).
     pub format_version: u32,
@@ -109,32 +66,6 @@ pub struct Manifest {
     /// User metadata.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
-}
-
-/// Where the manifest of `version` lives under `prefix`.
-pub fn manifest_path(prefix: &Path, version: u64) -> Path {
-    prefix
-        .clone()
-        .join("manifests")
-        .join(format!("{version:020}.manifest"))
-}
-
-/// Where chunk `index` of the write `dataset_id` lives under `prefix`.
-pub fn chunk_path(prefix: &Path, dataset_id: &str, index: u64) -> Path {
-    prefix
-        .clone()
-        .join("data")
-        .join(dataset_id)
-        .join(format!("{index:08}.chunk"))
-}
-
-/// Parses a manifest file name back to its version.
-pub fn version_of(filename: &str) -> Option<u64> {
-    let digits = filename.strip_suffix(".manifest")?;
-    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
 }
 
 fn key_check(key: &Key, dataset_id: &str) -> String {
@@ -369,13 +300,12 @@ fn check(m: &Manifest, what: &str, expected_version: Option<u64>) -> Result<()> 
                 format!("chunk {i}: payload length does not match the schema"),
             ));
         }
-        if c.raw_len > super::chunk::MAX_CHUNK_RAW_BYTES {
+        if c.raw_len > MAX_CHUNK_RAW_BYTES {
             return Err(integrity(
                 what,
                 format!(
                     "chunk {i} records {} bytes, over the {}-byte chunk limit (forged or corrupt)",
-                    c.raw_len,
-                    super::chunk::MAX_CHUNK_RAW_BYTES
+                    c.raw_len, MAX_CHUNK_RAW_BYTES
                 ),
             ));
         }

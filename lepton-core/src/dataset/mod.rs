@@ -28,6 +28,7 @@
 //! ```
 
 mod chunk;
+mod format;
 mod iter;
 pub mod manifest;
 mod reader;
@@ -35,7 +36,8 @@ mod schema;
 mod source;
 mod writer;
 
-pub use chunk::{parse_payload, DecodedChunk, MAX_CHUNK_RAW_BYTES};
+pub use chunk::{parse_payload, DecodedChunk};
+pub use format::MAX_CHUNK_RAW_BYTES;
 pub use iter::{BatchIter, IterOptions, ResumeOf};
 pub use manifest::{ChunkEntry, Codec, Filter, Manifest, FORMAT_VERSION};
 pub use reader::{versions, Dataset, ReadOptions};

@@ -206,7 +206,7 @@ impl Dataset {
                     dataset_id: id,
                     version: manifest.version,
                 },
-                chunk_key: key.map(|k| k.derive(manifest::CHUNK_KEY_PURPOSE)),
+                chunk_key: key.map(|k| k.derive(super::format::CHUNK_KEY_PURPOSE)),
                 source,
                 prefix,
                 manifest,

@@ -172,7 +172,7 @@ impl DatasetWriter {
             chunk_key: options
                 .key
                 .as_ref()
-                .map(|k| k.derive(manifest::CHUNK_KEY_PURPOSE)),
+                .map(|k| k.derive(super::format::CHUNK_KEY_PURPOSE)),
         };
         let schema = options.schema.clone().map(Arc::new);
         Ok(DatasetWriter {
