@@ -220,3 +220,28 @@ def test_registry_dataset_pickles_as_its_registry_item(tmp_path):
     assert_same(copy, cols)
     with pytest.raises(NotFoundError, match="is missing"):
         LeptonAI(tmp_path / "r").load_dataset("med", "train", version=1).to_numpy()
+
+
+def test_dataset_info_is_one_frozen_typed_value(tmp_path):
+    """The registry's dataset entry crosses as a frozen native class (one DatasetInfo, stored size
+    spelled ``stored_bytes`` as in ``Dataset.info``), not JSON text."""
+    from lepton_ai import DatasetInfo
+
+    p = LeptonAI(tmp_path / "r")
+    cols = columns(1, 50)
+    info = p.push_dataset("m", "train", cols, metadata={"k": 1})
+    assert isinstance(info, DatasetInfo) and info == p.dataset_info("m", "train")
+    assert [(c.name, c.dtype, list(c.shape)) for c in info.columns] == [
+        ("x", "float32", [3]),
+        ("y", "int64", []),
+        ("s", "string", []),
+    ]
+    assert (info.name, info.split, info.metadata, info.authenticated) == ("m", "train", {"k": "1"}, True)
+    ds = p.load_dataset("m", "train")
+    assert (info.stored_bytes, info.raw_bytes, info.dataset_id) == (
+        ds.info["stored_bytes"],
+        ds.info["raw_bytes"],
+        ds.info["dataset_id"],
+    )
+    with pytest.raises(AttributeError):
+        info.rows = 1  # type: ignore[misc]

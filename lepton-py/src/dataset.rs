@@ -187,7 +187,7 @@ fn parse_filter(s: &str) -> lepton_core::Result<Filter> {
 fn info_dict<'py>(py: Python<'py>, info: &DatasetInfo) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("rows", info.rows)?;
-    d.set_item("bytes", info.bytes)?;
+    d.set_item("stored_bytes", info.stored_bytes)?;
     d.set_item("raw_bytes", info.raw_bytes)?;
     d.set_item("chunks", info.chunks)?;
     d.set_item("version", info.version)?;
@@ -198,6 +198,7 @@ fn info_dict<'py>(py: Python<'py>, info: &DatasetInfo) -> PyResult<Bound<'py, Py
         cols.append((c.name.as_str(), c.dtype.name(), c.shape.clone()))?;
     }
     d.set_item("columns", cols)?;
+    d.set_item("metadata", info.metadata.clone())?;
     Ok(d)
 }
 
@@ -417,9 +418,7 @@ impl PyDataset {
 
     /// Rows, bytes, chunks, version, columns as a dict.
     fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = info_dict(py, &self.inner.info())?;
-        d.set_item("metadata", self.inner.manifest().metadata.clone())?;
-        Ok(d)
+        info_dict(py, &self.inner.info())
     }
 
     /// Rows `start..stop` (see `batch_to_py`).

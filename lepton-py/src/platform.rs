@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use lepton_core::crypto::Key;
 use lepton_core::dataset::ReadOptions;
 use lepton_core::platform::{
-    model_file, DatasetPushOptions, Platform, PlatformOptions, ProgressFn, PushOptions,
+    model_file, DatasetEntry, DatasetPushOptions, Platform, PlatformOptions, ProgressFn,
+    PushOptions,
 };
 use lepton_core::Error;
 use pyo3::prelude::*;
@@ -55,6 +56,93 @@ impl Callback {
             return Err(e);
         }
         result.py()
+    }
+}
+
+/// One column of a dataset: name, dtype name, per-row shape.
+#[pyclass(name = "ColumnInfo", module = "lepton_ai._lepton", frozen, get_all, eq)]
+#[derive(Clone, PartialEq)]
+pub struct PyColumnInfo {
+    name: String,
+    dtype: String,
+    shape: Vec<u64>,
+}
+
+#[pymethods]
+impl PyColumnInfo {
+    fn __repr__(&self) -> String {
+        format!(
+            "ColumnInfo(name={:?}, dtype={:?}, shape={:?})",
+            self.name, self.dtype, self.shape
+        )
+    }
+}
+
+/// What the registry knows about one dataset split version (lepton_core::platform::DatasetEntry).
+#[pyclass(
+    name = "DatasetInfo",
+    module = "lepton_ai._lepton",
+    frozen,
+    get_all,
+    eq
+)]
+#[derive(Clone, PartialEq)]
+pub struct PyDatasetInfo {
+    name: String,
+    split: String,
+    version: u64,
+    rows: u64,
+    chunks: u64,
+    stored_bytes: u64,
+    raw_bytes: u64,
+    encrypted: bool,
+    columns: Vec<PyColumnInfo>,
+    metadata: BTreeMap<String, String>,
+    authenticated: bool,
+    dataset_id: String,
+}
+
+impl From<DatasetEntry> for PyDatasetInfo {
+    fn from(e: DatasetEntry) -> Self {
+        PyDatasetInfo {
+            columns: e
+                .columns
+                .iter()
+                .map(|c| PyColumnInfo {
+                    name: c.name.clone(),
+                    dtype: c.dtype.name().to_string(),
+                    shape: c.shape.clone(),
+                })
+                .collect(),
+            name: e.name,
+            split: e.split,
+            version: e.info.version,
+            rows: e.info.rows,
+            chunks: e.info.chunks,
+            stored_bytes: e.info.stored_bytes,
+            raw_bytes: e.info.raw_bytes,
+            encrypted: e.info.encrypted,
+            metadata: e.info.metadata,
+            authenticated: e.authenticated,
+            dataset_id: e.info.dataset_id,
+        }
+    }
+}
+
+#[pymethods]
+impl PyDatasetInfo {
+    fn __repr__(&self) -> String {
+        format!(
+            "DatasetInfo(name={:?}, split={:?}, version={}, rows={}, chunks={}, stored_bytes={}, \
+             encrypted={})",
+            self.name,
+            self.split,
+            self.version,
+            self.rows,
+            self.chunks,
+            self.stored_bytes,
+            if self.encrypted { "True" } else { "False" }
+        )
     }
 }
 
@@ -261,11 +349,11 @@ impl PyPlatform {
         name: String,
         split: String,
         version: Option<u64>,
-    ) -> PyResult<String> {
+    ) -> PyResult<PyDatasetInfo> {
         let info = py
             .detach(|| self.inner.dataset_info(&name, &split, version))
             .py()?;
-        Ok(info.to_json())
+        Ok(info.into())
     }
 
     #[pyo3(signature = (name, split=None, version=None))]
@@ -287,11 +375,11 @@ impl PyPlatform {
         name: String,
         split: String,
         version: Option<u64>,
-    ) -> PyResult<String> {
+    ) -> PyResult<PyDatasetInfo> {
         let info = py
             .detach(|| self.inner.verify_dataset(&name, &split, version))
             .py()?;
-        Ok(info.to_json())
+        Ok(info.into())
     }
 }
 
@@ -354,6 +442,8 @@ fn read_model_file<'py>(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPlatform>()?;
+    m.add_class::<PyDatasetInfo>()?;
+    m.add_class::<PyColumnInfo>()?;
     m.add_function(wrap_pyfunction!(is_sealed_model_file, m)?)?;
     m.add_function(wrap_pyfunction!(open_model_file, m)?)?;
     m.add_function(wrap_pyfunction!(write_model_file, m)?)?;

@@ -262,7 +262,7 @@ class Dataset:
 
     @property
     def info(self) -> dict[str, Any]:
-        """Rows, bytes (stored), raw_bytes, chunks, version, encrypted, columns, metadata."""
+        """Rows, stored_bytes, raw_bytes, chunks, version, dataset_id, encrypted, columns, metadata."""
         return dict(self._info)
 
     def __len__(self) -> int:

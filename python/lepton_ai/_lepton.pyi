@@ -23,6 +23,8 @@ __all__ = [
     "Dataset",
     "BatchIter",
     "Platform",
+    "ColumnInfo",
+    "DatasetInfo",
     "is_sealed_model_file",
     "open_model_file",
     "write_model_file",
@@ -193,6 +195,51 @@ class BatchIter:
 _Progress = Callable[[int, int], None] | None
 
 @final
+class ColumnInfo:
+    """One column of a dataset."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def dtype(self) -> str:
+        """The dtype name (``float32``, ``int64``, ``string``, ``bytes``, ...)."""
+    @property
+    def shape(self) -> list[int]:
+        """The shape of one row."""
+
+@final
+class DatasetInfo:
+    """What the registry knows about one dataset split version."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def split(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def rows(self) -> int: ...
+    @property
+    def chunks(self) -> int: ...
+    @property
+    def stored_bytes(self) -> int:
+        """Bytes stored (compressed, encrypted)."""
+    @property
+    def raw_bytes(self) -> int:
+        """Bytes before compression."""
+    @property
+    def encrypted(self) -> bool: ...
+    @property
+    def columns(self) -> list[ColumnInfo]: ...
+    @property
+    def metadata(self) -> dict[str, str]: ...
+    @property
+    def authenticated(self) -> bool:
+        """False when an encrypted manifest was read without the key (not authenticated)."""
+    @property
+    def dataset_id(self) -> str: ...
+
+@final
 class Platform:
     """The registry (lepton_core::platform::Platform); manifests cross as JSON text."""
 
@@ -260,11 +307,11 @@ class Platform:
     def list_datasets(self) -> list[str]: ...
     def dataset_splits(self, name: str) -> list[str]: ...
     def dataset_versions(self, name: str, split: str) -> list[int]: ...
-    def dataset_info(self, name: str, split: str, version: int | None = None) -> str: ...
+    def dataset_info(self, name: str, split: str, version: int | None = None) -> DatasetInfo: ...
     def delete_dataset(
         self, name: str, split: str | None = None, version: int | None = None
     ) -> None: ...
-    def verify_dataset(self, name: str, split: str, version: int | None = None) -> str: ...
+    def verify_dataset(self, name: str, split: str, version: int | None = None) -> DatasetInfo: ...
 
 # ----- errors (lepton-py/src/errors.rs) --------------------------------------------------------
 

@@ -55,30 +55,12 @@ class ModelInfo:
         return cls(**{f.name: d.get(f.name) for f in dataclasses.fields(cls)})
 
 
-@dataclasses.dataclass(frozen=True)
-class DatasetInfo:
-    """The manifest summary of one dataset split version in a registry."""
-
-    name: str
-    split: str
-    version: int
-    rows: int
-    chunks: int
-    stored_bytes: int
-    """Bytes stored (compressed, encrypted)."""
-    raw_bytes: int
-    """Bytes before compression."""
-    encrypted: bool
-    columns: List[Dict[str, Any]]
-    """One ``{"name", "dtype", "shape"}`` per column."""
-    metadata: Dict[str, str]
-    authenticated: bool
-    """False when an encrypted manifest was read without the key (not authenticated)."""
-
-    @classmethod
-    def _from_json(cls, text: str) -> "DatasetInfo":
-        d = json.loads(text)
-        return cls(**{f.name: d.get(f.name) for f in dataclasses.fields(cls)})
+#: What the registry knows about one dataset split version (a frozen native class): ``name``,
+#: ``split``, ``version``, ``rows``, ``chunks``, ``stored_bytes`` (compressed, encrypted),
+#: ``raw_bytes`` (before compression), ``encrypted``, ``columns`` (``ColumnInfo``: ``name``,
+#: ``dtype``, ``shape``), ``metadata``, ``authenticated`` (False when an encrypted manifest was read
+#: without the key) and ``dataset_id``.
+DatasetInfo = _lepton.DatasetInfo
 
 
 class _platform_method:
@@ -377,7 +359,7 @@ class LeptonAI:
 
     def dataset_info(self, name: str, split: str, version: Optional[int] = None) -> DatasetInfo:
         """The manifest summary of ``name``/``split`` at ``version`` (latest when None)."""
-        return DatasetInfo._from_json(self._native.dataset_info(name, split, version))
+        return self._native.dataset_info(name, split, version)
 
     def delete_dataset(
         self, name: str, split: Optional[str] = None, version: Optional[int] = None
@@ -389,7 +371,7 @@ class LeptonAI:
     def verify_dataset(self, name: str, split: str, version: Optional[int] = None) -> DatasetInfo:
         """Re-reads every chunk from the store (not the cache), checking hashes and, when
         encrypted, authenticating each with the key."""
-        return DatasetInfo._from_json(self._native.verify_dataset(name, split, version))
+        return self._native.verify_dataset(name, split, version)
 
     def _pick(self, progress: Progress) -> Progress:
         return self._progress if progress is None else progress

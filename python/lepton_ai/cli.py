@@ -80,7 +80,16 @@ def _print_json(obj: Any) -> None:
 def _info_dict(info: Any) -> dict[str, Any]:
     import dataclasses
 
-    return dataclasses.asdict(info)
+    if dataclasses.is_dataclass(info) and not isinstance(info, type):
+        return dataclasses.asdict(info)
+    # A frozen native class (DatasetInfo): its fields, columns as dicts.
+    d = {name: getattr(info, name) for name in _FIELDS}
+    d["columns"] = [{"name": c.name, "dtype": c.dtype, "shape": list(c.shape)} for c in info.columns]
+    return d
+
+
+_FIELDS = ("name", "split", "version", "rows", "chunks", "stored_bytes", "raw_bytes", "encrypted",
+           "columns", "metadata", "authenticated", "dataset_id")
 
 
 def _split(args: argparse.Namespace) -> str:

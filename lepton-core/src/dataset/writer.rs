@@ -54,13 +54,14 @@ impl Default for WriteOptions {
     }
 }
 
-/// What a committed write produced.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What one dataset version holds: what a committed write produced, what a reader opened, and
+/// (with where it lives) what the registry lists as a [`crate::platform::DatasetEntry`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DatasetInfo {
     /// Rows.
     pub rows: u64,
     /// Stored bytes of all chunks (compressed, encrypted).
-    pub bytes: u64,
+    pub stored_bytes: u64,
     /// Payload bytes of all chunks (uncompressed).
     pub raw_bytes: u64,
     /// Number of chunks.
@@ -73,19 +74,22 @@ pub struct DatasetInfo {
     pub dataset_id: String,
     /// Whether the chunks are encrypted.
     pub encrypted: bool,
+    /// User metadata.
+    pub metadata: BTreeMap<String, String>,
 }
 
 impl DatasetInfo {
     pub(crate) fn of(m: &Manifest) -> DatasetInfo {
         DatasetInfo {
             rows: m.rows,
-            bytes: m.chunks.iter().map(|c| c.stored_len).sum(),
+            stored_bytes: m.chunks.iter().map(|c| c.stored_len).sum(),
             raw_bytes: m.chunks.iter().map(|c| c.raw_len).sum(),
             chunks: m.chunks.len() as u64,
             columns: m.schema.columns.clone(),
             version: m.version,
             dataset_id: m.dataset_id.clone(),
             encrypted: m.encryption.is_some(),
+            metadata: m.metadata.clone(),
         }
     }
 }

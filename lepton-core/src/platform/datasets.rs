@@ -15,7 +15,7 @@ use super::layout::{check_name, dataset_root, version_dir, DATASETS};
 use super::versions::{commit_path, Bucket, Commit};
 use super::Platform;
 use crate::dataset::{
-    manifest, Column, ColumnData, Dataset, DatasetInfo, DatasetWriter, ReadOptions, WriteOptions,
+    manifest, ColumnData, Dataset, DatasetInfo, DatasetWriter, ReadOptions, WriteOptions,
 };
 use crate::error::{ENCRYPT_NEEDS_KEY, NEEDS_PLATFORM_KEY};
 use crate::rt::block_on;
@@ -34,52 +34,37 @@ pub struct DatasetPushOptions {
     pub chunk_bytes: Option<usize>,
 }
 
-/// What the registry knows about one dataset version.
+/// What the registry knows about one dataset version: where it lives, and its [`DatasetInfo`]
+/// (derefs to it; serialized inline).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct DatasetEntry {
     /// The dataset name.
     pub name: String,
     /// The split.
     pub split: String,
-    /// The version.
-    pub version: u64,
-    /// Rows.
-    pub rows: u64,
-    /// Chunks.
-    pub chunks: u64,
-    /// Stored bytes (compressed, encrypted).
-    pub stored_bytes: u64,
-    /// Payload bytes (uncompressed).
-    pub raw_bytes: u64,
-    /// Whether the chunks are encrypted.
-    pub encrypted: bool,
-    /// The columns.
-    pub columns: Vec<Column>,
-    /// User metadata.
-    pub metadata: BTreeMap<String, String>,
+    /// What the version holds. Its metadata is the user's (the registry's own binding,
+    /// [`ITEM_KEY`], is left out).
+    #[serde(flatten)]
+    pub info: DatasetInfo,
     /// Whether the manifest was authenticated with the key (false: read without a key).
     pub authenticated: bool,
 }
 
+impl Deref for DatasetEntry {
+    type Target = DatasetInfo;
+    fn deref(&self) -> &DatasetInfo {
+        &self.info
+    }
+}
+
 impl DatasetEntry {
     fn of(name: &str, split: &str, m: &manifest::Manifest, authenticated: bool) -> DatasetEntry {
+        let mut info = DatasetInfo::of(m);
+        info.metadata.remove(ITEM_KEY);
         DatasetEntry {
             name: name.into(),
             split: split.into(),
-            version: m.version,
-            rows: m.rows,
-            chunks: m.chunks.len() as u64,
-            stored_bytes: m.chunks.iter().map(|c| c.stored_len).sum(),
-            raw_bytes: m.chunks.iter().map(|c| c.raw_len).sum(),
-            encrypted: m.encryption.is_some(),
-            columns: m.schema.columns.clone(),
-            // The registry's own binding is not user metadata.
-            metadata: m
-                .metadata
-                .iter()
-                .filter(|(k, _)| k.as_str() != ITEM_KEY)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            info,
             authenticated,
         }
     }
