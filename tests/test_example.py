@@ -132,7 +132,7 @@ def test_python_example_refuses_a_damaged_key_file(tmp_path: Path) -> None:
 def test_both_examples_share_an_s3_platform(tmp_path: Path) -> None:
     # $LEPTON_URI names the platform for both examples; on S3 (moto_server under scripts/test.sh)
     # the Rust side reads what the Python side pushed, through its verified local cache.
-    from test_platform import s3_bucket
+    from backends import s3_bucket
 
     uri = f"s3://{s3_bucket()}/medical-example-{uuid.uuid4().hex}"
     py = subprocess.run(

@@ -9,7 +9,6 @@ so. Models here are arbitrary bytes unless a test says otherwise: the registry n
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 import uuid
@@ -20,6 +19,7 @@ import pytest
 import lepton_ai
 from lepton_ai import LeptonAI
 from lepton_ai._model_file import is_encrypted_model_file, read_model_file, save_model_file
+from backends import FAST_FAIL, closed_port, make_uri, s3_bucket  # noqa: F401
 from lepton_ai.errors import (
     IntegrityError,
     InvalidArgumentError,
@@ -30,53 +30,11 @@ from lepton_ai.errors import (
     WrongKeyError,
 )
 
-BACKENDS = ["memory", "local", "s3"]
-
-
-def s3_bucket() -> str:
-    bucket = os.environ.get("LEPTON_TEST_S3_BUCKET")
-    if not bucket or not os.environ.get("AWS_ENDPOINT"):
-        pytest.fail(
-            "the S3 cases need a local S3 server: run the tests under scripts/test.sh (or "
-            "`source scripts/moto.sh` first), which starts moto_server and exports AWS_ENDPOINT "
-            "and LEPTON_TEST_S3_BUCKET"
-        )
-    return bucket
-
-
-def make_uri(backend: str, tmp_path: Path) -> str:
-    tag = uuid.uuid4().hex
-    if backend == "memory":
-        return f"memory://test-{tag}"
-    if backend == "local":
-        return str(tmp_path / "registry")
-    return f"s3://{s3_bucket()}/test-{tag}"
-
-
-@pytest.fixture(autouse=True)
-def lepton_home(tmp_path, monkeypatch):
-    """Keeps the default registry and cache out of the real home folder."""
-    monkeypatch.setenv("LEPTON_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture(params=BACKENDS)
-def uri(request, tmp_path) -> str:
-    """A fresh, empty registry on each backend."""
-    return make_uri(request.param, tmp_path)
+pytestmark = pytest.mark.usefixtures("lepton_home")
 
 
 def blob(seed: int, n: int = 1000) -> bytes:
     return bytes((i * 31 + seed) % 251 for i in range(n))
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-FAST_FAIL = {"connect_timeout": "1s", "timeout": "2s", "max_retries": "1", "retry_timeout": "3s"}
 
 
 # ----- conformance ---------------------------------------------------------------------------

@@ -20,7 +20,8 @@ from lepton_ai.errors import (
     WrongKeyError,
 )
 from model_fixtures import logistic_regression, logistic_regression_weights
-from test_platform import lepton_home, uri  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.usefixtures("lepton_home")
 
 
 def columns(seed: int, rows: int) -> dict:
@@ -173,7 +174,7 @@ def test_split_copied_over_another_split_is_refused(tmp_path):
 
 
 def test_s3_dataset_reads_through_the_cache_and_offline(tmp_path):
-    from test_platform import FAST_FAIL, closed_port, make_uri
+    from backends import FAST_FAIL, closed_port, make_uri
 
     uri = make_uri("s3", tmp_path)
     key = os.urandom(32)

@@ -12,10 +12,11 @@ from lepton_ai import LeptonAI, Model
 from lepton_ai._model_file import save_model_file
 from lepton_ai.errors import InvalidArgumentError, KeyRequiredError, WrongKeyError
 from model_fixtures import add_mul, logistic_regression
-from test_platform import lepton_home, uri  # noqa: F401  (fixtures)
 
 X = np.arange(6, dtype=np.float32).reshape(2, 3)
 Y = np.full((2, 3), 2.0, dtype=np.float32)
+
+pytestmark = pytest.mark.usefixtures("lepton_home")
 
 
 def check_add_mul(model: Model) -> None:
