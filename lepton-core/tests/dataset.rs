@@ -1,5 +1,6 @@
 //! Dataset writer/reader: round trips and the commit protocol on memory, local-folder and S3 stores,
-//! shard, resume), and every kind of bad input as a typed error. Fixtures are generated here.
+//! iteration (shuffle, shard, resume), and every kind of bad input as a typed error. Fixtures are
+//! generated here.
 
 use std::collections::HashSet;
 use std::sync::Arc;
