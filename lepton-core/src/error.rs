@@ -152,74 +152,57 @@ impl Error {
     }
 }
 
-/// The kind of an [`Error`], one per variant: what a binding maps to its own exception classes
-/// (exhaustively, so that a new variant cannot go unmapped).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
-    /// [`Error::RuntimeNotFound`].
-    RuntimeNotFound,
-    /// [`Error::ProviderUnavailable`].
-    ProviderUnavailable,
-    /// [`Error::InvalidModel`].
-    InvalidModel,
-    /// [`Error::InvalidInput`].
-    InvalidInput,
-    /// [`Error::Runtime`].
-    Runtime,
-    /// [`Error::WrongKey`].
-    WrongKey,
-    /// [`Error::Integrity`].
-    Integrity,
-    /// [`Error::UnsupportedVersion`].
-    UnsupportedVersion,
-    /// [`Error::KeyRequired`].
-    KeyRequired,
-    /// [`Error::Schema`].
-    Schema,
-    /// [`Error::IndexOutOfRange`].
-    IndexOutOfRange,
-    /// [`Error::NotFound`].
-    NotFound,
-    /// [`Error::AlreadyExists`].
-    AlreadyExists,
-    /// [`Error::InvalidArgument`].
-    InvalidArgument,
-    /// [`Error::PermissionDenied`].
-    PermissionDenied,
-    /// [`Error::Unreachable`].
-    Unreachable,
-    /// [`Error::ReadOnly`].
-    ReadOnly,
-    /// [`Error::Store`].
-    Store,
-    /// [`Error::Io`].
-    Io,
+/// Declares [`ErrorKind`] with one kind per listed variant, [`ErrorKind::ALL`] and
+/// [`Error::kind`] from one list: `kind` matches exhaustively, so the list names every variant.
+macro_rules! error_kinds {
+    ($($variant:ident),* $(,)?) => {
+        /// The kind of an [`Error`], one per variant: what a binding maps to its own exception
+        /// classes (exhaustively, so that a new variant cannot go unmapped).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorKind {
+            $(
+                #[doc = concat!("[`Error::", stringify!($variant), "`].")]
+                $variant,
+            )*
+        }
+
+        impl ErrorKind {
+            /// Every kind, in declaration order.
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$variant),*];
+        }
+
+        impl Error {
+            /// The kind of this error.
+            pub fn kind(&self) -> ErrorKind {
+                match self {
+                    $(Error::$variant { .. } => ErrorKind::$variant,)*
+                }
+            }
+        }
+    };
 }
 
-impl ErrorKind {
-    /// Every kind.
-    pub const ALL: &'static [ErrorKind] = &[
-        ErrorKind::RuntimeNotFound,
-        ErrorKind::ProviderUnavailable,
-        ErrorKind::InvalidModel,
-        ErrorKind::InvalidInput,
-        ErrorKind::Runtime,
-        ErrorKind::WrongKey,
-        ErrorKind::Integrity,
-        ErrorKind::UnsupportedVersion,
-        ErrorKind::KeyRequired,
-        ErrorKind::Schema,
-        ErrorKind::IndexOutOfRange,
-        ErrorKind::NotFound,
-        ErrorKind::AlreadyExists,
-        ErrorKind::InvalidArgument,
-        ErrorKind::PermissionDenied,
-        ErrorKind::Unreachable,
-        ErrorKind::ReadOnly,
-        ErrorKind::Store,
-        ErrorKind::Io,
-    ];
-}
+error_kinds!(
+    RuntimeNotFound,
+    ProviderUnavailable,
+    InvalidModel,
+    InvalidInput,
+    Runtime,
+    WrongKey,
+    Integrity,
+    UnsupportedVersion,
+    KeyRequired,
+    Schema,
+    IndexOutOfRange,
+    NotFound,
+    AlreadyExists,
+    InvalidArgument,
+    PermissionDenied,
+    Unreachable,
+    ReadOnly,
+    Store,
+    Io,
+);
 
 /// Ends the message of an error that opening the registry with its key would fix. Bindings may
 /// add how that is spelled in their language.
@@ -229,31 +212,6 @@ pub const NEEDS_PLATFORM_KEY: &str = "open the platform with its key";
 pub const ENCRYPT_NEEDS_KEY: &str = "encrypting needs a key";
 
 impl Error {
-    /// The kind of this error.
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            Error::RuntimeNotFound { .. } => ErrorKind::RuntimeNotFound,
-            Error::ProviderUnavailable { .. } => ErrorKind::ProviderUnavailable,
-            Error::InvalidModel { .. } => ErrorKind::InvalidModel,
-            Error::InvalidInput(_) => ErrorKind::InvalidInput,
-            Error::Runtime(_) => ErrorKind::Runtime,
-            Error::WrongKey { .. } => ErrorKind::WrongKey,
-            Error::Integrity { .. } => ErrorKind::Integrity,
-            Error::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
-            Error::KeyRequired(_) => ErrorKind::KeyRequired,
-            Error::Schema(_) => ErrorKind::Schema,
-            Error::IndexOutOfRange { .. } => ErrorKind::IndexOutOfRange,
-            Error::NotFound { .. } => ErrorKind::NotFound,
-            Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
-            Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
-            Error::PermissionDenied { .. } => ErrorKind::PermissionDenied,
-            Error::Unreachable { .. } => ErrorKind::Unreachable,
-            Error::ReadOnly(_) => ErrorKind::ReadOnly,
-            Error::Store(_) => ErrorKind::Store,
-            Error::Io { .. } => ErrorKind::Io,
-        }
-    }
-
     /// The one mapping of object-store errors to [`Error`], for dataset reads and writes and for
     /// the registry alike:
     ///
