@@ -1,6 +1,7 @@
 //! Python bindings for lepton_core::platform: the native `Platform` class behind
-//! `lepton_ai.LeptonAI`, and the encrypted model-file helpers. Manifests cross as JSON text; the
-//! Python layer turns them into dataclasses.
+//! `lepton_ai.LeptonAI`, the dataset entries it returns (frozen `DatasetInfo`/`ColumnInfo`), and
+//! the encrypted model-file helpers. Model manifests still cross as JSON text (the Python layer
+//! turns them into dataclasses).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

@@ -241,7 +241,8 @@ class DatasetInfo:
 
 @final
 class Platform:
-    """The registry (lepton_core::platform::Platform); manifests cross as JSON text."""
+    """The registry (lepton_core::platform::Platform); model manifests cross as JSON text,
+    dataset entries as ``DatasetInfo``."""
 
     def __new__(
         cls,

@@ -407,6 +407,9 @@ impl Dataset {
     /// Benchmark ceiling: reads every stored chunk into memory, then times only AES-256-GCM
     /// decryption (C2SP) and zstd decompression of all of them on `threads` threads (no
     /// un-filtering, no parsing, no copies out). Returns (decoded bytes, seconds).
+    ///
+    /// For `benches/` only (hidden from the documented API; it may change or go).
+    #[doc(hidden)]
     pub fn decode_ceiling(&self, threads: usize) -> Result<(u64, f64)> {
         let inner = &self.inner;
         let stored: Vec<bytes::Bytes> = (0..self.num_chunks())
