@@ -266,3 +266,10 @@ def test_s3_round_trip(s3: tuple[str, str]) -> None:
         write_dataset(uri, _sample(), key=key, storage_options=opts)
     with pytest.raises(la.WrongKeyError):
         Dataset(uri, key=Key.generate(), storage_options=opts)
+
+
+def test_bad_shards_are_typed_errors(tmp_path: Path) -> None:
+    ds = _write(tmp_path / "ds", None)
+    for rank, world in [(3, 3), (0, 0), (-1, 3)]:
+        with pytest.raises(la.InvalidArgumentError, match="rank"):
+            ds.shard(rank, world)

@@ -477,8 +477,15 @@ impl PyDataset {
     }
 
     /// Rows `(start, stop)` of shard `rank` of `world_size`.
-    fn shard(&self, rank: u64, world_size: u64) -> PyResult<(u64, u64)> {
-        let r = self.inner.shard(rank, world_size).py()?;
+    fn shard(&self, rank: i64, world_size: i64) -> PyResult<(u64, u64)> {
+        // Python ints may be negative; the core's rule covers the rest.
+        let (Ok(r), Ok(w)) = (u64::try_from(rank), u64::try_from(world_size)) else {
+            return Err(crate::errors::to_py(Error::InvalidArgument(format!(
+                "rank and world_size must not be negative, got rank {rank} of world_size \
+                 {world_size}"
+            ))));
+        };
+        let r = self.inner.shard(r, w).py()?;
         Ok((r.start, r.end))
     }
 }
