@@ -110,6 +110,7 @@ fn store_on(backend: common::Backend) -> (Arc<dyn ObjectStore>, Option<tempfile:
             let store = object_store::prefix::PrefixStore::new(loc.store, prefix.as_str());
             (Arc::new(store), None)
         }
+        common::Backend::Http => panic!("the dataset writer needs a writable store"),
     }
 }
 

@@ -276,7 +276,9 @@ suite!(
     delete_and_errors,
     encrypted,
     interrupted_and_concurrent,
-    swapped_split
+    swapped_split,
+    uri_handoff,
+    reads_by_capability,
 );
 
 fn closed_port() -> u16 {
@@ -371,21 +373,6 @@ fn uri_handoff(b: Backend) {
     assert_eq!(ds.to_batch().unwrap(), expected(&d));
 }
 
-mod handoff {
-    #[test]
-    fn memory() {
-        super::uri_handoff(super::Backend::Memory)
-    }
-    #[test]
-    fn local() {
-        super::uri_handoff(super::Backend::Local)
-    }
-    #[test]
-    fn s3() {
-        super::uri_handoff(super::Backend::S3)
-    }
-}
-
 #[test]
 fn private_memory_registry_reopens_by_uri() {
     let p = Platform::open(Some("memory://"), PlatformOptions::default()).unwrap();
@@ -400,4 +387,53 @@ fn private_memory_registry_reopens_by_uri() {
         lepton_core::store::open_uri(&uri, &[]).is_err()
     });
     assert!(gone, "the private store outlived its registry");
+}
+
+/// One case over any backend, driven by its capabilities: what was pushed (through the backend,
+/// or for a read-only one through the folder it serves) reads back the same, versions are found
+/// with or without listing, and what the backend cannot do is a typed error.
+fn reads_by_capability(b: Backend) {
+    let caps = b.caps();
+    let f = fixture(b);
+    let key = Key::generate();
+    let w = f.writer(Some(key.clone()));
+    push(&w, "cap", "train", &data(1, 60));
+    push(&w, "cap", "train", &data(2, 40));
+    let p = f.open(Some(key), true);
+    assert_eq!(
+        load(&p, "cap", "train", None).unwrap(),
+        expected(&data(2, 40))
+    );
+    assert_eq!(
+        load(&p, "cap", "train", Some(1)).unwrap(),
+        expected(&data(1, 60))
+    );
+    assert_eq!(p.dataset_versions("cap", "train").unwrap(), [1, 2]);
+    let info = p.dataset_info("cap", "train", None).unwrap();
+    assert_eq!((info.version, info.rows, info.authenticated), (2, 40, true));
+    assert_eq!(p.verify_dataset("cap", "train", Some(1)).unwrap().rows, 60);
+    let listed = p.list_datasets();
+    if caps.lists {
+        assert_eq!(listed.unwrap(), ["cap"]);
+    } else {
+        let e = listed.unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+    }
+    let deleted = p.delete_dataset("cap", Some("train"), Some(1));
+    if caps.writes {
+        deleted.unwrap();
+        assert_eq!(p.dataset_versions("cap", "train").unwrap(), [2]);
+    } else {
+        let e = deleted.unwrap_err();
+        assert!(matches!(e, Error::ReadOnly(_)), "{e}");
+        let e = p
+            .dataset_writer("cap", "train", &DatasetPushOptions::default())
+            .unwrap_err();
+        assert!(matches!(e, Error::ReadOnly(_)), "{e}");
+    }
+}
+
+#[test]
+fn reads_by_capability_over_read_only_http() {
+    reads_by_capability(Backend::Http)
 }

@@ -1,6 +1,8 @@
 //! The store backends every platform conformance test runs against, shared by the test files:
-//! a fresh `memory://` store, a temporary local folder, or a unique prefix in the moto S3
-//! bucket that `scripts/moto.sh` starts (the S3 cases fail, not skip, without it).
+//! a fresh `memory://` store, a temporary local folder, a unique prefix in the moto S3
+//! bucket that `scripts/moto.sh` starts (the S3 cases fail, not skip, without it), or a local
+//! folder served read-only over plain HTTP. What a backend can do is in its [`Caps`], so that a
+//! case written once runs on every backend (as object_store's integration suite does).
 
 #![allow(dead_code)] // each test crate uses its own subset
 
@@ -13,11 +15,39 @@ pub enum Backend {
     Memory,
     Local,
     S3,
+    /// A local folder served over plain HTTP (`http://127.0.0.1:PORT`): read-only, no listing.
+    Http,
+}
+
+/// What a backend can do.
+#[derive(Clone, Copy, Debug)]
+pub struct Caps {
+    /// Pushes and deletes work (plain HTTP is read-only: pushes go through [`Fixture::writer`]).
+    pub writes: bool,
+    /// Names can be listed (plain HTTP has no listing; versions are found by probing).
+    pub lists: bool,
+}
+
+impl Backend {
+    pub fn caps(self) -> Caps {
+        match self {
+            Backend::Memory | Backend::Local | Backend::S3 => Caps {
+                writes: true,
+                lists: true,
+            },
+            Backend::Http => Caps {
+                writes: false,
+                lists: false,
+            },
+        }
+    }
 }
 
 /// A fresh registry location (cleaned up on drop) and its own cache folder.
 pub struct Fixture {
     pub uri: String,
+    /// Where pushes go when the backend is read-only (the folder the HTTP server serves).
+    writer_uri: Option<String>,
     _dir: Option<tempfile::TempDir>,
     pub cache: tempfile::TempDir,
 }
@@ -46,15 +76,93 @@ pub fn fixture(backend: Backend) -> Fixture {
             (dir.path().join("registry").display().to_string(), Some(dir))
         }
         Backend::S3 => (format!("s3://{}/test-{id}", s3_bucket()), None),
+        Backend::Http => {
+            let dir = tempfile::tempdir().unwrap();
+            let folder = dir.path().join("registry");
+            std::fs::create_dir_all(&folder).unwrap();
+            let url = serve_folder(folder.clone());
+            return Fixture {
+                uri: url,
+                writer_uri: Some(folder.display().to_string()),
+                _dir: Some(dir),
+                cache,
+            };
+        }
     };
     Fixture {
         uri,
+        writer_uri: None,
         _dir: dir,
         cache,
     }
 }
 
+/// Serves `root` read-only over HTTP/1.1 (GET and HEAD, whole objects) on a free local port, in
+/// a background thread that lives as long as the test process; returns its base URL.
+pub fn serve_folder(root: std::path::PathBuf) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    return;
+                }
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok() && !line.trim_end().is_empty() {
+                    line.clear();
+                }
+                let mut parts = request.split_whitespace();
+                let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+                let rel = path.split('?').next().unwrap_or("").trim_start_matches('/');
+                let file = root.join(rel);
+                let body = if rel.split('/').any(|p| p == "..") || !file.is_file() {
+                    None
+                } else {
+                    std::fs::read(&file).ok()
+                };
+                let mut out = stream;
+                let head = match &body {
+                    Some(b) => format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Mon, 30 Nov 2026 \
+                         00:00:00 GMT\r\nETag: \"{}\"\r\nConnection: close\r\n\r\n",
+                        b.len(),
+                        b.len()
+                    ),
+                    None => {
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_string()
+                    }
+                };
+                let _ = out.write_all(head.as_bytes());
+                if let (Some(b), "GET") = (&body, method) {
+                    let _ = out.write_all(b);
+                }
+            });
+        }
+    });
+    url
+}
+
 impl Fixture {
+    /// A registry that can push to this fixture's location: the registry itself, or for a
+    /// read-only backend the folder it serves.
+    pub fn writer(&self, key: Option<Key>) -> Platform {
+        Platform::open(
+            Some(self.writer_uri.as_deref().unwrap_or(&self.uri)),
+            PlatformOptions {
+                key,
+                no_cache: true,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
     /// Opens the registry with `key`, through this fixture's cache or with no cache at all.
     pub fn open_opts(
         &self,
@@ -68,7 +176,13 @@ impl Fixture {
                 key,
                 cache_dir: cache.then(|| self.cache.path().to_path_buf()),
                 no_cache: !cache,
-                storage_options: storage,
+                storage_options: if self.writer_uri.is_some() {
+                    let mut s = storage;
+                    s.push(("allow_http".into(), "true".into()));
+                    s
+                } else {
+                    storage
+                },
                 ..Default::default()
             },
         )
