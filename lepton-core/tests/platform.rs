@@ -7,7 +7,6 @@
 //!
 //! The "models" here are arbitrary bytes: the registry stores bytes and never parses them.
 
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +19,7 @@ use lepton_core::Error;
 use object_store::{ObjectStoreExt, PutPayload};
 
 mod common;
-use common::{fixture, Backend, Fixture};
+use common::{closed_port, fixture, Backend, Fixture};
 
 impl Fixture {
     fn open(&self, key: Option<Key>) -> Platform {
@@ -416,11 +415,6 @@ suite!(
 );
 
 // ----- remote-only behaviour --------------------------------------------------------------------
-
-fn closed_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 fn fast_fail() -> Vec<(String, String)> {
     vec![

@@ -3,15 +3,13 @@
 //! Data is generated here: 3 columns (f32 x[3], i64 y, string s), small chunks so that every
 //! dataset spans several chunk objects.
 
-use std::net::TcpListener;
-
 use lepton_core::crypto::Key;
 use lepton_core::dataset::{Batch, ColumnData, ReadOptions};
 use lepton_core::platform::{DatasetPushOptions, Platform, PlatformOptions};
 use lepton_core::Error;
 
 mod common;
-use common::{fixture, Backend, Fixture};
+use common::{closed_port, fixture, Backend, Fixture};
 
 impl Fixture {
     fn open(&self, key: Option<Key>, cache: bool) -> Platform {
@@ -280,11 +278,6 @@ suite!(
     uri_handoff,
     reads_by_capability,
 );
-
-fn closed_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 #[test]
 fn s3_datasets_stream_through_the_cache_and_offline() {

@@ -65,6 +65,12 @@ pub fn s3_bucket() -> String {
     }
 }
 
+/// A local port nothing listens on (an endpoint that refuses connections).
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
 /// A new, empty registry location on `backend`.
 pub fn fixture(backend: Backend) -> Fixture {
     let id = uuid::Uuid::new_v4();
