@@ -10,6 +10,7 @@ mod dataset;
 mod errors;
 mod model;
 mod platform;
+mod tune;
 
 #[pymodule(gil_used = false)]
 fn _lepton(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -17,5 +18,6 @@ fn _lepton(m: &Bound<'_, PyModule>) -> PyResult<()> {
     model::register(m)?;
     dataset::register(m)?;
     platform::register(m)?;
+    tune::register(m)?;
     Ok(())
 }

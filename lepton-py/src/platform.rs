@@ -63,7 +63,7 @@ pub struct DatasetPin {
 /// The registry (lepton_core::platform::Platform).
 #[pyclass(name = "Platform", module = "lepton_ai._lepton", frozen)]
 pub struct PyPlatform {
-    inner: Platform,
+    pub(crate) inner: Platform,
 }
 
 #[pymethods]

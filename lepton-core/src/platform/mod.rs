@@ -19,6 +19,7 @@ pub mod layout;
 pub mod model_file;
 mod models;
 mod pinned;
+mod profiles;
 pub mod versions;
 
 use std::path::PathBuf;
