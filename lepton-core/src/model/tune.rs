@@ -15,7 +15,7 @@
 //! use std::time::Duration;
 //! use lepton_core::model::tune::{tune, Objective, TuneOptions, Variant};
 //! use lepton_core::model::Tensor;
-//! # fn main() -> lepton_core::Result<()> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let onnx = std::fs::read("model.onnx")?;
 //! let x = Tensor::from_vec(vec![1, 30], vec![0.0f32; 30])?;
 //! let options = TuneOptions::new(Objective::Latency, Duration::from_secs(10));
