@@ -123,6 +123,8 @@ def test_accuracy_gate_rejects_a_broken_transform(medical, custom_transforms):
     report = load_model(onnx_bytes).autotune(
         x, labels=y, transforms=["broken", "copy"], budget_s=2.0, **SMALL
     )
+    # Every row goes through the gate; latency is timed on one row.
+    assert report.baseline.batch_rows == 1
     checks = {c.transform: c for c in report.checks}
     broken = checks["broken"]
     assert not broken.kept

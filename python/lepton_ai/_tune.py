@@ -487,9 +487,10 @@ def autotune(
         model: the model (its ONNX bytes are what is tuned).
         inputs_or_dataset: validation rows: one array (single-input models), a tuple/list of
             arrays by position, a dict by input name, or a lepton ``Dataset`` whose columns are
-            named like the inputs (the first ``MAX_VALIDATION_ROWS`` rows are used). Latency is
-            measured on the first row (batch 1) when a Dataset is given, else on the arrays as
-            given; throughput on the rows given, cut or repeated to each batch size.
+            named like the inputs (the first ``MAX_VALIDATION_ROWS`` rows are used). All rows
+            go through the accuracy gate; latency is measured on the first row (batch 1, or the
+            first ``batch_sizes[0]`` rows), throughput on the rows given (the default session's
+            batch), cut or repeated to each batch size.
         objective: ``"latency"`` (median ms per run) or ``"throughput"`` (rows/s).
         labels: class labels (an array, or a column name of the Dataset): the gate compares
             accuracy (argmax of the first output). Default: a ``labels``/``label``/``y`` column
@@ -500,7 +501,8 @@ def autotune(
         budget_s: seconds for the whole tune (transforms, gate, search); the search stops early.
         transforms: transforms to try (default: int8-dynamic, int8-static, and fp16 on a GPU);
             ``()`` tunes runtime settings only.
-        batch_sizes: throughput batch sizes to try (default 1, 16, 64, 256, 1024).
+        batch_sizes: throughput batch sizes to try (default 1, 16, 64, 256, 1024); for latency,
+            ``[n]`` measures batches of ``n`` rows instead of 1.
         providers, intra_op_threads, optimization_levels: narrow the search space (default:
             CPU plus CUDA when present; default/1/half/all cores; all, extended, basic).
 
@@ -567,7 +569,8 @@ def autotune(
 
     # The runtime search over the original and the kept variants.
     if objective == "latency":
-        timing_inputs = [x[:1] for x in inputs] if is_dataset else inputs
+        rows = batch_sizes[0] if batch_sizes else 1
+        timing_inputs = [x[:rows] for x in inputs]
         sizes: List[int] = []
     else:
         timing_inputs = inputs
