@@ -257,3 +257,16 @@ def test_cli_tune(tmp_path, medical, capsys, monkeypatch):
     assert LeptonAI(reg).load_model("medical").profile is not None
     assert cli_main(["--registry", str(reg), "tune", "medical", "--validation", "medical"]) == 1
     assert "DATASET:SPLIT" in capsys.readouterr().err
+
+
+def test_keyed_registry_ignores_a_profile_written_without_its_key(medical):
+    """Whoever can write to the store but lacks the key cannot choose a keyed user's providers."""
+    from lepton_ai import _lepton
+
+    keyed = LeptonAI("memory://autotune-mac", key=Key.generate())
+    keyed.push_model("medical", fitted_logreg(medical))
+    intruder = LeptonAI("memory://autotune-mac")  # same store, no key
+    _lepton.put_profile(intruder._native, "medical", profile_for(machine_fingerprint().id, ["cuda", "cpu"]))
+    assert intruder.profile("medical") is not None  # readable without a key...
+    model = keyed.load_model("medical")
+    assert model.profile is None and model.fallback_reason is None  # ...but not applied with one
