@@ -270,3 +270,18 @@ def test_keyed_registry_ignores_a_profile_written_without_its_key(medical):
     assert intruder.profile("medical") is not None  # readable without a key...
     model = keyed.load_model("medical")
     assert model.profile is None and model.fallback_reason is None  # ...but not applied with one
+
+
+def test_fp16_transform_can_be_asked_for_on_cpu(medical):
+    """fp16 is tried by default only with CUDA; asked for, it is built by onnxruntime's converter
+    (float16 weights, float32 inputs and outputs kept) and judged like any transform."""
+    onnx_bytes = fitted_logreg(medical)
+    x, y = medical["x"], medical["labels"]
+    report = load_model(onnx_bytes).autotune(x, labels=y, transforms=["fp16"], budget_s=1.5, **SMALL)
+    [check] = report.checks
+    assert check.metric is not None, check.reason
+    assert check.kept == (ort_accuracy(onnx_bytes, x, y) - check.metric <= 0.005 + 1e-12)
+    if check.kept:
+        fp16 = onnx.load_from_string(report._variants["fp16"])
+        assert {i.data_type for i in fp16.graph.initializer} == {onnx.TensorProto.FLOAT16}
+        assert fp16.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
