@@ -10,6 +10,7 @@ mod dataset;
 mod errors;
 mod model;
 mod platform;
+mod tune;
 
 #[pymodule(gil_used = false)]
 fn _lepton(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -18,5 +19,6 @@ fn _lepton(m: &Bound<'_, PyModule>) -> PyResult<()> {
     dataset::register(m)?;
     platform::register(m)?;
     errors::register(m)?;
+    tune::register(m)?;
     Ok(())
 }

@@ -49,7 +49,7 @@ fn io_tuples(py: Python<'_>, infos: &[IoInfo]) -> PyResult<Vec<IoTuple>> {
 }
 
 /// An input converted for a run: a borrowed numpy buffer, or owned strings.
-enum Held<'py> {
+pub(crate) enum Held<'py> {
     Array {
         /// Keeps the (possibly converted) array alive while its memory is borrowed.
         _array: Bound<'py, PyUntypedArray>,
@@ -84,7 +84,7 @@ fn dtype_of(kind: u8, size: usize) -> Option<DType> {
     })
 }
 
-fn hold<'py>(
+pub(crate) fn hold<'py>(
     py: Python<'py>,
     obj: &Bound<'py, PyAny>,
     label: impl FnOnce() -> String,
@@ -143,7 +143,7 @@ fn hold<'py>(
 }
 
 impl Held<'_> {
-    fn view(&self) -> lepton_core::Result<TensorView<'_>> {
+    pub(crate) fn view(&self) -> lepton_core::Result<TensorView<'_>> {
         match self {
             Held::Array {
                 dtype,

@@ -150,7 +150,7 @@ impl PyDatasetInfo {
 /// The registry (lepton_core::platform::Platform).
 #[pyclass(name = "Platform", module = "lepton_ai._lepton", frozen)]
 pub struct PyPlatform {
-    inner: Platform,
+    pub(crate) inner: Platform,
     /// The key the datasets it opens carry (so that a pickled copy reopens with it).
     key: Option<Key>,
 }

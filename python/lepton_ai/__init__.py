@@ -14,6 +14,7 @@ from .errors import __all__ as _errors_all
 from ._model import Model, TensorInfo, load_model
 from ._dataset import Dataset, Key, write_dataset
 from ._platform import DatasetInfo, LeptonAI, ModelInfo
+from ._tune import Profile, TuneReport, machine_fingerprint
 
 __all__ = [
     "__version__",
@@ -26,5 +27,8 @@ __all__ = [
     "Dataset",
     "Key",
     "write_dataset",
+    "Profile",
+    "TuneReport",
+    "machine_fingerprint",
     *_errors_all,
 ]

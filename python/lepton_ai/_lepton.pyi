@@ -30,6 +30,13 @@ __all__ = [
     "write_model_file",
     "read_model_file",
     "_error_classes",
+    "TuneTrial",
+    "TuneResult",
+    "Fingerprint",
+    "machine_fingerprint",
+    "tune_runtime",
+    "put_profile",
+    "get_profile",
 ]
 
 __version__: str
@@ -330,3 +337,117 @@ def write_model_file(path: _PathArg, data: bytes, key: bytes | None = None) -> N
 
 def read_model_file(path: _PathArg, key: bytes | None = None) -> bytes:
     """Reads a model file, decrypting it in memory when encrypted."""
+
+# ----- tuning (lepton-py/src/tune.rs) ----------------------------------------------------------
+
+@final
+class TuneTrial:
+    """One measured candidate of a search (lepton_core::model::tune::Trial)."""
+
+    @property
+    def variant(self) -> str: ...
+    @property
+    def providers(self) -> list[str]: ...
+    @property
+    def intra_op_threads(self) -> int | None: ...
+    @property
+    def inter_op_threads(self) -> int | None: ...
+    @property
+    def execution_mode(self) -> str: ...
+    @property
+    def optimization_level(self) -> str: ...
+    @property
+    def batch_size(self) -> int | None: ...
+    @property
+    def rung(self) -> int: ...
+    @property
+    def runs(self) -> int: ...
+    @property
+    def batch_rows(self) -> int: ...
+    @property
+    def p50_ms(self) -> float: ...
+    @property
+    def p99_ms(self) -> float: ...
+    @property
+    def rows_per_s(self) -> float: ...
+    @property
+    def verdict(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
+
+@final
+class TuneResult:
+    """What a search found (lepton_core::model::tune::TuneResult)."""
+
+    @property
+    def objective(self) -> str:
+        """``"latency"`` or ``"throughput"``."""
+    @property
+    def trials(self) -> list[TuneTrial]:
+        """Every candidate, the baseline (ONNX Runtime's default session) first."""
+    @property
+    def best(self) -> int:
+        """Index of the pick in `trials` (0, the baseline, when nothing beat it beyond the noise)."""
+    @property
+    def contender(self) -> int:
+        """Index of the search's best in `trials`."""
+    @property
+    def noise(self) -> float:
+        """Relative spread of the final comparison's round medians."""
+    @property
+    def speedup(self) -> float:
+        """The contender's advantage over the baseline (>1 is faster)."""
+    @property
+    def beats_baseline(self) -> bool:
+        """Whether the contender beat the baseline by more than the noise."""
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds the search took."""
+    def profile_json(self) -> str:
+        """The profile of the pick on this machine, as JSON (what the registry stores)."""
+
+@final
+class Fingerprint:
+    """This machine's fingerprint (lepton_core::model::Fingerprint)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def cpu(self) -> str: ...
+    @property
+    def cores(self) -> int: ...
+    @property
+    def gpus(self) -> list[str]: ...
+    @property
+    def runtime(self) -> str: ...
+    @property
+    def providers(self) -> list[str]: ...
+
+def machine_fingerprint(
+    runtime_path: _PathArg | None = None, python_runtime: _PathArg | None = None
+) -> Fingerprint:
+    """This machine's fingerprint; loads ONNX Runtime first if needed."""
+
+def tune_runtime(
+    variants: Sequence[tuple[str, bytes]],
+    inputs: Sequence[Any],
+    objective: str,
+    budget_s: float,
+    batch_sizes: Sequence[int] | None = None,
+    providers: Sequence[str] | None = None,
+    intra_op_threads: Sequence[int | None] | None = None,
+    optimization_levels: Sequence[str] | None = None,
+    min_runs: int = 3,
+    runtime_path: _PathArg | None = None,
+    python_runtime: _PathArg | None = None,
+) -> TuneResult:
+    """Searches runtime settings over ``variants`` (``[(label, onnx bytes)]``, the original
+    first) on ``inputs`` (numpy arrays by position); see lepton_core::model::tune::tune."""
+
+def put_profile(platform: Platform, name: str, profile_json: str, version: int | None = None) -> int:
+    """Stores a profile (JSON) for ``name`` at ``version`` (None: latest); returns the version."""
+
+def get_profile(
+    platform: Platform, name: str, fingerprint_id: str, version: int | None = None
+) -> str | None:
+    """The stored profile (JSON) of ``name`` at ``version`` for ``fingerprint_id``, or None."""

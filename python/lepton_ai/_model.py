@@ -178,6 +178,21 @@ class Model(_lepton.NativeModel):
             outputs = [torch.from_numpy(o).to(device) if o.dtype != object else o for o in outputs]
         return outputs
 
+    # ----- auto-optimisation -----------------------------------------------------------------
+    #: The tuning profile applied when the model was loaded from a registry (a
+    #: :class:`lepton_ai.Profile` of this machine), or None (untuned, or ``tuned=False``).
+    profile: Any = None
+
+    def autotune(self, inputs_or_dataset: Any, **kwargs: Any) -> Any:
+        """Finds the fastest safe way to run this model on this machine; returns a
+        :class:`lepton_ai.TuneReport`. See :func:`lepton_ai._tune.autotune` for the arguments
+        (``objective="latency" | "throughput"``, ``labels=``, ``max_accuracy_drop=0.005``,
+        ``budget_s=60``, ...). The model itself is not changed: ``report.load()`` loads the
+        pick; ``LeptonAI.autotune_model`` also stores it in the registry."""
+        from ._tune import autotune
+
+        return autotune(self, inputs_or_dataset, **kwargs)
+
     # ----- torch-like conveniences -----------------------------------------------------------
     def eval(self) -> "Model":
         """Returns self (an ONNX model has no training mode); lets torch-style code run as is."""

@@ -23,6 +23,7 @@ from . import _lepton
 from ._model import Model, load_model as _load_model
 from ._model_file import key_bytes, read_model_file
 from ._progress import Progress, progress_callback
+from ._tune import Profile, TuneReport, machine_fingerprint
 from .errors import InvalidArgumentError
 
 __all__ = ["DatasetInfo", "LeptonAI", "ModelInfo"]
@@ -225,6 +226,7 @@ class LeptonAI:
         *,
         key: Any = None,
         progress: Progress = None,
+        tuned: bool = True,
         **kwargs: Any,
     ) -> Model:
         """Loads a model: ``name`` from ``platform`` (latest version unless ``version``), or a
@@ -235,6 +237,10 @@ class LeptonAI:
         platform with a key remembers it: ``model.save(path)`` writes an encrypted file
         (``LeptonAI.load_model(path, key=...)`` reads it back; ``model.save(path, decrypt=True)``
         writes plain ONNX).
+
+        With ``tuned=True`` (the default) the tuning profile stored for this machine by
+        ``autotune_model`` is applied (keyword arguments given here win over it) and
+        ``model.profile`` says which; profiles of other machines are ignored.
         """
         if platform is None:
             if version is not None:
@@ -246,8 +252,12 @@ class LeptonAI:
             raise InvalidArgumentError(
                 f"with platform=, give a model name (str), got {type(name_or_path).__name__}"
             )
-        onnx = platform.model_bytes(name_or_path, version, progress=progress)
+        info, onnx = platform._pull_model(name_or_path, version, progress)
+        profile = platform._profile(name_or_path, info.version) if tuned else None
+        if profile is not None:
+            kwargs = {**profile.load_kwargs(), **{k: v for k, v in kwargs.items() if v is not None}}
         model = _load_model(onnx, **kwargs)
+        model.profile = profile
         if platform._key_raw is not None:
             # ``model.save(path)`` then encrypts with the platform key (``decrypt=True`` for plain).
             model._source_key = platform._key_raw
@@ -257,11 +267,72 @@ class LeptonAI:
         self, name: str, version: Optional[int] = None, *, progress: Progress = None
     ) -> bytes:
         """The ONNX bytes of ``name`` (decrypted in memory), through the cache."""
+        return self._pull_model(name, version, progress)[1]
+
+    def _pull_model(
+        self, name: str, version: Optional[int], progress: Progress
+    ) -> "tuple[ModelInfo, bytes]":
         with progress_callback(self._pick(progress), f"pull {name}") as cb:
             info_json, onnx = self._native.model_bytes(name, version, cb)
         info = ModelInfo._from_json(info_json)
         logger.info("loaded model %s version %d from %s", name, info.version, self.uri)
-        return onnx
+        return info, onnx
+
+    # ----- auto-optimisation ------------------------------------------------------------------
+
+    def _profile(self, name: str, version: Optional[int] = None) -> Optional[Profile]:
+        """This machine's stored profile of ``name`` at ``version`` (latest when None)."""
+        text = _lepton.get_profile(self._native, name, machine_fingerprint().id, version)
+        return None if text is None else Profile._from_json(text)
+
+    def profile(self, name: str, version: Optional[int] = None) -> Optional[Profile]:
+        """The tuning profile stored for this machine for ``name`` at ``version`` (latest when
+        None), or None."""
+        return self._profile(name, version)
+
+    def autotune_model(
+        self,
+        name: str,
+        validation: Any,
+        *,
+        version: Optional[int] = None,
+        push: bool = True,
+        **kwargs: Any,
+    ) -> TuneReport:
+        """Tunes ``name`` (latest, or ``version``) on this machine and remembers the pick.
+
+        ``validation`` is ``(dataset name, split)`` in this registry, a ``Dataset``, or arrays
+        (see ``Model.autotune``; other keyword arguments go there: ``objective=``, ``labels=``,
+        ``max_accuracy_drop=``, ``budget_s=``...). With ``push`` the pick is stored as a profile
+        keyed by this machine's fingerprint; when the pick is a transformed model (int8), it is
+        pushed first as a new version whose metadata records where it came from, and the
+        profile goes with that version. ``report.version`` is the version the profile is on.
+        """
+        info, onnx = self._pull_model(name, version, False)
+        model = _load_model(onnx)
+        data = validation
+        if isinstance(validation, tuple) and len(validation) == 2 and isinstance(validation[0], str):
+            data = self.load_dataset(validation[0], split=validation[1])
+        report: TuneReport = model.autotune(data, **kwargs)
+        report.version = info.version
+        if not push:
+            return report
+        target = info.version
+        if report.best.variant != "original":
+            check = next(c for c in report.checks if c.transform == report.best.variant)
+            metadata = dict(info.metadata or {})
+            metadata["autotune"] = {
+                "derived_from": {"name": name, "version": info.version, "sha256": info.sha256},
+                "transform": report.best.variant,
+                "check": check.reason,
+                "metric": check.metric,
+                "fingerprint": machine_fingerprint().id,
+            }
+            pushed = self.push_model(name, report.best_model_bytes(), metadata=metadata)
+            target = pushed.version
+        report.version = _lepton.put_profile(self._native, name, report.profile_json(), target)
+        logger.info("stored tuning profile of %s version %d for this machine", name, target)
+        return report
 
     def list_models(self) -> List[str]:
         """Names of the models with at least one version, sorted."""

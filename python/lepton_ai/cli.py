@@ -243,6 +243,49 @@ def cmd_rm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Tunes a registry model on this machine and stores the pick (``autotune_model``)."""
+    dataset, sep, split = args.validation.partition(":")
+    if not sep or not dataset or not split:
+        raise InvalidArgumentError(
+            f"--validation takes DATASET:SPLIT (e.g. medical:test), got {args.validation!r}"
+        )
+    p = _platform(args)
+    report = p.autotune_model(
+        args.name,
+        (dataset, split),
+        version=args.version,
+        objective=args.objective,
+        labels=args.labels,
+        max_accuracy_drop=args.max_accuracy_drop,
+        budget_s=args.budget,
+        push=not args.dry_run,
+    )
+    b = report.best
+    _print_json(
+        {
+            "model": args.name,
+            "version": report.version,
+            "objective": report.objective,
+            "best": {
+                "variant": b.variant,
+                **b.load_kwargs(),
+                "batch_size": b.batch_size,
+                "p50_ms": b.p50_ms,
+                "rows_per_s": b.rows_per_s,
+            },
+            "beats_default": report.beats_baseline,
+            "speedup": report.speedup,
+            "noise": report.noise,
+            "transforms": {c.transform: c.reason for c in report.checks},
+            "trials": len(report.trials),
+            "elapsed_s": report.elapsed_s,
+            "stored": not args.dry_run,
+        }
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``lepton``."""
     parser = argparse.ArgumentParser(
@@ -304,6 +347,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--split", help="dataset split to remove (default: the whole dataset)")
     p.add_argument("--version", type=int, help="only this version (default: all)")
+
+    p = sub.add_parser(
+        "tune", help="find the fastest safe settings for a model on this machine and store them",
+        description="Tunes runtime settings (and int8 transforms under an accuracy gate) on "
+        "this machine and stores the pick as a profile that load_model applies here.",
+    )
+    p.set_defaults(func=cmd_tune)
+    p.add_argument("name", help="the model")
+    p.add_argument("--validation", required=True, metavar="DATASET:SPLIT",
+                   help="validation rows from the registry, e.g. medical:test")
+    p.add_argument("--version", type=int, help="model version (default: latest)")
+    p.add_argument("--objective", choices=["latency", "throughput"], default="latency")
+    p.add_argument("--labels", help="labels column (default: labels/label/y if present)")
+    p.add_argument("--max-accuracy-drop", type=float, default=0.005,
+                   help="accuracy a transform may lose (default 0.005 = 0.5 points)")
+    p.add_argument("--budget", type=float, default=60.0, help="seconds (default 60)")
+    p.add_argument("--dry-run", action="store_true", help="measure and print, store nothing")
     return parser
 
 

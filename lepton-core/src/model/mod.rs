@@ -3,7 +3,8 @@
 //! - [`runtime`]: finding and loading ONNX Runtime's library, once per process;
 //! - [`ModelOptions`]: execution providers, strictness, threads, optimization level;
 //! - [`Tensor`] / [`TensorView`]: owned and borrowed dtype-tagged tensors;
-//! - [`Model`]: the loaded model (`Send + Sync`; run it from many threads).
+//! - [`Model`]: the loaded model (`Send + Sync`; run it from many threads);
+//! - [`tune`]: the runtime-settings search, and the machine [`Fingerprint`] its results are kept under.
 //!
 //! ```no_run
 //! use lepton_core::model::{ExecutionProvider, Model, ModelOptions, Tensor};
@@ -19,12 +20,15 @@
 
 mod check;
 mod convert;
+mod fingerprint;
 mod options;
 pub mod runtime;
 mod session;
 mod tensor;
+pub mod tune;
 
 pub use convert::OutputData;
+pub use fingerprint::Fingerprint;
 pub use options::{ExecutionProvider, ModelOptions, OptimizationLevel};
 pub use session::{Dim, InputKey, IoInfo, Model, Outputs, RawOutputs};
 pub use tensor::{DType, Element, Tensor, TensorData, TensorView, F16};

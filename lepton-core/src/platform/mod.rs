@@ -19,6 +19,7 @@ mod datasets;
 pub mod layout;
 pub mod model_file;
 mod models;
+mod profiles;
 pub mod versions;
 
 use std::path::PathBuf;
