@@ -64,6 +64,50 @@ impl PyKey {
         })
     }
 
+    /// A key written as text: 64 hex digits or 44 base64 characters.
+    #[staticmethod]
+    fn from_text(text: &str) -> PyResult<PyKey> {
+        Ok(PyKey {
+            secret: Secret::Key(Key::from_text(text).py()?),
+        })
+    }
+
+    /// A key file: 32 raw bytes, or the key as text (64 hex digits or 44 base64 characters).
+    #[staticmethod]
+    fn from_file(path: std::path::PathBuf) -> PyResult<PyKey> {
+        Ok(PyKey {
+            secret: Secret::Key(Key::from_file(&path).py()?),
+        })
+    }
+
+    /// `key` as a `Key`: a `Key` is returned as is, 32 bytes go to `from_bytes`, text to
+    /// `from_text`; anything else is InvalidArgumentError.
+    #[staticmethod]
+    fn parse(key: &Bound<'_, PyAny>) -> PyResult<PyKey> {
+        if let Ok(k) = key.cast::<PyKey>() {
+            return Ok(k.get().clone());
+        }
+        if key.is_instance_of::<pyo3::types::PyString>() {
+            let text = Zeroizing::new(key.extract::<String>()?);
+            return PyKey::from_text(&text);
+        }
+        if let Ok(b) = key.cast::<PyBytes>() {
+            return PyKey::from_bytes(b.as_bytes());
+        }
+        if let Ok(b) = key.cast::<pyo3::types::PyByteArray>() {
+            let data = Zeroizing::new(b.to_vec());
+            return PyKey::from_bytes(&data);
+        }
+        if key.is_instance_of::<pyo3::types::PyMemoryView>() {
+            let b = key.call_method0("tobytes")?;
+            return PyKey::from_bytes(b.cast::<PyBytes>()?.as_bytes());
+        }
+        Err(crate::errors::to_py(Error::InvalidArgument(format!(
+            "expected a lepton_ai.Key, 32 bytes, or the key as text (64 hex digits or 44 base64 characters), got {}",
+            key.get_type().name()?
+        ))))
+    }
+
     /// A key from a passphrase (Argon2id). Without `salt`, the salt is drawn when writing and read
     /// from the manifest when opening.
     #[staticmethod]
