@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import multiprocessing.context
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -169,7 +169,17 @@ def _write_in_slices(writer: Any, prepared: list[_Prepared], cb: ProgressCallbac
         cb(stop * sum(row_bytes), total)
 
 
-class Dataset:
+if TYPE_CHECKING:
+    # For type checkers only: a lepton Dataset goes wherever torch takes a map-style dataset
+    # (``DataLoader(ds)``); at run time torch stays an optional dependency.
+    from torch.utils.data import Dataset as _MapStyle
+
+    _DatasetBase = _MapStyle[tuple[Any, ...]]
+else:
+    _DatasetBase = object
+
+
+class Dataset(_DatasetBase):
     """An encrypted, chunked dataset, opened read-only.
 
     ``len(ds)`` rows; ``ds[i]`` is a tuple with one value per column (a numpy array of the

@@ -11,9 +11,10 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence, Union
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence, Union, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _lepton
 from ._model_file import is_encrypted_model_file, read_model_file, save_model_file
@@ -21,7 +22,9 @@ from ._runtime import find_onnxruntime_library
 from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:  # pragma: no cover
-    PathLike = Union[str, "os.PathLike[str]"]
+    import torch
+
+PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["Model", "TensorInfo", "load_model"]
 
@@ -50,6 +53,9 @@ def _infos(raw: list[tuple[str, str | None, str, list[Any]]]) -> list[TensorInfo
 
 def _is_torch(x: object) -> bool:
     return type(x).__module__.startswith("torch") and hasattr(x, "detach")
+
+
+_NATIVE_CALL = _lepton.NativeModel.__call__
 
 
 class Model(_lepton.NativeModel):
@@ -141,6 +147,37 @@ class Model(_lepton.NativeModel):
                 torch.from_numpy(o).to(device) if o.dtype != object else o for o in outputs
             ]
         return outputs, device
+
+    @overload
+    def __call__(self, *args: npt.NDArray[Any], **kwargs: npt.NDArray[Any]) -> npt.NDArray[Any]: ...
+    @overload
+    def __call__(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor: ...
+    @overload
+    def __call__(self, *args: npt.ArrayLike, **kwargs: npt.ArrayLike) -> npt.NDArray[Any]: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Runs the model: numpy in, numpy out; torch in, torch out.
+
+        Args:
+            *args: the inputs by position, in the order of :attr:`inputs`: numpy arrays, torch
+                tensors (any device; moved to the CPU for ONNX Runtime), or lists/scalars
+                (converted to the input's dtype). Each must match its input's dtype and shape
+                (``str`` arrays for string inputs; free dimensions such as ``batch`` any size).
+            **kwargs: the inputs by name instead (``model(input_ids=..., mask=...)``).
+
+        Returns:
+            One output bare, several as a tuple, in the order of :attr:`outputs`: numpy arrays
+            of the output's dtype and shape (fresh, owned by the caller); torch tensors on the
+            device of the first torch input when any input is a torch tensor. (Type checkers
+            see one array or tensor; a tuple of several unpacks the same way.)
+
+        Raises:
+            InvalidInputError: a missing, extra or unknown input, or a dtype/rank/shape that
+                does not match the model's (the message names the input and what it expects).
+            OnnxRuntimeError: ONNX Runtime failed while running the graph.
+        """
+        # The native base class runs numpy arrays by position without leaving C; everything
+        # else (keywords, torch tensors, lists) goes through _call_slow.
+        return _NATIVE_CALL(self, *args, **kwargs)
 
     def _call_slow(self, *args: Any, **kwargs: Any) -> Any:
         """``model(...)`` with keywords, torch tensors, lists or scalars (the native ``__call__``

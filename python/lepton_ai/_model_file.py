@@ -14,10 +14,13 @@ from typing import Any, Optional, Union
 from . import _lepton
 
 PathLike = Union[str, "os.PathLike[str]"]
+#: What every ``key=`` parameter takes: a ``lepton_ai.Key``, its 32 bytes, or the key as text
+#: (64 hex digits or 44 base64 characters); None for no key.
+KeyLike = Union["_lepton.Key", bytes, bytearray, memoryview, str, None]
 MAGIC = b"LEPTONMF"
 
 
-def key_bytes(key: Any) -> Optional[bytes]:
+def key_bytes(key: KeyLike) -> Optional[bytes]:
     """The 32 raw bytes of ``key`` (``None`` stays ``None``).
 
     ``key`` is a ``lepton_ai.Key``, 32 bytes, or the key as text (64 hex digits or 44 base64

@@ -17,11 +17,11 @@ import functools
 import json
 import logging
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _lepton
 from ._model import Model, load_model as _load_model
-from ._model_file import key_bytes, read_model_file
+from ._model_file import KeyLike, key_bytes, read_model_file
 from ._progress import Progress, progress_callback
 from .errors import InvalidArgumentError, KeyRequiredError
 
@@ -81,26 +81,29 @@ class DatasetInfo:
         return cls(**{f.name: d.get(f.name) for f in dataclasses.fields(cls)})
 
 
-class _platform_method:
+class _PlatformMethod(staticmethod):  # type: ignore[type-arg]
     """A static method that, called on an instance, fills in ``platform=`` with it.
 
-    ``LeptonAI.load_model("m", platform=p)`` and ``p.load_model("m")`` do the same thing.
+    ``LeptonAI.load_model("m", platform=p)`` and ``p.load_model("m")`` do the same thing. It is a
+    ``staticmethod`` (type checkers see the function's own signature, so a typo such as
+    ``platfrom=`` is an error) whose instance access binds ``platform``.
     """
 
-    def __init__(self, func: Callable[..., Any]) -> None:
-        self.func = func
-        functools.update_wrapper(self, func)  # type: ignore[arg-type]
-
     def __get__(self, obj: Any, objtype: Any = None) -> Callable[..., Any]:
+        func: Callable[..., Any] = self.__func__
         if obj is None:
-            return self.func
+            return func
 
-        @functools.wraps(self.func)
+        @functools.wraps(func)
         def bound(*args: Any, **kwargs: Any) -> Any:
             kwargs.setdefault("platform", obj)
-            return self.func(*args, **kwargs)
+            return func(*args, **kwargs)
 
         return bound
+
+
+if TYPE_CHECKING:
+    from ._dataset import Dataset
 
 
 def _model_onnx_bytes(model: Any, key: Any) -> bytes:
@@ -148,7 +151,7 @@ class LeptonAI:
     def __init__(
         self,
         uri: Optional[PathLike] = None,
-        key: Any = None,
+        key: KeyLike = None,
         cache_dir: Optional[PathLike] = None,
         *,
         storage_options: Optional[Mapping[str, Any]] = None,
@@ -205,7 +208,7 @@ class LeptonAI:
         *,
         metadata: Optional[Mapping[str, Any]] = None,
         encrypt: Optional[bool] = None,
-        key: Any = None,
+        key: KeyLike = None,
         progress: Progress = None,
     ) -> ModelInfo:
         """Pushes a model (a path, ONNX bytes or a ``Model``) as the next version of ``name``.
@@ -227,37 +230,78 @@ class LeptonAI:
         logger.info("pushed model %s version %d to %s", name, info.version, self.uri)
         return info
 
-    @_platform_method
+    @staticmethod  # bound to instances by _PlatformMethod below the class
     def load_model(
         name_or_path: Union[str, PathLike, bytes],
         platform: Optional["LeptonAI"] = None,
         version: Optional[int] = None,
         *,
-        key: Any = None,
+        key: KeyLike = None,
         progress: Progress = None,
-        **kwargs: Any,
+        providers: Union[str, Sequence[str], None] = None,
+        strict: bool = False,
+        intra_op_threads: Optional[int] = None,
+        inter_op_threads: Optional[int] = None,
+        optimization_level: Union[str, int, None] = None,
+        runtime_path: Optional[PathLike] = None,
     ) -> Model:
-        """Loads a model: ``name`` from ``platform`` (latest version unless ``version``), or a
-        file path / ONNX bytes when ``platform`` is None (``key`` decrypts an encrypted file).
+        """Loads a model: ``name`` from ``platform``, or a file path / ONNX bytes without one.
 
-        Also callable on an instance: ``platform.load_model(name)``. Other keyword arguments go
-        to ``lepton_ai.load_model`` (``providers=``, ``strict=``, ...). A model loaded from a
-        platform with a key remembers it: ``model.save(path)`` writes an encrypted file
-        (``LeptonAI.load_model(path, key=...)`` reads it back; ``model.save(path, decrypt=True)``
-        writes plain ONNX).
+        Also callable on an instance: ``platform.load_model(name)`` fills in ``platform``. A
+        model loaded from a platform with a key remembers it: ``model.save(path)`` writes an
+        encrypted file (``LeptonAI.load_model(path, key=...)`` reads it back;
+        ``model.save(path, decrypt=True)`` writes plain ONNX).
+
+        Args:
+            name_or_path: with ``platform``, the model's name in the registry; without, the
+                path of an ``.onnx`` (or encrypted ``.model``) file, or the model's bytes.
+            platform: the registry to load ``name`` from (None: ``name_or_path`` is a file).
+            version: the version (1, 2, ...) to load; None for the latest. Needs ``platform``.
+            key: decrypts an encrypted model file (``Key``, 32 bytes, 64 hex digits or 44
+                base64 characters); a platform's models use the platform's key.
+            progress: the download's progress: None (a bar on a terminal or notebook), True,
+                False, or a callable ``(done_bytes, total_bytes)``.
+            providers: execution providers in priority order, e.g. ``["cuda", "cpu"]``
+                (default: CPU).
+            strict: raise ProviderUnavailableError instead of falling back to CPU.
+            intra_op_threads: threads inside one operator (default: ONNX Runtime's).
+            inter_op_threads: threads across parallel graph branches.
+            optimization_level: ``"disable"``, ``"basic"``, ``"extended"`` or ``"all"``.
+            runtime_path: the ONNX Runtime library to load (default: ``ORT_DYLIB_PATH``, then
+                the installed ``onnxruntime`` package).
+
+        Returns:
+            The loaded :class:`~lepton_ai.Model`; ``model(x)`` runs it.
+
+        Raises:
+            NotFoundError: no such model, version or file.
+            KeyRequiredError: the model is encrypted and no key was given.
+            WrongKeyError: the key is not the model's.
+            InvalidModelError: the bytes are not a model ONNX Runtime accepts.
+            InvalidArgumentError: ``version`` without ``platform``, or a non-str name with one.
+            RuntimeNotFoundError: no ONNX Runtime library could be loaded.
+            UnreachableError: the registry's store cannot be reached (and nothing is cached).
         """
+        options: Dict[str, Any] = dict(
+            providers=providers,
+            strict=strict,
+            intra_op_threads=intra_op_threads,
+            inter_op_threads=inter_op_threads,
+            optimization_level=optimization_level,
+            runtime_path=runtime_path,
+        )
         if platform is None:
             if version is not None:
                 raise InvalidArgumentError(
                     "version= needs a registry: LeptonAI.load_model(name, platform=..., version=...)"
                 )
-            return _load_model(name_or_path, key=key, **kwargs)
+            return _load_model(name_or_path, key=key, **options)
         if not isinstance(name_or_path, str):
             raise InvalidArgumentError(
                 f"with platform=, give a model name (str), got {type(name_or_path).__name__}"
             )
         onnx = platform.model_bytes(name_or_path, version, progress=progress)
-        model = _load_model(onnx, **kwargs)
+        model = _load_model(onnx, **options)
         if platform._key_raw is not None:
             # ``model.save(path)`` then encrypts with the platform key (``decrypt=True`` for plain).
             model._source_key = platform._key_raw
@@ -361,11 +405,33 @@ class LeptonAI:
         return self.dataset_info(name, split, version)
 
     def load_dataset(
-        self, name: str, split: str = "train", version: Optional[int] = None, **kwargs: Any
-    ) -> Any:
-        """Opens split ``split`` of dataset ``name`` (latest version unless ``version``) as a
-        ``lepton_ai.Dataset`` streaming from the store. Other keyword arguments go to
-        ``Dataset`` (e.g. ``cache_bytes=``)."""
+        self,
+        name: str,
+        split: str = "train",
+        version: Optional[int] = None,
+        *,
+        cache_bytes: int = 256 << 20,
+    ) -> Dataset:
+        """Opens split ``split`` of dataset ``name`` as a :class:`~lepton_ai.Dataset` streaming
+        from the store (a torch ``Dataset`` too: ``DataLoader(platform.load_dataset(...))``).
+
+        Args:
+            name: the dataset's name in the registry.
+            split: the split (``"train"``, ``"test"``, ...).
+            version: the version (1, 2, ...); None for the latest.
+            cache_bytes: bytes of decoded chunks kept in memory for random access (default
+                256 MiB).
+
+        Returns:
+            The dataset: ``len(ds)`` rows, ``ds[i]`` a tuple with one value per column,
+            ``ds.to_numpy()`` every column, ``ds.iter_batches(n)`` batches.
+
+        Raises:
+            NotFoundError: no such dataset, split or version.
+            KeyRequiredError: the dataset is encrypted and the platform has no key.
+            WrongKeyError: the platform's key is not the dataset's.
+            UnreachableError: the registry's store cannot be reached.
+        """
         from ._dataset import Dataset
 
         # The version folder's URI, pinned in this process to a view that reads through the
@@ -383,7 +449,9 @@ class LeptonAI:
         # put in place of an encrypted one is refused by the core (KeyRequiredError).
         key = None if self._key_raw is None else self._dataset_key()
         logger.info("opening dataset %s/%s version %d from %s", name, split, v, self.uri)
-        return Dataset(uri, key, version=v, storage_options=self._storage_options, **kwargs)
+        return Dataset(
+            uri, key, version=v, storage_options=self._storage_options, cache_bytes=cache_bytes
+        )
 
     def list_datasets(self) -> List[str]:
         """Names of the datasets with at least one committed split, sorted."""
@@ -415,3 +483,7 @@ class LeptonAI:
 
     def _pick(self, progress: Progress) -> Progress:
         return self._progress if progress is None else progress
+
+
+# ``p.load_model(name)`` fills in ``platform=p``; type checkers and stubtest see the staticmethod.
+setattr(LeptonAI, "load_model", _PlatformMethod(LeptonAI.load_model))

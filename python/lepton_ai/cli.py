@@ -202,8 +202,7 @@ def _same_dataset_version(
             if list(theirs) != mine:
                 return None
         elif not (
-            isinstance(theirs, np.ndarray)
-            and theirs.dtype == mine.dtype
+            theirs.dtype == mine.dtype
             and theirs.shape == mine.shape
             and np.array_equal(theirs, mine)
         ):
@@ -221,8 +220,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
         out = args.output or f"{args.name}-{split}.npz"
         # Text columns come back as object arrays; .npz stores them as fixed-width str/bytes.
         cols = {
-            k: np.array(list(v)) if isinstance(v, list) or np.asarray(v).dtype == object else v
-            for k, v in ds.to_numpy().items()
+            k: np.array(list(v)) if v.dtype == object else v for k, v in ds.to_numpy().items()
         }
         np.savez(out, **cols)
         print(f"wrote {args.name}/{split} version {ds.version} ({len(ds)} rows) to {out}")
