@@ -127,7 +127,8 @@ def write_dataset(
         storage_options=dict(storage_options) if storage_options else None,
         metadata=dict(metadata) if metadata else None,
     )
-    with progress_callback(progress, f"write {uri}") as cb:
+    # Named by the folder's last part: the whole URI can be long or carry credentials.
+    with progress_callback(progress, f"write {str(uri).rstrip('/').rsplit('/', 1)[-1]}") as cb:
         _write_in_slices(writer, prepared, cb)
     writer.close()
     return Dataset(uri, key=key, version=version, storage_options=storage_options)

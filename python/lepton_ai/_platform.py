@@ -385,21 +385,23 @@ class LeptonAI:
                 f"got {type(data).__name__}"
             )
         version, uri = self._native.claim_dataset(name, split)
-        write_dataset(
-            uri,
-            columns,
-            self._dataset_key() if enc else None,
-            version=version,
-            chunk_bytes=chunk_bytes,
-            storage_options=self._storage_options,
-            # Binds the files to this item (authenticated in the manifest): a split copied over
-            # another one is refused at load.
-            metadata={
-                **({} if metadata is None else {str(k): str(v) for k, v in metadata.items()}),
-                "lepton.item": f"{name}/{split}",
-            },
-            progress=self._pick(progress),
-        )
+        # The bar is named by the dataset, not by the internal URI of its version folder.
+        with progress_callback(self._pick(progress), f"push {name}/{split}") as cb:
+            write_dataset(
+                uri,
+                columns,
+                self._dataset_key() if enc else None,
+                version=version,
+                chunk_bytes=chunk_bytes,
+                storage_options=self._storage_options,
+                # Binds the files to this item (authenticated in the manifest): a split copied over
+                # another one is refused at load.
+                metadata={
+                    **({} if metadata is None else {str(k): str(v) for k, v in metadata.items()}),
+                    "lepton.item": f"{name}/{split}",
+                },
+                progress=False if cb is None else cb,
+            )
         self._native.finish_dataset_push(name, split, version)
         logger.info("pushed dataset %s/%s version %d to %s", name, split, version, self.uri)
         return self.dataset_info(name, split, version)
