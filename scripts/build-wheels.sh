@@ -7,8 +7,13 @@
 #   - scripts/smoke-wheel.sh: the x86_64 wheel installed into a fresh venv per CPython 3.9-3.13
 #     found on the machine, with no Rust toolchain on PATH, and examples/smoke_test.py run there.
 # Usage: scripts/build-wheels.sh [OUT_DIR]   (default target/dist; LEPTON_SMOKE=0 skips the smoke)
+# Tools (maturin, ziglang, auditwheel) come from the active virtualenv; without one, from the
+# project's (scripts/env.sh, which scripts/test.sh has sourced already).
 set -euo pipefail
-source "$(dirname "$0")/env.sh"
+if [ -z "${VIRTUAL_ENV:-}" ]; then
+  source "$(dirname "$0")/env.sh"
+fi
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 out="${1:-$ROOT/target/dist}"
 rm -rf "$out"

@@ -211,12 +211,31 @@ class LeptonAI:
         key: KeyLike = None,
         progress: Progress = None,
     ) -> ModelInfo:
-        """Pushes a model (a path, ONNX bytes or a ``Model``) as the next version of ``name``.
+        """Pushes a model as the next version of ``name``.
 
-        ``metadata`` is any JSON-serializable dict stored in the manifest. ``encrypt`` defaults
-        to whether the platform has a key. ``key`` decrypts an encrypted model file given by
-        path. Concurrent pushes of one name each get their own version; an interrupted push
-        leaves no visible version.
+        Concurrent pushes of one name each get their own version; an interrupted push leaves
+        no visible version.
+
+        Args:
+            name: the model's name (letters, digits, ``._-``; no ``/``).
+            model: an ``.onnx`` (or encrypted ``.model``) file path, the ONNX bytes, or a
+                loaded :class:`~lepton_ai.Model`.
+            metadata: any JSON-serializable dict, stored in the manifest.
+            encrypt: encrypt with the platform's key (default: whether the platform has one).
+            key: decrypts an encrypted model file given by path or bytes.
+            progress: None (a bar for uploads of 1 MiB or more on a terminal or notebook),
+                True, False, or a callable ``(done_bytes, total_bytes)``.
+
+        Returns:
+            The new version's manifest (``version``, ``size`` in bytes, ``sha256``, ...).
+
+        Raises:
+            InvalidArgumentError: a bad name, metadata that is not JSON, or an unknown model
+                type.
+            KeyRequiredError: ``encrypt=True`` without a key, or an encrypted file without
+                ``key``.
+            ReadOnlyError: the registry is read-only (HTTP).
+            PermissionDeniedError, UnreachableError: the store refused or cannot be reached.
         """
         onnx = _model_onnx_bytes(model, key)
         try:
@@ -310,7 +329,22 @@ class LeptonAI:
     def model_bytes(
         self, name: str, version: Optional[int] = None, *, progress: Progress = None
     ) -> bytes:
-        """The ONNX bytes of ``name`` (decrypted in memory), through the cache."""
+        """The ONNX bytes of model ``name``, decrypted in memory, through the cache.
+
+        Args:
+            name: the model's name.
+            version: the version; None for the latest.
+            progress: as for :meth:`push_model`.
+
+        Returns:
+            The clear ONNX bytes (``len`` equals the manifest's ``size``).
+
+        Raises:
+            NotFoundError: no such model or version.
+            KeyRequiredError, WrongKeyError: the model is encrypted and the key is missing or
+                not the model's.
+            IntegrityError: the stored bytes do not match the manifest's hash.
+        """
         with progress_callback(self._pick(progress), f"pull {name}") as cb:
             info_json, onnx = self._native.model_bytes(name, version, cb)
         info = ModelInfo._from_json(info_json)
@@ -362,11 +396,30 @@ class LeptonAI:
     ) -> DatasetInfo:
         """Pushes ``data`` as the next version of split ``split`` of dataset ``name``.
 
-        ``data`` is a mapping of column name -> array (one row per leading index; or a list of
-        str/bytes), or a ``lepton_ai.Dataset`` (copied). ``encrypt`` defaults to whether the
-        platform has a key. ``metadata`` values are stored as strings. Concurrent pushes each get
-        their own version; a push that fails leaves no visible version. ``progress`` as for
-        :meth:`push_model`.
+        Concurrent pushes each get their own version; a push that fails leaves no visible
+        version.
+
+        Args:
+            name: the dataset's name.
+            split: the split (``"train"``, ``"test"``, ...).
+            data: a mapping of column name -> numpy array or torch tensor of shape
+                ``(rows, ...)`` (any numeric or bool dtype; every column the same ``rows``), or
+                a list of ``str``/``bytes`` (variable length); or a ``lepton_ai.Dataset``
+                (copied).
+            metadata: stored with the version; values become strings.
+            encrypt: encrypt with the platform's key (default: whether the platform has one).
+            chunk_bytes: uncompressed bytes per chunk (default 4 MiB): the unit of random
+                access and of parallel decoding.
+            progress: as for :meth:`push_model`; counts the columns' bytes.
+
+        Returns:
+            The new version's summary (``version``, ``rows``, ``chunks``, ``stored_bytes``...).
+
+        Raises:
+            SchemaError: columns of different row counts or unsupported dtypes.
+            KeyRequiredError: ``encrypt=True`` on a platform without a key.
+            InvalidArgumentError: a bad name, or ``data`` of another type.
+            ReadOnlyError, PermissionDeniedError, UnreachableError: the store refused the write.
         """
         from ._dataset import Dataset, write_dataset
 
