@@ -186,7 +186,19 @@ class Model(_lepton.NativeModel):
         return outputs[0] if self._single_output else tuple(outputs)
 
     def run_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """Runs the model like calling it, and returns ``{output name: value}`` (model order)."""
+        """Runs the model like calling it, and returns every output by name.
+
+        Args:
+            *args: the inputs by position, as for ``model(...)``.
+            **kwargs: the inputs by name.
+
+        Returns:
+            ``{output name: array or tensor}`` in the order of :attr:`outputs`.
+
+        Raises:
+            InvalidInputError: an input does not match the model's (name, dtype or shape).
+            OnnxRuntimeError: ONNX Runtime failed while running the graph.
+        """
         outputs, _ = self._run(args, kwargs)
         return {info.name: out for info, out in zip(self._outputs, outputs)}
 
@@ -196,9 +208,21 @@ class Model(_lepton.NativeModel):
         input_feed: Mapping[str, Any],
         run_options: Any = None,
     ) -> list[Any]:
-        """``onnxruntime.InferenceSession.run`` compatible: ``output_names`` (None: all) and a
-        ``{input name: value}`` feed; returns a list in ``output_names`` order. ``run_options``
-        is accepted for compatibility and must be None."""
+        """``onnxruntime.InferenceSession.run`` compatible.
+
+        Args:
+            output_names: the outputs to return, by name; None for all.
+            input_feed: ``{input name: numpy array or torch tensor}``.
+            run_options: accepted for compatibility; must be None.
+
+        Returns:
+            The outputs in ``output_names`` order (numpy arrays; torch tensors for torch
+            inputs).
+
+        Raises:
+            InvalidInputError: an unknown output name, or an input that does not match.
+            NotImplementedError: ``run_options`` is not None.
+        """
         if run_options is not None:
             raise NotImplementedError("run_options are not supported; pass None")
         names = None if output_names is None else list(output_names)
@@ -222,7 +246,11 @@ class Model(_lepton.NativeModel):
 
     # ----- persistence -----------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        """The ONNX bytes of the model."""
+        """The ONNX bytes of the model (clear, as loaded).
+
+        Returns:
+            The serialized ONNX ``ModelProto``.
+        """
         return self.onnx_bytes()
 
     #: The key of an encrypted source (an encrypted file, or a keyed registry): what

@@ -352,26 +352,74 @@ class LeptonAI:
         return onnx
 
     def list_models(self) -> List[str]:
-        """Names of the models with at least one version, sorted."""
+        """Names of the models with at least one version.
+
+        Returns:
+            The names, sorted; empty for an empty registry.
+
+        Raises:
+            PermissionDeniedError, UnreachableError: the store refused or cannot be reached.
+        """
         return self._native.list_models()
 
     def model_versions(self, name: str) -> List[int]:
-        """The committed versions of ``name``, ascending (empty if none)."""
+        """The committed versions of model ``name``.
+
+        Returns:
+            The version numbers, ascending; empty when ``name`` has none.
+
+        Raises:
+            InvalidArgumentError: ``name`` is not a valid model name.
+        """
         return self._native.model_versions(name)
 
     def model_info(self, name: str, version: Optional[int] = None) -> ModelInfo:
-        """The manifest of ``name`` at ``version`` (latest when None)."""
+        """The manifest of model ``name`` at ``version``.
+
+        Args:
+            name: the model's name.
+            version: the version; None for the latest.
+
+        Returns:
+            The manifest: ``size``/``stored_size`` in bytes, ``sha256``, ``encrypted``,
+            ``created_unix`` (seconds), ``metadata``.
+
+        Raises:
+            NotFoundError: no such model or version (the message lists the names there).
+        """
         return ModelInfo._from_json(self._native.model_info(name, version))
 
     def delete_model(self, name: str, version: Optional[int] = None) -> None:
-        """Deletes one version of ``name``, or all of them when ``version`` is None. Version
-        numbers are never reused."""
+        """Deletes one version of model ``name``, or all of them. Version numbers are never
+        reused.
+
+        Args:
+            name: the model's name.
+            version: the version to delete; None deletes every version.
+
+        Raises:
+            NotFoundError: no such model or version.
+            ReadOnlyError: the registry is read-only.
+        """
         self._native.delete_model(name, version)
         logger.info("deleted model %s%s from %s", name, "" if version is None else f" v{version}", self.uri)
 
     def verify_model(self, name: str, version: Optional[int] = None) -> ModelInfo:
-        """Re-reads ``name`` from the store (not the cache), checks its hash and, when encrypted,
-        authenticates it with the key. Raises IntegrityError / WrongKeyError on failure."""
+        """Re-reads model ``name`` from the store (not the cache), checks its hash and, when
+        encrypted, authenticates it with the key.
+
+        Args:
+            name: the model's name.
+            version: the version; None for the latest.
+
+        Returns:
+            The verified version's manifest.
+
+        Raises:
+            IntegrityError: the stored bytes do not match the manifest (tampered, truncated).
+            WrongKeyError: the platform's key is not the model's.
+            NotFoundError: no such model or version.
+        """
         return ModelInfo._from_json(self._native.verify_model(name, version))
 
     # ----- datasets -----------------------------------------------------------------------
@@ -509,31 +557,79 @@ class LeptonAI:
         )
 
     def list_datasets(self) -> List[str]:
-        """Names of the datasets with at least one committed split, sorted."""
+        """Names of the datasets with at least one committed split.
+
+        Returns:
+            The names, sorted; empty for an empty registry.
+        """
         return self._native.list_datasets()
 
     def dataset_splits(self, name: str) -> List[str]:
-        """The splits of ``name`` with at least one committed version, sorted."""
+        """The splits of dataset ``name`` with at least one committed version.
+
+        Returns:
+            The split names, sorted; empty when ``name`` has none.
+        """
         return self._native.dataset_splits(name)
 
     def dataset_versions(self, name: str, split: str) -> List[int]:
-        """The committed versions of ``name``/``split``, ascending."""
+        """The committed versions of ``name``/``split``.
+
+        Returns:
+            The version numbers, ascending; empty when there are none.
+        """
         return self._native.dataset_versions(name, split)
 
     def dataset_info(self, name: str, split: str, version: Optional[int] = None) -> DatasetInfo:
-        """The manifest summary of ``name``/``split`` at ``version`` (latest when None)."""
+        """The manifest summary of ``name``/``split`` at ``version``.
+
+        Args:
+            name: the dataset's name.
+            split: the split.
+            version: the version; None for the latest.
+
+        Returns:
+            ``rows``, ``chunks``, ``stored_bytes``/``raw_bytes``, ``columns`` (name, dtype,
+            row shape each), ``metadata``, ``encrypted``, ``authenticated``.
+
+        Raises:
+            NotFoundError: no such dataset, split or version.
+        """
         return DatasetInfo._from_json(self._native.dataset_info(name, split, version))
 
     def delete_dataset(
         self, name: str, split: Optional[str] = None, version: Optional[int] = None
     ) -> None:
-        """Deletes one version of a split, a whole split (``version=None``), or the whole dataset
-        (``split=None``)."""
+        """Deletes one version of a split, a whole split, or the whole dataset.
+
+        Args:
+            name: the dataset's name.
+            split: the split; None deletes every split (then ``version`` must be None).
+            version: the version; None deletes every version of ``split``.
+
+        Raises:
+            NotFoundError: no such dataset, split or version.
+            ReadOnlyError: the registry is read-only.
+        """
         self._native.delete_dataset(name, split, version)
 
     def verify_dataset(self, name: str, split: str, version: Optional[int] = None) -> DatasetInfo:
         """Re-reads every chunk from the store (not the cache), checking hashes and, when
-        encrypted, authenticating each with the key."""
+        encrypted, authenticating each with the key.
+
+        Args:
+            name: the dataset's name.
+            split: the split.
+            version: the version; None for the latest.
+
+        Returns:
+            The verified version's summary.
+
+        Raises:
+            IntegrityError: a chunk or the manifest was tampered with, truncated or moved.
+            WrongKeyError: the platform's key is not the dataset's.
+            NotFoundError: no such dataset, split or version, or a missing chunk.
+        """
         return DatasetInfo._from_json(self._native.verify_dataset(name, split, version))
 
     def _pick(self, progress: Progress) -> Progress:
