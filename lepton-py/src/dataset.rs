@@ -49,6 +49,15 @@ impl PyKey {
     }
 
     /// A key from exactly 32 bytes.
+    ///
+    /// Args:
+    ///     data: the 32 key bytes.
+    ///
+    /// Returns:
+    ///     The key.
+    ///
+    /// Raises:
+    ///     InvalidArgumentError: ``data`` is not 32 bytes long.
     #[staticmethod]
     fn from_bytes(data: &[u8]) -> PyResult<PyKey> {
         Ok(PyKey {
@@ -56,7 +65,17 @@ impl PyKey {
         })
     }
 
-    /// A key from an environment variable (64 hex digits or base64).
+    /// A key from an environment variable (64 hex digits or 44 base64 characters).
+    ///
+    /// Args:
+    ///     var: the variable's name, e.g. ``"LEPTON_KEY"``.
+    ///
+    /// Returns:
+    ///     The key.
+    ///
+    /// Raises:
+    ///     KeyRequiredError: the variable is not set.
+    ///     InvalidArgumentError: it holds no 32-byte key (the message never shows the value).
     #[staticmethod]
     fn from_env(var: &str) -> PyResult<PyKey> {
         Ok(PyKey {
@@ -65,6 +84,15 @@ impl PyKey {
     }
 
     /// A key written as text: 64 hex digits or 44 base64 characters.
+    ///
+    /// Args:
+    ///     text: the key; surrounding whitespace is ignored, base64 padding optional.
+    ///
+    /// Returns:
+    ///     The key.
+    ///
+    /// Raises:
+    ///     InvalidArgumentError: the text is not a 32-byte key (never shown in the message).
     #[staticmethod]
     fn from_text(text: &str) -> PyResult<PyKey> {
         Ok(PyKey {
@@ -73,6 +101,16 @@ impl PyKey {
     }
 
     /// A key file: 32 raw bytes, or the key as text (64 hex digits or 44 base64 characters).
+    ///
+    /// Args:
+    ///     path: the file (keep it mode 0600).
+    ///
+    /// Returns:
+    ///     The key.
+    ///
+    /// Raises:
+    ///     NotFoundError: the file does not exist.
+    ///     InvalidArgumentError: it holds no key, or cannot be read.
     #[staticmethod]
     fn from_file(path: std::path::PathBuf) -> PyResult<PyKey> {
         Ok(PyKey {
@@ -80,8 +118,17 @@ impl PyKey {
         })
     }
 
-    /// `key` as a `Key`: a `Key` is returned as is, 32 bytes go to `from_bytes`, text to
-    /// `from_text`; anything else is InvalidArgumentError.
+    /// ``key`` as a ``Key``: what every ``key=`` parameter accepts.
+    ///
+    /// Args:
+    ///     key: a ``Key`` (returned as is), 32 bytes (``bytes``, ``bytearray``,
+    ///         ``memoryview``), or text (64 hex digits or 44 base64 characters).
+    ///
+    /// Returns:
+    ///     The key.
+    ///
+    /// Raises:
+    ///     InvalidArgumentError: any other type, or bytes/text that are not a 32-byte key.
     #[staticmethod]
     fn parse(key: &Bound<'_, PyAny>) -> PyResult<PyKey> {
         if let Ok(k) = key.cast::<PyKey>() {
