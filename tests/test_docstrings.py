@@ -8,7 +8,7 @@ import inspect
 import pytest
 
 import lepton_ai
-from lepton_ai import LeptonAI, Model
+from lepton_ai import Dataset, Key, LeptonAI, Model
 from lepton_ai._columns_file import read_columns
 
 
@@ -35,8 +35,10 @@ SECTIONED = [
     Model.__call__, Model.run, Model.run_dict, LeptonAI.load_model, LeptonAI.load_dataset,
     LeptonAI.push_model, LeptonAI.push_dataset, LeptonAI.model_bytes, LeptonAI.model_info,
     LeptonAI.verify_model, LeptonAI.dataset_info, LeptonAI.verify_dataset, LeptonAI.delete_model,
-    LeptonAI.delete_dataset, read_columns,
+    LeptonAI.delete_dataset, read_columns, Dataset.__getitem__, Dataset.to_numpy, Dataset.shard,
+    Dataset.iter_batches, Dataset.state_dict, Dataset.load_state_dict,
 ]
+NATIVE_SECTIONED = [Key.from_bytes, Key.from_env, Key.from_text, Key.from_file, Key.parse]
 
 
 @pytest.mark.parametrize("func", SECTIONED, ids=lambda f: f.__qualname__)
@@ -48,8 +50,15 @@ def test_main_calls_document_args_returns_and_raises(func: object) -> None:
         for p in params:
             assert f"{p}:" in doc or f"*{p}:" in doc, p
     assert "Raises:" in doc
-    if func not in (LeptonAI.delete_model, LeptonAI.delete_dataset):
+    if func not in (LeptonAI.delete_model, LeptonAI.delete_dataset, Dataset.load_state_dict):
         assert "Returns:" in doc
+
+
+@pytest.mark.parametrize("func", NATIVE_SECTIONED, ids=lambda f: f.__name__)
+def test_key_constructors_document_args_returns_and_raises(func: object) -> None:
+    # Native functions: the docstring comes from the Rust doc comment in lepton-py.
+    doc = inspect.getdoc(func) or ""
+    assert "Args:" in doc and "Returns:" in doc and "Raises:" in doc, doc
 
 
 def test_help_of_model_call_is_not_the_generic_one() -> None:

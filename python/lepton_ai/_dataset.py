@@ -269,7 +269,20 @@ class Dataset(_DatasetBase):
         return tuple(out)
 
     def __getitem__(self, index: int | slice) -> tuple[Any, ...]:
-        """Row ``index`` (negative counts from the end) or a slice (step 1) of rows."""
+        """Row ``index`` (negative counts from the end) or a slice (step 1) of rows.
+
+        Args:
+            index: a row number in ``[-len(ds), len(ds))``, or a slice with step 1.
+
+        Returns:
+            One value per column: for a row, a numpy array of the column's row shape and dtype
+            (or ``str``/``bytes``); for a slice, arrays of shape ``(rows, *row_shape)``.
+
+        Raises:
+            IndexOutOfRangeError: ``index`` is outside the rows.
+            InvalidArgumentError: a slice with a step other than 1.
+            IntegrityError, WrongKeyError: the chunk holding the rows fails to authenticate.
+        """
         if isinstance(index, slice):
             start, stop, step = index.indices(self._len)
             if step != 1:
@@ -285,7 +298,16 @@ class Dataset(_DatasetBase):
         return self._convert(self._native.slice(self._start + i, self._start + i + 1), 1, single=True)
 
     def to_numpy(self) -> dict[str, npt.NDArray[Any]]:
-        """All rows (of this shard) as ``{column: array}`` (object arrays for str/bytes)."""
+        """All rows (of this shard), column by column.
+
+        Returns:
+            ``{column: array of shape (rows, *row_shape)}`` in the stored dtype; object arrays
+            of ``str``/``bytes`` for variable-length columns.
+
+        Raises:
+            IntegrityError, WrongKeyError: a chunk fails to authenticate.
+            NotFoundError: a chunk is missing from the store.
+        """
         return dict(zip(self.columns, self[0 : self._len]))
 
     # ----- iteration ---------------------------------------------------------------------------
@@ -295,6 +317,16 @@ class Dataset(_DatasetBase):
         Indexing a shard gives its contiguous block of rows; ``iter_batches(shuffle=True)``
         permutes the chunk order across all ranks each epoch (same seed on every rank), so ranks
         stay disjoint and equal in size while seeing different rows each epoch.
+
+        Args:
+            rank: this process's rank, ``0 <= rank < world_size``.
+            world_size: the number of ranks.
+
+        Returns:
+            A view of ``len(ds) // world_size`` rows (the remainder is dropped on every rank).
+
+        Raises:
+            InvalidArgumentError: ``rank`` outside ``0..world_size``, or already a shard.
         """
         if world_size < 1 or not 0 <= rank < world_size:
             raise InvalidArgumentError(f"rank must be in 0..world_size, got rank {rank} of world_size {world_size}")
@@ -313,7 +345,11 @@ class Dataset(_DatasetBase):
         return view
 
     def set_epoch(self, epoch: int) -> None:
-        """Sets the epoch used by the next ``iter_batches`` (each epoch shuffles differently)."""
+        """Sets the epoch used by the next ``iter_batches`` (each epoch shuffles differently).
+
+        Args:
+            epoch: the epoch number (0, 1, ...), as ``DistributedSampler.set_epoch`` takes it.
+        """
         self._epoch = int(epoch)
 
     def iter_batches(
@@ -328,7 +364,24 @@ class Dataset(_DatasetBase):
     ) -> Iterator[tuple[Any, ...]]:
         """Yields batches as tuples of column arrays, in order or shuffled (chunk order, then a
         window of ``shuffle_buffer`` rows; deterministic for ``seed`` and ``epoch``). Chunks ahead
-        are decoded in parallel. After ``load_state_dict``, the next call resumes that iteration."""
+        are decoded in parallel. After ``load_state_dict``, the next call resumes that iteration.
+
+        Args:
+            batch_size: rows per batch (the last one may be smaller unless ``drop_last``).
+            shuffle: shuffle the chunk order and rows within a window.
+            seed: the shuffle's seed (the same on every rank).
+            epoch: the epoch (default: the one given to ``set_epoch``, else 0).
+            shuffle_buffer: rows in the shuffle window.
+            drop_last: drop a final batch smaller than ``batch_size``.
+
+        Returns:
+            An iterator of tuples with one array per column, each of shape
+            ``(batch, *row_shape)`` (object arrays for ``str``/``bytes`` columns).
+
+        Raises:
+            InvalidArgumentError: ``batch_size`` or ``shuffle_buffer`` below 1.
+            IntegrityError, WrongKeyError: a chunk fails to authenticate while iterating.
+        """
         opts: dict[str, Any] = dict(
             batch_size=batch_size,
             shuffle=shuffle,
@@ -366,7 +419,14 @@ class Dataset(_DatasetBase):
 
     def state_dict(self) -> dict[str, Any]:
         """The state of the latest ``iter_batches`` iteration (JSON-able): pass it to
-        ``load_state_dict`` (in this or a new process) to resume after the batches consumed."""
+        ``load_state_dict`` (in this or a new process) to resume after the batches consumed.
+
+        Returns:
+            The options, position (rows consumed), and this dataset's id, version and rows.
+
+        Raises:
+            InvalidArgumentError: ``iter_batches`` was never called.
+        """
         if self._state is None:
             raise InvalidArgumentError("no iteration to save: call iter_batches() first")
         return {**self._state, **self._identity()}
@@ -378,8 +438,13 @@ class Dataset(_DatasetBase):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Makes the next ``iter_batches()`` resume the saved iteration (its options and position).
 
-        Raises ``InvalidArgumentError`` when the state was saved on another dataset, version, row
-        count or shard: resuming there would silently skip or repeat rows."""
+        Args:
+            state: a dict from :meth:`state_dict`.
+
+        Raises:
+            InvalidArgumentError: the state was saved on another dataset, version, row count or
+                shard (resuming there would silently skip or repeat rows), or is not a state.
+        """
         keys = {"batch_size", "shuffle", "seed", "epoch", "shuffle_buffer", "rank", "world_size", "drop_last", "position"}
         identity = self._identity()
         if set(state) != keys | set(identity):
