@@ -93,3 +93,25 @@ def test_notebook_without_ipywidgets_uses_the_text_bar(monkeypatch: pytest.Monke
         bar = cls(total=10, desc="pull m", disable=True)
         bar.close()
     assert cls is text_tqdm
+
+
+def test_to_numpy_reports_progress_in_slices_and_reads_the_same_rows(
+    tmp_path: Path, bars: list[RecordingBar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lepton_ai._dataset as dataset_module
+
+    monkeypatch.setattr(dataset_module, "_SLICE_BYTES", 64 << 10)  # 64 KiB: several slices
+    platform = LeptonAI(str(tmp_path / "reg"), key=Key.generate())
+    x = np.random.default_rng(0).normal(size=(5000, 16)).astype(np.float32)
+    names = [f"row{i}" for i in range(5000)]
+    platform.push_dataset("medical", "train", {"x": x, "name": names}, progress=False)
+    ds = platform.load_dataset("medical")
+    plain = ds.to_numpy()
+    calls: list[tuple[int, int]] = []
+    sliced = ds.to_numpy(progress=lambda d, t: calls.append((d, t)))
+    assert len(calls) > 3 and calls[-1][0] == calls[-1][1] and all(t == calls[0][1] for _, t in calls)
+    np.testing.assert_array_equal(sliced["x"], x)
+    np.testing.assert_array_equal(plain["x"], x)
+    assert list(sliced["name"]) == names and sliced["name"].dtype == plain["name"].dtype
+    ds.to_numpy(progress=True)
+    assert [b.desc for b in bars] == ["read medical/train"]

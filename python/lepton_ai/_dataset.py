@@ -214,6 +214,8 @@ class Dataset(_DatasetBase):
         self._start, self._len = 0, len(self._native)
         self._epoch = 0
         self._state: dict[str, Any] | None = None
+        #: What progress bars call it (``name/split`` when opened from a registry).
+        self._label: str | None = None
         self._resume: dict[str, Any] | None = None
 
     # ----- description -----------------------------------------------------------------------
@@ -297,8 +299,14 @@ class Dataset(_DatasetBase):
             raise IndexOutOfRangeError(f"index {index} is out of range for {self._len} rows")
         return self._convert(self._native.slice(self._start + i, self._start + i + 1), 1, single=True)
 
-    def to_numpy(self) -> dict[str, npt.NDArray[Any]]:
+    def to_numpy(self, *, progress: Progress = None) -> dict[str, npt.NDArray[Any]]:
         """All rows (of this shard), column by column.
+
+        Args:
+            progress: None (a bar for 1 MiB or more on a terminal or in a notebook, off with
+                ``LEPTON_PROGRESS=0``), True, False, or a callable ``(done_bytes, total_bytes)``
+                counting uncompressed bytes. With a bar the rows are read in slices of about
+                64 MiB; without one, in one call.
 
         Returns:
             ``{column: array of shape (rows, *row_shape)}`` in the stored dtype; object arrays
@@ -308,7 +316,20 @@ class Dataset(_DatasetBase):
             IntegrityError, WrongKeyError: a chunk fails to authenticate.
             NotFoundError: a chunk is missing from the store.
         """
-        return dict(zip(self.columns, self[0 : self._len]))
+        total = int(self._info["raw_bytes"]) * self._len // max(1, len(self._native))
+        label = self._label or self._uri.rstrip("/").rsplit("/", 1)[-1]
+        with progress_callback(progress, f"read {label}") as cb:
+            if cb is None or self._len == 0:
+                return dict(zip(self.columns, self[0 : self._len]))
+            step = max(1, self._len * _SLICE_BYTES // max(1, total))
+            parts: list[tuple[Any, ...]] = []
+            for start in range(0, self._len, step):
+                stop = min(self._len, start + step)
+                parts.append(self[start:stop])
+                cb(total * stop // self._len, total)
+            return {
+                name: np.concatenate([p[i] for p in parts]) for i, name in enumerate(self.columns)
+            }
 
     # ----- iteration ---------------------------------------------------------------------------
     def shard(self, rank: int, world_size: int) -> "Dataset":

@@ -552,9 +552,11 @@ class LeptonAI:
         # put in place of an encrypted one is refused by the core (KeyRequiredError).
         key = None if self._key_raw is None else self._dataset_key()
         logger.info("opening dataset %s/%s version %d from %s", name, split, v, self.uri)
-        return Dataset(
+        ds = Dataset(
             uri, key, version=v, storage_options=self._storage_options, cache_bytes=cache_bytes
         )
+        ds._label = f"{name}/{split}"  # names its progress bars
+        return ds
 
     def list_datasets(self) -> List[str]:
         """Names of the datasets with at least one committed split.

@@ -220,7 +220,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
         out = args.output or f"{args.name}-{split}.npz"
         # Text columns come back as object arrays; .npz stores them as fixed-width str/bytes.
         cols = {
-            k: np.array(list(v)) if v.dtype == object else v for k, v in ds.to_numpy().items()
+            k: np.array(list(v)) if v.dtype == object else v
+            for k, v in ds.to_numpy(progress=False if args.no_progress else None).items()
         }
         np.savez(out, **cols)
         print(f"wrote {args.name}/{split} version {ds.version} ({len(ds)} rows) to {out}")
