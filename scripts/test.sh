@@ -10,3 +10,7 @@ source "$ROOT/scripts/moto.sh"
 cargo test --workspace
 maturin develop --quiet
 python -m pytest -q "$@"
+# The release artifacts as users get them: the sdist and manylinux2014 abi3 wheels built with
+# maturin + zig, checked by auditwheel, and the x86_64 wheel installed into a fresh venv per
+# CPython 3.9-3.13 on the machine (no Rust on PATH) running examples/smoke_test.py.
+"$ROOT/scripts/build-wheels.sh"

@@ -45,7 +45,9 @@ def test_push_ls_info_pull_rm(capsys, tmp_path, reg):
         0,
         "pushed m version 1\n",
     )
-    assert run(capsys, "-r", reg, "push", "model", "m", str(f))[1] == "pushed m version 2\n"
+    f2 = tmp_path / "m2.onnx"
+    f2.write_bytes(b"\x08\x07other onnx-ish bytes")
+    assert run(capsys, "-r", reg, "push", "model", "m", str(f2))[1] == "pushed m version 2\n"
     assert run(capsys, "-r", reg, "ls", "models")[1] == "m\n"
     assert run(capsys, "-r", reg, "ls", "model", "m")[1] == "1\n2\n"
     code, out, _ = run(capsys, "-r", reg, "info", "model", "m", "--version", "1")
@@ -53,7 +55,7 @@ def test_push_ls_info_pull_rm(capsys, tmp_path, reg):
     assert (code, info["version"], info["metadata"], info["versions"]) == (0, 1, {"auc": 0.9}, [1, 2])
     out_file = tmp_path / "pulled.onnx"
     assert run(capsys, "-r", reg, "pull", "model", "m", "--output", str(out_file))[0] == 0
-    assert out_file.read_bytes() == f.read_bytes()
+    assert out_file.read_bytes() == f2.read_bytes()
     assert run(capsys, "-r", reg, "verify", "model")[1].startswith("ok      m v1")
     assert run(capsys, "-r", reg, "rm", "model", "m", "--version", "1")[1] == "removed m version 1\n"
     assert LeptonAI(reg).model_versions("m") == [2]
@@ -78,8 +80,8 @@ def test_encrypted_push_pull_and_verify(capsys, tmp_path, reg, monkeypatch):
     code, _, err = run(capsys, "-r", reg, "pull", "model", "s")
     assert code == 1
     assert err == (
-        "lepton: error: model `s` version 1 is encrypted; open the platform with its key "
-        "(LeptonAI(uri, key=...))\n"
+        "lepton: error: model `s` version 1 is encrypted; pass --key-file FILE or set $LEPTON_KEY "
+        "(64 hex digits or 44 base64 characters)\n"
     )
     # with the key from the environment: the pulled file stays encrypted unless --decrypt
     monkeypatch.setenv("LEPTON_KEY", key.hex())
@@ -103,6 +105,7 @@ def test_verify_detects_tampering(capsys, tmp_path, reg):
 
 
 def test_errors_are_one_line_with_status_1(capsys, reg, tmp_path):
+    Path(reg).mkdir()
     code, _, err = run(capsys, "-r", reg, "info", "model", "nope")
     assert (code, err) == (1, f"lepton: error: model `nope` not found; {reg} has no models; push_model one first\n")
     code, _, err = run(capsys, "-r", reg, "push", "model", "../evil", str(model_file(tmp_path)))
@@ -112,7 +115,11 @@ def test_errors_are_one_line_with_status_1(capsys, reg, tmp_path):
     bad_key = tmp_path / "badkey"
     bad_key.write_text("not a key")
     code, _, err = run(capsys, "-r", reg, "--key-file", str(bad_key), "ls", "models")
-    assert code == 1 and "holds neither 32 raw bytes nor 64 hex characters" in err
+    assert (code, err) == (
+        1,
+        f"lepton: error: key file {bad_key} holds neither 32 raw bytes nor a key as text "
+        "(64 hex digits or 44 base64 characters)\n",
+    )
 
 
 def test_usage_errors_exit_2(capsys):
@@ -182,3 +189,146 @@ def test_closed_pipe_exits_quietly(tmp_path, reg):
         err = proc.stderr.read().decode()
     assert proc.wait() == 141, err
     assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_global_options_also_after_the_command(capsys, tmp_path, reg):
+    f = model_file(tmp_path)
+    assert run(capsys, "push", "model", "m", str(f), "--registry", reg, "--no-progress")[0] == 0
+    assert run(capsys, "ls", "models", "-r", reg)[1] == "m\n"
+    # before the command still works, and a value given there is not reset by the subcommand
+    assert run(capsys, "-r", reg, "ls", "models", "-v")[1] == "m\n"
+    assert run(capsys, "-o", "timeout=5s", "-r", reg, "ls", "models", "-o", "retry_timeout=1s")[0] == 0
+
+
+def test_version(capsys):
+    import lepton_ai
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out == f"lepton {lepton_ai.__version__} (lepton-ai-sdk)\n"
+
+
+def test_names_that_do_not_exist_fail(capsys, tmp_path, reg):
+    run(capsys, "-r", reg, "push", "model", "m", str(model_file(tmp_path)))
+    code, out, err = run(capsys, "-r", reg, "ls", "models", "nosuch")
+    assert (code, out, err) == (1, "", f"lepton: error: model `nosuch` not found in {reg} (there: m)\n")
+    code, out, err = run(capsys, "-r", reg, "ls", "datasets", "nosuch")
+    assert (code, out, err) == (1, "", f"lepton: error: dataset `nosuch` not found in {reg} (there: none)\n")
+
+
+def test_reading_a_missing_local_registry_fails_and_creates_nothing(capsys, tmp_path, monkeypatch):
+    missing = tmp_path / "no-such-registry"
+    for argv in (["ls", "models"], ["info", "model", "m"], ["verify", "datasets"], ["pull", "model", "m"]):
+        code, out, err = run(capsys, "-r", str(missing), *argv)
+        assert (code, out) == (1, ""), argv
+        assert err == (
+            f"lepton: error: registry folder {missing} does not exist (from --registry); "
+            "check the path, or push a model or dataset there first\n"
+        )
+    monkeypatch.setenv("LEPTON_URI", f"file://{missing}")
+    code, _, err = run(capsys, "ls", "datasets")
+    assert code == 1 and "(from $LEPTON_URI)" in err
+    assert not missing.exists()
+
+
+def test_push_dataset_from_npy_parquet_and_csv(capsys, tmp_path, reg):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    x = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    assert run(capsys, "-r", reg, "push", "dataset", "n", str(tmp_path / "x.npy"))[:2] == (
+        0, "pushed n/train version 1 (7 rows)\n",
+    )
+    run(capsys, "-r", reg, "push", "dataset", "n", str(tmp_path / "x.npy"), "--split", "f", "--column", "feat")
+    rec = np.zeros(4, dtype=[("a", np.int32), ("b", np.float64, (2,))])
+    rec["a"] = [1, 2, 3, 4]
+    rec["b"] = np.arange(8.0).reshape(4, 2)
+    np.save(tmp_path / "rec.npy", rec)
+    run(capsys, "-r", reg, "push", "dataset", "n", str(tmp_path / "rec.npy"), "--split", "rec")
+
+    table = pa.table({"id": [3, 1, 2], "label": ["cat", "dog", "émeu"], "v": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]})
+    pq.write_table(table, tmp_path / "t.parquet")
+    assert run(capsys, "-r", reg, "push", "dataset", "p", str(tmp_path / "t.parquet"))[0] == 0
+    (tmp_path / "t.csv").write_text("id,score,name\n1,0.5,a\n2,1.5,bb\n3,-2,ccc\n")
+    assert run(capsys, "-r", reg, "push", "dataset", "c", str(tmp_path / "t.csv"))[0] == 0
+
+    p = LeptonAI(reg)
+    np.testing.assert_array_equal(p.load_dataset("n").to_numpy()["x"], x)
+    np.testing.assert_array_equal(p.load_dataset("n", "f").to_numpy()["feat"], x)
+    back = p.load_dataset("n", "rec").to_numpy()
+    np.testing.assert_array_equal(back["a"], rec["a"])
+    np.testing.assert_array_equal(back["b"], rec["b"])
+    back = p.load_dataset("p").to_numpy()
+    # expected values from pyarrow's own conversion of the same table
+    np.testing.assert_array_equal(back["id"], table.column("id").to_numpy())
+    assert list(back["label"]) == table.column("label").to_pylist()
+    np.testing.assert_array_equal(back["v"], np.array(table.column("v").to_pylist()))
+    back = p.load_dataset("c").to_numpy()
+    expected = np.genfromtxt(tmp_path / "t.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
+    np.testing.assert_array_equal(back["id"], expected["id"])
+    assert back["id"].dtype == np.int64 and back["score"].dtype == np.float64
+    np.testing.assert_array_equal(back["score"], expected["score"])
+    assert list(back["name"]) == ["a", "bb", "ccc"]
+
+    code, _, err = run(capsys, "-r", reg, "push", "dataset", "q", str(tmp_path / "t.txt"))
+    assert (code, err) == (
+        1, f"lepton: error: cannot push {tmp_path / 't.txt'} as a dataset: expected a .npz, .npy, .parquet or .csv file\n",
+    )
+    (tmp_path / "bad.npy").write_bytes(b"not numpy")
+    code, _, err = run(capsys, "-r", reg, "push", "dataset", "q", str(tmp_path / "bad.npy"))
+    assert code == 1 and err.startswith(f"lepton: error: cannot read {tmp_path / 'bad.npy'} as .npy")
+
+
+def test_base64_key_in_the_environment_and_in_a_key_file(capsys, tmp_path, reg, monkeypatch):
+    import base64
+
+    key = os.urandom(32)
+    monkeypatch.setenv("LEPTON_KEY", base64.b64encode(key).decode())
+    f = model_file(tmp_path, b"\x08\x07 b64 secret")
+    assert run(capsys, "-r", reg, "push", "model", "s", str(f))[1] == "pushed s version 1 (encrypted)\n"
+    # the same key as hex in a key file, and as raw bytes, opens it
+    monkeypatch.delenv("LEPTON_KEY")
+    for i, content in enumerate([key.hex().encode() + b"\n", key, base64.b64encode(key)]):
+        kf = tmp_path / f"k{i}"
+        kf.write_bytes(content)
+        code, out, _ = run(capsys, "-r", reg, "--key-file", str(kf), "verify", "model", "s")
+        assert code == 0 and out.startswith("ok      s v1"), content
+    monkeypatch.setenv("LEPTON_KEY", "tooshort")
+    code, _, err = run(capsys, "-r", reg, "ls", "models")
+    assert (code, err) == (
+        1,
+        "lepton: error: environment variable LEPTON_KEY: a key as text is 64 hex digits or 44 base64 "
+        "characters (32 bytes); got 8 characters\n",
+    )
+
+
+def test_pushing_identical_content_returns_the_latest_version(capsys, tmp_path, reg, monkeypatch):
+    import numpy as np
+
+    monkeypatch.setenv("LEPTON_KEY", os.urandom(32).hex())
+    f = model_file(tmp_path)
+    assert run(capsys, "-r", reg, "push", "model", "m", str(f))[1] == "pushed m version 1 (encrypted)\n"
+    assert run(capsys, "-r", reg, "push", "model", "m", str(f))[1] == (
+        "m version 1 already holds this model; nothing pushed\n"
+    )
+    assert LeptonAI(reg, key=os.environ["LEPTON_KEY"]).model_versions("m") == [1]
+    f.write_bytes(b"\x08\x07changed")
+    assert run(capsys, "-r", reg, "push", "model", "m", str(f))[1] == "pushed m version 2 (encrypted)\n"
+
+    src = tmp_path / "d.npz"
+    np.savez(src, x=np.arange(10.0), name=np.array([f"r{i}" for i in range(10)]))
+    assert run(capsys, "-r", reg, "push", "dataset", "d", str(src))[1] == "pushed d/train version 1 (10 rows) (encrypted)\n"
+    assert run(capsys, "-r", reg, "push", "dataset", "d", str(src))[1] == (
+        "d/train version 1 already holds these rows; nothing pushed\n"
+    )
+    # other metadata, or one changed value, is a new version
+    assert run(capsys, "-r", reg, "push", "dataset", "d", str(src), "--metadata", '{"a": 1}')[1].startswith(
+        "pushed d/train version 2"
+    )
+    np.savez(src, x=np.arange(10.0) + 1e-9, name=np.array([f"r{i}" for i in range(10)]))
+    assert run(capsys, "-r", reg, "push", "dataset", "d", str(src), "--metadata", '{"a": 1}')[1].startswith(
+        "pushed d/train version 3"
+    )

@@ -66,3 +66,74 @@ def test_package_type_checks() -> None:
     result = _run("mypy", "--config-file", "pyproject.toml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Success: no issues found" in result.stdout, result.stdout
+
+
+USER = ROOT / "tests" / "typing_user"
+
+
+def test_package_stubtest_covers_every_module() -> None:
+    # The whole package, not only the native stub: every public function's runtime signature
+    # equals the one type checkers see (one allowlisted type-only alias, explained in the file).
+    result = _run(
+        "mypy.stubtest", "lepton_ai", "--mypy-config-file", "pyproject.toml",
+        "--allowlist", str(ROOT / "tests" / "stubtest-allowlist.txt"),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found" in result.stdout, result.stdout
+
+
+def test_user_script_is_precisely_typed_and_typos_are_errors_under_mypy_strict() -> None:
+    # user_script.py asserts (assert_type) that load_model, load_dataset and model(x) give
+    # Model, Dataset, ndarray / Tensor, not Any; typos.py holds `platfrom=`, `splt=` and results
+    # assigned to the wrong type, one per line. One mypy run checks both (mypy over torch's
+    # stubs is slow).
+    result = _run(
+        "mypy", "--strict", "--config-file", "pyproject.toml",
+        str(USER / "user_script.py"), str(USER / "typos.py"),
+    )
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "user_script.py" not in out, out
+    assert 'typos.py:10: error: Unexpected keyword argument "platfrom" for "load_model"' in out, out
+    assert 'typos.py:11: error: Unexpected keyword argument "splt" for "load_dataset"' in out, out
+    assert 'typos.py:12: error: Incompatible types in assignment (expression has type "int"' in out, out
+    assert 'typos.py:13: error: Incompatible types in assignment (expression has type "ndarray' in out, out
+    assert "Found 4 errors in 1 file" in out, out
+
+
+def _pyright(*files: str) -> subprocess.CompletedProcess[str]:
+    # basedpyright bundles pyright and node (pip-installed, offline); strict mode, see
+    # tests/typing_user/pyrightconfig.json. It reads this interpreter's sys.path (PYTHONPATH).
+    exe = Path(sys.executable).with_name("basedpyright")
+    env = dict(os.environ)
+    if env.get("PYTHONPATH"):  # relative entries (PYTHONPATH=python) would move with cwd
+        env["PYTHONPATH"] = os.pathsep.join(
+            str((ROOT / p).resolve()) for p in env["PYTHONPATH"].split(os.pathsep) if p
+        )
+    return subprocess.run(
+        [str(exe), "--pythonpath", sys.executable, *files],
+        cwd=USER, env=env, capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_user_script_is_precisely_typed_under_pyright_strict() -> None:
+    result = _pyright("user_script.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 errors" in result.stdout, result.stdout
+
+
+def test_typos_are_type_errors_under_pyright_strict() -> None:
+    out = _pyright("typos.py").stdout
+    assert 'typos.py:10:34 - error: No parameter named "platfrom"' in out, out
+    assert 'typos.py:11:42 - error: No parameter named "splt"' in out, out
+    assert 'typos.py:12:10 - error: Type "int" is not assignable to declared type "str"' in out, out
+    assert 'typos.py:13:10 - error: Type "NDArray[Any]" is not assignable' in out, out
+
+
+def test_top_level_all_lists_every_error() -> None:
+    import lepton_ai
+    import lepton_ai.errors
+
+    assert set(lepton_ai.errors.__all__) <= set(lepton_ai.__all__)
+    for name in lepton_ai.__all__:
+        assert hasattr(lepton_ai, name), name

@@ -5,7 +5,11 @@
 //! message.
 
 /// The error type of every `lepton-core` API.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same readable message as `Display` (then each `caused by:`), so a
+/// `fn main() -> Result<(), lepton_core::Error>` that returns one shows real lines, not a struct
+/// with `\n` escapes.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     // ----- runtime -------------------------------------------------------------------------
@@ -137,6 +141,23 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let message = self.to_string();
+        f.write_str(&message)?;
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            let cause = s.to_string();
+            // Variants such as `Io` already print their source in the message.
+            if !message.contains(&cause) {
+                write!(f, "\ncaused by: {cause}")?;
+            }
+            source = s.source();
+        }
+        Ok(())
+    }
 }
 
 /// `Result` with [`Error`] as the default error.

@@ -17,6 +17,15 @@ fn explicit_path_is_authoritative_and_failures_are_not_cached() {
                 "{text}"
             );
             assert!(text.contains("fix: `pip install onnxruntime`"), "{text}");
+            // `fn main() -> Result<(), Error>` prints the Debug form: real lines, no `\n`
+            // escapes, no struct syntax.
+            let debug = format!("{e:?}");
+            assert_eq!(debug, text);
+            assert!(
+                debug.contains("\ntried:\n") && !debug.contains("\\n"),
+                "{debug}"
+            );
+            assert!(!debug.contains("RuntimeNotFound {"), "{debug}");
         }
         other => panic!("expected RuntimeNotFound, got {other:?}"),
     }

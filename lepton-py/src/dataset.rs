@@ -50,6 +50,15 @@ impl PyKey {
     }
 
     /// A key from exactly 32 bytes.
+    ///
+    /// Args:
+    ///     data: the 32 key bytes.
+    ///
+    /// Returns:
+    ///     The key.
+    ///
+    /// Raises:
+    ///     InvalidArgumentError: ``data`` is not 32 bytes long.
     #[staticmethod]
     fn from_bytes(data: &[u8]) -> PyResult<PyKey> {
         Ok(PyKey {
@@ -57,12 +66,94 @@ impl PyKey {
         })
     }
 
-    /// A key from an environment variable (64 hex digits or base64).
+    /// A key from an environment variable (64 hex digits or 44 base64 characters).
+    ///
+    /// Args:
+    ///     var: the variable's name, e.g. ``"LEPTON_KEY"``.
+    ///
+    /// Returns:
+    ///     The key.
+    ///
+    /// Raises:
+    ///     KeyRequiredError: the variable is not set.
+    ///     InvalidArgumentError: it holds no 32-byte key (the message never shows the value).
     #[staticmethod]
     fn from_env(var: &str) -> PyResult<PyKey> {
         Ok(PyKey {
             secret: Secret::Key(Key::from_env(var).py()?),
         })
+    }
+
+    /// A key written as text: 64 hex digits or 44 base64 characters.
+    ///
+    /// Args:
+    ///     text: the key; surrounding whitespace is ignored, base64 padding optional.
+    ///
+    /// Returns:
+    ///     The key.
+    ///
+    /// Raises:
+    ///     InvalidArgumentError: the text is not a 32-byte key (never shown in the message).
+    #[staticmethod]
+    fn from_text(text: &str) -> PyResult<PyKey> {
+        Ok(PyKey {
+            secret: Secret::Key(Key::from_text(text).py()?),
+        })
+    }
+
+    /// A key file: 32 raw bytes, or the key as text (64 hex digits or 44 base64 characters).
+    ///
+    /// Args:
+    ///     path: the file (keep it mode 0600).
+    ///
+    /// Returns:
+    ///     The key.
+    ///
+    /// Raises:
+    ///     NotFoundError: the file does not exist.
+    ///     InvalidArgumentError: it holds no key, or cannot be read.
+    #[staticmethod]
+    fn from_file(path: std::path::PathBuf) -> PyResult<PyKey> {
+        Ok(PyKey {
+            secret: Secret::Key(Key::from_file(&path).py()?),
+        })
+    }
+
+    /// ``key`` as a ``Key``: what every ``key=`` parameter accepts.
+    ///
+    /// Args:
+    ///     key: a ``Key`` (returned as is), 32 bytes (``bytes``, ``bytearray``,
+    ///         ``memoryview``), or text (64 hex digits or 44 base64 characters).
+    ///
+    /// Returns:
+    ///     The key.
+    ///
+    /// Raises:
+    ///     InvalidArgumentError: any other type, or bytes/text that are not a 32-byte key.
+    #[staticmethod]
+    fn parse(key: &Bound<'_, PyAny>) -> PyResult<PyKey> {
+        if let Ok(k) = key.cast::<PyKey>() {
+            return Ok(k.get().clone());
+        }
+        if key.is_instance_of::<pyo3::types::PyString>() {
+            let text = Zeroizing::new(key.extract::<String>()?);
+            return PyKey::from_text(&text);
+        }
+        if let Ok(b) = key.cast::<PyBytes>() {
+            return PyKey::from_bytes(b.as_bytes());
+        }
+        if let Ok(b) = key.cast::<pyo3::types::PyByteArray>() {
+            let data = Zeroizing::new(b.to_vec());
+            return PyKey::from_bytes(&data);
+        }
+        if key.is_instance_of::<pyo3::types::PyMemoryView>() {
+            let b = key.call_method0("tobytes")?;
+            return PyKey::from_bytes(b.cast::<PyBytes>()?.as_bytes());
+        }
+        Err(crate::errors::to_py(Error::InvalidArgument(format!(
+            "expected a lepton_ai.Key, 32 bytes, or the key as text (64 hex digits or 44 base64 characters), got {}",
+            key.get_type().name()?
+        ))))
     }
 
     /// A key from a passphrase (Argon2id). Without `salt`, the salt is drawn when writing and read

@@ -9,8 +9,27 @@
 from __future__ import annotations
 
 from ._lepton import __version__
-from .errors import *  # noqa: F403
-from .errors import __all__ as _errors_all
+from .errors import (
+    AlreadyExistsError,
+    IndexOutOfRangeError,
+    IntegrityError,
+    InvalidArgumentError,
+    InvalidInputError,
+    InvalidModelError,
+    KeyRequiredError,
+    LeptonError,
+    NotFoundError,
+    OnnxRuntimeError,
+    PermissionDeniedError,
+    ProviderUnavailableError,
+    ReadOnlyError,
+    RuntimeNotFoundError,
+    SchemaError,
+    StorageError,
+    UnreachableError,
+    UnsupportedVersionError,
+    WrongKeyError,
+)
 from ._model import Model, TensorInfo, load_model
 from ._dataset import Dataset, Key, write_dataset
 from ._platform import DatasetInfo, LeptonAI, ModelInfo
@@ -30,5 +49,24 @@ __all__ = [
     "Profile",
     "TuneReport",
     "machine_fingerprint",
-    *_errors_all,
+    # errors (lepton_ai.errors.__all__; tests/test_typing.py checks the two lists agree)
+    "LeptonError",
+    "RuntimeNotFoundError",
+    "ProviderUnavailableError",
+    "InvalidModelError",
+    "InvalidInputError",
+    "OnnxRuntimeError",
+    "WrongKeyError",
+    "IntegrityError",
+    "UnsupportedVersionError",
+    "KeyRequiredError",
+    "SchemaError",
+    "IndexOutOfRangeError",
+    "NotFoundError",
+    "AlreadyExistsError",
+    "InvalidArgumentError",
+    "PermissionDeniedError",
+    "UnreachableError",
+    "ReadOnlyError",
+    "StorageError",
 ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import multiprocessing.context
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -126,7 +126,8 @@ def write_dataset(
         storage_options=dict(storage_options) if storage_options else None,
         metadata=dict(metadata) if metadata else None,
     )
-    _write_prepared(writer, prepared, progress, f"write {uri}")
+    # Named by the folder's last part: the whole URI can be long or carry credentials.
+    _write_prepared(writer, prepared, progress, f"write {str(uri).rstrip('/').rsplit('/', 1)[-1]}")
     return Dataset(uri, key=key, version=version, storage_options=storage_options)
 
 
@@ -183,7 +184,17 @@ def _write_in_slices(writer: Any, prepared: list[_Prepared], cb: ProgressCallbac
         cb(stop * sum(row_bytes), total)
 
 
-class Dataset:
+if TYPE_CHECKING:
+    # For type checkers only: a lepton Dataset goes wherever torch takes a map-style dataset
+    # (``DataLoader(ds)``); at run time torch stays an optional dependency.
+    from torch.utils.data import Dataset as _MapStyle
+
+    _DatasetBase = _MapStyle[tuple[Any, ...]]
+else:
+    _DatasetBase = object
+
+
+class Dataset(_DatasetBase):
     """An encrypted, chunked dataset, opened read-only.
 
     ``len(ds)`` rows; ``ds[i]`` is a tuple with one value per column (a numpy array of the
@@ -242,6 +253,8 @@ class Dataset:
         self._start, self._len = 0, len(self._native)
         self._epoch = 0
         self._state: str | None = None
+        #: What progress bars call it (``name/split`` when opened from a registry).
+        self._label: str | None = None
         self._resume: str | None = None
 
     # ----- description -----------------------------------------------------------------------
@@ -297,7 +310,20 @@ class Dataset:
         return tuple(out)
 
     def __getitem__(self, index: int | slice) -> tuple[Any, ...]:
-        """Row ``index`` (negative counts from the end) or a slice (step 1) of rows."""
+        """Row ``index`` (negative counts from the end) or a slice (step 1) of rows.
+
+        Args:
+            index: a row number in ``[-len(ds), len(ds))``, or a slice with step 1.
+
+        Returns:
+            One value per column: for a row, a numpy array of the column's row shape and dtype
+            (or ``str``/``bytes``); for a slice, arrays of shape ``(rows, *row_shape)``.
+
+        Raises:
+            IndexOutOfRangeError: ``index`` is outside the rows.
+            InvalidArgumentError: a slice with a step other than 1.
+            IntegrityError, WrongKeyError: the chunk holding the rows fails to authenticate.
+        """
         if isinstance(index, slice):
             start, stop, step = index.indices(self._len)
             if step != 1:
@@ -312,9 +338,37 @@ class Dataset:
             raise IndexOutOfRangeError(f"index {index} is out of range for {self._len} rows")
         return self._convert(self._native.slice(self._start + i, self._start + i + 1), 1, single=True)
 
-    def to_numpy(self) -> dict[str, npt.NDArray[Any]]:
-        """All rows (of this shard) as ``{column: array}`` (object arrays for str/bytes)."""
-        return dict(zip(self.columns, self[0 : self._len]))
+    def to_numpy(self, *, progress: Progress = None) -> dict[str, npt.NDArray[Any]]:
+        """All rows (of this shard), column by column.
+
+        Args:
+            progress: None (a bar for 1 MiB or more on a terminal or in a notebook, off with
+                ``LEPTON_PROGRESS=0``), True, False, or a callable ``(done_bytes, total_bytes)``
+                counting uncompressed bytes. With a bar the rows are read in slices of about
+                64 MiB; without one, in one call.
+
+        Returns:
+            ``{column: array of shape (rows, *row_shape)}`` in the stored dtype; object arrays
+            of ``str``/``bytes`` for variable-length columns.
+
+        Raises:
+            IntegrityError, WrongKeyError: a chunk fails to authenticate.
+            NotFoundError: a chunk is missing from the store.
+        """
+        total = int(self._info["raw_bytes"]) * self._len // max(1, len(self._native))
+        label = self._label or self._uri.rstrip("/").rsplit("/", 1)[-1]
+        with progress_callback(progress, f"read {label}") as cb:
+            if cb is None or self._len == 0:
+                return dict(zip(self.columns, self[0 : self._len]))
+            step = max(1, self._len * _SLICE_BYTES // max(1, total))
+            parts: list[tuple[Any, ...]] = []
+            for start in range(0, self._len, step):
+                stop = min(self._len, start + step)
+                parts.append(self[start:stop])
+                cb(total * stop // self._len, total)
+            return {
+                name: np.concatenate([p[i] for p in parts]) for i, name in enumerate(self.columns)
+            }
 
     # ----- iteration ---------------------------------------------------------------------------
     def shard(self, rank: int, world_size: int) -> "Dataset":
@@ -323,6 +377,16 @@ class Dataset:
         Indexing a shard gives its contiguous block of rows; ``iter_batches(shuffle=True)``
         permutes the chunk order across all ranks each epoch (same seed on every rank), so ranks
         stay disjoint and equal in size while seeing different rows each epoch.
+
+        Args:
+            rank: this process's rank, ``0 <= rank < world_size``.
+            world_size: the number of ranks.
+
+        Returns:
+            A view of ``len(ds) // world_size`` rows (the remainder is dropped on every rank).
+
+        Raises:
+            InvalidArgumentError: ``rank`` outside ``0..world_size``, or already a shard.
         """
         if self._world_size != 1:
             raise InvalidArgumentError("this dataset is already a shard")
@@ -339,7 +403,11 @@ class Dataset:
         return view
 
     def set_epoch(self, epoch: int) -> None:
-        """Sets the epoch used by the next ``iter_batches`` (each epoch shuffles differently)."""
+        """Sets the epoch used by the next ``iter_batches`` (each epoch shuffles differently).
+
+        Args:
+            epoch: the epoch number (0, 1, ...), as ``DistributedSampler.set_epoch`` takes it.
+        """
         self._epoch = int(epoch)
 
     def iter_batches(
@@ -354,7 +422,24 @@ class Dataset:
     ) -> Iterator[tuple[Any, ...]]:
         """Yields batches as tuples of column arrays, in order or shuffled (chunk order, then a
         window of ``shuffle_buffer`` rows; deterministic for ``seed`` and ``epoch``). Chunks ahead
-        are decoded in parallel. After ``load_state_dict``, the next call resumes that iteration."""
+        are decoded in parallel. After ``load_state_dict``, the next call resumes that iteration.
+
+        Args:
+            batch_size: rows per batch (the last one may be smaller unless ``drop_last``).
+            shuffle: shuffle the chunk order and rows within a window.
+            seed: the shuffle's seed (the same on every rank).
+            epoch: the epoch (default: the one given to ``set_epoch``, else 0).
+            shuffle_buffer: rows in the shuffle window.
+            drop_last: drop a final batch smaller than ``batch_size``.
+
+        Returns:
+            An iterator of tuples with one array per column, each of shape
+            ``(batch, *row_shape)`` (object arrays for ``str``/``bytes`` columns).
+
+        Raises:
+            InvalidArgumentError: ``batch_size`` or ``shuffle_buffer`` below 1.
+            IntegrityError, WrongKeyError: a chunk fails to authenticate while iterating.
+        """
         opts: dict[str, Any] = dict(
             batch_size=batch_size,
             shuffle=shuffle,
@@ -394,7 +479,14 @@ class Dataset:
 
     def state_dict(self) -> dict[str, Any]:
         """The state of the latest ``iter_batches`` iteration (JSON-able): pass it to
-        ``load_state_dict`` (in this or a new process) to resume after the batches consumed."""
+        ``load_state_dict`` (in this or a new process) to resume after the batches consumed.
+
+        Returns:
+            The options, position (rows consumed), and this dataset's id, version and rows.
+
+        Raises:
+            InvalidArgumentError: ``iter_batches`` was never called.
+        """
         if self._state is None:
             raise InvalidArgumentError("no iteration to save: call iter_batches() first")
         state: dict[str, Any] = json.loads(self._state)
@@ -403,8 +495,13 @@ class Dataset:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Makes the next ``iter_batches()`` resume the saved iteration (its options and position).
 
-        Raises ``InvalidArgumentError`` when the state was saved on another dataset, version, row
-        count or shard: resuming there would silently skip or repeat rows."""
+        Args:
+            state: a dict from :meth:`state_dict`.
+
+        Raises:
+            InvalidArgumentError: the state was saved on another dataset, version, row count or
+                shard (resuming there would silently skip or repeat rows), or is not a state.
+        """
         text = json.dumps(dict(state))
         self._native.check_state(text, self._rank, self._world_size)
         self._resume = text

@@ -105,6 +105,15 @@ class Key:
     def from_env(var: str) -> Key:
         """A key from an environment variable (64 hex digits or base64)."""
     @staticmethod
+    def from_text(text: str) -> Key:
+        """A key written as text: 64 hex digits or 44 base64 characters."""
+    @staticmethod
+    def from_file(path: str | os.PathLike[str]) -> Key:
+        """A key file: 32 raw bytes, or the key as text (64 hex digits or 44 base64 characters)."""
+    @staticmethod
+    def parse(key: Key | bytes | bytearray | memoryview | str) -> Key:
+        """``key`` as a ``Key``: a Key as is, 32 bytes, or text (64 hex digits / 44 base64 chars)."""
+    @staticmethod
     def from_passphrase(passphrase: str, salt: Optional[bytes] = None) -> Key:
         """A key from a passphrase (Argon2id); without ``salt`` it is drawn/read per dataset."""
     def to_bytes(self) -> bytes:

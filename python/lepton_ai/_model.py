@@ -11,9 +11,10 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence, Union
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence, Union, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _lepton
 from ._model_file import is_encrypted_model_file, read_model_file, save_model_file
@@ -21,7 +22,9 @@ from ._runtime import find_onnxruntime_library
 from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:  # pragma: no cover
-    PathLike = Union[str, "os.PathLike[str]"]
+    import torch
+
+PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["Model", "TensorInfo", "load_model"]
 
@@ -50,6 +53,9 @@ def _infos(raw: list[tuple[str, str | None, str, list[Any]]]) -> list[TensorInfo
 
 def _is_torch(x: object) -> bool:
     return type(x).__module__.startswith("torch") and hasattr(x, "detach")
+
+
+_NATIVE_CALL = _lepton.NativeModel.__call__
 
 
 class Model(_lepton.NativeModel):
@@ -142,6 +148,37 @@ class Model(_lepton.NativeModel):
             ]
         return outputs, device
 
+    @overload
+    def __call__(self, *args: npt.NDArray[Any], **kwargs: npt.NDArray[Any]) -> npt.NDArray[Any]: ...
+    @overload
+    def __call__(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor: ...
+    @overload
+    def __call__(self, *args: npt.ArrayLike, **kwargs: npt.ArrayLike) -> npt.NDArray[Any]: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Runs the model: numpy in, numpy out; torch in, torch out.
+
+        Args:
+            *args: the inputs by position, in the order of :attr:`inputs`: numpy arrays, torch
+                tensors (any device; moved to the CPU for ONNX Runtime), or lists/scalars
+                (converted to the input's dtype). Each must match its input's dtype and shape
+                (``str`` arrays for string inputs; free dimensions such as ``batch`` any size).
+            **kwargs: the inputs by name instead (``model(input_ids=..., mask=...)``).
+
+        Returns:
+            One output bare, several as a tuple, in the order of :attr:`outputs`: numpy arrays
+            of the output's dtype and shape (fresh, owned by the caller); torch tensors on the
+            device of the first torch input when any input is a torch tensor. (Type checkers
+            see one array or tensor; a tuple of several unpacks the same way.)
+
+        Raises:
+            InvalidInputError: a missing, extra or unknown input, or a dtype/rank/shape that
+                does not match the model's (the message names the input and what it expects).
+            OnnxRuntimeError: ONNX Runtime failed while running the graph.
+        """
+        # The native base class runs numpy arrays by position without leaving C; everything
+        # else (keywords, torch tensors, lists) goes through _call_slow.
+        return _NATIVE_CALL(self, *args, **kwargs)
+
     def _call_slow(self, *args: Any, **kwargs: Any) -> Any:
         """``model(...)`` with keywords, torch tensors, lists or scalars (the native ``__call__``
         handles numpy arrays by position itself)."""
@@ -149,7 +186,19 @@ class Model(_lepton.NativeModel):
         return outputs[0] if self._single_output else tuple(outputs)
 
     def run_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """Runs the model like calling it, and returns ``{output name: value}`` (model order)."""
+        """Runs the model like calling it, and returns every output by name.
+
+        Args:
+            *args: the inputs by position, as for ``model(...)``.
+            **kwargs: the inputs by name.
+
+        Returns:
+            ``{output name: array or tensor}`` in the order of :attr:`outputs`.
+
+        Raises:
+            InvalidInputError: an input does not match the model's (name, dtype or shape).
+            OnnxRuntimeError: ONNX Runtime failed while running the graph.
+        """
         outputs, _ = self._run(args, kwargs)
         return {info.name: out for info, out in zip(self._outputs, outputs)}
 
@@ -159,9 +208,21 @@ class Model(_lepton.NativeModel):
         input_feed: Mapping[str, Any],
         run_options: Any = None,
     ) -> list[Any]:
-        """``onnxruntime.InferenceSession.run`` compatible: ``output_names`` (None: all) and a
-        ``{input name: value}`` feed; returns a list in ``output_names`` order. ``run_options``
-        is accepted for compatibility and must be None."""
+        """``onnxruntime.InferenceSession.run`` compatible.
+
+        Args:
+            output_names: the outputs to return, by name; None for all.
+            input_feed: ``{input name: numpy array or torch tensor}``.
+            run_options: accepted for compatibility; must be None.
+
+        Returns:
+            The outputs in ``output_names`` order (numpy arrays; torch tensors for torch
+            inputs).
+
+        Raises:
+            InvalidInputError: an unknown output name, or an input that does not match.
+            NotImplementedError: ``run_options`` is not None.
+        """
         if run_options is not None:
             raise NotImplementedError("run_options are not supported; pass None")
         names = None if output_names is None else list(output_names)
@@ -200,7 +261,11 @@ class Model(_lepton.NativeModel):
 
     # ----- persistence -----------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        """The ONNX bytes of the model."""
+        """The ONNX bytes of the model (clear, as loaded).
+
+        Returns:
+            The serialized ONNX ``ModelProto``.
+        """
         return self.onnx_bytes()
 
     #: The key of an encrypted source (an encrypted file, or a keyed registry): what

@@ -12,38 +12,27 @@ import os
 from typing import Any, Optional, Union
 
 from . import _lepton
-from .errors import InvalidArgumentError
 
 PathLike = Union[str, "os.PathLike[str]"]
+#: What every ``key=`` parameter takes: a ``lepton_ai.Key``, its 32 bytes, or the key as text
+#: (64 hex digits or 44 base64 characters); None for no key.
+KeyLike = Union["_lepton.Key", bytes, bytearray, memoryview, str, None]
 MAGIC = b"LEPTONMF"
 
 
-def key_bytes(key: Any) -> Optional[bytes]:
-    """The 32 raw bytes of ``key``: a ``lepton_ai.Key``, bytes, or a 64-character hex string."""
+def key_bytes(key: KeyLike) -> Optional[bytes]:
+    """The 32 raw bytes of ``key`` (``None`` stays ``None``).
+
+    ``key`` is a ``lepton_ai.Key``, 32 bytes, or the key as text (64 hex digits or 44 base64
+    characters); ``lepton-core``'s ``Key`` parses it (``_lepton.Key.parse``), the one parser
+    of keys that the ``lepton`` command and ``Key.from_env`` use too.
+
+    Raises:
+        InvalidArgumentError: anything else, or bytes/text that are not a 32-byte key.
+    """
     if key is None:
         return None
-    if isinstance(key, (bytes, bytearray, memoryview)):
-        return bytes(key)
-    if isinstance(key, str):
-        try:
-            return bytes.fromhex(key.strip())
-        except ValueError:
-            raise InvalidArgumentError(
-                "a key given as text must be 64 hexadecimal characters"
-            ) from None
-    if isinstance(key, (int, float)):
-        raise InvalidArgumentError(
-            f"expected a lepton_ai.Key, 32 bytes or a hex string as key, got {type(key).__name__}"
-        )
-    for attr in ("to_bytes", "as_bytes", "raw"):
-        method = getattr(key, attr, None)
-        if callable(method):
-            return bytes(method())
-    if hasattr(key, "__bytes__"):
-        return bytes(key)
-    raise InvalidArgumentError(
-        f"expected a lepton_ai.Key, 32 bytes or a hex string as key, got {type(key).__name__}"
-    )
+    return _lepton.Key.parse(key).to_bytes()
 
 
 def is_encrypted_model_file(path_or_bytes: Union[PathLike, bytes]) -> bool:

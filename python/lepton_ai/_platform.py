@@ -17,11 +17,11 @@ import functools
 import json
 import logging
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _lepton
 from ._model import Model, load_model as _load_model
-from ._model_file import key_bytes, read_model_file
+from ._model_file import KeyLike, key_bytes, read_model_file
 from ._progress import Progress, progress_callback
 from ._tune import Profile, TuneReport, machine_fingerprint
 from .errors import InvalidArgumentError
@@ -64,26 +64,29 @@ class ModelInfo:
 DatasetInfo = _lepton.DatasetInfo
 
 
-class _platform_method:
+class _PlatformMethod(staticmethod):  # type: ignore[type-arg]
     """A static method that, called on an instance, fills in ``platform=`` with it.
 
-    ``LeptonAI.load_model("m", platform=p)`` and ``p.load_model("m")`` do the same thing.
+    ``LeptonAI.load_model("m", platform=p)`` and ``p.load_model("m")`` do the same thing. It is a
+    ``staticmethod`` (type checkers see the function's own signature, so a typo such as
+    ``platfrom=`` is an error) whose instance access binds ``platform``.
     """
 
-    def __init__(self, func: Callable[..., Any]) -> None:
-        self.func = func
-        functools.update_wrapper(self, func)  # type: ignore[arg-type]
-
     def __get__(self, obj: Any, objtype: Any = None) -> Callable[..., Any]:
+        func: Callable[..., Any] = self.__func__
         if obj is None:
-            return self.func
+            return func
 
-        @functools.wraps(self.func)
+        @functools.wraps(func)
         def bound(*args: Any, **kwargs: Any) -> Any:
             kwargs.setdefault("platform", obj)
-            return self.func(*args, **kwargs)
+            return func(*args, **kwargs)
 
         return bound
+
+
+if TYPE_CHECKING:
+    from ._dataset import Dataset
 
 
 def _model_onnx_bytes(model: Any, key: Any) -> bytes:
@@ -131,7 +134,7 @@ class LeptonAI:
     def __init__(
         self,
         uri: Optional[PathLike] = None,
-        key: Any = None,
+        key: KeyLike = None,
         cache_dir: Optional[PathLike] = None,
         *,
         storage_options: Optional[Mapping[str, Any]] = None,
@@ -196,15 +199,34 @@ class LeptonAI:
         *,
         metadata: Optional[Mapping[str, Any]] = None,
         encrypt: Optional[bool] = None,
-        key: Any = None,
+        key: KeyLike = None,
         progress: Progress = None,
     ) -> ModelInfo:
-        """Pushes a model (a path, ONNX bytes or a ``Model``) as the next version of ``name``.
+        """Pushes a model as the next version of ``name``.
 
-        ``metadata`` is any JSON-serializable dict stored in the manifest. ``encrypt`` defaults
-        to whether the platform has a key. ``key`` decrypts an encrypted model file given by
-        path. Concurrent pushes of one name each get their own version; an interrupted push
-        leaves no visible version.
+        Concurrent pushes of one name each get their own version; an interrupted push leaves
+        no visible version.
+
+        Args:
+            name: the model's name (letters, digits, ``._-``; no ``/``).
+            model: an ``.onnx`` (or encrypted ``.model``) file path, the ONNX bytes, or a
+                loaded :class:`~lepton_ai.Model`.
+            metadata: any JSON-serializable dict, stored in the manifest.
+            encrypt: encrypt with the platform's key (default: whether the platform has one).
+            key: decrypts an encrypted model file given by path or bytes.
+            progress: None (a bar for uploads of 1 MiB or more on a terminal or notebook),
+                True, False, or a callable ``(done_bytes, total_bytes)``.
+
+        Returns:
+            The new version's manifest (``version``, ``size`` in bytes, ``sha256``, ...).
+
+        Raises:
+            InvalidArgumentError: a bad name, metadata that is not JSON, or an unknown model
+                type.
+            KeyRequiredError: ``encrypt=True`` without a key, or an encrypted file without
+                ``key``.
+            ReadOnlyError: the registry is read-only (HTTP).
+            PermissionDeniedError, UnreachableError: the store refused or cannot be reached.
         """
         onnx = _model_onnx_bytes(model, key)
         try:
@@ -218,36 +240,76 @@ class LeptonAI:
         logger.info("pushed model %s version %d to %s", name, info.version, self.uri)
         return info
 
-    @_platform_method
+    @staticmethod  # bound to instances by _PlatformMethod below the class
     def load_model(
         name_or_path: Union[str, PathLike, bytes],
         platform: Optional["LeptonAI"] = None,
         version: Optional[int] = None,
         *,
-        key: Any = None,
+        key: KeyLike = None,
         progress: Progress = None,
+        providers: Union[str, Sequence[str], None] = None,
+        strict: bool = False,
+        intra_op_threads: Optional[int] = None,
+        inter_op_threads: Optional[int] = None,
+        optimization_level: Union[str, int, None] = None,
+        runtime_path: Optional[PathLike] = None,
         tuned: bool = True,
-        **kwargs: Any,
     ) -> Model:
-        """Loads a model: ``name`` from ``platform`` (latest version unless ``version``), or a
-        file path / ONNX bytes when ``platform`` is None (``key`` decrypts an encrypted file).
+        """Loads a model: ``name`` from ``platform``, or a file path / ONNX bytes without one.
 
-        Also callable on an instance: ``platform.load_model(name)``. Other keyword arguments go
-        to ``lepton_ai.load_model`` (``providers=``, ``strict=``, ...). A model loaded from a
-        platform with a key remembers it: ``model.save(path)`` writes an encrypted file
-        (``LeptonAI.load_model(path, key=...)`` reads it back; ``model.save(path, decrypt=True)``
-        writes plain ONNX).
+        Also callable on an instance: ``platform.load_model(name)`` fills in ``platform``. A
+        model loaded from a platform with a key remembers it: ``model.save(path)`` writes an
+        encrypted file (``LeptonAI.load_model(path, key=...)`` reads it back;
+        ``model.save(path, decrypt=True)`` writes plain ONNX).
 
-        With ``tuned=True`` (the default) the tuning profile stored for this machine by
-        ``autotune_model`` is applied (keyword arguments given here win over it) and
-        ``model.profile`` says which; profiles of other machines are ignored.
+        Args:
+            name_or_path: with ``platform``, the model's name in the registry; without, the
+                path of an ``.onnx`` (or encrypted ``.model``) file, or the model's bytes.
+            platform: the registry to load ``name`` from (None: ``name_or_path`` is a file).
+            version: the version (1, 2, ...) to load; None for the latest. Needs ``platform``.
+            key: decrypts an encrypted model file (``Key``, 32 bytes, 64 hex digits or 44
+                base64 characters); a platform's models use the platform's key.
+            progress: the download's progress: None (a bar on a terminal or notebook), True,
+                False, or a callable ``(done_bytes, total_bytes)``.
+            providers: execution providers in priority order, e.g. ``["cuda", "cpu"]``
+                (default: CPU).
+            strict: raise ProviderUnavailableError instead of falling back to CPU.
+            intra_op_threads: threads inside one operator (default: ONNX Runtime's).
+            inter_op_threads: threads across parallel graph branches.
+            optimization_level: ``"disable"``, ``"basic"``, ``"extended"`` or ``"all"``.
+            runtime_path: the ONNX Runtime library to load (default: ``ORT_DYLIB_PATH``, then
+                the installed ``onnxruntime`` package).
+            tuned: apply the tuning profile ``autotune_model`` stored for this machine (options
+                given here win over it; ``model.profile`` says which); profiles of other machines
+                are ignored. False: ONNX Runtime's defaults.
+
+        Returns:
+            The loaded :class:`~lepton_ai.Model`; ``model(x)`` runs it.
+
+        Raises:
+            NotFoundError: no such model, version or file.
+            KeyRequiredError: the model is encrypted and no key was given.
+            WrongKeyError: the key is not the model's.
+            InvalidModelError: the bytes are not a model ONNX Runtime accepts.
+            InvalidArgumentError: ``version`` without ``platform``, or a non-str name with one.
+            RuntimeNotFoundError: no ONNX Runtime library could be loaded.
+            UnreachableError: the registry's store cannot be reached (and nothing is cached).
         """
+        options: Dict[str, Any] = dict(
+            providers=providers,
+            strict=strict,
+            intra_op_threads=intra_op_threads,
+            inter_op_threads=inter_op_threads,
+            optimization_level=optimization_level,
+            runtime_path=runtime_path,
+        )
         if platform is None:
             if version is not None:
                 raise InvalidArgumentError(
                     "version= needs a registry: LeptonAI.load_model(name, platform=..., version=...)"
                 )
-            return _load_model(name_or_path, key=key, **kwargs)
+            return _load_model(name_or_path, key=key, **options)
         if not isinstance(name_or_path, str):
             raise InvalidArgumentError(
                 f"with platform=, give a model name (str), got {type(name_or_path).__name__}"
@@ -255,8 +317,9 @@ class LeptonAI:
         info, onnx = platform._pull_model(name_or_path, version, progress)
         profile = platform._profile(name_or_path, info.version) if tuned else None
         if profile is not None:
-            kwargs = {**profile.load_kwargs(), **{k: v for k, v in kwargs.items() if v is not None}}
-        model = _load_model(onnx, **kwargs)
+            given = {k: v for k, v in options.items() if v is not None and k != "strict"}
+            options = {**profile.load_kwargs(), **given, "strict": strict}
+        model = _load_model(onnx, **options)
         model.profile = profile
         if platform._key_raw is not None:
             # ``model.save(path)`` then encrypts with the platform key (``decrypt=True`` for plain).
@@ -266,12 +329,28 @@ class LeptonAI:
     def model_bytes(
         self, name: str, version: Optional[int] = None, *, progress: Progress = None
     ) -> bytes:
-        """The ONNX bytes of ``name`` (decrypted in memory), through the cache."""
+        """The ONNX bytes of model ``name``, decrypted in memory, through the cache.
+
+        Args:
+            name: the model's name.
+            version: the version; None for the latest.
+            progress: as for :meth:`push_model`.
+
+        Returns:
+            The clear ONNX bytes (``len`` equals the manifest's ``size``).
+
+        Raises:
+            NotFoundError: no such model or version.
+            KeyRequiredError, WrongKeyError: the model is encrypted and the key is missing or
+                not the model's.
+            IntegrityError: the stored bytes do not match the manifest's hash.
+        """
         return self._pull_model(name, version, progress)[1]
 
     def _pull_model(
         self, name: str, version: Optional[int], progress: Progress
     ) -> "tuple[ModelInfo, bytes]":
+        """The manifest summary and the clear ONNX bytes of ``name``, through the cache."""
         with progress_callback(self._pick(progress), f"pull {name}") as cb:
             info_json, onnx = self._native.model_bytes(name, version, cb)
         info = ModelInfo._from_json(info_json)
@@ -335,26 +414,74 @@ class LeptonAI:
         return report
 
     def list_models(self) -> List[str]:
-        """Names of the models with at least one version, sorted."""
+        """Names of the models with at least one version.
+
+        Returns:
+            The names, sorted; empty for an empty registry.
+
+        Raises:
+            PermissionDeniedError, UnreachableError: the store refused or cannot be reached.
+        """
         return self._native.list_models()
 
     def model_versions(self, name: str) -> List[int]:
-        """The committed versions of ``name``, ascending (empty if none)."""
+        """The committed versions of model ``name``.
+
+        Returns:
+            The version numbers, ascending; empty when ``name`` has none.
+
+        Raises:
+            InvalidArgumentError: ``name`` is not a valid model name.
+        """
         return self._native.model_versions(name)
 
     def model_info(self, name: str, version: Optional[int] = None) -> ModelInfo:
-        """The manifest of ``name`` at ``version`` (latest when None)."""
+        """The manifest of model ``name`` at ``version``.
+
+        Args:
+            name: the model's name.
+            version: the version; None for the latest.
+
+        Returns:
+            The manifest: ``size``/``stored_size`` in bytes, ``sha256``, ``encrypted``,
+            ``created_unix`` (seconds), ``metadata``.
+
+        Raises:
+            NotFoundError: no such model or version (the message lists the names there).
+        """
         return ModelInfo._from_json(self._native.model_info(name, version))
 
     def delete_model(self, name: str, version: Optional[int] = None) -> None:
-        """Deletes one version of ``name``, or all of them when ``version`` is None. Version
-        numbers are never reused."""
+        """Deletes one version of model ``name``, or all of them. Version numbers are never
+        reused.
+
+        Args:
+            name: the model's name.
+            version: the version to delete; None deletes every version.
+
+        Raises:
+            NotFoundError: no such model or version.
+            ReadOnlyError: the registry is read-only.
+        """
         self._native.delete_model(name, version)
         logger.info("deleted model %s%s from %s", name, "" if version is None else f" v{version}", self.uri)
 
     def verify_model(self, name: str, version: Optional[int] = None) -> ModelInfo:
-        """Re-reads ``name`` from the store (not the cache), checks its hash and, when encrypted,
-        authenticates it with the key. Raises IntegrityError / WrongKeyError on failure."""
+        """Re-reads model ``name`` from the store (not the cache), checks its hash and, when
+        encrypted, authenticates it with the key.
+
+        Args:
+            name: the model's name.
+            version: the version; None for the latest.
+
+        Returns:
+            The verified version's manifest.
+
+        Raises:
+            IntegrityError: the stored bytes do not match the manifest (tampered, truncated).
+            WrongKeyError: the platform's key is not the model's.
+            NotFoundError: no such model or version.
+        """
         return ModelInfo._from_json(self._native.verify_model(name, version))
 
     # ----- datasets -----------------------------------------------------------------------
@@ -372,11 +499,30 @@ class LeptonAI:
     ) -> DatasetInfo:
         """Pushes ``data`` as the next version of split ``split`` of dataset ``name``.
 
-        ``data`` is a mapping of column name -> array (one row per leading index; or a list of
-        str/bytes), or a ``lepton_ai.Dataset`` (copied). ``encrypt`` defaults to whether the
-        platform has a key. ``metadata`` values are stored as strings. Concurrent pushes each get
-        their own version; a push that fails leaves no visible version. ``progress`` as for
-        :meth:`push_model`.
+        Concurrent pushes each get their own version; a push that fails leaves no visible
+        version.
+
+        Args:
+            name: the dataset's name.
+            split: the split (``"train"``, ``"test"``, ...).
+            data: a mapping of column name -> numpy array or torch tensor of shape
+                ``(rows, ...)`` (any numeric or bool dtype; every column the same ``rows``), or
+                a list of ``str``/``bytes`` (variable length); or a ``lepton_ai.Dataset``
+                (copied).
+            metadata: stored with the version; values become strings.
+            encrypt: encrypt with the platform's key (default: whether the platform has one).
+            chunk_bytes: uncompressed bytes per chunk (default 4 MiB): the unit of random
+                access and of parallel decoding.
+            progress: as for :meth:`push_model`; counts the columns' bytes.
+
+        Returns:
+            The new version's summary (``version``, ``rows``, ``chunks``, ``stored_bytes``...).
+
+        Raises:
+            SchemaError: columns of different row counts or unsupported dtypes.
+            KeyRequiredError: ``encrypt=True`` on a platform without a key.
+            InvalidArgumentError: a bad name, or ``data`` of another type.
+            ReadOnlyError, PermissionDeniedError, UnreachableError: the store refused the write.
         """
         from ._dataset import Dataset, _prepare_columns, _write_prepared
 
@@ -402,47 +548,121 @@ class LeptonAI:
         return self.dataset_info(name, split, version)
 
     def load_dataset(
-        self, name: str, split: str = "train", version: Optional[int] = None, **kwargs: Any
-    ) -> Any:
-        """Opens split ``split`` of dataset ``name`` (latest version unless ``version``) as a
-        ``lepton_ai.Dataset`` streaming from the store through the registry's cache (so it keeps
-        working offline once read). Keyword arguments: ``cache_bytes=``, ``prefetch=``. A copy
-        pickled into a DataLoader worker reopens the registry there."""
+        self,
+        name: str,
+        split: str = "train",
+        version: Optional[int] = None,
+        *,
+        cache_bytes: int = 256 << 20,
+    ) -> Dataset:
+        """Opens split ``split`` of dataset ``name`` as a :class:`~lepton_ai.Dataset` streaming
+        from the store (a torch ``Dataset`` too: ``DataLoader(platform.load_dataset(...))``).
+
+        Args:
+            name: the dataset's name in the registry.
+            split: the split (``"train"``, ``"test"``, ...).
+            version: the version (1, 2, ...); None for the latest.
+            cache_bytes: bytes of decoded chunks kept in memory for random access (default
+                256 MiB).
+
+        Returns:
+            The dataset: ``len(ds)`` rows, ``ds[i]`` a tuple with one value per column,
+            ``ds.to_numpy()`` every column, ``ds.iter_batches(n)`` batches.
+
+        Raises:
+            NotFoundError: no such dataset, split or version.
+            KeyRequiredError: the dataset is encrypted and the platform has no key.
+            WrongKeyError: the platform's key is not the dataset's.
+            UnreachableError: the registry's store cannot be reached.
+        """
         from ._dataset import Dataset
 
-        native = self._native.load_dataset(name, split, version, **kwargs)
+        native = self._native.load_dataset(name, split, version, cache_bytes=cache_bytes)
         logger.info("opening dataset %s/%s version %d from %s", name, split, native.info()["version"], self.uri)
-        return Dataset._from_registry(
-            native, self._reopen, name, split, self.uri, kwargs.get("cache_bytes", 256 << 20)
-        )
+        # A copy pickled into a DataLoader worker reopens the registry there.
+        ds = Dataset._from_registry(native, self._reopen, name, split, self.uri, cache_bytes)
+        ds._label = f"{name}/{split}"  # names its progress bars
+        return ds
 
     def list_datasets(self) -> List[str]:
-        """Names of the datasets with at least one committed split, sorted."""
+        """Names of the datasets with at least one committed split.
+
+        Returns:
+            The names, sorted; empty for an empty registry.
+        """
         return self._native.list_datasets()
 
     def dataset_splits(self, name: str) -> List[str]:
-        """The splits of ``name`` with at least one committed version, sorted."""
+        """The splits of dataset ``name`` with at least one committed version.
+
+        Returns:
+            The split names, sorted; empty when ``name`` has none.
+        """
         return self._native.dataset_splits(name)
 
     def dataset_versions(self, name: str, split: str) -> List[int]:
-        """The committed versions of ``name``/``split``, ascending."""
+        """The committed versions of ``name``/``split``.
+
+        Returns:
+            The version numbers, ascending; empty when there are none.
+        """
         return self._native.dataset_versions(name, split)
 
     def dataset_info(self, name: str, split: str, version: Optional[int] = None) -> DatasetInfo:
-        """The manifest summary of ``name``/``split`` at ``version`` (latest when None)."""
+        """The manifest summary of ``name``/``split`` at ``version``.
+
+        Args:
+            name: the dataset's name.
+            split: the split.
+            version: the version; None for the latest.
+
+        Returns:
+            ``rows``, ``chunks``, ``stored_bytes``/``raw_bytes``, ``columns`` (name, dtype,
+            row shape each), ``metadata``, ``encrypted``, ``authenticated``.
+
+        Raises:
+            NotFoundError: no such dataset, split or version.
+        """
         return self._native.dataset_info(name, split, version)
 
     def delete_dataset(
         self, name: str, split: Optional[str] = None, version: Optional[int] = None
     ) -> None:
-        """Deletes one version of a split, a whole split (``version=None``), or the whole dataset
-        (``split=None``)."""
+        """Deletes one version of a split, a whole split, or the whole dataset.
+
+        Args:
+            name: the dataset's name.
+            split: the split; None deletes every split (then ``version`` must be None).
+            version: the version; None deletes every version of ``split``.
+
+        Raises:
+            NotFoundError: no such dataset, split or version.
+            ReadOnlyError: the registry is read-only.
+        """
         self._native.delete_dataset(name, split, version)
 
     def verify_dataset(self, name: str, split: str, version: Optional[int] = None) -> DatasetInfo:
         """Re-reads every chunk from the store (not the cache), checking hashes and, when
-        encrypted, authenticating each with the key."""
+        encrypted, authenticating each with the key.
+
+        Args:
+            name: the dataset's name.
+            split: the split.
+            version: the version; None for the latest.
+
+        Returns:
+            The verified version's summary.
+
+        Raises:
+            IntegrityError: a chunk or the manifest was tampered with, truncated or moved.
+            WrongKeyError: the platform's key is not the dataset's.
+            NotFoundError: no such dataset, split or version, or a missing chunk.
+        """
         return self._native.verify_dataset(name, split, version)
 
     def _pick(self, progress: Progress) -> Progress:
         return self._progress if progress is None else progress
+
+
+# ``p.load_model(name)`` fills in ``platform=p``; type checkers and stubtest see the staticmethod.
+setattr(LeptonAI, "load_model", _PlatformMethod(LeptonAI.load_model))

@@ -3,11 +3,19 @@
 ``progress=`` everywhere accepts ``None`` (automatic: a bar for transfers of 1 MiB or more when
 stderr is a terminal or the code runs in a notebook), ``True`` (always a bar), ``False`` (never),
 or a callable ``(done_bytes, total_bytes) -> None`` of your own (raise from it to cancel).
+
+The environment variable ``LEPTON_PROGRESS`` overrides ``None`` and ``True`` for the whole
+process: ``0`` turns every bar off (CI logs, batch jobs), ``1`` shows bars even without a
+terminal. A callable is always called. Bars are named by the model or dataset
+(``push medical/train``, ``pull medical_diagnosis``). In Jupyter the bar is a widget when
+``ipywidgets`` is installed and plain text otherwise (no "IProgress not found" warning).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import os
 import sys
 from typing import Any, Callable, Iterator, Optional, Union
 
@@ -29,13 +37,40 @@ def _in_notebook() -> bool:
     return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
 
 
+def _env_setting() -> Optional[bool]:
+    """``LEPTON_PROGRESS``: False for ``0``/``false``/``off``/``no``, True for ``1``/``true``/
+    ``on``/``yes``, None when unset or empty."""
+    value = os.environ.get("LEPTON_PROGRESS", "").strip().lower()
+    if value in ("0", "false", "off", "no"):
+        return False
+    if value in ("1", "true", "on", "yes"):
+        return True
+    return None
+
+
 def auto_enabled() -> bool:
-    """Whether automatic progress bars are on here (a terminal on stderr, or a notebook)."""
+    """Whether automatic progress bars are on here: ``LEPTON_PROGRESS`` if set, else a terminal
+    on stderr or a notebook."""
+    env = _env_setting()
+    if env is not None:
+        return env
     try:
         tty = sys.stderr.isatty()
     except (AttributeError, ValueError):
         tty = False
     return tty or _in_notebook()
+
+
+def _tqdm_class() -> Any:
+    """tqdm's notebook widget in Jupyter when ipywidgets is installed (tqdm.auto would warn
+    "IProgress not found" without it), else the text bar."""
+    if _in_notebook() and importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.notebook import tqdm as notebook_tqdm  # type: ignore[import-untyped]
+
+        return notebook_tqdm
+    from tqdm.std import tqdm as text_tqdm  # type: ignore[import-untyped]
+
+    return text_tqdm
 
 
 @contextlib.contextmanager
@@ -45,7 +80,7 @@ def progress_callback(progress: Progress, desc: str) -> Iterator[Optional[Progre
     if callable(progress):
         yield progress
         return
-    if progress is False or (progress is None and not auto_enabled()):
+    if progress is False or _env_setting() is False or (progress is None and not auto_enabled()):
         yield None
         return
     always = progress is True
@@ -56,9 +91,7 @@ def progress_callback(progress: Progress, desc: str) -> Iterator[Optional[Progre
         if bar is None:
             if not always and total < AUTO_MIN_BYTES:
                 return
-            from tqdm.auto import tqdm  # type: ignore[import-untyped]
-
-            bar = state["bar"] = tqdm(
+            bar = state["bar"] = _tqdm_class()(
                 total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False
             )
         bar.update(done - bar.n)

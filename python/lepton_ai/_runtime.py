@@ -10,7 +10,6 @@ order (explicit ``runtime_path``, ``ORT_DYLIB_PATH``, this package, the system) 
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 from pathlib import Path
 
@@ -25,9 +24,24 @@ def is_runtime_library(name: str) -> bool:
     )
 
 
-@functools.lru_cache(maxsize=None)
 def find_onnxruntime_library() -> str | None:
-    """The path of the installed onnxruntime package's runtime library, or None if not installed."""
+    """The path of the installed onnxruntime package's runtime library, or None if not installed.
+
+    Returns:
+        ``.../onnxruntime/capi/libonnxruntime.so.<version>`` (``.dylib`` / ``.dll`` elsewhere),
+        found without importing onnxruntime; the answer is computed once per process.
+    """
+    if not _FOUND:
+        _FOUND.append(_find())
+    return _FOUND[0]
+
+
+#: The one answer of find_onnxruntime_library (a plain memo: an ``lru_cache`` wrapper would hide
+#: the signature from ``mypy.stubtest``).
+_FOUND: list[str | None] = []
+
+
+def _find() -> str | None:
     try:
         spec = importlib.util.find_spec("onnxruntime")
     except (ImportError, ValueError):

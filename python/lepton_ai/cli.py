@@ -5,12 +5,15 @@
     lepton pull model medical_diagnosis --output medical.model
     lepton verify model medical_diagnosis
     lepton rm model medical_diagnosis --version 2
-    lepton push dataset medical train.npz --split train
+    lepton push dataset medical train.npz --split train     # or .npy, .parquet, .csv
     lepton ls datasets medical
+    lepton ls models --registry s3://bucket/prefix           # global options go anywhere
 
 The registry comes from ``--registry``, else ``$LEPTON_URI``, else the local default. The key
-(for encrypted items) comes from ``--key-file`` (32 raw bytes or 64 hex characters), else
-``$LEPTON_KEY`` (hex); it is never taken on the command line, where other users could see it.
+(for encrypted items) comes from ``--key-file`` (32 raw bytes, or 64 hex digits / 44 base64
+characters), else ``$LEPTON_KEY`` (64 hex digits or 44 base64 characters); it is never taken on
+the command line, where other users could see it. Both are parsed by ``lepton-core``'s ``Key``.
+Exit status: 0 on success, 1 on an error (a message on stderr), 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ import os
 import sys
 from typing import Any, Optional, Sequence
 
+from . import _lepton
 from ._model_file import save_model_file
 from ._platform import LeptonAI
-from .errors import InvalidArgumentError, LeptonError
+from .errors import InvalidArgumentError, KeyRequiredError, LeptonError, NotFoundError
 
 KINDS = {"model": "model", "models": "model", "dataset": "dataset", "datasets": "dataset"}
 
@@ -37,32 +41,39 @@ def _kind(text: str) -> str:
 
 
 def _read_key(args: argparse.Namespace) -> Optional[bytes]:
+    """The key bytes from ``--key-file``, else ``$LEPTON_KEY``, else None (``lepton-core``'s
+    ``Key.from_file`` / ``Key.from_env`` parse them)."""
     if args.key_file:
-        try:
-            with open(args.key_file, "rb") as f:
-                raw = f.read()
-        except OSError as e:
-            raise InvalidArgumentError(f"cannot read --key-file {args.key_file}: {e.strerror}") from None
-        if len(raw) == 32:
-            return raw
-        text = raw.decode("ascii", "replace").strip()
-        try:
-            return bytes.fromhex(text)
-        except ValueError:
-            raise InvalidArgumentError(
-                f"--key-file {args.key_file} holds neither 32 raw bytes nor 64 hex characters"
-            ) from None
-    env = os.environ.get("LEPTON_KEY")
-    if env:
-        try:
-            return bytes.fromhex(env.strip())
-        except ValueError:
-            raise InvalidArgumentError("$LEPTON_KEY must be 64 hexadecimal characters") from None
+        return _lepton.Key.from_file(args.key_file).to_bytes()
+    if os.environ.get("LEPTON_KEY", "").strip():
+        return _lepton.Key.from_env("LEPTON_KEY").to_bytes()
     return None
+
+
+#: Commands that only read: on a local registry folder that does not exist they fail instead of
+#: creating an empty registry (a mistyped path would otherwise look like an empty registry).
+READ_COMMANDS = {"ls", "pull", "info", "verify", "rm"}
+
+
+def _local_path(uri: str) -> Optional[str]:
+    if uri.startswith("file://"):
+        return uri[len("file://") :]
+    return None if "://" in uri else uri
 
 
 def _platform(args: argparse.Namespace) -> LeptonAI:
     uri = args.registry or os.environ.get("LEPTON_URI") or None
+    if uri is not None and args.command in READ_COMMANDS:
+        local = _local_path(uri)
+        if local is not None and not os.path.isdir(local):
+            where = "--registry" if args.registry else "$LEPTON_URI"
+            raise NotFoundError(
+                f"registry folder {local} does not exist (from {where}); check the path, "
+                "or push a model or dataset there first"
+            )
+    bad = [kv for kv in args.option if "=" not in kv]
+    if bad:
+        raise InvalidArgumentError(f"--option takes KEY=VALUE, got {bad[0]!r}")
     options = dict(kv.split("=", 1) for kv in args.option) if args.option else None
     return LeptonAI(
         uri,
@@ -99,7 +110,10 @@ def _split(args: argparse.Namespace) -> str:
 def cmd_ls(args: argparse.Namespace) -> int:
     p = _platform(args)
     if args.kind == "dataset":
+        if args.name:
+            _require(args.name, p.list_datasets(), "dataset", p.uri)
         if args.name and args.split:
+            _require(args.split, p.dataset_splits(args.name), f"split of dataset `{args.name}`", p.uri)
             rows = [str(v) for v in p.dataset_versions(args.name, args.split)]
         elif args.name:
             rows = p.dataset_splits(args.name)
@@ -108,13 +122,23 @@ def cmd_ls(args: argparse.Namespace) -> int:
         for row in rows:
             print(row)
         return 0
+    if args.split:
+        raise InvalidArgumentError("--split applies to datasets only")
     if args.name:
+        _require(args.name, p.list_models(), "model", p.uri)
         for v in p.model_versions(args.name):
             print(v)
     else:
         for name in p.list_models():
             print(name)
     return 0
+
+
+def _require(name: str, existing: list[str], what: str, uri: str) -> None:
+    """Raises NotFoundError naming the ones that exist when ``name`` is not among them."""
+    if name not in existing:
+        there = ", ".join(existing) if existing else "none"
+        raise NotFoundError(f"{what} `{name}` not found in {uri} (there: {there})")
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -127,31 +151,72 @@ def cmd_push(args: argparse.Namespace) -> int:
         raise InvalidArgumentError("--metadata must be a JSON object")
     encrypt = False if args.no_encrypt else None
     if args.kind == "dataset":
-        columns = _read_npz(args.path)
+        from ._columns_file import read_columns
+
+        columns = read_columns(args.path, column=args.column)
         split = _split(args)
+        same = _same_dataset_version(p, args.name, split, columns, metadata)
+        if same is not None:
+            print(f"{args.name}/{split} version {same} already holds these rows; nothing pushed")
+            return 0
         dinfo = p.push_dataset(args.name, split, columns, metadata=metadata, encrypt=encrypt)
         print(
             f"pushed {args.name}/{split} version {dinfo.version} ({dinfo.rows} rows)"
             f"{' (encrypted)' if dinfo.encrypted else ''}"
         )
         return 0
+    if args.column:
+        raise InvalidArgumentError("--column applies to datasets only")
+    same = _same_model_version(p, args)
+    if same is not None:
+        print(f"{args.name} version {same} already holds this model; nothing pushed")
+        return 0
     info = p.push_model(args.name, args.path, metadata=metadata, encrypt=encrypt)
     print(f"pushed {info.name} version {info.version}{' (encrypted)' if info.encrypted else ''}")
     return 0
 
 
-def _read_npz(path: str) -> dict[str, Any]:
+def _same_model_version(p: LeptonAI, args: argparse.Namespace) -> Optional[int]:
+    """The latest version of model ``args.name`` if it holds the same ONNX bytes as the file."""
+    from ._model_file import is_encrypted_model_file, read_model_file
+
+    if args.name not in p.list_models():
+        return None
+    encrypted = is_encrypted_model_file(args.path)
+    onnx = read_model_file(args.path, _read_key(args) if encrypted else None)
+    latest = p.model_info(args.name)
+    if latest.size != len(onnx) or p.model_bytes(args.name, latest.version) != onnx:
+        return None
+    return latest.version
+
+
+def _same_dataset_version(
+    p: LeptonAI, name: str, split: str, columns: dict[str, Any], metadata: Any
+) -> Optional[int]:
+    """The latest version of ``name/split`` if it holds exactly these columns and rows (and the
+    same metadata): compared column by column after reading it back."""
     import numpy as np
 
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError) as e:
-        raise InvalidArgumentError(
-            f"cannot read {path} as .npz (one array per column, e.g. np.savez(path, x=..., y=...)): {e}"
-        ) from None
-    # Text columns go in as lists of str, the datasets' variable-length type.
-    return {k: (v.tolist() if v.dtype.kind in "US" else v) for k, v in arrays.items()}
+    if name not in p.list_datasets() or split not in p.dataset_splits(name):
+        return None
+    latest = p.dataset_info(name, split)
+    wanted_meta = {str(k): str(v) for k, v in (metadata or {}).items()}
+    stored_meta = {k: v for k, v in latest.metadata.items() if not k.startswith("lepton.")}
+    if [c["name"] for c in latest.columns] != list(columns) or stored_meta != wanted_meta:
+        return None
+    stored = p.load_dataset(name, split, latest.version).to_numpy()
+    for col, mine in columns.items():
+        theirs = stored[col]
+        if isinstance(mine, list):
+            if list(theirs) != mine:
+                return None
+        elif not (
+            theirs.dtype == mine.dtype
+            and theirs.shape == mine.shape
+            and np.array_equal(theirs, mine)
+        ):
+            return None
+    return latest.version
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
@@ -164,8 +229,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
         out = args.output or f"{args.name}-{split}.npz"
         # Text columns come back as object arrays; .npz stores them as fixed-width str/bytes.
         cols = {
-            k: np.array(list(v)) if isinstance(v, list) or np.asarray(v).dtype == object else v
-            for k, v in ds.to_numpy().items()
+            k: np.array(list(v)) if v.dtype == object else v
+            for k, v in ds.to_numpy(progress=False if args.no_progress else None).items()
         }
         np.savez(out, **cols)
         print(f"wrote {args.name}/{split} version {ds.version} ({len(ds)} rows) to {out}")
@@ -286,29 +351,57 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """The options every command takes, before or after the command name (as ``aws`` does).
+    After the command they are added with SUPPRESS defaults, so an option given before the
+    command is not reset by the subcommand's parser."""
+
+    def d(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument(
+        "--registry", "-r", default=d(None), help="registry URI or path (s3://bucket/prefix, ...)"
+    )
+    parser.add_argument(
+        "--key-file", default=d(None),
+        help="file holding the key (32 raw bytes, 64 hex digits or 44 base64 characters)",
+    )
+    parser.add_argument("--cache-dir", default=d(None), help="local cache folder")
+    parser.add_argument(
+        "--option", "-o", action="append", metavar="KEY=VALUE", default=d([]),
+        help="storage option, repeatable (e.g. aws_endpoint=http://localhost:9000)",
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", default=d(False),
+        help="no progress bars (also: LEPTON_PROGRESS=0)",
+    )
+    parser.add_argument(
+        "--verbose", "-v", action="store_true", default=d(False), help="log what happens"
+    )
+
+
+def _version() -> str:
+    return f"lepton {_lepton.__version__} (lepton-ai-sdk)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``lepton``."""
     parser = argparse.ArgumentParser(
         prog="lepton",
         description="Manage a lepton-ai registry of models and datasets.",
         epilog="The registry is --registry, else $LEPTON_URI, else ~/.lepton/registry. "
-        "The key is --key-file, else $LEPTON_KEY (hex).",
+        "The key is --key-file, else $LEPTON_KEY (64 hex digits or 44 base64 characters). "
+        "Options above also go after the command: lepton ls models -r s3://bucket/prefix.",
     )
-    parser.add_argument("--registry", "-r", help="registry URI or path (s3://bucket/prefix, ...)")
-    parser.add_argument("--key-file", help="file holding the key (32 raw bytes or 64 hex chars)")
-    parser.add_argument("--cache-dir", help="local cache folder")
-    parser.add_argument(
-        "--option", "-o", action="append", metavar="KEY=VALUE", default=[],
-        help="storage option, repeatable (e.g. aws_endpoint=http://localhost:9000)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("--verbose", "-v", action="store_true", help="log what happens")
+    parser.add_argument("--version", action="version", version=_version())
+    _global_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, help: str, func: Any) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(func=func)
         p.add_argument("kind", type=_kind, metavar="{model,dataset}", help="what to act on")
+        _global_options(p, suppress=True)
         return p
 
     split_help = "dataset split (default: train; for ls/verify/rm: all)"
@@ -316,10 +409,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="list this model's versions / this dataset's splits")
     p.add_argument("--split", help="with a dataset name: list this split's versions")
 
-    p = add("push", "push a model file or a dataset .npz as the next version", cmd_push)
+    p = add("push", "push a model file or a dataset file as the next version", cmd_push)
     p.add_argument("name")
-    p.add_argument("path", help="model: .onnx (or encrypted .model); dataset: .npz of columns")
+    p.add_argument(
+        "path",
+        help="model: .onnx (or encrypted .model); dataset: .npz (one array per column), .npy "
+        "(one column, or a structured array's fields), .parquet or .csv (with a header row)",
+    )
     p.add_argument("--split", help=split_help)
+    p.add_argument("--column", help="dataset from a plain .npy: the column's name (default: x)")
     p.add_argument("--metadata", help="JSON object stored with the version")
     p.add_argument("--no-encrypt", action="store_true", help="store in clear even with a key")
 
@@ -367,6 +465,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+KEY_HINT = "pass --key-file FILE or set $LEPTON_KEY (64 hex digits or 44 base64 characters)"
+
+
+def _cli_message(e: LeptonError) -> str:
+    """The error as the command line should say it: key advice names the flags, not the Python
+    calls of the library's messages."""
+    text = str(e)
+    if isinstance(e, KeyRequiredError):
+        for python_advice in (
+            "open the platform with its key (LeptonAI(uri, key=...))",
+            "open it with LeptonAI(uri, key=...)",
+            "open the platform with one (LeptonAI(key=...))",
+        ):
+            text = text.replace(python_advice, KEY_HINT)
+        if KEY_HINT not in text:
+            text = f"{text}; {KEY_HINT}"
+    return text
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs ``lepton`` with ``argv`` (default: the command line); returns the exit status."""
     parser = build_parser()
@@ -378,7 +495,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return int(args.func(args))
     except LeptonError as e:
-        print(f"lepton: error: {e}", file=sys.stderr)
+        print(f"lepton: error: {_cli_message(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("lepton: interrupted", file=sys.stderr)

@@ -65,32 +65,83 @@ impl Key {
         })
     }
 
-    /// A key from the environment variable `var`: 64 hex digits or 44 characters of standard
-    /// base64 (the message names the variable, never its value).
-    pub fn from_env(var: &str) -> Result<Key> {
-        let value = std::env::var(var).map_err(|_| {
-            Error::KeyRequired(format!(
-                "environment variable {var} is not set (or not valid UTF-8); set it to the key as 64 hex digits"
-            ))
-        })?;
-        let mut value = value.trim().to_string();
-        let parsed = if value.len() == 2 * KEY_LEN {
-            hex::decode(&value).ok()
+    /// A key written as text: 64 hex digits, or 44 characters of standard base64 (the `=`
+    /// padding optional); surrounding whitespace is ignored. This is the one parser of key text:
+    /// [`Key::from_env`], [`Key::from_file`], the Python bindings and the `lepton` command all
+    /// call it. The error never contains the text.
+    pub fn from_text(text: &str) -> Result<Key> {
+        let text = text.trim();
+        let parsed = if text.len() == 2 * KEY_LEN {
+            hex::decode(text).ok()
         } else {
-            base64_decode(&value)
+            base64_decode(text)
         };
-        value.zeroize();
-        let mut bytes = parsed.ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "environment variable {var} does not hold a key: expected 64 hex digits or 44 base64 characters"
+        let mut bytes = match parsed {
+            Some(b) if b.len() == KEY_LEN => b,
+            Some(mut b) => {
+                b.zeroize();
+                return Err(Error::InvalidArgument(format!(
+                    "a key as text is 64 hex digits or 44 base64 characters (32 bytes); got {} characters",
+                    text.len()
+                )));
+            }
+            None => {
+                return Err(Error::InvalidArgument(format!(
+                    "a key as text is 64 hex digits or 44 base64 characters (32 bytes); got {} characters that are neither",
+                    text.len()
+                )))
+            }
+        };
+        let key = Key::from_bytes(&bytes);
+        bytes.zeroize();
+        key
+    }
+
+    /// A key from the environment variable `var`, parsed by [`Key::from_text`] (the message
+    /// names the variable, never its value).
+    pub fn from_env(var: &str) -> Result<Key> {
+        let mut value = std::env::var(var).map_err(|_| {
+            Error::KeyRequired(format!(
+                "environment variable {var} is not set (or not valid UTF-8); set it to the key as 64 hex digits or 44 base64 characters"
             ))
         })?;
-        let key = Key::from_bytes(&bytes).map_err(|_| {
-            Error::InvalidArgument(format!(
-                "environment variable {var} does not hold a 32-byte key"
-            ))
+        let key = Key::from_text(&value).map_err(|e| match e {
+            Error::InvalidArgument(why) => {
+                Error::InvalidArgument(format!("environment variable {var}: {why}"))
+            }
+            other => other,
         });
-        bytes.zeroize();
+        value.zeroize();
+        key
+    }
+
+    /// A key file: exactly 32 raw bytes, or the key as text ([`Key::from_text`]: 64 hex digits or
+    /// 44 base64 characters, a trailing newline allowed). Messages name the file, never its
+    /// contents; a missing file is [`Error::NotFound`].
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Key> {
+        let path = path.as_ref();
+        let mut raw = std::fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound {
+                what: format!("key file {}", path.display()),
+                hint: Some("write the 32-byte key there, or 64 hex digits".into()),
+            },
+            _ => Error::InvalidArgument(format!("cannot read key file {}: {e}", path.display())),
+        })?;
+        let key = if raw.len() == KEY_LEN {
+            Key::from_bytes(&raw)
+        } else {
+            match std::str::from_utf8(&raw) {
+                Ok(text) => Key::from_text(text),
+                Err(_) => Err(Error::InvalidArgument(String::new())),
+            }
+            .map_err(|_| {
+                Error::InvalidArgument(format!(
+                    "key file {} holds neither 32 raw bytes nor a key as text (64 hex digits or 44 base64 characters)",
+                    path.display()
+                ))
+            })
+        };
+        raw.zeroize();
         key
     }
 

@@ -8,8 +8,10 @@
 //! use std::sync::Arc;
 //! use lepton_core::crypto::Key;
 //! use lepton_core::dataset::{ColumnData, Dataset, DatasetWriter, IterOptions, ReadOptions, WriteOptions};
-//! let store: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-//! let prefix = object_store::path::Path::from("train");
+//! // object_store is re-exported: no dependency of your own needed.
+//! use lepton_core::object_store::{memory::InMemory, path::Path, ObjectStore};
+//! let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+//! let prefix = Path::from("train");
 //! let key = Key::generate();
 //! let images = vec![0f32; 10 * 784];
 //! let labels: Vec<i64> = (0..10).collect();

@@ -1,0 +1,1 @@
+../../examples/gpu_check.rs

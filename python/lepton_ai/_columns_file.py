@@ -1,0 +1,167 @@
+"""Dataset columns from a file, for ``lepton push dataset``: ``.npz``, ``.npy``, ``.parquet``,
+``.csv``.
+
+Every reader returns ``{column name: numpy array or list of str}``, the form
+``LeptonAI.push_dataset`` takes: numeric columns as numpy arrays (rows on axis 0), text columns
+as lists of ``str`` (the datasets' variable-length type).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Dict, Optional, Union
+
+from .errors import InvalidArgumentError
+
+Columns = Dict[str, Any]
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def read_columns(path: PathLike, *, column: Optional[str] = None) -> Columns:
+    """The columns stored in ``path``, by its extension.
+
+    Args:
+        path: ``.npz`` (one array per column, ``np.savez(path, x=..., y=...)``); ``.npy`` (one
+            array: a structured array gives one column per field, any other array one column
+            named ``column``); ``.parquet`` (needs ``pyarrow``); ``.csv`` (a header row of column
+            names; numbers become int64/float64 columns, anything else text).
+        column: the column name for a plain ``.npy`` array (default ``"x"``).
+
+    Returns:
+        The columns, numeric ones as numpy arrays of shape ``(rows, ...)``, text as lists of str.
+
+    Raises:
+        InvalidArgumentError: an unknown extension, a file that cannot be read or parsed (the
+            message names the file and the expected layout), or ``column`` given for a file
+            format whose columns carry their own names.
+    """
+    p = os.fspath(path)
+    ext = os.path.splitext(p)[1].lower()
+    readers: Dict[str, Callable[[str], Columns]] = {
+        ".npz": _read_npz,
+        ".npy": lambda f: _read_npy(f, column or "x"),
+        ".parquet": _read_parquet,
+        ".pq": _read_parquet,
+        ".csv": _read_csv,
+    }
+    if ext not in readers:
+        raise InvalidArgumentError(
+            f"cannot push {p} as a dataset: expected a .npz, .npy, .parquet or .csv file"
+        )
+    if column is not None and ext != ".npy":
+        raise InvalidArgumentError("--column applies to a plain .npy array only")
+    if not os.path.isfile(p):
+        raise InvalidArgumentError(f"cannot read {p}: no such file")
+    return readers[ext](p)
+
+
+def _text_as_list(columns: Dict[str, Any]) -> Columns:
+    # Fixed-width numpy text (kind U or S) goes in as lists of str.
+    return {
+        k: ([x.decode() if isinstance(x, bytes) else x for x in v.tolist()] if v.dtype.kind in "US" else v)
+        for k, v in columns.items()
+    }
+
+
+def _read_npz(path: str) -> Columns:
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError) as e:
+        raise InvalidArgumentError(
+            f"cannot read {path} as .npz (one array per column, e.g. np.savez(path, x=..., y=...)): {e}"
+        ) from None
+    return _text_as_list(arrays)
+
+
+def _fields(array: Any) -> Columns:
+    return {name: array[name] for name in array.dtype.names}
+
+
+def _read_npy(path: str, column: str) -> Columns:
+    import numpy as np
+
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InvalidArgumentError(
+            f"cannot read {path} as .npy (one array, rows on axis 0; object arrays are not "
+            f"supported): {e}"
+        ) from None
+    if not isinstance(array, np.ndarray) or array.ndim == 0:
+        raise InvalidArgumentError(f"{path} holds a scalar; a dataset column needs rows on axis 0")
+    if array.dtype.names:
+        return _text_as_list(_fields(array))
+    return _text_as_list({column: array})
+
+
+def _read_csv(path: str) -> Columns:
+    import numpy as np
+
+    try:
+        table = np.genfromtxt(
+            path, delimiter=",", names=True, dtype=None, encoding="utf-8", ndmin=1
+        )
+    except (OSError, ValueError) as e:
+        raise InvalidArgumentError(
+            f"cannot read {path} as .csv (a header row of column names, then one row per line): {e}"
+        ) from None
+    if table.dtype.names is None:
+        raise InvalidArgumentError(f"cannot read {path} as .csv: no header row of column names")
+    columns = _fields(table)
+    # genfromtxt infers the narrowest type per column; widen to the usual int64/float64.
+    for k, v in columns.items():
+        if v.dtype.kind == "i":
+            columns[k] = v.astype(np.int64)
+        elif v.dtype.kind == "f":
+            columns[k] = v.astype(np.float64)
+        elif v.dtype.kind == "b":
+            columns[k] = v.astype(np.bool_)
+    return _text_as_list(columns)
+
+
+def _read_parquet(path: str) -> Columns:
+    import numpy as np
+
+    try:
+        import pyarrow.parquet as pq  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError:
+        raise InvalidArgumentError(
+            f"reading {path} needs pyarrow: pip install pyarrow (or push a .npz)"
+        ) from None
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as e:
+        raise InvalidArgumentError(f"cannot read {path} as .parquet: {e}") from None
+    import pyarrow.types as pat  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    columns: Columns = {}
+    for name in table.column_names:
+        chunked = table.column(name)
+        kind = chunked.type
+        if chunked.null_count:
+            raise InvalidArgumentError(
+                f"{path}: column {name!r} holds {chunked.null_count} nulls; a dataset column "
+                "has a value in every row"
+            )
+        if pat.is_integer(kind) or pat.is_floating(kind) or pat.is_boolean(kind):
+            columns[name] = chunked.to_numpy()
+        elif pat.is_string(kind) or pat.is_large_string(kind):
+            columns[name] = chunked.to_pylist()
+        elif pat.is_list(kind) or pat.is_large_list(kind) or pat.is_fixed_size_list(kind):
+            try:
+                # Lists of equal length (tensor rows) become one array of shape (rows, n, ...).
+                columns[name] = np.asarray(chunked.to_pylist())
+            except ValueError as e:
+                raise InvalidArgumentError(
+                    f"{path}: column {name!r} has lists of unequal length; a tensor column "
+                    f"needs the same shape in every row: {e}"
+                ) from None
+        else:
+            raise InvalidArgumentError(
+                f"{path}: column {name!r} has type {kind}; a dataset column holds numbers, "
+                "booleans, text, or equal-length lists of numbers"
+            )
+    return columns
