@@ -393,20 +393,22 @@ def _quantize(onnx_bytes: bytes, how: str, calibration: Dict[str, _Array]) -> by
             quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
         else:
 
-            class Rows(CalibrationDataReader):  # type: ignore[misc]
-                def __init__(self) -> None:
-                    n = next(iter(calibration.values())).shape[0]
-                    self._feeds = iter(
-                        [{k: v[s : s + 16] for k, v in calibration.items()} for s in range(0, n, 16)]
-                    )
-
-                def get_next(self) -> Optional[Dict[str, _Array]]:
-                    return next(self._feeds, None)
+            # Made with type() rather than a class statement: a class local to this function
+            # would be a module-level name to mypy.stubtest that does not exist at run time.
+            n = next(iter(calibration.values())).shape[0]
+            feeds = iter(
+                [{k: v[s : s + 16] for k, v in calibration.items()} for s in range(0, n, 16)]
+            )
+            rows_type = type(
+                "CalibrationRows",
+                (CalibrationDataReader,),
+                {"get_next": lambda self: next(feeds, None)},
+            )
 
             quantize_static(
                 src,
                 dst,
-                Rows(),
+                rows_type(),
                 quant_format=QuantFormat.QDQ,
                 activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8,

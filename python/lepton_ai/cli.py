@@ -202,7 +202,7 @@ def _same_dataset_version(
     latest = p.dataset_info(name, split)
     wanted_meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     stored_meta = {k: v for k, v in latest.metadata.items() if not k.startswith("lepton.")}
-    if [c["name"] for c in latest.columns] != list(columns) or stored_meta != wanted_meta:
+    if [c.name for c in latest.columns] != list(columns) or stored_meta != wanted_meta:
         return None
     stored = p.load_dataset(name, split, latest.version).to_numpy()
     for col, mine in columns.items():
