@@ -100,6 +100,7 @@ RUST_FIXTURES = {
     "identity_string.onnx": lambda: identity(TensorProto.STRING, ["n"], "identity_string"),
     "identity_bool.onnx": lambda: identity(TensorProto.BOOL, ["n"], "identity_bool"),
     "identity_f16.onnx": lambda: identity(TensorProto.FLOAT16, ["n"], "identity_f16"),
+    "identity_i64_2d.onnx": lambda: identity(TensorProto.INT64, ["a", "b"], "identity_i64_2d"),
 }
 
 

@@ -19,12 +19,15 @@
 
 mod check;
 mod convert;
+pub mod external;
 mod options;
 pub mod runtime;
 mod session;
 mod tensor;
+mod value;
 
 pub use convert::OutputData;
 pub use options::{ExecutionProvider, ModelOptions, OptimizationLevel};
-pub use session::{Dim, InputKey, IoInfo, Model, Outputs, RawOutputs};
+pub use session::{Dim, InputKey, IoInfo, IoKind, Model, Outputs, RawOutputs};
 pub use tensor::{DType, Element, Tensor, TensorData, TensorView, F16};
+pub use value::{Input, Map, Value};

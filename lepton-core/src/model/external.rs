@@ -1,0 +1,480 @@
+//! ONNX external data (weights in side files, `onnx.save(..., save_as_external_data=True)`):
+//! the side files are read and their bytes put back into the model (`raw_data`), so the model
+//! ONNX Runtime gets, the bytes [`Model::bytes`](super::Model::bytes) returns, `save` writes and
+//! the registry stores are one self-contained ModelProto.
+//!
+//! Why inline rather than let ONNX Runtime open the side files: a session created from bytes
+//! resolves side files against the process's working directory (so a model could silently pick up
+//! another folder's `model.onnx_data`), the C API of ONNX Runtime 1.17 (lepton's floor) has no
+//! call that hands it side files from memory (`AddExternalInitializersFromFilesInMemory` is 1.18),
+//! and an encrypted model must never have its weights decrypted onto disk. Inlining works for
+//! every model below protobuf's 2 GiB limit; larger models are refused with a message saying so.
+//!
+//! Side files are resolved like onnxruntime resolves them: relative to the model file's folder
+//! (or taken from a caller-given name → bytes map); absolute locations and `..` are refused.
+//!
+//! Only the protobuf structure on the path to each tensor is rewritten (ModelProto → graphs →
+//! initializers, node attributes, subgraphs, sparse tensors, functions); every other byte is
+//! copied as it is.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// protobuf's hard limit on one serialized message, which ONNX Runtime enforces on model bytes.
+pub const PROTOBUF_LIMIT: usize = (1 << 31) - 1;
+
+/// Where side files come from.
+pub enum SideFiles<'a> {
+    /// A folder (the model file's): `location` is resolved relative to it.
+    Dir(&'a Path),
+    /// Side files given by name (the `location` written in the model), e.g. loaded from memory.
+    Given(&'a HashMap<String, Vec<u8>>),
+    /// None: a model that references external data is an error.
+    None,
+}
+
+/// The kind of protobuf message being walked.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Model,
+    Graph,
+    Node,
+    Attribute,
+    Tensor,
+    Sparse,
+    Function,
+}
+
+impl Kind {
+    /// The kind of a length-delimited child field, if it can contain tensors.
+    fn child(self, field: u64) -> Option<Kind> {
+        use Kind::*;
+        Some(match (self, field) {
+            (Model, 7) => Graph,
+            (Model, 25) => Function,
+            (Graph, 1) => Node,
+            (Graph, 5) => Tensor,
+            (Graph, 15) => Sparse,
+            (Node, 5) => Attribute,
+            (Function, 7) => Node,
+            (Attribute, 5) | (Attribute, 10) => Tensor,
+            (Attribute, 6) | (Attribute, 11) => Graph,
+            (Attribute, 22) | (Attribute, 23) => Sparse,
+            (Sparse, 1) | (Sparse, 2) => Tensor,
+            _ => return None,
+        })
+    }
+}
+
+/// TensorProto fields.
+const TENSOR_NAME: u64 = 8;
+const TENSOR_RAW_DATA: u64 = 9;
+const TENSOR_EXTERNAL_DATA: u64 = 13;
+const TENSOR_DATA_LOCATION: u64 = 14;
+const LOCATION_EXTERNAL: u64 = 1;
+
+/// One field of a message: number, wire type, and its bytes (the whole field, header included)
+/// plus the payload range for length-delimited fields.
+struct Field<'b> {
+    number: u64,
+    wire: u64,
+    whole: &'b [u8],
+    payload: &'b [u8],
+    varint: u64,
+}
+
+fn fields(msg: &[u8]) -> Result<Vec<Field<'_>>> {
+    let bad = |what: &str| Error::InvalidModel {
+        source_name: None,
+        reason: format!("malformed protobuf while reading external data references ({what})"),
+    };
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos < msg.len() {
+        let start = pos;
+        let tag = varint(msg, &mut pos).ok_or_else(|| bad("tag"))?;
+        let (number, wire) = (tag >> 3, tag & 7);
+        let (mut payload, mut value): (&[u8], u64) = (&[], 0);
+        match wire {
+            0 => value = varint(msg, &mut pos).ok_or_else(|| bad("varint"))?,
+            1 => pos += 8,
+            5 => pos += 4,
+            2 => {
+                let len = varint(msg, &mut pos).ok_or_else(|| bad("length"))?;
+                let end = usize::try_from(len)
+                    .ok()
+                    .and_then(|l| pos.checked_add(l))
+                    .filter(|&e| e <= msg.len())
+                    .ok_or_else(|| bad("length past the end"))?;
+                payload = &msg[pos..end];
+                pos = end;
+            }
+            _ => return Err(bad("wire type")),
+        }
+        if pos > msg.len() {
+            return Err(bad("truncated field"));
+        }
+        out.push(Field {
+            number,
+            wire,
+            whole: &msg[start..pos],
+            payload,
+            varint: value,
+        });
+    }
+    Ok(out)
+}
+
+fn varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*pos)?;
+        *pos += 1;
+        value |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_bytes_field(out: &mut Vec<u8>, number: u64, payload: &[u8]) {
+    put_varint(out, (number << 3) | 2);
+    put_varint(out, payload.len() as u64);
+    out.extend_from_slice(payload);
+}
+
+/// Reads side files, caching each file once.
+struct Loader<'a> {
+    files: SideFiles<'a>,
+    cache: HashMap<String, std::sync::Arc<Vec<u8>>>,
+}
+
+impl Loader<'_> {
+    fn file(&mut self, location: &str, tensor: &str) -> Result<std::sync::Arc<Vec<u8>>> {
+        if let Some(data) = self.cache.get(location) {
+            return Ok(data.clone());
+        }
+        let rel = Path::new(location);
+        if rel.is_absolute()
+            || rel
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return Err(Error::InvalidModel {
+                source_name: None,
+                reason: format!(
+                    "tensor `{tensor}` points at external data file `{location}`, which is not \
+                     a path inside the model's folder (absolute paths and `..` are refused, as \
+                     onnxruntime does)"
+                ),
+            });
+        }
+        let data = match &self.files {
+            SideFiles::Dir(dir) => {
+                let path: PathBuf = dir.join(rel);
+                std::fs::read(&path).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => Error::NotFound {
+                        what: format!(
+                            "external data file `{}` of tensor `{tensor}`",
+                            path.display()
+                        ),
+                        hint: Some(
+                            "side files are looked up next to the model file; keep them together"
+                                .into(),
+                        ),
+                    },
+                    _ => Error::io(&path, e),
+                })?
+            }
+            SideFiles::Given(map) => map
+                .get(location)
+                .or_else(|| {
+                    // `./weights.bin` and `weights.bin` name the same file.
+                    map.get(location.trim_start_matches("./"))
+                })
+                .cloned()
+                .ok_or_else(|| {
+                    let mut names: Vec<&str> = map.keys().map(String::as_str).collect();
+                    names.sort_unstable();
+                    Error::NotFound {
+                        what: format!("external data file `{location}` of tensor `{tensor}`"),
+                        hint: Some(format!(
+                            "pass it in external_data (given: {})",
+                            if names.is_empty() {
+                                "none".to_string()
+                            } else {
+                                names.join(", ")
+                            }
+                        )),
+                    }
+                })?,
+            SideFiles::None => {
+                return Err(Error::InvalidModel {
+                    source_name: None,
+                    reason: format!(
+                        "tensor `{tensor}` keeps its data in the side file `{location}`; load the \
+                         model by its path (side files are found next to it) or pass the side \
+                         files with the bytes (external_data={{\"{location}\": ...}})"
+                    ),
+                })
+            }
+        };
+        let data = std::sync::Arc::new(data);
+        self.cache.insert(location.to_string(), data.clone());
+        Ok(data)
+    }
+}
+
+/// Whether the model references external data anywhere (cheap: walks structure only).
+pub fn has_external_data(model: &[u8]) -> Result<bool> {
+    fn walk(msg: &[u8], kind: Kind) -> Result<bool> {
+        for f in fields(msg)? {
+            if kind == Kind::Tensor
+                && f.number == TENSOR_DATA_LOCATION
+                && f.wire == 0
+                && f.varint == LOCATION_EXTERNAL
+            {
+                return Ok(true);
+            }
+            if f.wire == 2 {
+                if let Some(child) = kind.child(f.number) {
+                    if walk(f.payload, child)? {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+        Ok(false)
+    }
+    walk(model, Kind::Model)
+}
+
+/// The model with every external tensor's data read from `files` and put inline; the bytes are
+/// returned unchanged (no copy) when nothing is external.
+///
+/// Errors: [`Error::NotFound`] for a missing side file, [`Error::InvalidModel`] for a location
+/// outside the model's folder, a range past the end of its file, external data with
+/// [`SideFiles::None`], or a result over protobuf's 2 GiB limit.
+pub fn inline_external_data(model: Vec<u8>, files: SideFiles<'_>) -> Result<Vec<u8>> {
+    if !has_external_data(&model)? {
+        return Ok(model);
+    }
+    let mut loader = Loader {
+        files,
+        cache: HashMap::new(),
+    };
+    let out = rewrite(&model, Kind::Model, &mut loader)?.unwrap_or(model);
+    if out.len() > PROTOBUF_LIMIT {
+        return Err(Error::InvalidModel {
+            source_name: None,
+            reason: format!(
+                "with its external data inlined the model is {} bytes, over protobuf's 2 GiB \
+                 limit; models this large are not supported yet (see docs/guide.md, \"Models \
+                 with external data\")",
+                out.len()
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// The message rewritten, or `None` if nothing in it changed.
+fn rewrite(msg: &[u8], kind: Kind, loader: &mut Loader<'_>) -> Result<Option<Vec<u8>>> {
+    let fields = fields(msg)?;
+    if kind == Kind::Tensor {
+        return rewrite_tensor(&fields, loader);
+    }
+    let mut changed: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (i, f) in fields.iter().enumerate() {
+        if f.wire != 2 {
+            continue;
+        }
+        if let Some(child) = kind.child(f.number) {
+            if let Some(new) = rewrite(f.payload, child, loader)? {
+                changed.push((i, new));
+            }
+        }
+    }
+    if changed.is_empty() {
+        return Ok(None);
+    }
+    let extra: usize = changed.iter().map(|(_, v)| v.len() + 10).sum();
+    let mut out = Vec::with_capacity(msg.len() + extra);
+    let mut next = changed.into_iter().peekable();
+    for (i, f) in fields.iter().enumerate() {
+        match next.peek() {
+            Some((j, _)) if *j == i => {
+                let (_, payload) = next.next().expect("peeked");
+                put_bytes_field(&mut out, f.number, &payload);
+            }
+            _ => out.extend_from_slice(f.whole),
+        }
+    }
+    Ok(Some(out))
+}
+
+fn rewrite_tensor(fields: &[Field<'_>], loader: &mut Loader<'_>) -> Result<Option<Vec<u8>>> {
+    let external = fields
+        .iter()
+        .any(|f| f.number == TENSOR_DATA_LOCATION && f.wire == 0 && f.varint == LOCATION_EXTERNAL);
+    if !external {
+        return Ok(None);
+    }
+    let name = fields
+        .iter()
+        .rev()
+        .find(|f| f.number == TENSOR_NAME && f.wire == 2)
+        .map(|f| String::from_utf8_lossy(f.payload).into_owned())
+        .unwrap_or_default();
+    let (mut location, mut offset, mut length) = (None, 0u64, None);
+    for f in fields
+        .iter()
+        .filter(|f| f.number == TENSOR_EXTERNAL_DATA && f.wire == 2)
+    {
+        let (mut key, mut value) = (String::new(), String::new());
+        for kv in self::fields(f.payload)? {
+            match kv.number {
+                1 => key = String::from_utf8_lossy(kv.payload).into_owned(),
+                2 => value = String::from_utf8_lossy(kv.payload).into_owned(),
+                _ => {}
+            }
+        }
+        let number = |v: &str| {
+            v.trim().parse::<u64>().map_err(|_| Error::InvalidModel {
+                source_name: None,
+                reason: format!("tensor `{name}`: external data {key} `{v}` is not a number"),
+            })
+        };
+        match key.as_str() {
+            "location" => location = Some(value),
+            "offset" => offset = number(&value)?,
+            "length" => length = Some(number(&value)?),
+            _ => {}
+        }
+    }
+    let location = location.ok_or_else(|| Error::InvalidModel {
+        source_name: None,
+        reason: format!("tensor `{name}` is marked external but names no location"),
+    })?;
+    let file = loader.file(&location, &name)?;
+    let start = usize::try_from(offset).ok();
+    let end = match length {
+        Some(l) => start.and_then(|s| s.checked_add(usize::try_from(l).ok()?)),
+        None => Some(file.len()),
+    };
+    let data = match (start, end) {
+        (Some(s), Some(e)) if s <= e && e <= file.len() => &file[s..e],
+        _ => {
+            return Err(Error::InvalidModel {
+                source_name: None,
+                reason: format!(
+                    "tensor `{name}`: external data range (offset {offset}, length {}) is past \
+                     the end of `{location}` ({} bytes); the side file does not belong to this \
+                     model or is truncated",
+                    length.map_or("to end".to_string(), |l| l.to_string()),
+                    file.len()
+                ),
+            })
+        }
+    };
+    let kept: usize = fields
+        .iter()
+        .filter(|f| {
+            !matches!(
+                f.number,
+                TENSOR_RAW_DATA | TENSOR_EXTERNAL_DATA | TENSOR_DATA_LOCATION
+            )
+        })
+        .map(|f| f.whole.len())
+        .sum();
+    let mut out = Vec::with_capacity(kept + data.len() + 16);
+    for f in fields {
+        if !matches!(
+            f.number,
+            TENSOR_RAW_DATA | TENSOR_EXTERNAL_DATA | TENSOR_DATA_LOCATION
+        ) {
+            out.extend_from_slice(f.whole);
+        }
+    }
+    put_bytes_field(&mut out, TENSOR_RAW_DATA, data);
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, value: &str) -> Vec<u8> {
+        let mut e = Vec::new();
+        put_bytes_field(&mut e, 1, key.as_bytes());
+        put_bytes_field(&mut e, 2, value.as_bytes());
+        e
+    }
+
+    /// ModelProto { graph { initializer { name: "w", external_data: side.bin @ 2..6 } } }.
+    fn model_with_external() -> Vec<u8> {
+        let mut tensor = Vec::new();
+        put_bytes_field(&mut tensor, TENSOR_NAME, b"w");
+        put_bytes_field(
+            &mut tensor,
+            TENSOR_EXTERNAL_DATA,
+            &entry("location", "side.bin"),
+        );
+        put_bytes_field(&mut tensor, TENSOR_EXTERNAL_DATA, &entry("offset", "2"));
+        put_bytes_field(&mut tensor, TENSOR_EXTERNAL_DATA, &entry("length", "4"));
+        put_varint(&mut tensor, TENSOR_DATA_LOCATION << 3); // wire type 0 (varint)
+        put_varint(&mut tensor, LOCATION_EXTERNAL);
+        let mut graph = Vec::new();
+        put_bytes_field(&mut graph, 5, &tensor);
+        let mut model = vec![0x08, 0x08];
+        put_bytes_field(&mut model, 7, &graph);
+        model
+    }
+
+    #[test]
+    fn inlines_the_referenced_range() {
+        let model = model_with_external();
+        assert!(has_external_data(&model).unwrap());
+        let files = HashMap::from([("side.bin".to_string(), b"..WXYZ..".to_vec())]);
+        let out = inline_external_data(model, SideFiles::Given(&files)).unwrap();
+        assert!(!has_external_data(&out).unwrap());
+        let mut expected_tensor = Vec::new();
+        put_bytes_field(&mut expected_tensor, TENSOR_NAME, b"w");
+        put_bytes_field(&mut expected_tensor, TENSOR_RAW_DATA, b"WXYZ");
+        assert!(out
+            .windows(expected_tensor.len())
+            .any(|w| w == expected_tensor));
+    }
+
+    #[test]
+    fn names_missing_and_escaping_files() {
+        let e = inline_external_data(model_with_external(), SideFiles::None).unwrap_err();
+        assert!(e.to_string().contains("side file `side.bin`"), "{e}");
+        let empty = HashMap::new();
+        let e = inline_external_data(model_with_external(), SideFiles::Given(&empty)).unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+        let short = HashMap::from([("side.bin".to_string(), b"..W".to_vec())]);
+        let e = inline_external_data(model_with_external(), SideFiles::Given(&short)).unwrap_err();
+        assert!(e.to_string().contains("past the end"), "{e}");
+        let dir = std::env::temp_dir();
+        let mut loader = Loader {
+            files: SideFiles::Dir(&dir),
+            cache: HashMap::new(),
+        };
+        for bad in ["../side.bin", "/etc/passwd"] {
+            let e = loader.file(bad, "w").unwrap_err();
+            assert!(e.to_string().contains("not a path inside"), "{e}");
+        }
+    }
+}
