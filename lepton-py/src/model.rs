@@ -392,7 +392,7 @@ impl PyModel {
     fn new(
         py: Python<'_>,
         source: &Bound<'_, PyAny>,
-        providers: Option<Vec<String>>,
+        providers: Option<Vec<Bound<'_, PyAny>>>,
         strict: bool,
         intra_op_threads: Option<usize>,
         inter_op_threads: Option<usize>,
@@ -403,11 +403,32 @@ impl PyModel {
     ) -> PyResult<PyModel> {
         let mut options = ModelOptions::default().with_strict(strict);
         if let Some(list) = providers {
-            options.providers = list
-                .iter()
-                .map(|p| p.parse::<ExecutionProvider>())
-                .collect::<lepton_core::Result<_>>()
-                .py()?;
+            let mut chosen = Vec::with_capacity(list.len());
+            for item in &list {
+                // onnxruntime's spellings: "Name" or ("Name", {option: value}).
+                let (name, extra) = if let Ok(name) = item.extract::<String>() {
+                    (name, None)
+                } else if let Ok((name, dict)) = item.extract::<(String, Bound<'_, PyDict>)>() {
+                    (name, Some(dict))
+                } else {
+                    return Err(Error::InvalidArgument(format!(
+                        "providers items are names or (name, {{option: value}}) pairs, as \
+                         onnxruntime takes them; got {}",
+                        item.repr()?
+                    )))
+                    .py();
+                };
+                let provider = name.parse::<ExecutionProvider>().py()?;
+                if let Some(dict) = extra {
+                    let pairs = dict
+                        .iter()
+                        .map(|(k, v)| Ok((k.str()?.to_string(), v.str()?.to_string())))
+                        .collect::<PyResult<Vec<_>>>()?;
+                    options = options.with_provider_options(provider, pairs);
+                }
+                chosen.push(provider);
+            }
+            options.providers = chosen;
         }
         options.intra_op_threads = intra_op_threads;
         options.inter_op_threads = inter_op_threads;

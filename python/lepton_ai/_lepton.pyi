@@ -45,7 +45,7 @@ class NativeModel:
     def __new__(
         cls,
         source: bytes | _PathArg,
-        providers: list[str] | None = None,
+        providers: list[str | tuple[str, dict[str, Any]]] | None = None,
         strict: bool = False,
         intra_op_threads: int | None = None,
         inter_op_threads: int | None = None,

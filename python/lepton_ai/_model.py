@@ -270,7 +270,7 @@ def _side_files(files: Mapping[str, Any]) -> dict[str, bytes]:
 def load_model(
     source: "PathLike | bytes",
     *,
-    providers: str | Sequence[str] | None = None,
+    providers: str | Sequence[str | tuple[str, dict[str, Any]]] | None = None,
     strict: bool = False,
     intra_op_threads: int | None = None,
     inter_op_threads: int | None = None,
@@ -284,7 +284,12 @@ def load_model(
     Args:
         source: path of an ``.onnx`` file (str or PathLike), or the model's bytes.
         providers: execution providers in priority order: ``"cuda"`` (or ``"cuda:1"``),
-            ``"cpu"``; onnxruntime's ``"CUDAExecutionProvider"`` names work too. Default: CPU.
+            ``"cpu"``; onnxruntime's names (``"CUDAExecutionProvider"``,
+            ``"TensorrtExecutionProvider"``, ``"OpenVINOExecutionProvider"``,
+            ``"ROCMExecutionProvider"``, ``"CoreMLExecutionProvider"``, ``"DmlExecutionProvider"``
+            ...) and onnxruntime's ``(name, {option: value})`` pairs work too; options pass
+            through to ONNX Runtime. A provider the loaded runtime lacks falls back to CPU
+            (``fallback_reason`` says why), or raises with ``strict``. Default: CPU.
         strict: raise :class:`~lepton_ai.ProviderUnavailableError` instead of falling back to CPU
             when a requested provider is unavailable.
         intra_op_threads: threads inside one operator (default: ONNX Runtime's, the cores).

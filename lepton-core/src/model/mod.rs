@@ -21,6 +21,7 @@ mod check;
 mod convert;
 pub mod external;
 mod options;
+pub mod providers;
 pub mod runtime;
 mod session;
 mod tensor;

@@ -16,6 +16,7 @@ use super::check::{is_ort_format, onnx_problem};
 use super::convert::{self, CpuMemory, OrtOwned, OutputData};
 use super::external::{inline_external_data, SideFiles};
 use super::options::{ExecutionProvider, ModelOptions, OptimizationLevel};
+use super::providers;
 use super::runtime;
 use super::tensor::{DType, Tensor, TensorView};
 use super::value::{Input, Value};
@@ -860,18 +861,37 @@ fn open_session(
         }
         match p {
             ExecutionProvider::Cpu => {}
-            ExecutionProvider::Cuda { device_id } => match register_cuda(&mut builder, device_id) {
-                Ok(()) => active.push(p),
-                Err(reason) => {
-                    if options.strict {
-                        return Err(OpenError::Lepton(Error::ProviderUnavailable {
-                            provider: p.to_string(),
-                            reason,
-                        }));
+            _ => {
+                let extra = options.options_of(p);
+                let registered = match p {
+                    ExecutionProvider::Cuda { device_id } if extra.is_empty() => {
+                        register_cuda(&mut builder, device_id)
                     }
-                    fallback.push(format!("{p}: {reason}"));
+                    ExecutionProvider::Cuda { device_id } => register_cuda_with(
+                        &mut builder,
+                        // Given options come after, so a `device_id` among them wins.
+                        std::iter::once(("device_id".to_string(), device_id.to_string()))
+                            .chain(extra.iter().cloned())
+                            .collect(),
+                    ),
+                    ExecutionProvider::Other { name } => {
+                        providers::register(&mut builder, name, extra)
+                    }
+                    _ => Ok(()),
+                };
+                match registered {
+                    Ok(()) => active.push(p),
+                    Err(reason) => {
+                        if options.strict {
+                            return Err(OpenError::Lepton(Error::ProviderUnavailable {
+                                provider: p.to_string(),
+                                reason,
+                            }));
+                        }
+                        fallback.push(format!("{p}: {reason}"));
+                    }
                 }
-            },
+            }
         }
     }
     active.push(ExecutionProvider::Cpu);
@@ -964,6 +984,24 @@ fn register_cuda(builder: &mut SessionBuilder, device_id: i32) -> std::result::R
         }
         Err(e) => Err(e.message().to_string()),
     }
+}
+
+/// Registers CUDA with onnxruntime's provider options (keys and values as its Python API takes).
+#[cfg(feature = "cuda")]
+fn register_cuda_with(
+    builder: &mut SessionBuilder,
+    options: Vec<(String, String)>,
+) -> std::result::Result<(), String> {
+    providers::register(builder, "CUDAExecutionProvider", &options)
+}
+
+/// Without the `cuda` feature CUDA is never available.
+#[cfg(not(feature = "cuda"))]
+fn register_cuda_with(
+    _builder: &mut SessionBuilder,
+    _options: Vec<(String, String)>,
+) -> std::result::Result<(), String> {
+    Err("lepton-core was built without its `cuda` feature".to_string())
 }
 
 /// Without the `cuda` feature CUDA is never available.
