@@ -199,3 +199,51 @@ def test_non_utf8_bytes_are_a_typed_error_naming_the_input() -> None:
     model = lepton_ai.load_model(_identity(TensorProto.STRING))
     with pytest.raises(InvalidInputError, match=r"input `inp`: element 1 is bytes that are not valid UTF-8"):
         model.run(None, {"inp": np.array([b"ok", b"\xff\xfe"], dtype=object)})
+
+
+def test_map_input_from_a_dict_vectorizer_pipeline() -> None:
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import DictionaryType, FloatTensorType, StringTensorType
+    from sklearn.feature_extraction import DictVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    rows = [{"a": 1.0, "b": 2.0}, {"a": 0.5, "c": 3.0}, {"b": 1.0, "c": 1.0}, {"a": 2.0}]
+    fitted = make_pipeline(DictVectorizer(sparse=False), LogisticRegression()).fit(rows, [0, 1, 1, 0])
+    onx = convert_sklearn(
+        fitted, initial_types=[("input", DictionaryType(StringTensorType([1]), FloatTensorType([1])))]
+    ).SerializeToString()
+    session, model = _ort(onx), lepton_ai.load_model(onx)
+    for row in rows:
+        assert_same(model.run(None, {"input": row}), session.run(None, {"input": row}))
+
+
+def test_torch_values_inside_sequences_come_back_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    graph = helper.make_graph(
+        [helper.make_node("SplitToSequence", ["x"], ["parts"], axis=0, keepdims=1)],
+        "split",
+        [helper.make_tensor_value_info("x", TensorProto.INT64, ["n", 2])],
+        [helper.make_value_info("parts", helper.make_sequence_type_proto(
+            helper.make_tensor_type_proto(TensorProto.INT64, ["k", 2])))],
+    )
+    onx = _bytes(graph)
+    x = np.arange(6, dtype=np.int64).reshape(3, 2)
+    [want] = _ort(onx).run(None, {"x": x})
+    got = lepton_ai.load_model(onx)(torch.from_numpy(x))
+    assert isinstance(got, list) and all(isinstance(t, torch.Tensor) for t in got)
+    assert_same([t.numpy() for t in got], want)
+
+    concat = helper.make_graph(
+        [helper.make_node("ConcatFromSequence", ["parts"], ["joined"], axis=0)],
+        "concat",
+        [helper.make_value_info("parts", helper.make_sequence_type_proto(
+            helper.make_tensor_type_proto(TensorProto.FLOAT, ["n"])))],
+        [helper.make_tensor_value_info("joined", TensorProto.FLOAT, ["m"])],
+    )
+    onx = _bytes(concat)
+    parts = [np.arange(2, dtype=np.float32), np.arange(4, dtype=np.float32)]
+    [want] = _ort(onx).run(None, {"parts": parts})
+    joined = lepton_ai.load_model(onx)([torch.from_numpy(p) for p in parts])
+    assert isinstance(joined, torch.Tensor)
+    assert_same(joined.numpy(), want)

@@ -107,7 +107,15 @@ fn hold_input<'py>(
         Some(IoKind::Map) if obj.cast::<PyDict>().is_ok() => {
             let dict = obj.cast::<PyDict>()?;
             let keys = hold(py, dict.keys().as_any(), || format!("{} keys", label()))?;
-            let values = hold(py, dict.values().as_any(), || format!("{} values", label()))?;
+            let values = match info.and_then(IoInfo::dtype) {
+                Some(d) if d != DType::String => {
+                    as_array_of(py, dict.values().as_any(), d, || {
+                        format!("{} values", label())
+                    })?
+                }
+                _ => dict.values().into_any(),
+            };
+            let values = hold(py, &values, || format!("{} values", label()))?;
             Ok(Held::Map(Box::new((keys, values))))
         }
         _ => hold(py, obj, label),

@@ -74,8 +74,8 @@ impl IoInfo {
         &self.name
     }
 
-    /// The element type of a tensor (or of a sequence's tensors); `None` for a map, or a type
-    /// lepton cannot exchange (bfloat16...). [`IoInfo::onnx_type`] says what it is and
+    /// The element type of a tensor (or of a sequence's tensors, or of a map's values); `None`
+    /// for a type lepton cannot exchange (bfloat16...). [`IoInfo::onnx_type`] says what it is and
     /// [`IoInfo::kind`] which kind of value it is.
     pub fn dtype(&self) -> Option<DType> {
         self.dtype
@@ -821,7 +821,9 @@ fn io_info(name: &str, ty: &ort::value::ValueType) -> IoInfo {
             };
             (dtype, Vec::new(), IoKind::Sequence)
         }
-        ValueType::Map { .. } => (None, Vec::new(), IoKind::Map),
+        ValueType::Map { value, .. } => {
+            (convert::from_ort_element(*value), Vec::new(), IoKind::Map)
+        }
         _ => (None, Vec::new(), IoKind::Other),
     };
     IoInfo {
