@@ -236,9 +236,23 @@ impl Loader<'_> {
     }
 }
 
+/// protobuf's default nesting limit, which ONNX Runtime's parser also applies: deeper models are
+/// refused here before the walk could exhaust the stack.
+const MAX_DEPTH: usize = 100;
+
+fn too_deep() -> Error {
+    Error::InvalidModel {
+        source_name: None,
+        reason: format!("subgraphs are nested more than {MAX_DEPTH} deep"),
+    }
+}
+
 /// Whether the model references external data anywhere (cheap: walks structure only).
 pub fn has_external_data(model: &[u8]) -> Result<bool> {
-    fn walk(msg: &[u8], kind: Kind) -> Result<bool> {
+    fn walk(msg: &[u8], kind: Kind, depth: usize) -> Result<bool> {
+        if depth > MAX_DEPTH {
+            return Err(too_deep());
+        }
         for f in fields(msg)? {
             if kind == Kind::Tensor
                 && f.number == TENSOR_DATA_LOCATION
@@ -249,7 +263,7 @@ pub fn has_external_data(model: &[u8]) -> Result<bool> {
             }
             if f.wire == 2 {
                 if let Some(child) = kind.child(f.number) {
-                    if walk(f.payload, child)? {
+                    if walk(f.payload, child, depth + 1)? {
                         return Ok(true);
                     }
                 }
@@ -257,7 +271,7 @@ pub fn has_external_data(model: &[u8]) -> Result<bool> {
         }
         Ok(false)
     }
-    walk(model, Kind::Model)
+    walk(model, Kind::Model, 0)
 }
 
 /// The model with every external tensor's data read from `files` and put inline; the bytes are
@@ -274,7 +288,7 @@ pub fn inline_external_data(model: Vec<u8>, files: SideFiles<'_>) -> Result<Vec<
         files,
         cache: HashMap::new(),
     };
-    let out = rewrite(&model, Kind::Model, &mut loader)?.unwrap_or(model);
+    let out = rewrite(&model, Kind::Model, &mut loader, 0)?.unwrap_or(model);
     if out.len() > PROTOBUF_LIMIT {
         return Err(Error::InvalidModel {
             source_name: None,
@@ -290,7 +304,15 @@ pub fn inline_external_data(model: Vec<u8>, files: SideFiles<'_>) -> Result<Vec<
 }
 
 /// The message rewritten, or `None` if nothing in it changed.
-fn rewrite(msg: &[u8], kind: Kind, loader: &mut Loader<'_>) -> Result<Option<Vec<u8>>> {
+fn rewrite(
+    msg: &[u8],
+    kind: Kind,
+    loader: &mut Loader<'_>,
+    depth: usize,
+) -> Result<Option<Vec<u8>>> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
     let fields = fields(msg)?;
     if kind == Kind::Tensor {
         return rewrite_tensor(&fields, loader);
@@ -301,7 +323,7 @@ fn rewrite(msg: &[u8], kind: Kind, loader: &mut Loader<'_>) -> Result<Option<Vec
             continue;
         }
         if let Some(child) = kind.child(f.number) {
-            if let Some(new) = rewrite(f.payload, child, loader)? {
+            if let Some(new) = rewrite(f.payload, child, loader, depth + 1)? {
                 changed.push((i, new));
             }
         }
@@ -455,6 +477,49 @@ mod tests {
         assert!(out
             .windows(expected_tensor.len())
             .any(|w| w == expected_tensor));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        // A deterministic stream of random buffers, plus mutations of a valid model.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let files = HashMap::from([("side.bin".to_string(), vec![7u8; 64])]);
+        let valid = model_with_external();
+        for round in 0..20_000 {
+            let bytes: Vec<u8> = if round % 2 == 0 {
+                (0..(next() % 64)).map(|_| next() as u8).collect()
+            } else {
+                let mut m = valid.clone();
+                let i = (next() as usize) % m.len();
+                m[i] = next() as u8;
+                m
+            };
+            let _ = has_external_data(&bytes);
+            let _ = inline_external_data(bytes, SideFiles::Given(&files));
+        }
+        // Nesting deeper than protobuf allows is an error, not a stack overflow.
+        let mut graph = Vec::new();
+        for _ in 0..10_000 {
+            let mut attribute = Vec::new();
+            put_bytes_field(&mut attribute, 6, &graph);
+            let mut node = Vec::new();
+            put_bytes_field(&mut node, 5, &attribute);
+            graph.clear();
+            put_bytes_field(&mut graph, 1, &node);
+            if graph.len() > 1 << 20 {
+                break;
+            }
+        }
+        let mut model = Vec::new();
+        put_bytes_field(&mut model, 7, &graph);
+        let e = has_external_data(&model).unwrap_err();
+        assert!(e.to_string().contains("nested more than"), "{e}");
     }
 
     #[test]
