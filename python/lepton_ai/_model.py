@@ -30,7 +30,9 @@ class TensorInfo(NamedTuple):
     """A model input or output.
 
     ``dtype`` is a numpy dtype name (``"float32"``, ``"int64"``, ``"bool"``, ``"str"``...) or None
-    for a type lepton cannot exchange (``onnx_type`` then says what it is). ``shape`` items are
+    for anything that is not a tensor: a sequence (pass a list of arrays; it comes back as a
+    list), a map (a dict), or a type lepton cannot exchange; ``onnx_type`` says which
+    (``Sequence<Tensor<f32>(dyn)>``, ``Map<String, f32>``...). ``shape`` items are
     ints (fixed), strs (named free dimensions such as ``"batch"``) or None (unnamed free).
     """
 
@@ -84,7 +86,11 @@ class Model(_lepton.NativeModel):
     ``model(a=..., b=...)`` (by name). One output comes back bare, several as a tuple;
     :meth:`run_dict` returns ``{name: output}``. numpy arrays in give numpy arrays out; torch
     tensors in give torch tensors out (on the device of the first torch input); lists and scalars
-    are converted to the input's dtype. Runs release the GIL and may be made from many threads.
+    are converted to the input's dtype (a value that does not fit it raises
+    :class:`~lepton_ai.InvalidInputError` naming the input). Sequence outputs come back as lists,
+    map outputs as dicts, an absent optional output as None, as onnxruntime's Python API returns
+    them; sequence inputs take lists, map inputs dicts, optional inputs None or nothing.
+    Runs release the GIL and may be made from many threads.
 
     Calls with numpy arrays only are handled entirely in the native base class; everything else
     goes through :meth:`_call_slow`.

@@ -158,6 +158,19 @@ fn put_bytes_field(out: &mut Vec<u8>, number: u64, payload: &[u8]) {
 struct Loader<'a> {
     files: SideFiles<'a>,
     cache: HashMap<String, std::sync::Arc<Vec<u8>>>,
+    /// Bytes of side files read so far.
+    loaded: usize,
+}
+
+fn too_large(bytes: usize) -> Error {
+    Error::InvalidModel {
+        source_name: None,
+        reason: format!(
+            "with its external data inlined the model is at least {bytes} bytes, over \
+             protobuf's 2 GiB limit; models this large are not supported yet (see \
+             docs/guide.md, \"Models with external data\")"
+        ),
+    }
 }
 
 impl Loader<'_> {
@@ -183,6 +196,13 @@ impl Loader<'_> {
         let data = match &self.files {
             SideFiles::Dir(dir) => {
                 let path: PathBuf = dir.join(rel);
+                // Refuse a model that cannot fit one protobuf before reading gigabytes of it.
+                if let Ok(meta) = std::fs::metadata(&path) {
+                    let total = self.loaded.saturating_add(meta.len() as usize);
+                    if total > PROTOBUF_LIMIT {
+                        return Err(too_large(total));
+                    }
+                }
                 std::fs::read(&path).map_err(|e| match e.kind() {
                     std::io::ErrorKind::NotFound => Error::NotFound {
                         what: format!(
@@ -230,6 +250,7 @@ impl Loader<'_> {
                 })
             }
         };
+        self.loaded = self.loaded.saturating_add(data.len());
         let data = std::sync::Arc::new(data);
         self.cache.insert(location.to_string(), data.clone());
         Ok(data)
@@ -287,18 +308,11 @@ pub fn inline_external_data(model: Vec<u8>, files: SideFiles<'_>) -> Result<Vec<
     let mut loader = Loader {
         files,
         cache: HashMap::new(),
+        loaded: 0,
     };
     let out = rewrite(&model, Kind::Model, &mut loader, 0)?.unwrap_or(model);
     if out.len() > PROTOBUF_LIMIT {
-        return Err(Error::InvalidModel {
-            source_name: None,
-            reason: format!(
-                "with its external data inlined the model is {} bytes, over protobuf's 2 GiB \
-                 limit; models this large are not supported yet (see docs/guide.md, \"Models \
-                 with external data\")",
-                out.len()
-            ),
-        });
+        return Err(too_large(out.len()));
     }
     Ok(out)
 }
@@ -480,6 +494,17 @@ mod tests {
     }
 
     #[test]
+    fn side_files_over_the_protobuf_limit_are_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        // A sparse 3 GiB file: no disk or memory is used unless it is read.
+        let f = std::fs::File::create(dir.path().join("side.bin")).unwrap();
+        f.set_len(3 << 30).unwrap();
+        let e =
+            inline_external_data(model_with_external(), SideFiles::Dir(dir.path())).unwrap_err();
+        assert!(e.to_string().contains("over protobuf's 2 GiB limit"), "{e}");
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic() {
         // A deterministic stream of random buffers, plus mutations of a valid model.
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -536,6 +561,7 @@ mod tests {
         let mut loader = Loader {
             files: SideFiles::Dir(&dir),
             cache: HashMap::new(),
+            loaded: 0,
         };
         for bad in ["../side.bin", "/etc/passwd"] {
             let e = loader.file(bad, "w").unwrap_err();
