@@ -499,9 +499,10 @@ impl PyModel {
         self.model.fallback_reason().map(str::to_string)
     }
 
-    /// The ONNX bytes.
-    fn onnx_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, self.model.bytes())
+    /// The ONNX bytes (InvalidArgumentError for a model whose weights went to ONNX Runtime
+    /// outside them).
+    fn onnx_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, self.model.self_contained_bytes().py()?))
     }
 
     /// Runs the model. `inputs` is a tuple/list (by position) or a dict (by name) of numpy arrays;

@@ -63,6 +63,10 @@ unsafe impl Send for CpuMemory {}
 unsafe impl Sync for CpuMemory {}
 
 impl CpuMemory {
+    pub(crate) fn as_ptr(&self) -> *const OrtMemoryInfo {
+        self.0.as_ptr()
+    }
+
     pub(crate) fn new() -> Result<CpuMemory> {
         let mut p = ptr::null_mut();
         // SAFETY: valid enum arguments and an out-pointer; the runtime is loaded (callers hold a

@@ -13,6 +13,13 @@
 //! Side files are resolved like onnxruntime resolves them: relative to the model file's folder
 //! (or taken from a caller-given name → bytes map); absolute locations and `..` are refused.
 //!
+//! Past the limit (or past [`ModelOptions::inline_limit`](super::ModelOptions::inline_limit)),
+//! [`split_external_data`] keeps the large initializers of the main graph external and lists
+//! them ([`ExternalTensor`]); their bytes go to ONNX Runtime as external initializers
+//! (`AddExternalInitializers`, C API 1.17) straight from the side files or the registry's weights
+//! objects, never through protobuf. Small tensors, subgraph and attribute tensors are still put
+//! inline (ONNX Runtime injects main-graph initializers only).
+//!
 //! Only the protobuf structure on the path to each tensor is rewritten (ModelProto → graphs →
 //! initializers, node attributes, subgraphs, sparse tensors, functions); every other byte is
 //! copied as it is.
@@ -33,6 +40,34 @@ pub enum SideFiles<'a> {
     Given(&'a HashMap<String, Vec<u8>>),
     /// None: a model that references external data is an error.
     None,
+}
+
+/// A main-graph initializer whose bytes stay outside the graph (see [`split_external_data`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalTensor {
+    /// The initializer's name.
+    pub name: String,
+    /// ONNX `TensorProto.DataType` (1 = float, 7 = int64, ...).
+    pub data_type: i32,
+    /// The shape.
+    pub dims: Vec<i64>,
+    /// The side file (`location` in the model, relative to its folder).
+    pub location: String,
+    /// Byte offset of the data in the side file.
+    pub offset: u64,
+    /// Byte length of the data.
+    pub length: u64,
+}
+
+/// Tensors smaller than this stay inline in [`split_external_data`]: ONNX Runtime's shape
+/// inference may read small constants (shapes, axes) before external initializers are injected.
+/// It is also the `onnx` package's own default threshold for external data.
+pub const SPLIT_MIN_BYTES: u64 = 1024;
+
+/// ONNX data types ONNX Runtime takes as external initializers here (not strings, complex or
+/// 8/4-bit types).
+fn injectable_type(data_type: i32) -> bool {
+    matches!(data_type, 1..=7 | 9..=13 | 16)
 }
 
 /// The kind of protobuf message being walked.
@@ -160,6 +195,46 @@ struct Loader<'a> {
     cache: HashMap<String, std::sync::Arc<Vec<u8>>>,
     /// Bytes of side files read so far.
     loaded: usize,
+    /// Split mode: main-graph initializers of at least this many bytes stay external.
+    split: Option<u64>,
+    /// Split mode: the initializers kept external.
+    kept: Vec<ExternalTensor>,
+}
+
+/// Refuses a side-file location outside the model's folder.
+fn check_location(location: &str, tensor: &str) -> Result<()> {
+    let rel = Path::new(location);
+    if rel.is_absolute()
+        || rel
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(Error::InvalidModel {
+            source_name: None,
+            reason: format!(
+                "tensor `{tensor}` points at external data file `{location}`, which is not \
+                 a path inside the model's folder (absolute paths and `..` are refused, as \
+                 onnxruntime does)"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A missing side file, named with the tensor that needs it.
+fn missing(path: &Path, tensor: &str, e: std::io::Error) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound {
+            what: format!(
+                "external data file `{}` of tensor `{tensor}`",
+                path.display()
+            ),
+            hint: Some(
+                "side files are looked up next to the model file; keep them together".into(),
+            ),
+        },
+        _ => Error::io(path, e),
+    }
 }
 
 fn too_large(bytes: usize) -> Error {
@@ -167,8 +242,9 @@ fn too_large(bytes: usize) -> Error {
         source_name: None,
         reason: format!(
             "with its external data inlined the model is at least {bytes} bytes, over \
-             protobuf's 2 GiB limit; models this large are not supported yet (see \
-             docs/guide.md, \"Models with external data\")"
+             protobuf's 2 GiB limit; load it from its file (large weights then go to ONNX \
+             Runtime as external initializers) or push it with its side files to a registry \
+             (see docs/guide.md, \"Models with external data\")"
         ),
     }
 }
@@ -178,21 +254,8 @@ impl Loader<'_> {
         if let Some(data) = self.cache.get(location) {
             return Ok(data.clone());
         }
+        check_location(location, tensor)?;
         let rel = Path::new(location);
-        if rel.is_absolute()
-            || rel
-                .components()
-                .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-        {
-            return Err(Error::InvalidModel {
-                source_name: None,
-                reason: format!(
-                    "tensor `{tensor}` points at external data file `{location}`, which is not \
-                     a path inside the model's folder (absolute paths and `..` are refused, as \
-                     onnxruntime does)"
-                ),
-            });
-        }
         let data = match &self.files {
             SideFiles::Dir(dir) => {
                 let path: PathBuf = dir.join(rel);
@@ -203,19 +266,7 @@ impl Loader<'_> {
                         return Err(too_large(total));
                     }
                 }
-                std::fs::read(&path).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => Error::NotFound {
-                        what: format!(
-                            "external data file `{}` of tensor `{tensor}`",
-                            path.display()
-                        ),
-                        hint: Some(
-                            "side files are looked up next to the model file; keep them together"
-                                .into(),
-                        ),
-                    },
-                    _ => Error::io(&path, e),
-                })?
+                std::fs::read(&path).map_err(|e| missing(&path, tensor, e))?
             }
             SideFiles::Given(map) => map
                 .get(location)
@@ -255,6 +306,92 @@ impl Loader<'_> {
         self.cache.insert(location.to_string(), data.clone());
         Ok(data)
     }
+}
+
+impl Loader<'_> {
+    /// `length` bytes (to the end when `None`) at `offset` of a side file. In split mode a folder's
+    /// file is read only in that range (a side file may be far larger than what is inlined).
+    fn range(
+        &mut self,
+        location: &str,
+        tensor: &str,
+        offset: u64,
+        length: Option<u64>,
+    ) -> Result<Option<Vec<u8>>> {
+        let SideFiles::Dir(dir) = self.files else {
+            return Ok(None);
+        };
+        if self.split.is_none() {
+            return Ok(None);
+        }
+        use std::io::{Read, Seek, SeekFrom};
+        check_location(location, tensor)?;
+        let path = dir.join(location);
+        let mut f = std::fs::File::open(&path).map_err(|e| missing(&path, tensor, e))?;
+        let size = f.metadata().map_err(|e| Error::io(&path, e))?.len();
+        let end = match length {
+            Some(l) => offset.checked_add(l),
+            None => Some(size),
+        };
+        match end {
+            Some(end) if offset <= end && end <= size => {
+                f.seek(SeekFrom::Start(offset))
+                    .map_err(|e| Error::io(&path, e))?;
+                let mut out = vec![0u8; (end - offset) as usize];
+                f.read_exact(&mut out).map_err(|e| Error::io(&path, e))?;
+                Ok(Some(out))
+            }
+            _ => Err(past_end(tensor, location, offset, length, size)),
+        }
+    }
+}
+
+fn past_end(tensor: &str, location: &str, offset: u64, length: Option<u64>, size: u64) -> Error {
+    Error::InvalidModel {
+        source_name: None,
+        reason: format!(
+            "tensor `{tensor}`: external data range (offset {offset}, length {}) is past \
+             the end of `{location}` ({size} bytes); the side file does not belong to this \
+             model or is truncated",
+            length.map_or("to end".to_string(), |l| l.to_string()),
+        ),
+    }
+}
+
+/// The distinct side-file locations the model references (cheap: walks structure only).
+pub fn external_locations(model: &[u8]) -> Result<Vec<String>> {
+    fn walk(msg: &[u8], kind: Kind, depth: usize, out: &mut Vec<String>) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(too_deep());
+        }
+        for f in fields(msg)? {
+            if kind == Kind::Tensor && f.number == TENSOR_EXTERNAL_DATA && f.wire == 2 {
+                let (mut key, mut value) = (&[][..], &[][..]);
+                for kv in fields(f.payload)? {
+                    match kv.number {
+                        1 => key = kv.payload,
+                        2 => value = kv.payload,
+                        _ => {}
+                    }
+                }
+                if key == b"location" {
+                    let v = String::from_utf8_lossy(value).into_owned();
+                    if !out.contains(&v) {
+                        out.push(v);
+                    }
+                }
+            }
+            if f.wire == 2 {
+                if let Some(child) = kind.child(f.number) {
+                    walk(f.payload, child, depth + 1, out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(model, Kind::Model, 0, &mut out)?;
+    Ok(out)
 }
 
 /// protobuf's default nesting limit, which ONNX Runtime's parser also applies: deeper models are
@@ -309,27 +446,59 @@ pub fn inline_external_data(model: Vec<u8>, files: SideFiles<'_>) -> Result<Vec<
         files,
         cache: HashMap::new(),
         loaded: 0,
+        split: None,
+        kept: Vec::new(),
     };
-    let out = rewrite(&model, Kind::Model, &mut loader, 0)?.unwrap_or(model);
+    let out = rewrite(&model, Kind::Model, &mut loader, 0, false)?.unwrap_or(model);
     if out.len() > PROTOBUF_LIMIT {
         return Err(too_large(out.len()));
     }
     Ok(out)
 }
 
+/// The model split in two: the graph, with every main-graph initializer of at least `min_bytes`
+/// (and a dtype ONNX Runtime injects) left external and listed, and every other external tensor
+/// put inline; and that list. Listed tensors' `location`s are checked like inlined ones (inside
+/// the model's folder) but their bytes are not read.
+///
+/// Errors: as [`inline_external_data`]; the graph alone over 2 GiB is [`Error::InvalidModel`].
+pub fn split_external_data(
+    model: Vec<u8>,
+    files: SideFiles<'_>,
+    min_bytes: u64,
+) -> Result<(Vec<u8>, Vec<ExternalTensor>)> {
+    if !has_external_data(&model)? {
+        return Ok((model, Vec::new()));
+    }
+    let mut loader = Loader {
+        files,
+        cache: HashMap::new(),
+        loaded: 0,
+        split: Some(min_bytes),
+        kept: Vec::new(),
+    };
+    let out = rewrite(&model, Kind::Model, &mut loader, 0, false)?.unwrap_or(model);
+    if out.len() > PROTOBUF_LIMIT {
+        return Err(too_large(out.len()));
+    }
+    Ok((out, loader.kept))
+}
+
 /// The message rewritten, or `None` if nothing in it changed.
+/// `top`: the message is an initializer of the main graph.
 fn rewrite(
     msg: &[u8],
     kind: Kind,
     loader: &mut Loader<'_>,
     depth: usize,
+    top: bool,
 ) -> Result<Option<Vec<u8>>> {
     if depth > MAX_DEPTH {
         return Err(too_deep());
     }
     let fields = fields(msg)?;
     if kind == Kind::Tensor {
-        return rewrite_tensor(&fields, loader);
+        return rewrite_tensor(&fields, loader, top);
     }
     let mut changed: Vec<(usize, Vec<u8>)> = Vec::new();
     for (i, f) in fields.iter().enumerate() {
@@ -337,7 +506,8 @@ fn rewrite(
             continue;
         }
         if let Some(child) = kind.child(f.number) {
-            if let Some(new) = rewrite(f.payload, child, loader, depth + 1)? {
+            let top = kind == Kind::Graph && depth == 1 && f.number == 5;
+            if let Some(new) = rewrite(f.payload, child, loader, depth + 1, top)? {
                 changed.push((i, new));
             }
         }
@@ -360,7 +530,34 @@ fn rewrite(
     Ok(Some(out))
 }
 
-fn rewrite_tensor(fields: &[Field<'_>], loader: &mut Loader<'_>) -> Result<Option<Vec<u8>>> {
+/// The tensor's `data_type` and `dims`.
+fn type_and_dims(fields: &[Field<'_>]) -> Result<(i32, Vec<i64>)> {
+    let (mut data_type, mut dims) = (0i32, Vec::new());
+    for f in fields {
+        match (f.number, f.wire) {
+            (1, 0) => dims.push(f.varint as i64),
+            (1, 2) => {
+                let mut pos = 0;
+                while pos < f.payload.len() {
+                    let v = varint(f.payload, &mut pos).ok_or_else(|| Error::InvalidModel {
+                        source_name: None,
+                        reason: "malformed protobuf while reading tensor dims".into(),
+                    })?;
+                    dims.push(v as i64);
+                }
+            }
+            (2, 0) => data_type = f.varint as i32,
+            _ => {}
+        }
+    }
+    Ok((data_type, dims))
+}
+
+fn rewrite_tensor(
+    fields: &[Field<'_>],
+    loader: &mut Loader<'_>,
+    top: bool,
+) -> Result<Option<Vec<u8>>> {
     let external = fields
         .iter()
         .any(|f| f.number == TENSOR_DATA_LOCATION && f.wire == 0 && f.varint == LOCATION_EXTERNAL);
@@ -403,25 +600,46 @@ fn rewrite_tensor(fields: &[Field<'_>], loader: &mut Loader<'_>) -> Result<Optio
         source_name: None,
         reason: format!("tensor `{name}` is marked external but names no location"),
     })?;
-    let file = loader.file(&location, &name)?;
-    let start = usize::try_from(offset).ok();
-    let end = match length {
-        Some(l) => start.and_then(|s| s.checked_add(usize::try_from(l).ok()?)),
-        None => Some(file.len()),
-    };
-    let data = match (start, end) {
-        (Some(s), Some(e)) if s <= e && e <= file.len() => &file[s..e],
-        _ => {
-            return Err(Error::InvalidModel {
-                source_name: None,
-                reason: format!(
-                    "tensor `{name}`: external data range (offset {offset}, length {}) is past \
-                     the end of `{location}` ({} bytes); the side file does not belong to this \
-                     model or is truncated",
-                    length.map_or("to end".to_string(), |l| l.to_string()),
-                    file.len()
-                ),
-            })
+    if let (Some(min), true, Some(length)) = (loader.split, top, length) {
+        let (data_type, dims) = type_and_dims(fields)?;
+        if length >= min && injectable_type(data_type) {
+            check_location(&location, &name)?;
+            loader.kept.push(ExternalTensor {
+                name,
+                data_type,
+                dims,
+                location,
+                offset,
+                length,
+            });
+            return Ok(None);
+        }
+    }
+    let (range, file);
+    let data: &[u8] = match loader.range(&location, &name, offset, length)? {
+        Some(r) => {
+            range = r;
+            &range
+        }
+        None => {
+            file = loader.file(&location, &name)?;
+            let start = usize::try_from(offset).ok();
+            let end = match length {
+                Some(l) => start.and_then(|s| s.checked_add(usize::try_from(l).ok()?)),
+                None => Some(file.len()),
+            };
+            match (start, end) {
+                (Some(s), Some(e)) if s <= e && e <= file.len() => &file[s..e],
+                _ => {
+                    return Err(past_end(
+                        &name,
+                        &location,
+                        offset,
+                        length,
+                        file.len() as u64,
+                    ))
+                }
+            }
         }
     };
     let kept: usize = fields
@@ -562,6 +780,8 @@ mod tests {
             files: SideFiles::Dir(&dir),
             cache: HashMap::new(),
             loaded: 0,
+            split: None,
+            kept: Vec::new(),
         };
         for bad in ["../side.bin", "/etc/passwd"] {
             let e = loader.file(bad, "w").unwrap_err();

@@ -20,6 +20,7 @@
 mod check;
 mod convert;
 pub mod external;
+mod initializers;
 mod options;
 pub mod providers;
 pub mod runtime;
@@ -28,6 +29,7 @@ mod tensor;
 mod value;
 
 pub use convert::OutputData;
+pub use initializers::{Filling, Initializers};
 pub use options::{ExecutionProvider, ModelOptions, OptimizationLevel};
 pub use session::{Dim, InputKey, IoInfo, IoKind, Model, Outputs, RawOutputs};
 pub use tensor::{DType, Element, Tensor, TensorData, TensorView, F16};

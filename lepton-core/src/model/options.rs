@@ -167,6 +167,11 @@ pub struct ModelOptions {
     /// Options per provider, passed through to ONNX Runtime as onnxruntime's Python API passes
     /// `(name, {key: value})` (e.g. CUDA's `gpu_mem_limit`, TensorRT's `trt_fp16_enable`).
     pub provider_options: Vec<(ExecutionProvider, Vec<(String, String)>)>,
+    /// A model file whose side files (ONNX external data) add up, with the model, to more than
+    /// this many bytes has its large weights handed to ONNX Runtime as external initializers
+    /// instead of put inline (then [`Model::bytes`](super::Model::bytes) lacks them). Default:
+    /// protobuf's 2 GiB limit, past which inlining is impossible.
+    pub inline_limit: u64,
 }
 
 impl Default for ModelOptions {
@@ -179,6 +184,7 @@ impl Default for ModelOptions {
             optimization_level: OptimizationLevel::All,
             runtime_path: None,
             provider_options: Vec::new(),
+            inline_limit: super::external::PROTOBUF_LIMIT as u64,
         }
     }
 }
@@ -190,6 +196,13 @@ impl ModelOptions {
         providers: impl IntoIterator<Item = ExecutionProvider>,
     ) -> Self {
         self.providers = providers.into_iter().collect();
+        self
+    }
+
+    /// Sets [`ModelOptions::inline_limit`]: side files past it go to ONNX Runtime as external
+    /// initializers instead of inline.
+    pub fn with_inline_limit(mut self, bytes: u64) -> Self {
+        self.inline_limit = bytes;
         self
     }
 

@@ -14,7 +14,10 @@ use smallvec::SmallVec;
 
 use super::check::{is_ort_format, onnx_problem};
 use super::convert::{self, CpuMemory, OrtOwned, OutputData};
-use super::external::{inline_external_data, SideFiles};
+use super::external::{
+    external_locations, inline_external_data, split_external_data, SideFiles, SPLIT_MIN_BYTES,
+};
+use super::initializers::{Filling, Initializers};
 use super::options::{ExecutionProvider, ModelOptions, OptimizationLevel};
 use super::providers;
 use super::runtime;
@@ -277,6 +280,10 @@ pub struct Model {
     providers: Vec<ExecutionProvider>,
     fallback: Option<String>,
     memory: CpuMemory,
+    /// How many initializers were handed to ONNX Runtime outside the graph (`bytes` lacks them).
+    external_weights: usize,
+    /// Their buffers, used in place by the session: dropped after it (fields drop in order).
+    _initializers: Initializers,
 }
 
 // Compile-time proof of the thread-safety promise above.
@@ -346,20 +353,82 @@ impl Model {
             source_name: source.clone(),
             reason,
         };
-        let bytes = if is_ort_format(&bytes) {
-            bytes
+        let (bytes, initializers) = if is_ort_format(&bytes) {
+            (bytes, Initializers::default())
         } else {
             if let Some(problem) = onnx_problem(&bytes) {
                 return Err(invalid(problem));
             }
-            inline_external_data(bytes, side_files).map_err(|e| match e {
+            let split = match side_files {
+                SideFiles::Dir(dir) => {
+                    let side: u64 = external_locations(&bytes)
+                        .map_err(|e| invalid(e.to_string()))?
+                        .iter()
+                        .filter_map(|l| std::fs::metadata(dir.join(l)).ok())
+                        .map(|m| m.len())
+                        .sum();
+                    (side > 0 && side.saturating_add(bytes.len() as u64) > options.inline_limit)
+                        .then_some(dir)
+                }
+                _ => None,
+            };
+            let model_error = |e| match e {
                 Error::InvalidModel { reason, .. } => invalid(reason),
                 other => other,
-            })?
+            };
+            match split {
+                Some(dir) => {
+                    let (graph, tensors) =
+                        split_external_data(bytes, SideFiles::Dir(dir), SPLIT_MIN_BYTES)
+                            .map_err(model_error)?;
+                    runtime::environment(options.runtime_path.as_deref())?;
+                    let mut filling = Filling::allocate(tensors).map_err(model_error)?;
+                    filling.read_from_dir(dir).map_err(model_error)?;
+                    let what = source.clone().unwrap_or_else(|| "the model".into());
+                    (graph, filling.finish(&what)?)
+                }
+                None => (
+                    inline_external_data(bytes, side_files).map_err(model_error)?,
+                    Initializers::default(),
+                ),
+            }
         };
         let env = runtime::environment(options.runtime_path.as_deref())?;
+        Model::open(env, bytes, initializers, source, options)
+    }
+
+    /// A model from its graph and the initializers kept outside it (see
+    /// [`split_external_data`]): how the registry loads a model stored as an object set.
+    pub(crate) fn from_graph(
+        graph: Vec<u8>,
+        initializers: Initializers,
+        source: Option<String>,
+        options: &ModelOptions,
+    ) -> Result<Model> {
+        if let Some(problem) = onnx_problem(&graph) {
+            return Err(Error::InvalidModel {
+                source_name: source,
+                reason: problem,
+            });
+        }
+        let env = runtime::environment(options.runtime_path.as_deref())?;
+        Model::open(env, graph, initializers, source, options)
+    }
+
+    fn open(
+        env: &ort::environment::Environment,
+        bytes: Vec<u8>,
+        weights: Initializers,
+        source: Option<String>,
+        options: &ModelOptions,
+    ) -> Result<Model> {
+        let invalid = |reason: String| Error::InvalidModel {
+            source_name: source.clone(),
+            reason,
+        };
+        let external_weights = weights.len();
         let (session, providers, fallback) =
-            open_session(env, &bytes, options).map_err(|e| match e {
+            open_session(env, &bytes, &weights, options).map_err(|e| match e {
                 OpenError::Lepton(e) => e,
                 OpenError::Model(reason) => invalid(reason),
             })?;
@@ -404,6 +473,8 @@ impl Model {
             outputs,
             providers,
             fallback,
+            external_weights,
+            _initializers: weights,
         })
     }
 
@@ -431,6 +502,29 @@ impl Model {
     /// Why a requested provider was dropped (non-strict fallback), if one was.
     pub fn fallback_reason(&self) -> Option<&str> {
         self.fallback.as_deref()
+    }
+
+    /// How many initializers ONNX Runtime got outside the graph (external initializers): a model
+    /// whose side files exceed [`ModelOptions::inline_limit`], or loaded from a registry object
+    /// set. When not 0, [`Model::bytes`] is the graph without those weights.
+    pub fn external_weights(&self) -> usize {
+        self.external_weights
+    }
+
+    /// [`Model::bytes`] when they hold every weight; for a model with external weights
+    /// ([`Model::external_weights`]) [`Error::InvalidArgument`]: its bytes alone would lose them
+    /// (what `save`, `to_bytes` and `push_model` of a loaded model need).
+    pub fn self_contained_bytes(&self) -> Result<&[u8]> {
+        if self.external_weights > 0 {
+            return Err(Error::InvalidArgument(format!(
+                "this model's {} largest weights were handed to ONNX Runtime outside its bytes \
+                 (its side files exceed the inline limit, or it came from a registry object \
+                 set), so its bytes alone would lose them; keep the model file with its side \
+                 files, or push that file to a registry (Platform::push_model_file)",
+                self.external_weights
+            )));
+        }
+        Ok(&self.bytes)
     }
 
     /// The model's bytes: the ONNX (or `.ort`) bytes it was loaded from, with any external data
@@ -848,6 +942,7 @@ enum OpenError {
 fn open_session(
     env: &ort::environment::Environment,
     bytes: &[u8],
+    initializers: &Initializers,
     options: &ModelOptions,
 ) -> std::result::Result<(Session, Vec<ExecutionProvider>, Option<String>), OpenError> {
     let wants_gpu = options
@@ -897,6 +992,7 @@ fn open_session(
         }
     }
     active.push(ExecutionProvider::Cpu);
+    let mut builder = with_initializers(builder, initializers).map_err(OpenError::Lepton)?;
     match builder.commit_from_memory(bytes) {
         Ok(session) => Ok((session, active, join_fallback(fallback))),
         Err(e) if wants_gpu && active.len() > 1 => {
@@ -909,7 +1005,8 @@ fn open_session(
             }
             // The GPU session failed (e.g. no device); the CPU session tells whether the model
             // itself is at fault.
-            let mut cpu = base_builder(env, options).map_err(OpenError::Lepton)?;
+            let cpu = base_builder(env, options).map_err(OpenError::Lepton)?;
+            let mut cpu = with_initializers(cpu, initializers).map_err(OpenError::Lepton)?;
             let session = cpu
                 .commit_from_memory(bytes)
                 .map_err(|e| OpenError::Model(e.message().to_string()))?;
@@ -924,6 +1021,15 @@ fn open_session(
         }
         Err(e) => Err(OpenError::Model(e.message().to_string())),
     }
+}
+
+/// Hands ONNX Runtime the initializers kept outside the graph; the session keeps them alive.
+fn with_initializers(
+    mut builder: SessionBuilder,
+    initializers: &Initializers,
+) -> Result<SessionBuilder> {
+    initializers.add_to(&mut builder)?;
+    Ok(builder)
 }
 
 fn join_fallback(reasons: Vec<String>) -> Option<String> {

@@ -17,6 +17,7 @@ pub mod cache;
 mod datasets;
 pub mod layout;
 pub mod model_file;
+mod model_weights;
 mod models;
 mod pinned;
 pub mod versions;
@@ -33,6 +34,7 @@ use crate::{Error, Result};
 
 pub use cache::Cache;
 pub use datasets::{DatasetEntry, DatasetPush, DatasetPushOptions};
+pub use model_weights::{WeightsObject, WEIGHTS_PART};
 pub use models::ModelInfo;
 /// The object-store trait, re-exported for holders of pinned views.
 pub use object_store::ObjectStore as ObjectStoreHandle;
