@@ -712,6 +712,64 @@ mod tests {
     }
 
     #[test]
+    fn split_keeps_large_typed_main_graph_initializers_external() {
+        // The same model with `w` typed float (data_type 1) and shaped [1]: 4 bytes.
+        let mut tensor = Vec::new();
+        put_varint(&mut tensor, 1 << 3); // dims: 1
+        put_varint(&mut tensor, 1);
+        put_varint(&mut tensor, 2 << 3); // data_type: FLOAT
+        put_varint(&mut tensor, 1);
+        put_bytes_field(&mut tensor, TENSOR_NAME, b"w");
+        put_bytes_field(
+            &mut tensor,
+            TENSOR_EXTERNAL_DATA,
+            &entry("location", "side.bin"),
+        );
+        put_bytes_field(&mut tensor, TENSOR_EXTERNAL_DATA, &entry("offset", "2"));
+        put_bytes_field(&mut tensor, TENSOR_EXTERNAL_DATA, &entry("length", "4"));
+        put_varint(&mut tensor, TENSOR_DATA_LOCATION << 3);
+        put_varint(&mut tensor, LOCATION_EXTERNAL);
+        let mut graph = Vec::new();
+        put_bytes_field(&mut graph, 5, &tensor);
+        let mut model = vec![0x08, 0x08];
+        put_bytes_field(&mut model, 7, &graph);
+        let files = HashMap::from([("side.bin".to_string(), b"..WXYZ..".to_vec())]);
+
+        let (out, kept) = split_external_data(model.clone(), SideFiles::Given(&files), 4).unwrap();
+        assert_eq!(out, model, "nothing inlined");
+        assert_eq!(
+            kept,
+            vec![ExternalTensor {
+                name: "w".into(),
+                data_type: 1,
+                dims: vec![1],
+                location: "side.bin".into(),
+                offset: 2,
+                length: 4,
+            }]
+        );
+        // Under the threshold, or with the side file's bytes needed: inlined as before.
+        let (out, kept) = split_external_data(model.clone(), SideFiles::Given(&files), 5).unwrap();
+        assert!(kept.is_empty() && !has_external_data(&out).unwrap());
+        assert!(out.windows(4).any(|w| w == b"WXYZ"));
+        // A subgraph's initializer is never kept (ONNX Runtime injects main-graph ones only).
+        let mut attribute = Vec::new();
+        put_bytes_field(&mut attribute, 6, &graph);
+        let mut node = Vec::new();
+        put_bytes_field(&mut node, 5, &attribute);
+        let mut outer = Vec::new();
+        put_bytes_field(&mut outer, 1, &node);
+        let mut nested = vec![0x08, 0x08];
+        put_bytes_field(&mut nested, 7, &outer);
+        let (out, kept) = split_external_data(nested, SideFiles::Given(&files), 0).unwrap();
+        assert!(kept.is_empty() && !has_external_data(&out).unwrap());
+        assert_eq!(
+            external_locations(&model).unwrap(),
+            vec!["side.bin".to_string()]
+        );
+    }
+
+    #[test]
     fn side_files_over_the_protobuf_limit_are_refused_before_reading() {
         let dir = tempfile::tempdir().unwrap();
         // A sparse 3 GiB file: no disk or memory is used unless it is read.
@@ -744,6 +802,8 @@ mod tests {
                 m
             };
             let _ = has_external_data(&bytes);
+            let _ = external_locations(&bytes);
+            let _ = split_external_data(bytes.clone(), SideFiles::Given(&files), 0);
             let _ = inline_external_data(bytes, SideFiles::Given(&files));
         }
         // Nesting deeper than protobuf allows is an error, not a stack overflow.
