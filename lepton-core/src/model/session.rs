@@ -359,10 +359,14 @@ impl Model {
             if let Some(problem) = onnx_problem(&bytes) {
                 return Err(invalid(problem));
             }
+            let model_error = |e| match e {
+                Error::InvalidModel { reason, .. } => invalid(reason),
+                other => other,
+            };
             let split = match side_files {
                 SideFiles::Dir(dir) => {
                     let side: u64 = external_locations(&bytes)
-                        .map_err(|e| invalid(e.to_string()))?
+                        .map_err(model_error)?
                         .iter()
                         .filter_map(|l| std::fs::metadata(dir.join(l)).ok())
                         .map(|m| m.len())
@@ -371,10 +375,6 @@ impl Model {
                         .then_some(dir)
                 }
                 _ => None,
-            };
-            let model_error = |e| match e {
-                Error::InvalidModel { reason, .. } => invalid(reason),
-                other => other,
             };
             match split {
                 Some(dir) => {
