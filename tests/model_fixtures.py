@@ -93,6 +93,32 @@ def matmul_chain(n: int = 256, depth: int = 8) -> bytes:
     return _model(helper.make_graph(nodes, "matmul_chain", [x], [y], initializer=inits))
 
 
+def split_concat() -> bytes:
+    """Sequences both ways: input ``x`` int64 ``[n, 2]`` is split into a sequence ``rows`` of
+    ``[1, 2]`` tensors (``SplitToSequence``), and input ``parts``, a sequence of int64 ``[k]``
+    tensors, is joined into ``joined`` (``ConcatFromSequence``, axis 0). Opset 18."""
+    seq = lambda dims: helper.make_sequence_type_proto(  # noqa: E731
+        helper.make_tensor_type_proto(TensorProto.INT64, dims)
+    )
+    graph = helper.make_graph(
+        [
+            helper.make_node("SplitToSequence", ["x"], ["rows"], axis=0, keepdims=1),
+            helper.make_node("ConcatFromSequence", ["parts"], ["joined"], axis=0),
+        ],
+        "split_concat",
+        [helper.make_tensor_value_info("x", TensorProto.INT64, ["n", 2]),
+         helper.make_value_info("parts", seq(["k"]))],
+        [helper.make_value_info("rows", seq(["one", 2])),
+         helper.make_tensor_value_info("joined", TensorProto.INT64, ["m"])],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="lepton-tests"
+    )
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
 #: Files written for the Rust tests: name -> builder.
 RUST_FIXTURES = {
     "add_mul.onnx": add_mul,
@@ -100,6 +126,8 @@ RUST_FIXTURES = {
     "identity_string.onnx": lambda: identity(TensorProto.STRING, ["n"], "identity_string"),
     "identity_bool.onnx": lambda: identity(TensorProto.BOOL, ["n"], "identity_bool"),
     "identity_f16.onnx": lambda: identity(TensorProto.FLOAT16, ["n"], "identity_f16"),
+    "identity_i64_2d.onnx": lambda: identity(TensorProto.INT64, ["a", "b"], "identity_i64_2d"),
+    "split_concat.onnx": split_concat,
 }
 
 

@@ -2,11 +2,12 @@
 //! and of the model's dtype), numpy arrays out (copied once from ONNX Runtime's buffers), the GIL
 //! released while loading and running.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use lepton_core::model::{
-    runtime, DType, Dim, ExecutionProvider, InputKey, IoInfo, Model, ModelOptions, OutputData,
-    TensorView,
+    runtime, DType, Dim, ExecutionProvider, Input, InputKey, IoInfo, IoKind, Model, ModelOptions,
+    OutputData, Tensor, TensorData, TensorView, Value,
 };
 use lepton_core::Error;
 use numpy::npyffi::_PyArray_GET_ITEM_DATA;
@@ -38,9 +39,11 @@ fn io_tuples(py: Python<'_>, infos: &[IoInfo]) -> PyResult<Vec<IoTuple>> {
                     Dim::Unknown => Ok(py.None()),
                 })
                 .collect::<PyResult<_>>()?;
+            // Python reads `dtype is None` as "not a tensor" (a sequence, a map...).
+            let dtype = (i.kind() == IoKind::Tensor).then(|| i.dtype()).flatten();
             Ok((
                 i.name().to_string(),
-                i.dtype().map(DType::name),
+                dtype.map(DType::name),
                 i.onnx_type().to_string(),
                 shape,
             ))
@@ -62,6 +65,81 @@ pub(crate) enum Held<'py> {
         shape: Vec<i64>,
         data: Vec<String>,
     },
+    /// A list of arrays for a sequence input.
+    Sequence(Vec<Held<'py>>),
+    /// A dict for a map input: keys and values as two arrays.
+    Map(Box<(Held<'py>, Held<'py>)>),
+    /// `None` for an optional input.
+    Nothing,
+}
+
+/// Holds one input for the input described by `info` (None: unknown position or name, left to
+/// the core's checks): `None` → absent optional, list → sequence, dict → map, else an array.
+fn hold_input<'py>(
+    py: Python<'py>,
+    obj: &Bound<'py, PyAny>,
+    info: Option<&IoInfo>,
+    label: impl Fn() -> String,
+) -> PyResult<Held<'py>> {
+    if obj.is_none() {
+        return Ok(Held::Nothing);
+    }
+    match info.map(IoInfo::kind) {
+        Some(IoKind::Sequence) if obj.cast::<PyList>().is_ok() || obj.cast::<PyTuple>().is_ok() => {
+            let dtype = info.and_then(IoInfo::dtype);
+            let items = obj
+                .try_iter()?
+                .enumerate()
+                .map(|(i, item)| {
+                    let item = item?;
+                    let item = match dtype {
+                        // Lists of Python numbers become arrays of the sequence's dtype.
+                        Some(d) if item.cast::<PyUntypedArray>().is_err() && d != DType::String => {
+                            as_array_of(py, &item, d, || format!("{} element {i}", label()))?
+                        }
+                        _ => item,
+                    };
+                    hold(py, &item, || format!("{} element {i}", label()))
+                })
+                .collect::<PyResult<Vec<_>>>()?;
+            Ok(Held::Sequence(items))
+        }
+        Some(IoKind::Map) if obj.cast::<PyDict>().is_ok() => {
+            let dict = obj.cast::<PyDict>()?;
+            let keys = hold(py, dict.keys().as_any(), || format!("{} keys", label()))?;
+            let values = match info.and_then(IoInfo::dtype) {
+                Some(d) if d != DType::String => {
+                    as_array_of(py, dict.values().as_any(), d, || {
+                        format!("{} values", label())
+                    })?
+                }
+                _ => dict.values().into_any(),
+            };
+            let values = hold(py, &values, || format!("{} values", label()))?;
+            Ok(Held::Map(Box::new((keys, values))))
+        }
+        _ => hold(py, obj, label),
+    }
+}
+
+/// `numpy.asarray(obj, dtype)`, with numpy's conversion errors turned into InvalidInputError
+/// naming the input.
+fn as_array_of<'py>(
+    py: Python<'py>,
+    obj: &Bound<'py, PyAny>,
+    dtype: DType,
+    label: impl Fn() -> String,
+) -> PyResult<Bound<'py, PyAny>> {
+    py.import("numpy")?
+        .call_method1("asarray", (obj, dtype.name()))
+        .or_else(|e| {
+            Err(Error::InvalidInput(format!(
+                "input {}: cannot convert to {dtype}: {}",
+                label(),
+                e.value(py)
+            )))
+            .py()
+        })
 }
 
 /// The dtype of a numpy dtype `kind`/`itemsize`, if lepton can pass it.
@@ -87,14 +165,22 @@ fn dtype_of(kind: u8, size: usize) -> Option<DType> {
 pub(crate) fn hold<'py>(
     py: Python<'py>,
     obj: &Bound<'py, PyAny>,
-    label: impl FnOnce() -> String,
+    label: impl Fn() -> String,
 ) -> PyResult<Held<'py>> {
     let array = match obj.cast::<PyUntypedArray>() {
         Ok(a) => a.clone(),
-        Err(_) => py
-            .import("numpy")?
-            .call_method1("asarray", (obj,))?
-            .cast_into::<PyUntypedArray>()?,
+        Err(_) => match py.import("numpy")?.call_method1("asarray", (obj,)) {
+            Ok(a) => a.cast_into::<PyUntypedArray>()?,
+            Err(e) => {
+                return Err(Error::InvalidInput(format!(
+                    "input {}: cannot convert {} to an array: {}",
+                    label(),
+                    obj.get_type().name()?,
+                    e.value(py)
+                )))
+                .py()
+            }
+        },
     };
     let descr = array.dtype();
     let kind = descr.kind();
@@ -112,8 +198,16 @@ pub(crate) fn hold<'py>(
         let data = flat
             .cast::<PyList>()?
             .iter()
-            .map(|item| match item.cast::<PyBytes>() {
-                Ok(b) => Ok(String::from_utf8_lossy(b.as_bytes()).into_owned()),
+            .enumerate()
+            .map(|(i, item)| match item.cast::<PyBytes>() {
+                Ok(b) => String::from_utf8(b.as_bytes().to_vec()).or_else(|_| {
+                    Err(Error::InvalidInput(format!(
+                        "input {}: element {i} is bytes that are not valid UTF-8; lepton passes \
+                         strings as UTF-8 text (decode them, or pass the numbers as uint8)",
+                        label()
+                    )))
+                    .py()
+                }),
                 Err(_) => item.str().map(|s| s.to_string()),
             })
             .collect::<PyResult<Vec<String>>>()?;
@@ -143,6 +237,23 @@ pub(crate) fn hold<'py>(
 }
 
 impl Held<'_> {
+    fn input(&self) -> lepton_core::Result<Input<'_>> {
+        Ok(match self {
+            Held::Sequence(items) => Input::Sequence(
+                items
+                    .iter()
+                    .map(Held::view)
+                    .collect::<lepton_core::Result<_>>()?,
+            ),
+            Held::Map(kv) => Input::Map {
+                keys: kv.0.view()?,
+                values: kv.1.view()?,
+            },
+            Held::Nothing => Input::None,
+            other => Input::Tensor(other.view()?),
+        })
+    }
+
     pub(crate) fn view(&self) -> lepton_core::Result<TensorView<'_>> {
         match self {
             Held::Array {
@@ -162,6 +273,14 @@ impl Held<'_> {
                 TensorView::from_bytes(*dtype, shape.clone(), bytes)
             }
             Held::Strings { shape, data } => TensorView::from_strings(shape.clone(), data),
+            other => Err(Error::InvalidInput(format!(
+                "a {} cannot be an element of a sequence or map",
+                match other {
+                    Held::Sequence(_) => "list",
+                    Held::Map(_) => "dict",
+                    _ => "None",
+                }
+            ))),
         }
     }
 }
@@ -215,6 +334,48 @@ fn output_to_numpy(
     })
 }
 
+/// An owned output value as Python: a tensor as numpy, a sequence as a list, a map as a dict of
+/// Python scalars, an absent optional as None (onnxruntime's Python API does the same).
+fn value_to_py(py: Python<'_>, value: Value) -> PyResult<Py<PyAny>> {
+    Ok(match value {
+        Value::Tensor(t) => tensor_to_numpy(py, t)?,
+        Value::Sequence(items) => PyList::new(
+            py,
+            items
+                .into_iter()
+                .map(|v| value_to_py(py, v))
+                .collect::<PyResult<Vec<_>>>()?,
+        )?
+        .into_any()
+        .unbind(),
+        Value::Map(map) => {
+            let keys = tensor_to_numpy(py, map.keys)?.call_method0(py, "tolist")?;
+            let values = tensor_to_numpy(py, map.values)?.call_method0(py, "tolist")?;
+            let dict = PyDict::new(py);
+            for (k, v) in keys.bind(py).try_iter()?.zip(values.bind(py).try_iter()?) {
+                dict.set_item(k?, v?)?;
+            }
+            dict.into_any().unbind()
+        }
+        Value::None => py.None(),
+        _ => {
+            return Err(Error::Runtime("an output of an unknown kind".into())).py();
+        }
+    })
+}
+
+fn tensor_to_numpy(py: Python<'_>, t: Tensor) -> PyResult<Py<PyAny>> {
+    let dtype = t.dtype();
+    let (shape, data) = t.into_parts();
+    match data {
+        TensorData::String(s) => strings_to_numpy(py, &shape, s),
+        other => {
+            let bytes = other.as_bytes().unwrap_or_default();
+            output_to_numpy(py, dtype, &shape, OutputData::Raw(bytes))
+        }
+    }
+}
+
 /// A numpy object array of Python strings with `shape`.
 fn strings_to_numpy(py: Python<'_>, shape: &[i64], strings: Vec<String>) -> PyResult<Py<PyAny>> {
     let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
@@ -233,26 +394,49 @@ impl PyModel {
     /// onnxruntime's library (None: not installed).
     #[new]
     #[pyo3(signature = (source, providers=None, strict=false, intra_op_threads=None,
-        inter_op_threads=None, optimization_level=None, runtime_path=None, python_runtime=None))]
+        inter_op_threads=None, optimization_level=None, runtime_path=None, python_runtime=None,
+        external_data=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         source: &Bound<'_, PyAny>,
-        providers: Option<Vec<String>>,
+        providers: Option<Vec<Bound<'_, PyAny>>>,
         strict: bool,
         intra_op_threads: Option<usize>,
         inter_op_threads: Option<usize>,
         optimization_level: Option<String>,
         runtime_path: Option<PathBuf>,
         python_runtime: Option<PathBuf>,
+        external_data: Option<HashMap<String, Vec<u8>>>,
     ) -> PyResult<PyModel> {
         let mut options = ModelOptions::default().with_strict(strict);
         if let Some(list) = providers {
-            options.providers = list
-                .iter()
-                .map(|p| p.parse::<ExecutionProvider>())
-                .collect::<lepton_core::Result<_>>()
-                .py()?;
+            let mut chosen = Vec::with_capacity(list.len());
+            for item in &list {
+                // onnxruntime's spellings: "Name" or ("Name", {option: value}).
+                let (name, extra) = if let Ok(name) = item.extract::<String>() {
+                    (name, None)
+                } else if let Ok((name, dict)) = item.extract::<(String, Bound<'_, PyDict>)>() {
+                    (name, Some(dict))
+                } else {
+                    return Err(Error::InvalidArgument(format!(
+                        "providers items are names or (name, {{option: value}}) pairs, as \
+                         onnxruntime takes them; got {}",
+                        item.repr()?
+                    )))
+                    .py();
+                };
+                let provider = name.parse::<ExecutionProvider>().py()?;
+                if let Some(dict) = extra {
+                    let pairs = dict
+                        .iter()
+                        .map(|(k, v)| Ok((k.str()?.to_string(), v.str()?.to_string())))
+                        .collect::<PyResult<Vec<_>>>()?;
+                    options = options.with_provider_options(provider, pairs);
+                }
+                chosen.push(provider);
+            }
+            options.providers = chosen;
         }
         options.intra_op_threads = intra_op_threads;
         options.inter_op_threads = inter_op_threads;
@@ -275,9 +459,12 @@ impl PyModel {
                     options.runtime_path.as_deref(),
                     runtime::PythonLookup::Done(python_runtime),
                 )?;
-                match src {
-                    Source::Bytes(b) => Model::from_bytes(b, &options),
-                    Source::Path(p) => Model::from_file(p, &options),
+                match (src, external_data) {
+                    (Source::Bytes(b), Some(files)) => {
+                        Model::from_bytes_with_external_data(b, &files, &options)
+                    }
+                    (Source::Bytes(b), None) => Model::from_bytes(b, &options),
+                    (Source::Path(p), _) => Model::from_file(p, &options),
                 }
             })
             .py()?;
@@ -312,9 +499,10 @@ impl PyModel {
         self.model.fallback_reason().map(str::to_string)
     }
 
-    /// The ONNX bytes.
-    fn onnx_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, self.model.bytes())
+    /// The ONNX bytes (InvalidArgumentError for a model whose weights went to ONNX Runtime
+    /// outside them).
+    fn onnx_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, self.model.self_contained_bytes().py()?))
     }
 
     /// Runs the model. `inputs` is a tuple/list (by position) or a dict (by name) of numpy arrays;
@@ -333,20 +521,22 @@ impl PyModel {
         };
         let mut names: Vec<Option<String>> = Vec::new();
         let mut held = Vec::new();
+        let initializers = self.model.overridable_initializers();
         if let Ok(dict) = inputs.cast::<PyDict>() {
             for (k, v) in dict.iter() {
                 let name: String = k.extract()?;
-                held.push(hold(py, &v, || format!("`{name}`"))?);
+                let info = infos.iter().chain(initializers).find(|i| i.name() == name);
+                held.push(hold_input(py, &v, info, || format!("`{name}`"))?);
                 names.push(Some(name));
             }
         } else if let Ok(tuple) = inputs.cast::<PyTuple>() {
             for (i, v) in tuple.iter().enumerate() {
-                held.push(hold(py, &v, || label(i))?);
+                held.push(hold_input(py, &v, infos.get(i), || label(i))?);
                 names.push(None);
             }
         } else {
             for (i, v) in inputs.try_iter()?.enumerate() {
-                held.push(hold(py, &v?, || label(i))?);
+                held.push(hold_input(py, &v?, infos.get(i), || label(i))?);
                 names.push(None);
             }
         }
@@ -359,7 +549,7 @@ impl PyModel {
                     Some(n) => InputKey::Name(n.as_str()),
                     None => InputKey::Index(i),
                 };
-                Ok((key, h.view()?))
+                Ok((key, h.input()?))
             })
             .collect::<lepton_core::Result<Vec<_>>>()
             .py()?;
@@ -368,10 +558,14 @@ impl PyModel {
             .map(|v| v.iter().map(String::as_str).collect());
         let model = &self.model;
         let outputs = py
-            .detach(move || model.run_raw(views, selected.as_deref()))
+            .detach(move || model.run_raw_inputs(views, selected.as_deref()))
             .py()?;
         (0..outputs.len())
             .map(|i| {
+                if !outputs.is_tensor(i) {
+                    let value = outputs.value(i).py()?;
+                    return value_to_py(py, value);
+                }
                 let (dtype, shape, data) = outputs.get(i).py()?;
                 output_to_numpy(py, dtype, &shape, data)
             })

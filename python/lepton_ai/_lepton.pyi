@@ -54,15 +54,17 @@ class NativeModel:
     def __new__(
         cls,
         source: bytes | _PathArg,
-        providers: list[str] | None = None,
+        providers: list[str | tuple[str, dict[str, Any]]] | None = None,
         strict: bool = False,
         intra_op_threads: int | None = None,
         inter_op_threads: int | None = None,
         optimization_level: str | None = None,
         runtime_path: _PathArg | None = None,
         python_runtime: _PathArg | None = None,
+        external_data: Mapping[str, bytes] | None = None,
     ) -> Self:
-        """Loads from bytes or a file path; ``python_runtime`` is onnxruntime's library path."""
+        """Loads from bytes or a file path; ``python_runtime`` is onnxruntime's library path;
+        ``external_data`` maps side-file names to their bytes (bytes sources only)."""
     @property
     def input_specs(self) -> list[_IoTuple]:
         """``[(name, dtype or None, onnx_type, shape)]``."""

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from . import _lepton
 from ._model_file import is_encrypted_model_file, read_model_file, save_model_file
 from ._runtime import find_onnxruntime_library
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, InvalidInputError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -33,7 +33,9 @@ class TensorInfo(NamedTuple):
     """A model input or output.
 
     ``dtype`` is a numpy dtype name (``"float32"``, ``"int64"``, ``"bool"``, ``"str"``...) or None
-    for a type lepton cannot exchange (``onnx_type`` then says what it is). ``shape`` items are
+    for anything that is not a tensor: a sequence (pass a list of arrays; it comes back as a
+    list), a map (a dict), or a type lepton cannot exchange; ``onnx_type`` says which
+    (``Sequence<Tensor<f32>(dyn)>``, ``Map<String, f32>``...). ``shape`` items are
     ints (fixed), strs (named free dimensions such as ``"batch"``) or None (unnamed free).
     """
 
@@ -58,6 +60,31 @@ def _is_torch(x: object) -> bool:
 _NATIVE_CALL = _lepton.NativeModel.__call__
 
 
+def _torch_to_numpy(x: Any) -> Any:
+    """Torch tensors inside a list/tuple/dict (a sequence or map input) as numpy arrays."""
+    if _is_torch(x):
+        return x.detach().cpu().numpy()
+    if isinstance(x, (list, tuple)):
+        return [_torch_to_numpy(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _torch_to_numpy(v) for k, v in x.items()}
+    return x
+
+
+def _numpy_to_torch(x: Any, device: Any) -> Any:
+    """An output as torch: arrays (not strings) become tensors on ``device``; lists (sequences)
+    are converted element by element; dicts (maps of Python scalars) and None stay as they are."""
+    if isinstance(x, np.ndarray):
+        if x.dtype == object:
+            return x
+        import torch
+
+        return torch.from_numpy(x).to(device)
+    if isinstance(x, list):
+        return [_numpy_to_torch(v, device) for v in x]
+    return x
+
+
 class Model(_lepton.NativeModel):
     """An ONNX model loaded on ONNX Runtime. Create it with :func:`load_model`.
 
@@ -65,7 +92,11 @@ class Model(_lepton.NativeModel):
     ``model(a=..., b=...)`` (by name). One output comes back bare, several as a tuple;
     :meth:`run_dict` returns ``{name: output}``. numpy arrays in give numpy arrays out; torch
     tensors in give torch tensors out (on the device of the first torch input); lists and scalars
-    are converted to the input's dtype. Runs release the GIL and may be made from many threads.
+    are converted to the input's dtype (a value that does not fit it raises
+    :class:`~lepton_ai.InvalidInputError` naming the input). Sequence outputs come back as lists,
+    map outputs as dicts, an absent optional output as None, as onnxruntime's Python API returns
+    them; sequence inputs take lists, map inputs dicts, optional inputs None or nothing.
+    Runs release the GIL and may be made from many threads.
 
     Calls with numpy arrays only are handled entirely in the native base class; everything else
     goes through :meth:`_call_slow`.
@@ -108,7 +139,7 @@ class Model(_lepton.NativeModel):
 
         def one(x: Any, name: str | None) -> Any:
             nonlocal device
-            if type(x) is np.ndarray:
+            if type(x) is np.ndarray or x is None:  # None: an absent optional input
                 return x
             if _is_torch(x):
                 if device is None:
@@ -117,7 +148,19 @@ class Model(_lepton.NativeModel):
             if isinstance(x, np.ndarray):
                 return x
             dtype = self._input_dtypes.get(name) if name is not None else None
-            return np.asarray(x, dtype=None if dtype in (None, "str") else dtype)
+            if dtype is None and (x is None or isinstance(x, (list, tuple, dict))):
+                # A sequence, map or absent optional: the native layer converts its elements.
+                items = x.values() if isinstance(x, dict) else (x or ())
+                first = next((v for v in items if _is_torch(v)), None)
+                if device is None and first is not None:
+                    device = first.device
+                return _torch_to_numpy(x)
+            try:
+                return np.asarray(x, dtype=None if dtype in (None, "str") else dtype)
+            except (OverflowError, ValueError, TypeError) as e:
+                raise InvalidInputError(
+                    f"input `{name}`: cannot convert {type(x).__name__} to {dtype}: {e}"
+                ) from None
 
         if kwargs:
             if args:
@@ -143,9 +186,7 @@ class Model(_lepton.NativeModel):
         if device is not None:
             import torch  # only reached when a torch tensor was passed in
 
-            outputs = [
-                torch.from_numpy(o).to(device) if o.dtype != object else o for o in outputs
-            ]
+            outputs = [_numpy_to_torch(o, device) for o in outputs]
         return outputs, device
 
     @overload
@@ -236,7 +277,7 @@ class Model(_lepton.NativeModel):
         if device is not None:
             import torch
 
-            outputs = [torch.from_numpy(o).to(device) if o.dtype != object else o for o in outputs]
+            outputs = [_numpy_to_torch(o, device) for o in outputs]
         return outputs
 
     # ----- auto-optimisation -----------------------------------------------------------------
@@ -300,23 +341,41 @@ class Model(_lepton.NativeModel):
         return f"Model(inputs=[{ins}], outputs=[{outs}], providers={self.providers})"
 
 
+def _side_files(files: Mapping[str, Any]) -> dict[str, bytes]:
+    """``{location: bytes}`` from a mapping of bytes-like values."""
+    out = {}
+    for name, data in files.items():
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(
+                f"external_data[{name!r}] must be the side file's bytes, got {type(data).__name__}"
+            )
+        out[str(name)] = bytes(data)
+    return out
+
+
 def load_model(
     source: "PathLike | bytes",
     *,
-    providers: str | Sequence[str] | None = None,
+    providers: str | Sequence[str | tuple[str, dict[str, Any]]] | None = None,
     strict: bool = False,
     intra_op_threads: int | None = None,
     inter_op_threads: int | None = None,
     optimization_level: str | int | None = None,
     runtime_path: "PathLike | None" = None,
     key: Any = None,
+    external_data: Mapping[str, bytes] | None = None,
 ) -> Model:
     """Loads an ONNX model from a file path or from its bytes.
 
     Args:
         source: path of an ``.onnx`` file (str or PathLike), or the model's bytes.
         providers: execution providers in priority order: ``"cuda"`` (or ``"cuda:1"``),
-            ``"cpu"``; onnxruntime's ``"CUDAExecutionProvider"`` names work too. Default: CPU.
+            ``"cpu"``; onnxruntime's names (``"CUDAExecutionProvider"``,
+            ``"TensorrtExecutionProvider"``, ``"OpenVINOExecutionProvider"``,
+            ``"ROCMExecutionProvider"``, ``"CoreMLExecutionProvider"``, ``"DmlExecutionProvider"``
+            ...) and onnxruntime's ``(name, {option: value})`` pairs work too; options pass
+            through to ONNX Runtime. A provider the loaded runtime lacks falls back to CPU
+            (``fallback_reason`` says why), or raises with ``strict``. Default: CPU.
         strict: raise :class:`~lepton_ai.ProviderUnavailableError` instead of falling back to CPU
             when a requested provider is unavailable.
         intra_op_threads: threads inside one operator (default: ONNX Runtime's, the cores).
@@ -327,9 +386,14 @@ def load_model(
         key: the key of a file written by ``Model.save(path, key=...)``; it is decrypted in
             memory, never written in clear to disk, and the model remembers it so that
             ``model.save(path)`` encrypts again (``decrypt=True`` to write plain ONNX).
+        external_data: with ``source`` as bytes, the model's external-data side files as
+            ``{location written in the model: file bytes}`` (e.g. ``{"model.onnx_data": ...}``).
+            A model loaded by path finds its side files next to the file, as onnxruntime does.
+            Either way the weights are put inline: ``to_bytes``, ``save`` and ``push_model``
+            keep every weight in one self-contained model.
 
     Raises:
-        NotFoundError: the file does not exist.
+        NotFoundError: the file, or an external-data side file it names, does not exist.
         KeyRequiredError: the file is encrypted and no ``key=`` was given (pass it).
         WrongKeyError: ``key`` is not the key the file was saved with.
         InvalidModelError: the data is empty, truncated or not ONNX, or ONNX Runtime rejects it.
@@ -356,6 +420,7 @@ def load_model(
         optimization_level=None if optimization_level is None else str(optimization_level),
         runtime_path=None if runtime_path is None else os.fspath(runtime_path),
         python_runtime=find_onnxruntime_library(),
+        external_data=None if external_data is None else _side_files(external_data),
     )
     if sealed:
         model._source_key = key

@@ -17,7 +17,7 @@ import functools
 import json
 import logging
 import os
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _lepton
 from ._model import Model, load_model as _load_model
@@ -248,12 +248,13 @@ class LeptonAI:
         *,
         key: KeyLike = None,
         progress: Progress = None,
-        providers: Union[str, Sequence[str], None] = None,
+        providers: Union[str, Sequence[Union[str, Tuple[str, Dict[str, Any]]]], None] = None,
         strict: bool = False,
         intra_op_threads: Optional[int] = None,
         inter_op_threads: Optional[int] = None,
         optimization_level: Union[str, int, None] = None,
         runtime_path: Optional[PathLike] = None,
+        external_data: Optional[Mapping[str, bytes]] = None,
         tuned: bool = True,
     ) -> Model:
         """Loads a model: ``name`` from ``platform``, or a file path / ONNX bytes without one.
@@ -280,6 +281,9 @@ class LeptonAI:
             optimization_level: ``"disable"``, ``"basic"``, ``"extended"`` or ``"all"``.
             runtime_path: the ONNX Runtime library to load (default: ``ORT_DYLIB_PATH``, then
                 the installed ``onnxruntime`` package).
+            external_data: without ``platform``, when ``name_or_path`` is the model's bytes:
+                its external-data side files, ``{location: bytes}`` (a path finds them next to
+                the file by itself).
             tuned: apply the tuning profile ``autotune_model`` stored for this machine (options
                 given here win over it; ``model.profile`` says which); profiles of other machines
                 are ignored. False: ONNX Runtime's defaults.
@@ -309,7 +313,11 @@ class LeptonAI:
                 raise InvalidArgumentError(
                     "version= needs a registry: LeptonAI.load_model(name, platform=..., version=...)"
                 )
-            return _load_model(name_or_path, key=key, **options)
+            return _load_model(name_or_path, key=key, external_data=external_data, **options)
+        if external_data is not None:
+            raise InvalidArgumentError(
+                "external_data= is for a model given as bytes; a registry model carries its weights"
+            )
         if not isinstance(name_or_path, str):
             raise InvalidArgumentError(
                 f"with platform=, give a model name (str), got {type(name_or_path).__name__}"

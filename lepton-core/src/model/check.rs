@@ -8,6 +8,12 @@
 /// ModelProto's `graph` field number.
 const GRAPH_FIELD: u64 = 7;
 
+/// Whether `bytes` is a model in ONNX Runtime's own `.ort` format (a FlatBuffer whose file
+/// identifier, bytes 4..8, is `ORTM`); ONNX Runtime reads those from bytes or path directly.
+pub(crate) fn is_ort_format(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && &bytes[4..8] == b"ORTM"
+}
+
 /// Returns why `bytes` cannot be an ONNX model, or `None` if the top level looks right.
 pub(crate) fn onnx_problem(bytes: &[u8]) -> Option<String> {
     if bytes.is_empty() {

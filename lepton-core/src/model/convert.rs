@@ -4,12 +4,13 @@
 //! `ort`'s safe value types tie outputs to `&mut Session`; lepton runs sessions from many threads
 //! (see `session.rs`), so it talks to the C API directly here, in one place.
 
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, c_void};
 use std::ptr::{self, NonNull};
 
 use ort::sys::{ONNXTensorElementDataType as E, ONNXType, OrtMemoryInfo, OrtStatusPtr, OrtValue};
 
 use super::tensor::{element_count, DType, Tensor, TensorData, TensorView, ViewData, F16};
+use super::value::{Input, Map, Value};
 use crate::{Error, Result};
 
 /// Turns an ONNX Runtime status into a `Result`, taking ownership of the status.
@@ -62,6 +63,10 @@ unsafe impl Send for CpuMemory {}
 unsafe impl Sync for CpuMemory {}
 
 impl CpuMemory {
+    pub(crate) fn as_ptr(&self) -> *const OrtMemoryInfo {
+        self.0.as_ptr()
+    }
+
     pub(crate) fn new() -> Result<CpuMemory> {
         let mut p = ptr::null_mut();
         // SAFETY: valid enum arguments and an out-pointer; the runtime is loaded (callers hold a
@@ -88,12 +93,12 @@ impl Drop for CpuMemory {
 }
 
 /// An `OrtValue` this code owns; released on drop.
-pub(crate) struct Value(NonNull<OrtValue>);
+pub(crate) struct OrtOwned(NonNull<OrtValue>);
 
-impl Value {
+impl OrtOwned {
     /// Takes ownership of a value returned by ONNX Runtime (`None` if null).
-    pub(crate) fn from_raw(p: *mut OrtValue) -> Option<Value> {
-        NonNull::new(p).map(Value)
+    pub(crate) fn from_raw(p: *mut OrtValue) -> Option<OrtOwned> {
+        NonNull::new(p).map(OrtOwned)
     }
 
     pub(crate) fn as_ptr(&self) -> *const OrtValue {
@@ -103,9 +108,9 @@ impl Value {
 
 // SAFETY: an OrtValue is a heap object with no thread affinity; moving its ownership to another
 // thread (e.g. out of a GIL-released section) is sound. It is not shared (`!Sync`).
-unsafe impl Send for Value {}
+unsafe impl Send for OrtOwned {}
 
-impl Drop for Value {
+impl Drop for OrtOwned {
     fn drop(&mut self) {
         // SAFETY: the value was created by ONNX Runtime, is owned by this wrapper, released once.
         unsafe { (ort::api().ReleaseValue)(self.0.as_ptr()) }
@@ -114,7 +119,7 @@ impl Drop for Value {
 
 /// An `OrtValue` for a view. Numbers borrow the view's memory (the returned value must not outlive
 /// it, which the `'a` on callers' views ensures); strings are copied into ONNX Runtime.
-pub(crate) fn to_value(mem: &CpuMemory, view: &TensorView<'_>) -> Result<Value> {
+pub(crate) fn to_value(mem: &CpuMemory, view: &TensorView<'_>) -> Result<OrtOwned> {
     let mut out = ptr::null_mut();
     match view.data {
         ViewData::Raw(bytes) => {
@@ -133,19 +138,10 @@ pub(crate) fn to_value(mem: &CpuMemory, view: &TensorView<'_>) -> Result<Value> 
                 )
             })
             .map_err(|e| Error::InvalidInput(format!("could not wrap input tensor: {e}")))?;
-            Value::from_raw(out).ok_or_else(|| Error::Runtime("null input value".into()))
+            OrtOwned::from_raw(out).ok_or_else(|| Error::Runtime("null input value".into()))
         }
         ViewData::Strings(strings) => {
-            let cstrings = strings
-                .iter()
-                .map(|s| CString::new(s.as_bytes()))
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|_| Error::InvalidInput("a string input contains a NUL byte".into()))?;
-            let ptrs: Vec<*const c_char> = cstrings.iter().map(|c| c.as_ptr()).collect();
-            let mut alloc = ptr::null_mut();
-            // SAFETY: out-pointer; the default allocator is process-global and never freed.
-            check(unsafe { (ort::api().GetAllocatorWithDefaultOptions)(&mut alloc) })
-                .map_err(runtime_err("getting the default allocator"))?;
+            let alloc = default_allocator()?;
             // SAFETY: valid allocator, shape pointer/length, and out-pointer.
             check(unsafe {
                 (ort::api().CreateTensorAsOrtValue)(
@@ -157,14 +153,29 @@ pub(crate) fn to_value(mem: &CpuMemory, view: &TensorView<'_>) -> Result<Value> 
                 )
             })
             .map_err(runtime_err("creating a string tensor"))?;
-            let value =
-                Value::from_raw(out).ok_or_else(|| Error::Runtime("null string value".into()))?;
-            // SAFETY: `ptrs` holds `strings.len()` NUL-terminated strings alive for this call, and
-            // the tensor was created with exactly that many elements; ONNX Runtime copies them.
-            check(unsafe {
-                (ort::api().FillStringTensor)(value.0.as_ptr(), ptrs.as_ptr(), ptrs.len())
-            })
-            .map_err(runtime_err("filling a string tensor"))?;
+            let value = OrtOwned::from_raw(out)
+                .ok_or_else(|| Error::Runtime("null string value".into()))?;
+            // Each element is written with its length, so strings holding NUL bytes pass intact
+            // (as onnxruntime's Python API passes them; `FillStringTensor` would cut them).
+            for (i, s) in strings.iter().enumerate() {
+                let mut buf: *mut c_char = ptr::null_mut();
+                // SAFETY: `value` is a string tensor with `strings.len()` elements (its shape was
+                // checked against the strings when the view was built), `i` is below that, and
+                // the returned buffer has room for exactly `s.len()` bytes.
+                check(unsafe {
+                    (ort::api().GetResizedStringTensorElementBuffer)(
+                        value.0.as_ptr(),
+                        i,
+                        s.len(),
+                        &mut buf,
+                    )
+                })
+                .map_err(runtime_err("filling a string tensor"))?;
+                if !s.is_empty() {
+                    // SAFETY: `buf` points at `s.len()` writable bytes owned by the tensor.
+                    unsafe { ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), s.len()) };
+                }
+            }
             Ok(value)
         }
     }
@@ -182,7 +193,7 @@ pub enum OutputData<'a> {
 
 /// Reads an output value's dtype, shape and elements (numbers are borrowed, not copied).
 pub(crate) fn describe<'v>(
-    value: &'v Value,
+    value: &'v OrtOwned,
     name: &str,
 ) -> Result<(DType, Vec<i64>, OutputData<'v>)> {
     let api = ort::api();
@@ -192,7 +203,7 @@ pub(crate) fn describe<'v>(
         .map_err(runtime_err("reading an output's type"))?;
     if kind != ONNXType::ONNX_TYPE_TENSOR {
         return Err(Error::Runtime(format!(
-            "output `{name}` is a {kind:?}, not a tensor; lepton returns tensors only"
+            "output `{name}` is a {kind:?}, not a tensor; read it with Model::run_values"
         )));
     }
     let mut info = ptr::null_mut();
@@ -243,7 +254,7 @@ pub(crate) fn describe<'v>(
 }
 
 /// Copies an output value into an owned tensor.
-pub(crate) fn to_tensor(value: &Value, name: &str) -> Result<Tensor> {
+pub(crate) fn to_tensor(value: &OrtOwned, name: &str) -> Result<Tensor> {
     let (dtype, shape, data) = describe(value, name)?;
     let bytes = match data {
         OutputData::Strings(s) => return Tensor::new(shape, TensorData::String(s)),
@@ -281,7 +292,7 @@ pub(crate) fn to_tensor(value: &Value, name: &str) -> Result<Tensor> {
     Tensor::new(shape, data)
 }
 
-fn read_strings(value: &Value, n: usize) -> Result<Vec<String>> {
+fn read_strings(value: &OrtOwned, n: usize) -> Result<Vec<String>> {
     let api = ort::api();
     let mut total = 0usize;
     // SAFETY: valid string tensor and out-pointer.
@@ -308,4 +319,112 @@ fn read_strings(value: &Value, n: usize) -> Result<Vec<String>> {
             String::from_utf8_lossy(&buf[offsets[i]..end]).into_owned()
         })
         .collect())
+}
+
+/// The default CPU allocator (process-global, never freed).
+fn default_allocator() -> Result<*mut ort::sys::OrtAllocator> {
+    let mut alloc = ptr::null_mut();
+    // SAFETY: out-pointer; the default allocator is process-global and never freed.
+    check(unsafe { (ort::api().GetAllocatorWithDefaultOptions)(&mut alloc) })
+        .map_err(runtime_err("getting the default allocator"))?;
+    Ok(alloc)
+}
+
+/// An `OrtValue` for any input kind; `None` for [`Input::None`] (the input is then not passed,
+/// which ONNX Runtime reads as an absent optional). Sequence and map elements are copied into
+/// ONNX Runtime's own containers (its `CreateValue` copies them).
+pub(crate) fn to_input_value(
+    mem: &CpuMemory,
+    input: &Input<'_>,
+    name: &str,
+) -> Result<Option<OrtOwned>> {
+    let combine = |parts: Vec<OrtOwned>, kind: ONNXType| -> Result<OrtOwned> {
+        let ptrs: Vec<*const OrtValue> = parts.iter().map(|p| p.as_ptr()).collect();
+        let mut out = ptr::null_mut();
+        // SAFETY: `ptrs` holds `ptrs.len()` live values (kept alive by `parts` for the call);
+        // ONNX Runtime copies them into the new container.
+        check(unsafe { (ort::api().CreateValue)(ptrs.as_ptr(), ptrs.len(), kind, &mut out) })
+            .map_err(|e| Error::InvalidInput(format!("input `{name}`: {e}")))?;
+        OrtOwned::from_raw(out).ok_or_else(|| Error::Runtime("null container value".into()))
+    };
+    Ok(match input {
+        Input::Tensor(view) => Some(to_value(mem, view)?),
+        Input::Sequence(items) => {
+            if items.is_empty() {
+                return Err(Error::InvalidInput(format!(
+                    "input `{name}`: an empty sequence cannot be passed (ONNX Runtime's C API \
+                     builds sequences from at least one tensor)"
+                )));
+            }
+            let parts = items
+                .iter()
+                .map(|v| to_value(mem, v))
+                .collect::<Result<Vec<_>>>()?;
+            Some(combine(parts, ONNXType::ONNX_TYPE_SEQUENCE)?)
+        }
+        Input::Map { keys, values } => {
+            let parts = vec![to_value(mem, keys)?, to_value(mem, values)?];
+            Some(combine(parts, ONNXType::ONNX_TYPE_MAP)?)
+        }
+        Input::None => None,
+    })
+}
+
+/// Copies an output value of any kind (tensor, sequence, map, absent optional) into an owned
+/// [`Value`].
+pub(crate) fn to_output_value(value: &OrtOwned, name: &str) -> Result<Value> {
+    let api = ort::api();
+    let mut has = 0;
+    // SAFETY: valid value and out-pointer.
+    check(unsafe { (api.HasValue)(value.as_ptr(), &mut has) })
+        .map_err(runtime_err("reading an output"))?;
+    if has == 0 {
+        return Ok(Value::None);
+    }
+    let mut kind = ONNXType::ONNX_TYPE_UNKNOWN;
+    // SAFETY: valid value and out-pointer.
+    check(unsafe { (api.GetValueType)(value.as_ptr(), &mut kind) })
+        .map_err(runtime_err("reading an output's type"))?;
+    let element = |i: usize| -> Result<OrtOwned> {
+        let alloc = default_allocator()?;
+        let mut out = ptr::null_mut();
+        // SAFETY: valid container value, an index below its count, a live allocator and an
+        // out-pointer; the returned value is owned by the caller (released by `OrtOwned`).
+        check(unsafe { (api.GetValue)(value.as_ptr(), i as std::ffi::c_int, alloc, &mut out) })
+            .map_err(runtime_err("reading an output's element"))?;
+        OrtOwned::from_raw(out).ok_or_else(|| Error::Runtime("null element value".into()))
+    };
+    match kind {
+        ONNXType::ONNX_TYPE_TENSOR => Ok(Value::Tensor(to_tensor(value, name)?)),
+        ONNXType::ONNX_TYPE_SEQUENCE => {
+            let mut count = 0usize;
+            // SAFETY: valid sequence value and out-pointer.
+            check(unsafe { (api.GetValueCount)(value.as_ptr(), &mut count) })
+                .map_err(runtime_err("reading a sequence's length"))?;
+            (0..count)
+                .map(|i| to_output_value(&element(i)?, name))
+                .collect::<Result<Vec<_>>>()
+                .map(Value::Sequence)
+        }
+        ONNXType::ONNX_TYPE_MAP => Ok(Value::Map(Map {
+            keys: to_tensor(&element(0)?, name)?,
+            values: to_tensor(&element(1)?, name)?,
+        })),
+        other => Err(Error::Runtime(format!(
+            "output `{name}` is a {other:?}, which lepton cannot return"
+        ))),
+    }
+}
+
+/// Whether an output value is a tensor with a value (what [`describe`] reads without a copy).
+pub(crate) fn is_plain_tensor(value: &OrtOwned) -> bool {
+    let api = ort::api();
+    let (mut has, mut kind) = (0, ONNXType::ONNX_TYPE_UNKNOWN);
+    // SAFETY: valid value and out-pointers.
+    unsafe {
+        check((api.HasValue)(value.as_ptr(), &mut has)).is_ok()
+            && has != 0
+            && check((api.GetValueType)(value.as_ptr(), &mut kind)).is_ok()
+            && kind == ONNXType::ONNX_TYPE_TENSOR
+    }
 }

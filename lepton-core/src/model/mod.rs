@@ -20,15 +20,21 @@
 
 mod check;
 mod convert;
+pub mod external;
 mod fingerprint;
+mod initializers;
 mod options;
+pub mod providers;
 pub mod runtime;
 mod session;
 mod tensor;
 pub mod tune;
+mod value;
 
 pub use convert::OutputData;
 pub use fingerprint::Fingerprint;
+pub use initializers::{Filling, Initializers};
 pub use options::{ExecutionProvider, ModelOptions, OptimizationLevel};
-pub use session::{Dim, InputKey, IoInfo, Model, Outputs, RawOutputs};
+pub use session::{Dim, InputKey, IoInfo, IoKind, Model, Outputs, RawOutputs};
 pub use tensor::{DType, Element, Tensor, TensorData, TensorView, F16};
+pub use value::{Input, Map, Value};

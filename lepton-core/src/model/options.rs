@@ -18,6 +18,15 @@ pub enum ExecutionProvider {
     },
     /// The CPU (always available; ONNX Runtime also uses it for nodes other providers skip).
     Cpu,
+    /// Another of ONNX Runtime's providers, by the name onnxruntime gives it
+    /// (`TensorrtExecutionProvider`, `OpenVINOExecutionProvider`, `ROCMExecutionProvider`,
+    /// `CoreMLExecutionProvider`, `DmlExecutionProvider`...): registered when the loaded
+    /// runtime has it, else unavailable (fallback to CPU, or an error when strict). Its
+    /// options go in [`ModelOptions::provider_options`].
+    Other {
+        /// onnxruntime's name for it.
+        name: &'static str,
+    },
 }
 
 impl ExecutionProvider {
@@ -32,6 +41,13 @@ impl fmt::Display for ExecutionProvider {
             ExecutionProvider::Cuda { device_id: 0 } => f.write_str("cuda"),
             ExecutionProvider::Cuda { device_id } => write!(f, "cuda:{device_id}"),
             ExecutionProvider::Cpu => f.write_str("cpu"),
+            ExecutionProvider::Other { name } => {
+                let alias = super::providers::KNOWN
+                    .iter()
+                    .find(|(n, _, _)| n == name)
+                    .map_or(*name, |(_, _, a)| *a);
+                f.write_str(alias)
+            }
         }
     }
 }
@@ -48,6 +64,13 @@ impl FromStr for ExecutionProvider {
             "cuda" | "gpu" | "cudaexecutionprovider" => return Ok(ExecutionProvider::CUDA),
             _ => {}
         }
+        if let Some((name, _, _)) = super::providers::KNOWN.iter().find(|(n, short, alias)| {
+            lower == n.to_ascii_lowercase()
+                || lower == *alias
+                || lower == short.to_ascii_lowercase()
+        }) {
+            return Ok(ExecutionProvider::Other { name });
+        }
         if let Some(id) = lower.strip_prefix("cuda:") {
             if let Ok(device_id) = id.parse::<i32>() {
                 if device_id >= 0 {
@@ -56,8 +79,14 @@ impl FromStr for ExecutionProvider {
             }
         }
         Err(Error::InvalidArgument(format!(
-            "unknown execution provider `{s}`; use `cpu`, `cuda` or `cuda:N` \
-             (onnxruntime's `CPUExecutionProvider`/`CUDAExecutionProvider` also work)"
+            "unknown execution provider `{s}`; use `cpu`, `cuda` or `cuda:N`, onnxruntime's names \
+             (`CPUExecutionProvider`, `CUDAExecutionProvider`, `TensorrtExecutionProvider`...) \
+             or their short forms ({})",
+            super::providers::KNOWN
+                .iter()
+                .map(|(_, _, a)| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )))
     }
 }
@@ -135,6 +164,14 @@ pub struct ModelOptions {
     /// The ONNX Runtime library to load (`libonnxruntime.so.*`); see [`super::runtime`] for the
     /// search order when it is `None`.
     pub runtime_path: Option<PathBuf>,
+    /// Options per provider, passed through to ONNX Runtime as onnxruntime's Python API passes
+    /// `(name, {key: value})` (e.g. CUDA's `gpu_mem_limit`, TensorRT's `trt_fp16_enable`).
+    pub provider_options: Vec<(ExecutionProvider, Vec<(String, String)>)>,
+    /// A model file whose side files (ONNX external data) add up, with the model, to more than
+    /// this many bytes has its large weights handed to ONNX Runtime as external initializers
+    /// instead of put inline (then [`Model::bytes`](super::Model::bytes) lacks them). Default:
+    /// protobuf's 2 GiB limit, past which inlining is impossible.
+    pub inline_limit: u64,
 }
 
 impl Default for ModelOptions {
@@ -146,6 +183,8 @@ impl Default for ModelOptions {
             inter_op_threads: None,
             optimization_level: OptimizationLevel::All,
             runtime_path: None,
+            provider_options: Vec::new(),
+            inline_limit: super::external::PROTOBUF_LIMIT as u64,
         }
     }
 }
@@ -157,6 +196,13 @@ impl ModelOptions {
         providers: impl IntoIterator<Item = ExecutionProvider>,
     ) -> Self {
         self.providers = providers.into_iter().collect();
+        self
+    }
+
+    /// Sets [`ModelOptions::inline_limit`]: side files past it go to ONNX Runtime as external
+    /// initializers instead of inline.
+    pub fn with_inline_limit(mut self, bytes: u64) -> Self {
+        self.inline_limit = bytes;
         self
     }
 
@@ -184,6 +230,26 @@ impl ModelOptions {
         self
     }
 
+    /// Sets the options of one provider (replacing any given before for it).
+    pub fn with_provider_options(
+        mut self,
+        provider: ExecutionProvider,
+        options: impl IntoIterator<Item = (String, String)>,
+    ) -> Self {
+        self.provider_options.retain(|(p, _)| *p != provider);
+        self.provider_options
+            .push((provider, options.into_iter().collect()));
+        self
+    }
+
+    /// The options given for `provider` (empty if none).
+    pub fn options_of(&self, provider: ExecutionProvider) -> &[(String, String)] {
+        self.provider_options
+            .iter()
+            .find(|(p, _)| *p == provider)
+            .map_or(&[], |(_, o)| o.as_slice())
+    }
+
     /// Sets the ONNX Runtime library to load.
     pub fn with_runtime_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.runtime_path = Some(path.into());
@@ -209,6 +275,18 @@ mod tests {
         assert_eq!(
             ExecutionProvider::Cuda { device_id: 2 }.to_string(),
             "cuda:2"
+        );
+        assert_eq!(
+            "TensorrtExecutionProvider"
+                .parse::<ExecutionProvider>()
+                .unwrap(),
+            ExecutionProvider::Other {
+                name: "TensorrtExecutionProvider"
+            }
+        );
+        assert_eq!(
+            "openvino".parse::<ExecutionProvider>().unwrap().to_string(),
+            "openvino"
         );
         let err = "tpu".parse::<ExecutionProvider>().unwrap_err();
         assert!(err

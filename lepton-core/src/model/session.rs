@@ -1,6 +1,7 @@
 //! [`Model`]: an ONNX model loaded into an ONNX Runtime session, with its signature, its active
 //! execution providers and its bytes, runnable from many threads at once.
 
+use std::collections::HashMap;
 use std::ffi::{c_char, CString};
 use std::fmt;
 use std::path::Path;
@@ -11,11 +12,17 @@ use ort::session::Session;
 use ort::AsPointer;
 use smallvec::SmallVec;
 
-use super::check::onnx_problem;
-use super::convert::{self, CpuMemory, OutputData, Value};
+use super::check::{is_ort_format, onnx_problem};
+use super::convert::{self, CpuMemory, OrtOwned, OutputData};
+use super::external::{
+    external_locations, inline_external_data, split_external_data, SideFiles, SPLIT_MIN_BYTES,
+};
+use super::initializers::{Filling, Initializers};
 use super::options::{ExecutionProvider, ModelOptions, OptimizationLevel};
+use super::providers;
 use super::runtime;
 use super::tensor::{DType, Tensor, TensorView};
+use super::value::{Input, Value};
 use crate::{Error, Result};
 
 /// One dimension of a declared input/output shape.
@@ -39,6 +46,20 @@ impl fmt::Display for Dim {
     }
 }
 
+/// What an input or output holds (inside `optional(...)` when [`IoInfo::is_optional`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IoKind {
+    /// A tensor.
+    Tensor,
+    /// A sequence (of tensors or maps).
+    Sequence,
+    /// A map.
+    Map,
+    /// Anything else (opaque types).
+    Other,
+}
+
 /// A model input or output: name, element type and declared shape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IoInfo {
@@ -46,6 +67,8 @@ pub struct IoInfo {
     dtype: Option<DType>,
     onnx_type: String,
     shape: Vec<Dim>,
+    kind: IoKind,
+    optional: bool,
 }
 
 impl IoInfo {
@@ -54,8 +77,9 @@ impl IoInfo {
         &self.name
     }
 
-    /// The element type; `None` if it is not a tensor lepton can exchange (a sequence, a map,
-    /// bfloat16...). [`IoInfo::onnx_type`] says what it is.
+    /// The element type of a tensor (or of a sequence's tensors, or of a map's values); `None`
+    /// for a type lepton cannot exchange (bfloat16...). [`IoInfo::onnx_type`] says what it is and
+    /// [`IoInfo::kind`] which kind of value it is.
     pub fn dtype(&self) -> Option<DType> {
         self.dtype
     }
@@ -68,6 +92,17 @@ impl IoInfo {
     /// The declared shape (empty for a scalar or a non-tensor).
     pub fn shape(&self) -> &[Dim] {
         &self.shape
+    }
+
+    /// Tensor, sequence, map or other (of the contained type for an optional).
+    pub fn kind(&self) -> IoKind {
+        self.kind
+    }
+
+    /// Whether the type is `optional(...)`: such an input may be left out (or given as
+    /// [`Input::None`]) and such an output may come back as [`Value::None`].
+    pub fn is_optional(&self) -> bool {
+        self.optional
     }
 
     fn type_text(&self) -> String {
@@ -181,7 +216,7 @@ unsafe impl Sync for NamePtrs {}
 pub struct RawOutputs<'m> {
     model: &'m Model,
     selected: Option<SmallVec<[usize; 4]>>,
-    values: SmallVec<[Value; 4]>,
+    values: SmallVec<[OrtOwned; 4]>,
 }
 
 impl RawOutputs<'_> {
@@ -201,9 +236,21 @@ impl RawOutputs<'_> {
         &self.model.outputs[index].name
     }
 
-    /// Output `i`: its dtype, shape and elements (numbers borrowed from ONNX Runtime).
+    /// Output `i`: its dtype, shape and elements (numbers borrowed from ONNX Runtime). A
+    /// sequence, map or absent optional is an error: check [`RawOutputs::is_tensor`] and read
+    /// those with [`RawOutputs::value`].
     pub fn get(&self, i: usize) -> Result<(DType, Vec<i64>, OutputData<'_>)> {
         convert::describe(&self.values[i], self.name(i))
+    }
+
+    /// Whether output `i` is a tensor (readable with [`RawOutputs::get`]).
+    pub fn is_tensor(&self, i: usize) -> bool {
+        convert::is_plain_tensor(&self.values[i])
+    }
+
+    /// Output `i` of any kind, copied out of ONNX Runtime.
+    pub fn value(&self, i: usize) -> Result<Value> {
+        convert::to_output_value(&self.values[i], self.name(i))
     }
 }
 
@@ -225,11 +272,18 @@ pub struct Model {
     session: Session,
     bytes: Vec<u8>,
     inputs: Vec<IoInfo>,
+    /// Initializers a run may override by name (onnxruntime's `get_overridable_initializers`);
+    /// their names follow the inputs' in `name_ptrs.inputs`.
+    initializers: Vec<IoInfo>,
     outputs: Vec<IoInfo>,
     name_ptrs: NamePtrs,
     providers: Vec<ExecutionProvider>,
     fallback: Option<String>,
     memory: CpuMemory,
+    /// How many initializers were handed to ONNX Runtime outside the graph (`bytes` lacks them).
+    external_weights: usize,
+    /// Their buffers, used in place by the session: dropped after it (fields drop in order).
+    _initializers: Initializers,
 }
 
 // Compile-time proof of the thread-safety promise above.
@@ -260,33 +314,142 @@ impl Model {
             },
             _ => Error::io(path, e),
         })?;
-        Model::load(bytes, Some(path.display().to_string()), options)
+        let source = Some(path.display().to_string());
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        Model::load(bytes, source, SideFiles::Dir(folder), options)
     }
 
-    /// Loads a model from the bytes of an `.onnx` file (kept, see [`Model::bytes`]).
+    /// Loads a model from the bytes of an `.onnx` (or `.ort`) file (kept, see [`Model::bytes`]).
+    ///
+    /// A model whose weights live in side files (ONNX external data) cannot be loaded from its
+    /// bytes alone: use [`Model::from_file`] or [`Model::from_bytes_with_external_data`].
     pub fn from_bytes(bytes: impl Into<Vec<u8>>, options: &ModelOptions) -> Result<Model> {
-        Model::load(bytes.into(), None, options)
+        Model::load(bytes.into(), None, SideFiles::None, options)
     }
 
-    fn load(bytes: Vec<u8>, source: Option<String>, options: &ModelOptions) -> Result<Model> {
+    /// Loads a model from its bytes and its external-data side files, given as
+    /// `{location written in the model: file bytes}` (e.g. `{"model.onnx_data": ...}`).
+    ///
+    /// The side files' bytes are put inline, so [`Model::bytes`] is one self-contained model.
+    /// A side file the model names but `files` lacks is [`Error::NotFound`].
+    pub fn from_bytes_with_external_data(
+        bytes: impl Into<Vec<u8>>,
+        files: &HashMap<String, Vec<u8>>,
+        options: &ModelOptions,
+    ) -> Result<Model> {
+        Model::load(bytes.into(), None, SideFiles::Given(files), options)
+    }
+
+    fn load(
+        bytes: Vec<u8>,
+        source: Option<String>,
+        side_files: SideFiles<'_>,
+        options: &ModelOptions,
+    ) -> Result<Model> {
         let invalid = |reason: String| Error::InvalidModel {
             source_name: source.clone(),
             reason,
         };
-        if let Some(problem) = onnx_problem(&bytes) {
-            return Err(invalid(problem));
+        let (bytes, initializers) = if is_ort_format(&bytes) {
+            (bytes, Initializers::default())
+        } else {
+            if let Some(problem) = onnx_problem(&bytes) {
+                return Err(invalid(problem));
+            }
+            let model_error = |e| match e {
+                Error::InvalidModel { reason, .. } => invalid(reason),
+                other => other,
+            };
+            let split = match side_files {
+                SideFiles::Dir(dir) => {
+                    let side: u64 = external_locations(&bytes)
+                        .map_err(model_error)?
+                        .iter()
+                        .filter_map(|l| std::fs::metadata(dir.join(l)).ok())
+                        .map(|m| m.len())
+                        .sum();
+                    (side > 0 && side.saturating_add(bytes.len() as u64) > options.inline_limit)
+                        .then_some(dir)
+                }
+                _ => None,
+            };
+            match split {
+                Some(dir) => {
+                    let (graph, tensors) =
+                        split_external_data(bytes, SideFiles::Dir(dir), SPLIT_MIN_BYTES)
+                            .map_err(model_error)?;
+                    runtime::environment(options.runtime_path.as_deref())?;
+                    let mut filling = Filling::allocate(tensors).map_err(model_error)?;
+                    filling.read_from_dir(dir).map_err(model_error)?;
+                    let what = source.clone().unwrap_or_else(|| "the model".into());
+                    (graph, filling.finish(&what)?)
+                }
+                None => (
+                    inline_external_data(bytes, side_files).map_err(model_error)?,
+                    Initializers::default(),
+                ),
+            }
+        };
+        let env = runtime::environment(options.runtime_path.as_deref())?;
+        Model::open(env, bytes, initializers, source, options)
+    }
+
+    /// A model from its graph and the initializers kept outside it (see
+    /// [`split_external_data`]): how the registry loads a model stored as an object set.
+    pub(crate) fn from_graph(
+        graph: Vec<u8>,
+        initializers: Initializers,
+        source: Option<String>,
+        options: &ModelOptions,
+    ) -> Result<Model> {
+        if let Some(problem) = onnx_problem(&graph) {
+            return Err(Error::InvalidModel {
+                source_name: source,
+                reason: problem,
+            });
         }
         let env = runtime::environment(options.runtime_path.as_deref())?;
+        Model::open(env, graph, initializers, source, options)
+    }
+
+    fn open(
+        env: &ort::environment::Environment,
+        bytes: Vec<u8>,
+        weights: Initializers,
+        source: Option<String>,
+        options: &ModelOptions,
+    ) -> Result<Model> {
+        let invalid = |reason: String| Error::InvalidModel {
+            source_name: source.clone(),
+            reason,
+        };
+        let external_weights = weights.len();
         let (session, providers, fallback) =
-            open_session(env, &bytes, options).map_err(|e| match e {
+            open_session(env, &bytes, &weights, options).map_err(|e| match e {
                 OpenError::Lepton(e) => e,
                 OpenError::Model(reason) => invalid(reason),
             })?;
         if let Some(why) = &fallback {
             tracing::warn!("{why}");
         }
-        let inputs: Vec<IoInfo> = session.inputs().iter().map(io_info).collect();
-        let outputs: Vec<IoInfo> = session.outputs().iter().map(io_info).collect();
+        let inputs: Vec<IoInfo> = session
+            .inputs()
+            .iter()
+            .map(|o| io_info(o.name(), o.dtype()))
+            .collect();
+        let initializers: Vec<IoInfo> = session
+            .overridable_initializers()
+            .iter()
+            .map(|o| io_info(o.name(), o.dtype()))
+            .collect();
+        let outputs: Vec<IoInfo> = session
+            .outputs()
+            .iter()
+            .map(|o| io_info(o.name(), o.dtype()))
+            .collect();
         let cstrings = |infos: &[IoInfo]| {
             infos
                 .iter()
@@ -294,7 +457,8 @@ impl Model {
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(|_| invalid("an input or output name contains a NUL byte".into()))
         };
-        let (input_names, output_names) = (cstrings(&inputs)?, cstrings(&outputs)?);
+        let all_inputs: Vec<IoInfo> = inputs.iter().chain(&initializers).cloned().collect();
+        let (input_names, output_names) = (cstrings(&all_inputs)?, cstrings(&outputs)?);
         Ok(Model {
             name_ptrs: NamePtrs {
                 inputs: input_names.iter().map(|c| c.as_ptr()).collect(),
@@ -305,15 +469,24 @@ impl Model {
             session,
             bytes,
             inputs,
+            initializers,
             outputs,
             providers,
             fallback,
+            external_weights,
+            _initializers: weights,
         })
     }
 
     /// The inputs, in order.
     pub fn inputs(&self) -> &[IoInfo] {
         &self.inputs
+    }
+
+    /// Initializers a run may override by passing a value under their name (as onnxruntime's
+    /// `InferenceSession.get_overridable_initializers()`); left out, they keep their stored value.
+    pub fn overridable_initializers(&self) -> &[IoInfo] {
+        &self.initializers
     }
 
     /// The outputs, in order.
@@ -331,7 +504,31 @@ impl Model {
         self.fallback.as_deref()
     }
 
-    /// The ONNX bytes the model was loaded from.
+    /// How many initializers ONNX Runtime got outside the graph (external initializers): a model
+    /// whose side files exceed [`ModelOptions::inline_limit`], or loaded from a registry object
+    /// set. When not 0, [`Model::bytes`] is the graph without those weights.
+    pub fn external_weights(&self) -> usize {
+        self.external_weights
+    }
+
+    /// [`Model::bytes`] when they hold every weight; for a model with external weights
+    /// ([`Model::external_weights`]) [`Error::InvalidArgument`]: its bytes alone would lose them
+    /// (what `save`, `to_bytes` and `push_model` of a loaded model need).
+    pub fn self_contained_bytes(&self) -> Result<&[u8]> {
+        if self.external_weights > 0 {
+            return Err(Error::InvalidArgument(format!(
+                "this model's {} largest weights were handed to ONNX Runtime outside its bytes \
+                 (its side files exceed the inline limit, or it came from a registry object \
+                 set), so its bytes alone would lose them; keep the model file with its side \
+                 files, or push that file to a registry (Platform::push_model_file)",
+                self.external_weights
+            )));
+        }
+        Ok(&self.bytes)
+    }
+
+    /// The model's bytes: the ONNX (or `.ort`) bytes it was loaded from, with any external data
+    /// put inline (one self-contained model: what `save` and the registry store).
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
@@ -375,6 +572,14 @@ impl Model {
     ) -> Result<Outputs> {
         let raw = self.run_raw(inputs, output_names)?;
         let mut result = Vec::with_capacity(raw.len());
+        if let Some(i) = (0..raw.len()).find(|&i| !raw.is_tensor(i)) {
+            return Err(Error::InvalidInput(format!(
+                "output `{}` is not a tensor ({}); use Model::run_values, which returns \
+                 sequences, maps and absent optionals too",
+                raw.name(i),
+                self.outputs[raw.selected.as_ref().map_or(i, |s| s[i])].onnx_type
+            )));
+        }
         for (i, value) in raw.values.iter().enumerate() {
             let name = raw.name(i);
             result.push((name.to_string(), convert::to_tensor(value, name)?));
@@ -390,11 +595,45 @@ impl Model {
         inputs: Vec<(InputKey<'_>, TensorView<'_>)>,
         output_names: Option<&[&str]>,
     ) -> Result<RawOutputs<'_>> {
+        let inputs = inputs
+            .into_iter()
+            .map(|(k, v)| (k, Input::Tensor(v)))
+            .collect();
+        self.run_raw_inputs(inputs, output_names)
+    }
+
+    /// Runs the model on inputs of any kind (tensors, sequences, maps, [`Input::None`] for an
+    /// absent optional) and returns every selected output as a [`Value`]. Optional inputs and
+    /// overridable initializers may be left out; an initializer is overridden by giving a
+    /// tensor under its name.
+    pub fn run_values(
+        &self,
+        inputs: Vec<(InputKey<'_>, Input<'_>)>,
+        output_names: Option<&[&str]>,
+    ) -> Result<Vec<(String, Value)>> {
+        let raw = self.run_raw_inputs(inputs, output_names)?;
+        (0..raw.len())
+            .map(|i| Ok((raw.name(i).to_string(), raw.value(i)?)))
+            .collect()
+    }
+
+    /// [`Model::run_raw`] for inputs of any kind (see [`Model::run_values`]).
+    pub fn run_raw_inputs(
+        &self,
+        inputs: Vec<(InputKey<'_>, Input<'_>)>,
+        output_names: Option<&[&str]>,
+    ) -> Result<RawOutputs<'_>> {
         let ordered = self.order_inputs(inputs)?;
-        let values = ordered
-            .iter()
-            .map(|v| convert::to_value(&self.memory, v))
-            .collect::<Result<SmallVec<[Value; 4]>>>()?;
+        let mut values: SmallVec<[OrtOwned; 4]> = SmallVec::with_capacity(ordered.len());
+        let mut input_name_ptrs: SmallVec<[*const c_char; 4]> =
+            SmallVec::with_capacity(ordered.len());
+        for (slot, input) in &ordered {
+            let name = &self.input_info(*slot).name;
+            if let Some(v) = convert::to_input_value(&self.memory, input, name)? {
+                values.push(v);
+                input_name_ptrs.push(self.name_ptrs.inputs[*slot]);
+            }
+        }
         let value_ptrs: SmallVec<[*const ort::sys::OrtValue; 4]> =
             values.iter().map(|v| v.as_ptr()).collect();
 
@@ -437,7 +676,7 @@ impl Model {
             (ort::api().Run)(
                 self.session.ptr().cast_mut(),
                 ptr::null(),
-                self.name_ptrs.inputs.as_ptr(),
+                input_name_ptrs.as_ptr(),
                 value_ptrs.as_ptr(),
                 value_ptrs.len(),
                 output_name_ptrs.as_ptr(),
@@ -446,8 +685,8 @@ impl Model {
             )
         };
         // Take ownership of whatever was produced before looking at the status, so nothing leaks.
-        let produced: SmallVec<[Option<Value>; 4]> =
-            out_ptrs.into_iter().map(Value::from_raw).collect();
+        let produced: SmallVec<[Option<OrtOwned>; 4]> =
+            out_ptrs.into_iter().map(OrtOwned::from_raw).collect();
         convert::check(status).map_err(Error::Runtime)?;
         drop(values);
         let mut outputs = SmallVec::with_capacity(produced.len());
@@ -467,21 +706,36 @@ impl Model {
         })
     }
 
-    /// Checks inputs against the signature and returns them in the model's order.
+    /// Input `slot`: an input, or past them an overridable initializer.
+    fn input_info(&self, slot: usize) -> &IoInfo {
+        self.inputs
+            .get(slot)
+            .unwrap_or_else(|| &self.initializers[slot - self.inputs.len()])
+    }
+
+    /// Checks inputs against the signature and returns them with their slot (position among
+    /// inputs, then overridable initializers), in the model's order. Absent optional inputs
+    /// and initializers left out are not returned.
     fn order_inputs<'v>(
         &self,
-        inputs: Vec<(InputKey<'_>, TensorView<'v>)>,
-    ) -> Result<Vec<TensorView<'v>>> {
+        inputs: Vec<(InputKey<'_>, Input<'v>)>,
+    ) -> Result<Vec<(usize, Input<'v>)>> {
         let n = self.inputs.len();
-        if inputs.len() > n {
+        let total = n + self.initializers.len();
+        if inputs.len() > total {
             return Err(Error::InvalidInput(format!(
-                "too many inputs: the model takes {n} ({}), got {}",
+                "too many inputs: the model takes {n} ({}){}, got {}",
                 names_of(&self.inputs),
+                if self.initializers.is_empty() {
+                    String::new()
+                } else {
+                    format!(" and may override {} initializers", self.initializers.len())
+                },
                 inputs.len()
             )));
         }
-        let mut slots: Vec<Option<TensorView<'v>>> = vec![None; n];
-        for (key, view) in inputs {
+        let mut slots: Vec<Option<Input<'v>>> = vec![None; total];
+        for (key, value) in inputs {
             let i = match key {
                 InputKey::Index(i) if i < n => i,
                 InputKey::Index(i) => {
@@ -493,43 +747,96 @@ impl Model {
                 InputKey::Name(name) => self
                     .inputs
                     .iter()
+                    .chain(&self.initializers)
                     .position(|info| info.name == name)
                     .ok_or_else(|| {
                         Error::InvalidInput(format!(
-                            "unknown input `{name}`; the model's inputs are {}",
-                            names_of(&self.inputs)
+                            "unknown input `{name}`; the model's inputs are {}{}",
+                            names_of(&self.inputs),
+                            if self.initializers.is_empty() {
+                                String::new()
+                            } else {
+                                format!(
+                                    " (initializers that may be overridden: {})",
+                                    names_of(&self.initializers)
+                                )
+                            }
                         ))
                     })?,
             };
             if slots[i].is_some() {
                 return Err(Error::InvalidInput(format!(
                     "input `{}` is given twice",
-                    self.inputs[i].name
+                    self.input_info(i).name
                 )));
             }
-            check_input(&self.inputs[i], &view)?;
-            slots[i] = Some(view);
+            check_value(self.input_info(i), &value)?;
+            slots[i] = Some(value);
         }
-        slots
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| {
-                v.ok_or_else(|| {
+        let mut ordered = Vec::with_capacity(total);
+        for (i, v) in slots.into_iter().enumerate() {
+            match v {
+                Some(v) => ordered.push((i, v)),
+                None if i >= n || self.inputs[i].optional => {}
+                None => {
                     let info = &self.inputs[i];
-                    Error::InvalidInput(format!(
+                    return Err(Error::InvalidInput(format!(
                         "missing input `{}` ({}); the model's inputs are {}",
                         info.name,
                         info.type_text(),
                         names_of(&self.inputs)
-                    ))
-                })
-            })
-            .collect()
+                    )));
+                }
+            }
+        }
+        Ok(ordered)
     }
 }
 
 fn names_of(infos: &[IoInfo]) -> String {
     names(infos)
+}
+
+/// Checks one input value's kind (and a tensor's dtype and shape) against its declaration.
+fn check_value(info: &IoInfo, value: &Input<'_>) -> Result<()> {
+    let name = &info.name;
+    let wrong = |what: &str| {
+        Err(Error::InvalidInput(format!(
+            "input `{name}` has type {}; {what}",
+            info.onnx_type
+        )))
+    };
+    match (value, info.kind) {
+        (Input::None, _) if info.optional => Ok(()),
+        (Input::None, _) => wrong("it is not optional, so it needs a value"),
+        (Input::Tensor(view), IoKind::Tensor) => check_input(info, view),
+        (Input::Sequence(items), IoKind::Sequence) => {
+            if let Some(expected) = info.dtype {
+                if let Some(bad) = items.iter().position(|v| v.dtype != expected) {
+                    return Err(Error::InvalidInput(format!(
+                        "input `{name}`: element {bad} of the sequence has dtype {}, expected \
+                         {expected}",
+                        items[bad].dtype
+                    )));
+                }
+            }
+            Ok(())
+        }
+        (Input::Map { keys, values }, IoKind::Map) => {
+            if keys.shape.len() != 1 || keys.shape != values.shape {
+                return Err(Error::InvalidInput(format!(
+                    "input `{name}`: map keys and values must be 1-D and of the same length \
+                     (got shapes {:?} and {:?})",
+                    keys.shape, values.shape
+                )));
+            }
+            Ok(())
+        }
+        (_, IoKind::Sequence) => wrong("pass a list of arrays"),
+        (_, IoKind::Map) => wrong("pass a dict"),
+        (_, IoKind::Tensor) => wrong(&format!("pass an array, not a {}", value.kind())),
+        (_, _) => wrong("lepton cannot pass values of this type"),
+    }
 }
 
 /// Checks one input's dtype, rank and fixed dimensions against its declaration.
@@ -573,10 +880,14 @@ fn check_input(info: &IoInfo, view: &TensorView<'_>) -> Result<()> {
     Ok(())
 }
 
-fn io_info(outlet: &ort::value::Outlet) -> IoInfo {
+fn io_info(name: &str, ty: &ort::value::ValueType) -> IoInfo {
     use ort::value::ValueType;
-    let onnx_type = outlet.dtype().to_string();
-    let (dtype, shape) = match outlet.dtype() {
+    let onnx_type = ty.to_string();
+    let (inner, optional) = match ty {
+        ValueType::Optional(inner) => (inner.as_ref(), true),
+        other => (other, false),
+    };
+    let (dtype, shape, kind) = match inner {
         ValueType::Tensor {
             ty,
             shape,
@@ -595,15 +906,27 @@ fn io_info(outlet: &ort::value::Outlet) -> IoInfo {
                     }
                 })
                 .collect();
-            (convert::from_ort_element(*ty), dims)
+            (convert::from_ort_element(*ty), dims, IoKind::Tensor)
         }
-        _ => (None, Vec::new()),
+        ValueType::Sequence(element) => {
+            let dtype = match element.as_ref() {
+                ValueType::Tensor { ty, .. } => convert::from_ort_element(*ty),
+                _ => None,
+            };
+            (dtype, Vec::new(), IoKind::Sequence)
+        }
+        ValueType::Map { value, .. } => {
+            (convert::from_ort_element(*value), Vec::new(), IoKind::Map)
+        }
+        _ => (None, Vec::new(), IoKind::Other),
     };
     IoInfo {
-        name: outlet.name().to_string(),
+        name: name.to_string(),
         dtype,
         onnx_type,
         shape,
+        kind,
+        optional,
     }
 }
 
@@ -619,6 +942,7 @@ enum OpenError {
 fn open_session(
     env: &ort::environment::Environment,
     bytes: &[u8],
+    initializers: &Initializers,
     options: &ModelOptions,
 ) -> std::result::Result<(Session, Vec<ExecutionProvider>, Option<String>), OpenError> {
     let wants_gpu = options
@@ -634,21 +958,41 @@ fn open_session(
         }
         match p {
             ExecutionProvider::Cpu => {}
-            ExecutionProvider::Cuda { device_id } => match register_cuda(&mut builder, device_id) {
-                Ok(()) => active.push(p),
-                Err(reason) => {
-                    if options.strict {
-                        return Err(OpenError::Lepton(Error::ProviderUnavailable {
-                            provider: p.to_string(),
-                            reason,
-                        }));
+            _ => {
+                let extra = options.options_of(p);
+                let registered = match p {
+                    ExecutionProvider::Cuda { device_id } if extra.is_empty() => {
+                        register_cuda(&mut builder, device_id)
                     }
-                    fallback.push(format!("{p}: {reason}"));
+                    ExecutionProvider::Cuda { device_id } => register_cuda_with(
+                        &mut builder,
+                        // Given options come after, so a `device_id` among them wins.
+                        std::iter::once(("device_id".to_string(), device_id.to_string()))
+                            .chain(extra.iter().cloned())
+                            .collect(),
+                    ),
+                    ExecutionProvider::Other { name } => {
+                        providers::register(&mut builder, name, extra)
+                    }
+                    _ => Ok(()),
+                };
+                match registered {
+                    Ok(()) => active.push(p),
+                    Err(reason) => {
+                        if options.strict {
+                            return Err(OpenError::Lepton(Error::ProviderUnavailable {
+                                provider: p.to_string(),
+                                reason,
+                            }));
+                        }
+                        fallback.push(format!("{p}: {reason}"));
+                    }
                 }
-            },
+            }
         }
     }
     active.push(ExecutionProvider::Cpu);
+    let mut builder = with_initializers(builder, initializers).map_err(OpenError::Lepton)?;
     match builder.commit_from_memory(bytes) {
         Ok(session) => Ok((session, active, join_fallback(fallback))),
         Err(e) if wants_gpu && active.len() > 1 => {
@@ -661,7 +1005,8 @@ fn open_session(
             }
             // The GPU session failed (e.g. no device); the CPU session tells whether the model
             // itself is at fault.
-            let mut cpu = base_builder(env, options).map_err(OpenError::Lepton)?;
+            let cpu = base_builder(env, options).map_err(OpenError::Lepton)?;
+            let mut cpu = with_initializers(cpu, initializers).map_err(OpenError::Lepton)?;
             let session = cpu
                 .commit_from_memory(bytes)
                 .map_err(|e| OpenError::Model(e.message().to_string()))?;
@@ -676,6 +1021,15 @@ fn open_session(
         }
         Err(e) => Err(OpenError::Model(e.message().to_string())),
     }
+}
+
+/// Hands ONNX Runtime the initializers kept outside the graph; the session keeps them alive.
+fn with_initializers(
+    mut builder: SessionBuilder,
+    initializers: &Initializers,
+) -> Result<SessionBuilder> {
+    initializers.add_to(&mut builder)?;
+    Ok(builder)
 }
 
 fn join_fallback(reasons: Vec<String>) -> Option<String> {
@@ -738,6 +1092,24 @@ fn register_cuda(builder: &mut SessionBuilder, device_id: i32) -> std::result::R
         }
         Err(e) => Err(e.message().to_string()),
     }
+}
+
+/// Registers CUDA with onnxruntime's provider options (keys and values as its Python API takes).
+#[cfg(feature = "cuda")]
+fn register_cuda_with(
+    builder: &mut SessionBuilder,
+    options: Vec<(String, String)>,
+) -> std::result::Result<(), String> {
+    providers::register(builder, "CUDAExecutionProvider", &options)
+}
+
+/// Without the `cuda` feature CUDA is never available.
+#[cfg(not(feature = "cuda"))]
+fn register_cuda_with(
+    _builder: &mut SessionBuilder,
+    _options: Vec<(String, String)>,
+) -> std::result::Result<(), String> {
+    Err("lepton-core was built without its `cuda` feature".to_string())
 }
 
 /// Without the `cuda` feature CUDA is never available.

@@ -301,17 +301,70 @@ impl Tensor {
     }
 }
 
-impl<T: Element> From<ndarray::ArrayD<T>> for Tensor {
-    fn from(a: ndarray::ArrayD<T>) -> Tensor {
-        let shape = a.shape().iter().map(|&d| d as i64).collect();
+/// The shape of an ndarray array as a tensor shape.
+fn ndarray_shape(shape: &[usize]) -> Vec<i64> {
+    shape.iter().map(|&d| d as i64).collect()
+}
+
+/// An owned array of any dimensionality (sliced, strided, transposed, reversed or empty): the
+/// tensor holds exactly its logical elements in row-major order. A standard-layout array hands
+/// over its buffer without a copy when it starts at the buffer's beginning.
+impl<T: Element, D: ndarray::Dimension> From<ndarray::Array<T, D>> for Tensor {
+    fn from(a: ndarray::Array<T, D>) -> Tensor {
+        let shape = ndarray_shape(a.shape());
+        let n = a.len();
         let data = if a.is_standard_layout() {
-            a.into_raw_vec_and_offset().0
+            // The buffer may hold more than the array (after `slice_move`): the elements are the
+            // `n` contiguous ones from the array's offset into it.
+            let (mut v, offset) = a.into_raw_vec_and_offset();
+            let start = offset.unwrap_or(0);
+            if start == 0 {
+                v.truncate(n);
+                v
+            } else {
+                v[start..start + n].to_vec()
+            }
         } else {
             a.iter().copied().collect()
         };
         Tensor {
             shape,
             data: T::wrap(data),
+        }
+    }
+}
+
+/// A borrowed array of any layout: its logical elements are copied in row-major order.
+impl<T: Element, D: ndarray::Dimension> From<ndarray::ArrayView<'_, T, D>> for Tensor {
+    fn from(a: ndarray::ArrayView<'_, T, D>) -> Tensor {
+        let shape = ndarray_shape(a.shape());
+        let data = match a.as_slice() {
+            Some(s) => s.to_vec(),
+            None => a.iter().copied().collect(),
+        };
+        Tensor {
+            shape,
+            data: T::wrap(data),
+        }
+    }
+}
+
+impl<'a, T: Element, D: ndarray::Dimension> TryFrom<ndarray::ArrayView<'a, T, D>>
+    for TensorView<'a>
+{
+    type Error = Error;
+
+    /// Borrows a standard-layout (C-contiguous) view without a copy; any other layout is
+    /// [`Error::InvalidArgument`] (convert it with `Tensor::from(view)`, which copies).
+    fn try_from(a: ndarray::ArrayView<'a, T, D>) -> Result<TensorView<'a>> {
+        let shape = ndarray_shape(a.shape());
+        match a.to_slice() {
+            Some(s) => TensorView::from_slice(shape, s),
+            None => Err(Error::InvalidArgument(
+                "this ndarray view is not in standard (C-contiguous) layout, so it cannot be \
+                 borrowed; use Tensor::from(view) (one copy) or view.as_standard_layout()"
+                    .into(),
+            )),
         }
     }
 }
@@ -443,5 +496,43 @@ mod tests {
         let t = Tensor::from(a.t().to_owned());
         assert_eq!(t.as_slice::<i32>().unwrap(), &[1, 3, 2, 4]);
         assert_eq!(t.to_ndarray::<i32>().unwrap(), a.t());
+    }
+
+    #[test]
+    fn ndarray_layouts_give_logical_elements() {
+        use ndarray::{s, Array2};
+        let full = Array2::from_shape_fn((4, 3), |(i, j)| (i * 3 + j) as i64);
+        let cases: Vec<(ndarray::ArrayD<i64>, Tensor)> = vec![
+            (
+                full.slice(s![2.., ..]).to_owned().into_dyn(),
+                Tensor::from(full.clone().slice_move(s![2.., ..]).into_dyn()),
+            ),
+            (
+                full.slice(s![.., 1..]).to_owned().into_dyn(),
+                Tensor::from(full.clone().slice_move(s![.., 1..])),
+            ),
+            (
+                full.slice(s![..;-1, ..;2]).to_owned().into_dyn(),
+                Tensor::from(full.slice(s![..;-1, ..;2])),
+            ),
+            (
+                full.t().to_owned().into_dyn(),
+                Tensor::from(full.clone().reversed_axes()),
+            ),
+            (
+                full.slice(s![1..1, ..]).to_owned().into_dyn(),
+                Tensor::from(full.clone().slice_move(s![1..1, ..])),
+            ),
+        ];
+        for (expected, t) in cases {
+            let shape: Vec<i64> = expected.shape().iter().map(|&d| d as i64).collect();
+            assert_eq!(t.shape(), shape.as_slice());
+            let logical: Vec<i64> = expected.iter().copied().collect();
+            assert_eq!(t.as_slice::<i64>().unwrap(), logical.as_slice());
+        }
+        let view = full.slice(s![2.., ..]);
+        let borrowed = TensorView::try_from(view).unwrap();
+        assert_eq!(borrowed.shape(), &[2, 3]);
+        assert!(TensorView::try_from(full.t()).is_err());
     }
 }

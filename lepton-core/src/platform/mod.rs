@@ -18,6 +18,7 @@ mod cached_chunks;
 mod datasets;
 pub mod layout;
 pub mod model_file;
+mod model_weights;
 mod models;
 mod profiles;
 pub mod versions;
@@ -34,6 +35,7 @@ use crate::{Error, Result};
 
 pub use cache::Cache;
 pub use datasets::{DatasetEntry, DatasetPush, DatasetPushOptions};
+pub use model_weights::{WeightsObject, WEIGHTS_PART};
 pub use models::ModelInfo;
 use versions::Bucket;
 

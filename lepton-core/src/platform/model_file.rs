@@ -102,7 +102,8 @@ pub fn write_model_file(path: &Path, onnx: &[u8], key: Option<&Key>) -> Result<(
     })
 }
 
-/// Reads a model file, decrypting it in memory when it is encrypted.
+/// Reads a model file, decrypting it in memory when it is encrypted; a plain ONNX file's
+/// external data (side files next to it) is put inline.
 pub fn read_model_file(path: &Path, key: Option<&Key>) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -114,7 +115,22 @@ pub fn read_model_file(path: &Path, key: Option<&Key>) -> Result<Vec<u8>> {
             Error::io(path, e)
         }
     })?;
-    open_model_file(&bytes, key, &path.display().to_string())
+    if is_sealed(&bytes) || key.is_some() {
+        return open_model_file(&bytes, key, &path.display().to_string());
+    }
+    // A plain ONNX model may keep its weights in side files next to it: put them inline so that
+    // what is pushed or re-saved holds every weight.
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if crate::model::external::has_external_data(&bytes).unwrap_or(false) {
+        return crate::model::external::inline_external_data(
+            bytes,
+            crate::model::external::SideFiles::Dir(folder),
+        );
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use super::cache::sha256_hex;
 use super::layout::{
     check_name, model_root, version_dir, MODELS, MODEL_MANIFEST, MODEL_PLAIN, MODEL_SEALED,
 };
+use super::model_weights::WeightsObject;
 use super::versions::{commit_path, now_unix, Commit};
 use super::{Platform, ProgressFn, PushOptions};
 use crate::crypto;
@@ -21,8 +22,11 @@ use crate::{Error, Result};
 /// The commit object of a model version.
 const MODEL_COMMIT: Commit = Commit::File(MODEL_MANIFEST);
 
-/// The manifest format version this build writes and reads.
+/// The manifest format version of a model stored as one object.
 pub const MODEL_FORMAT: u32 = 1;
+/// The manifest format version of a model stored as an object set (graph + weights objects,
+/// [`super::model_weights`]); the newest this build reads.
+pub const MODEL_FORMAT_OBJECT_SET: u32 = 2;
 /// Uploads larger than this go in parts of this size (progress per part).
 const PART: usize = 8 << 20;
 
@@ -55,6 +59,10 @@ pub struct ModelInfo {
     /// one, so whoever can write to the store cannot swap in another (e.g. a plain) model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
+    /// The weights objects of a model stored as an object set (format 2), in order; empty for a
+    /// model stored as one object. Authenticated by `mac` like every other field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weights: Vec<WeightsObject>,
 }
 
 impl ModelInfo {
@@ -68,7 +76,7 @@ impl ModelInfo {
 const MANIFEST_MAC_PURPOSE: &[u8] = b"lepton-ai model manifest mac v1";
 
 /// The MAC of `info` (all fields but `mac`) under the platform key.
-fn manifest_mac(key: &crypto::Key, info: &ModelInfo) -> String {
+pub(super) fn manifest_mac(key: &crypto::Key, info: &ModelInfo) -> String {
     let mut unsigned = info.clone();
     unsigned.mac = None;
     // serde_json maps are sorted (no `preserve_order`), so this text is canonical.
@@ -83,19 +91,43 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// What a sealed model is bound to: a sealed model copied to another name or version fails.
-fn seal_context(name: &str, version: u64) -> Vec<u8> {
+pub(super) fn seal_context(name: &str, version: u64) -> Vec<u8> {
     format!("lepton-ai model v{MODEL_FORMAT}\0{name}\0{version}").into_bytes()
 }
 
-fn report(progress: &Option<ProgressFn>, done: u64, total: u64) -> Result<()> {
+pub(super) fn report(progress: &Option<ProgressFn>, done: u64, total: u64) -> Result<()> {
     match progress {
         Some(p) => p(done, total),
         None => Ok(()),
     }
 }
 
+impl PushOptions {
+    /// The metadata as a JSON object; anything else is [`Error::InvalidArgument`].
+    pub(super) fn metadata_map(&self) -> Result<serde_json::Map<String, serde_json::Value>> {
+        match &self.metadata {
+            serde_json::Value::Null => Ok(serde_json::Map::new()),
+            serde_json::Value::Object(m) => Ok(m.clone()),
+            other => Err(Error::InvalidArgument(format!(
+                "metadata must be a JSON object (a dict), got {other}"
+            ))),
+        }
+    }
+}
+
 impl Platform {
-    fn model_what(name: &str, version: Option<u64>) -> String {
+    /// Whether a push encrypts: as asked, else when the platform has a key.
+    pub(super) fn wants_encryption(&self, options: &PushOptions) -> Result<bool> {
+        let encrypt = options.encrypt.unwrap_or(self.key.is_some());
+        if encrypt && self.key.is_none() {
+            return Err(Error::KeyRequired(format!(
+                "{ENCRYPT_NEEDS_KEY}: {NEEDS_PLATFORM_KEY}"
+            )));
+        }
+        Ok(encrypt)
+    }
+
+    pub(super) fn model_what(name: &str, version: Option<u64>) -> String {
         match version {
             Some(v) => format!("model `{name}` version {v}"),
             None => format!("model `{name}`"),
@@ -112,21 +144,8 @@ impl Platform {
                 reason: "the model is empty (0 bytes)".into(),
             });
         }
-        let metadata = match &options.metadata {
-            serde_json::Value::Null => serde_json::Map::new(),
-            serde_json::Value::Object(m) => m.clone(),
-            other => {
-                return Err(Error::InvalidArgument(format!(
-                    "metadata must be a JSON object (a dict), got {other}"
-                )))
-            }
-        };
-        let encrypt = options.encrypt.unwrap_or(self.key.is_some());
-        if encrypt && self.key.is_none() {
-            return Err(Error::KeyRequired(format!(
-                "{ENCRYPT_NEEDS_KEY}: {NEEDS_PLATFORM_KEY}"
-            )));
-        }
+        let metadata = options.metadata_map()?;
+        let encrypt = self.wants_encryption(options)?;
         block_on(async {
             let root = model_root(&self.prefix, name);
             let version = self.bucket.claim_next(&root).await?;
@@ -150,6 +169,7 @@ impl Platform {
                 object: object.into(),
                 metadata,
                 mac: None,
+                weights: Vec::new(),
             };
             let mut info = info;
             info.mac = self.key.as_ref().map(|k| manifest_mac(k, &info));
@@ -179,7 +199,12 @@ impl Platform {
         })
     }
 
-    async fn upload(&self, path: &Path, data: Bytes, progress: &Option<ProgressFn>) -> Result<()> {
+    pub(super) async fn upload(
+        &self,
+        path: &Path,
+        data: Bytes,
+        progress: &Option<ProgressFn>,
+    ) -> Result<()> {
         let total = data.len() as u64;
         report(progress, 0, total)?;
         if data.len() <= PART {
@@ -376,53 +401,69 @@ impl Platform {
 
     /// The stored object of `info`: from the cache when it holds it intact, else from the store,
     /// checked against the manifest hash either way.
-    async fn stored_bytes(
+    pub(super) async fn stored_bytes(
         &self,
         info: &ModelInfo,
         use_cache: bool,
         progress: &Option<ProgressFn>,
     ) -> Result<Vec<u8>> {
+        self.object_bytes(info, &info.object, &info.sha256, use_cache, progress)
+            .await
+    }
+
+    /// One stored object of `info`'s version (`object`, hashing to `sha256` per the manifest).
+    pub(super) async fn object_bytes(
+        &self,
+        info: &ModelInfo,
+        object: &str,
+        sha256: &str,
+        use_cache: bool,
+        progress: &Option<ProgressFn>,
+    ) -> Result<Vec<u8>> {
         if use_cache {
-            if let Some(hit) = self.cache.as_ref().and_then(|c| c.get_object(&info.sha256)) {
+            if let Some(hit) = self.cache.as_ref().and_then(|c| c.get_object(sha256)) {
                 return Ok(hit);
             }
         }
         let root = model_root(&self.prefix, &info.name);
-        let path = version_dir(&root, info.version)
-            .clone()
-            .join(info.object.as_str());
+        let path = version_dir(&root, info.version).clone().join(object);
         let data = match self.download(&path, progress).await {
             Err(Error::NotFound { .. }) => {
                 return Err(Error::Integrity {
                     what: Self::model_what(&info.name, Some(info.version)),
                     reason: format!(
                         "its manifest is committed but {} is missing; push the model again",
-                        info.object
+                        object
                     ),
                 })
             }
             other => other?,
         };
         let got = sha256_hex(&data);
-        if got != info.sha256 {
+        if got != sha256 {
             return Err(Error::Integrity {
                 what: Self::model_what(&info.name, Some(info.version)),
                 reason: format!(
                     "stored object hashes to {got}, the manifest says {}; the store was modified \
-                     or corrupted: push the model again",
-                    info.sha256
+                     or corrupted: push the model again{}",
+                    sha256,
+                    if object == info.object {
+                        String::new()
+                    } else {
+                        format!(" (object {object})")
+                    }
                 ),
             });
         }
         if let Some(cache) = &self.cache {
-            if let Err(e) = cache.put_object(&info.sha256, &data) {
+            if let Err(e) = cache.put_object(sha256, &data) {
                 tracing::warn!("could not cache {}: {e}", info.name);
             }
         }
         Ok(data)
     }
 
-    fn decrypt(&self, info: &ModelInfo, stored: Vec<u8>) -> Result<Vec<u8>> {
+    pub(super) fn decrypt(&self, info: &ModelInfo, stored: Vec<u8>) -> Result<Vec<u8>> {
         let what = Self::model_what(&info.name, Some(info.version));
         if !info.encrypted {
             return Ok(stored);
@@ -449,6 +490,10 @@ impl Platform {
     ) -> Result<(ModelInfo, Vec<u8>)> {
         block_on(async {
             let info = self.model_info_async(name, version).await?;
+            if !info.weights.is_empty() {
+                let onnx = self.object_set_bytes(&info, true, &progress).await?;
+                return Ok((info, onnx));
+            }
             let stored = self.stored_bytes(&info, true, &progress).await?;
             let onnx = self.decrypt(&info, stored)?;
             Ok((info, onnx))
@@ -464,7 +509,11 @@ impl Platform {
         version: Option<u64>,
         options: &ModelOptions,
     ) -> Result<Model> {
-        let (info, onnx) = self.model_bytes(name, version)?;
+        let info = self.model_info(name, version)?;
+        if !info.weights.is_empty() {
+            return self.load_object_set(&info, options);
+        }
+        let (info, onnx) = self.model_bytes(name, Some(info.version))?;
         Model::from_bytes(onnx, options).map_err(|e| match e {
             Error::InvalidModel { reason, .. } => Error::InvalidModel {
                 source_name: Some(Self::model_what(name, Some(info.version))),
@@ -481,7 +530,7 @@ impl Platform {
         model: &Model,
         options: &PushOptions,
     ) -> Result<ModelInfo> {
-        self.push_model(name, model.bytes(), options)
+        self.push_model(name, model.self_contained_bytes()?, options)
     }
 
     /// Re-reads `name` at `version` from the store (not the cache), checks its hash and, when
@@ -497,6 +546,10 @@ impl Platform {
                 )));
             }
             let onnx = self.decrypt(&info, stored)?;
+            if !info.weights.is_empty() {
+                // Every weights object: hash, then (when sealed) authenticated decryption.
+                self.object_set_bytes_verify(&info).await?;
+            }
             if onnx.len() as u64 != info.size {
                 return Err(Error::Integrity {
                     what: Self::model_what(name, Some(info.version)),
@@ -587,11 +640,11 @@ fn parse_manifest(bytes: &[u8], what: &str) -> Result<ModelInfo> {
         what: what.into(),
         reason: format!("unreadable manifest: {e}"),
     })?;
-    if head.format > MODEL_FORMAT {
+    if head.format > MODEL_FORMAT_OBJECT_SET {
         return Err(Error::UnsupportedVersion {
             what: what.into(),
             found: head.format,
-            supported: MODEL_FORMAT,
+            supported: MODEL_FORMAT_OBJECT_SET,
         });
     }
     serde_json::from_slice(bytes).map_err(|e| Error::Integrity {
