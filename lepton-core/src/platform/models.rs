@@ -49,6 +49,11 @@ pub struct ModelInfo {
     /// Free-form metadata given at push.
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Where the model came from, as given at push (`PushOptions::provenance`): framework and
+    /// version, exporter, opset, parity figures. Empty for a model pushed as ONNX without it;
+    /// not written then, so older manifests (and their MACs) read unchanged.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub provenance: serde_json::Map<String, serde_json::Value>,
     /// HMAC-SHA-256 (hex) of every other field under a key derived from the platform key, written
     /// when the pushing platform has a key: a keyed platform refuses a manifest without a valid
     /// one, so whoever can write to the store cannot swap in another (e.g. a plain) model.
@@ -120,6 +125,15 @@ impl Platform {
                 )))
             }
         };
+        let provenance = match &options.provenance {
+            serde_json::Value::Null => serde_json::Map::new(),
+            serde_json::Value::Object(m) => m.clone(),
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "provenance must be a JSON object (a dict), got {other}"
+                )))
+            }
+        };
         let encrypt = options.encrypt.unwrap_or(self.key.is_some());
         if encrypt && self.key.is_none() {
             return Err(Error::KeyRequired(
@@ -148,6 +162,7 @@ impl Platform {
                 encrypted: encrypt,
                 object: object.into(),
                 metadata,
+                provenance,
                 mac: None,
             };
             let mut info = info;
