@@ -14,6 +14,7 @@ from .errors import __all__ as _errors_all
 from ._model import Model, TensorInfo, load_model
 from ._dataset import Dataset, Key, write_dataset
 from ._platform import DatasetInfo, LeptonAI, ModelInfo
+from ._export import export_model
 
 __all__ = [
     "__version__",
@@ -21,6 +22,7 @@ __all__ = [
     "Model",
     "TensorInfo",
     "load_model",
+    "export_model",
     "ModelInfo",
     "DatasetInfo",
     "Dataset",
