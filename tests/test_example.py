@@ -73,7 +73,7 @@ def test_python_example_reaches_the_documented_accuracy(python_run) -> None:
     accuracy, correct, total = float(m[1]), int(m[2]), int(m[3])
     assert total == 143  # a quarter of the 569 tumours of the breast-cancer data
     assert accuracy == pytest.approx(100 * correct / total, abs=0.005)
-    assert accuracy > 90
+    assert accuracy >= 95
     assert "reload check: predictions agree" in proc.stdout
     # The progress bar goes to stderr, the results to stdout.
     assert "medical diagnosis" in proc.stderr
@@ -148,3 +148,20 @@ def test_both_examples_share_an_s3_platform(tmp_path: Path) -> None:
     rust = _run_rust(tmp_path / "home", LEPTON_URI=uri)
     assert rust.returncode == 0, rust.stdout + rust.stderr
     assert ACCURACY.search(rust.stdout)[0] == ACCURACY.search(py.stdout)[0]
+
+
+def test_digits_cnn_example_reaches_95_percent(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "digits_cnn.py")],
+        cwd=tmp_path,
+        env=_env(tmp_path / "home"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    m = re.search(r"^accuracy: (\d+\.\d\d)% \((\d+)/(\d+) test digits\)$", proc.stdout, re.M)
+    assert m, proc.stdout
+    assert int(m[3]) == 450  # a quarter of the 1797 digits
+    assert float(m[1]) >= 95
+    assert "exported with torch.onnx.export (dynamo)" in proc.stdout

@@ -217,7 +217,8 @@ impl PyPlatform {
         self.inner.kind().is_read_only()
     }
 
-    #[pyo3(signature = (name, data, metadata_json=None, encrypt=None, progress=None))]
+    #[pyo3(signature = (name, data, metadata_json=None, encrypt=None, progress=None, provenance_json=None))]
+    #[allow(clippy::too_many_arguments)]
     fn push_model(
         &self,
         py: Python<'_>,
@@ -226,12 +227,15 @@ impl PyPlatform {
         metadata_json: Option<String>,
         encrypt: Option<bool>,
         progress: Option<Py<PyAny>>,
+        provenance_json: Option<String>,
     ) -> PyResult<String> {
         let metadata = PushOptions::metadata_from_json(metadata_json.as_deref()).py()?;
+        let provenance = PushOptions::metadata_from_json(provenance_json.as_deref()).py()?;
         let data = data.as_bytes().to_vec();
         let cb = Callback::new(progress);
         let options = PushOptions {
             metadata,
+            provenance,
             encrypt,
             progress: cb.func.clone(),
         };

@@ -33,6 +33,7 @@ from .errors import (
 from ._model import Model, TensorInfo, load_model
 from ._dataset import Dataset, Key, write_dataset
 from ._platform import DatasetInfo, LeptonAI, ModelInfo
+from ._export import export_model
 from ._tune import Profile, TuneReport, machine_fingerprint
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Model",
     "TensorInfo",
     "load_model",
+    "export_model",
     "ModelInfo",
     "DatasetInfo",
     "Dataset",

@@ -296,6 +296,7 @@ class Platform:
         metadata_json: str | None = None,
         encrypt: bool | None = None,
         progress: _Progress = None,
+        provenance_json: str | None = None,
     ) -> str: ...
     def model_bytes(
         self, name: str, version: int | None = None, progress: _Progress = None

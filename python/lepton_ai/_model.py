@@ -300,6 +300,29 @@ class Model(_lepton.NativeModel):
         """Returns self (an ONNX model has no training mode); lets torch-style code run as is."""
         return self
 
+    #: Where the model came from (``lepton_ai.export_model`` fills it in: framework, exporter,
+    #: opset, parity figures); ``LeptonAI.push_model`` records it in the registry.
+    provenance: dict[str, Any] | None = None
+
+    def to(self, device: Any) -> "Model":
+        """torch's habit: ``"cpu"`` returns this model; ``"cuda"`` / ``"cuda:N"`` (or a
+        ``torch.device``) returns it loaded on the CUDA execution provider of that device,
+        strictly: write ``model = model.to(device)``.
+
+        Raises:
+            ProviderUnavailableError: no CUDA provider (or no such device) in the loaded runtime.
+            InvalidArgumentError: another device kind.
+        """
+        name = str(device)
+        if name == "cpu":
+            return self
+        if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
+            moved = load_model(self.onnx_bytes(), providers=[name], strict=True)
+            moved._source_key = self._source_key
+            moved.provenance = self.provenance
+            return moved
+        raise InvalidArgumentError(f"device must be \"cpu\", \"cuda\" or \"cuda:N\", got {name!r}")
+
     # ----- persistence -----------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         """The ONNX bytes of the model (clear, as loaded).

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, 
 
 from . import _lepton
 from ._model import Model, load_model as _load_model
-from ._model_file import KeyLike, key_bytes, read_model_file
+from ._model_file import KeyLike, key_bytes
 from ._progress import Progress, progress_callback
 from ._tune import Profile, TuneReport, machine_fingerprint
 from .errors import InvalidArgumentError
@@ -49,10 +49,15 @@ class ModelInfo:
     created_unix: int
     metadata: Dict[str, Any]
     object: str
+    provenance: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Where the model came from: framework and version, exporter, opset, and ``parity``
+    (``{output: {"max_abs_diff", "max_rel_diff"}}`` against the original); empty for ONNX pushed
+    as is without any."""
 
     @classmethod
     def _from_json(cls, text: str) -> "ModelInfo":
         d = json.loads(text)
+        d.setdefault("provenance", {})
         return cls(**{f.name: d.get(f.name) for f in dataclasses.fields(cls)})
 
 
@@ -87,23 +92,6 @@ class _PlatformMethod(staticmethod):  # type: ignore[type-arg]
 
 if TYPE_CHECKING:
     from ._dataset import Dataset
-
-
-def _model_onnx_bytes(model: Any, key: Any) -> bytes:
-    """The ONNX bytes of a path, bytes or Model given to push_model."""
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        return read_model_file(bytes(model), key)
-    if isinstance(model, (str, os.PathLike)):
-        return read_model_file(model, key)
-    if isinstance(model, Model):
-        return model.to_bytes()
-    for attr in ("bytes", "onnx_bytes"):
-        method = getattr(model, attr, None)
-        if callable(method):
-            return bytes(method())
-    raise InvalidArgumentError(
-        f"push_model takes a path, bytes or a lepton_ai.Model, got {type(model).__name__}"
-    )
 
 
 class LeptonAI:
@@ -195,22 +183,33 @@ class LeptonAI:
     def push_model(
         self,
         name: str,
-        model: Union[PathLike, bytes, Model],
+        model: Any,
         *,
         metadata: Optional[Mapping[str, Any]] = None,
         encrypt: Optional[bool] = None,
         key: KeyLike = None,
         progress: Progress = None,
+        example_inputs: Any = None,
+        **export: Any,
     ) -> ModelInfo:
         """Pushes a model as the next version of ``name``.
 
         Concurrent pushes of one name each get their own version; an interrupted push leaves
         no visible version.
 
+        ``model`` may also be a ``torch.nn.Module``, a scikit-learn estimator or ``Pipeline`` or
+        an ``onnx.ModelProto``: it is exported and checked on ``example_inputs`` as
+        ``lepton_ai.export_model`` does (its keywords: ``check=``, ``rtol=``, ``input_names=``,
+        ...), and the provenance (framework, exporter, opset, parity figures) is recorded as
+        ``ModelInfo.provenance``. Raises ``ExportError`` when the export differs from the
+        original beyond tolerance.
+
         Args:
             name: the model's name (letters, digits, ``._-``; no ``/``).
-            model: an ``.onnx`` (or encrypted ``.model``) file path, the ONNX bytes, or a
-                loaded :class:`~lepton_ai.Model`.
+            model: an ``.onnx`` (or encrypted ``.model``) file path, the ONNX bytes, a
+                loaded :class:`~lepton_ai.Model`, an ``onnx.ModelProto``, a
+                ``torch.nn.Module`` or a scikit-learn estimator/``Pipeline`` (the last two
+                need ``example_inputs``).
             metadata: any JSON-serializable dict, stored in the manifest.
             encrypt: encrypt with the platform's key (default: whether the platform has one).
             key: decrypts an encrypted model file given by path or bytes.
@@ -228,14 +227,18 @@ class LeptonAI:
             ReadOnlyError: the registry is read-only (HTTP).
             PermissionDeniedError, UnreachableError: the store refused or cannot be reached.
         """
-        onnx = _model_onnx_bytes(model, key)
+        from ._export import model_onnx_and_provenance
+
+        onnx, provenance = model_onnx_and_provenance(model, example_inputs, key=key, **export)
         try:
             meta_json = None if metadata is None else json.dumps(dict(metadata))
         except (TypeError, ValueError) as e:
             raise InvalidArgumentError(f"metadata must be JSON-serializable: {e}") from None
         with progress_callback(self._pick(progress), f"push {name}") as cb:
             info = ModelInfo._from_json(
-                self._native.push_model(name, onnx, meta_json, encrypt, cb)
+                self._native.push_model(
+                    name, onnx, meta_json, encrypt, cb, json.dumps(provenance)
+                )
             )
         logger.info("pushed model %s version %d to %s", name, info.version, self.uri)
         return info

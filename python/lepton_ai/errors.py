@@ -29,6 +29,8 @@ __all__ = [
     "UnreachableError",
     "ReadOnlyError",
     "StorageError",
+    "ExportError",
+    "MissingExtraError",
 ]
 
 
@@ -106,3 +108,13 @@ class ReadOnlyError(LeptonError):
 
 class StorageError(LeptonError, OSError):
     """Any other storage or local I/O error."""
+
+
+class ExportError(LeptonError, ValueError):
+    """Exporting a torch or scikit-learn model to ONNX failed, or the export does not match the
+    original on the example inputs (the message names the output and the difference)."""
+
+
+class MissingExtraError(LeptonError, ImportError):
+    """An optional dependency is missing; the message names the extra to install
+    (``pip install "lepton-ai-sdk[torch]"``)."""

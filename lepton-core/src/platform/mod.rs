@@ -84,6 +84,9 @@ impl std::fmt::Debug for PlatformOptions {
 pub struct PushOptions {
     /// Free-form JSON metadata stored in the manifest (must be an object, or null).
     pub metadata: serde_json::Value,
+    /// Where a model came from (framework and version, exporter, opset, parity figures): a JSON
+    /// object stored as the manifest's `provenance`, or null for none. Models only.
+    pub provenance: serde_json::Value,
     /// Seal the item with the platform key: `None` = when the platform has a key.
     pub encrypt: Option<bool>,
     /// Progress reporting (and cancellation).

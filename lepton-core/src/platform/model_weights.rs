@@ -214,6 +214,7 @@ impl Platform {
                 encrypted: encrypt,
                 object: object.into(),
                 metadata,
+                provenance: options.provenance_map()?,
                 mac: None,
                 weights,
             };

@@ -54,6 +54,11 @@ pub struct ModelInfo {
     /// Free-form metadata given at push.
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Where the model came from, as given at push (`PushOptions::provenance`): framework and
+    /// version, exporter, opset, parity figures. Empty for a model pushed as ONNX without it;
+    /// not written then, so older manifests (and their MACs) read unchanged.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub provenance: serde_json::Map<String, serde_json::Value>,
     /// HMAC-SHA-256 (hex) of every other field under a key derived from the platform key, written
     /// when the pushing platform has a key: a keyed platform refuses a manifest without a valid
     /// one, so whoever can write to the store cannot swap in another (e.g. a plain) model.
@@ -105,13 +110,27 @@ pub(super) fn report(progress: &Option<ProgressFn>, done: u64, total: u64) -> Re
 impl PushOptions {
     /// The metadata as a JSON object; anything else is [`Error::InvalidArgument`].
     pub(super) fn metadata_map(&self) -> Result<serde_json::Map<String, serde_json::Value>> {
-        match &self.metadata {
-            serde_json::Value::Null => Ok(serde_json::Map::new()),
-            serde_json::Value::Object(m) => Ok(m.clone()),
-            other => Err(Error::InvalidArgument(format!(
-                "metadata must be a JSON object (a dict), got {other}"
-            ))),
-        }
+        json_object("metadata", &self.metadata)
+    }
+
+    /// `provenance` as the JSON object the manifest stores (empty when not given).
+    pub(super) fn provenance_map(&self) -> Result<serde_json::Map<String, serde_json::Value>> {
+        json_object("provenance", &self.provenance)
+    }
+}
+
+/// A JSON object option (`metadata`, `provenance`): null is empty, anything but an object is
+/// refused.
+fn json_object(
+    what: &str,
+    value: &serde_json::Value,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    match value {
+        serde_json::Value::Null => Ok(serde_json::Map::new()),
+        serde_json::Value::Object(m) => Ok(m.clone()),
+        other => Err(Error::InvalidArgument(format!(
+            "{what} must be a JSON object (a dict), got {other}"
+        ))),
     }
 }
 
@@ -145,6 +164,7 @@ impl Platform {
             });
         }
         let metadata = options.metadata_map()?;
+        let provenance = options.provenance_map()?;
         let encrypt = self.wants_encryption(options)?;
         block_on(async {
             let root = model_root(&self.prefix, name);
@@ -168,6 +188,7 @@ impl Platform {
                 encrypted: encrypt,
                 object: object.into(),
                 metadata,
+                provenance,
                 mac: None,
                 weights: Vec::new(),
             };
