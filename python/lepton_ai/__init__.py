@@ -11,6 +11,7 @@ from __future__ import annotations
 from ._lepton import __version__
 from .errors import (
     AlreadyExistsError,
+    ExportError,
     IndexOutOfRangeError,
     IntegrityError,
     InvalidArgumentError,
@@ -18,6 +19,7 @@ from .errors import (
     InvalidModelError,
     KeyRequiredError,
     LeptonError,
+    MissingExtraError,
     NotFoundError,
     OnnxRuntimeError,
     PermissionDeniedError,
@@ -71,4 +73,6 @@ __all__ = [
     "UnreachableError",
     "ReadOnlyError",
     "StorageError",
+    "ExportError",
+    "MissingExtraError",
 ]

@@ -215,6 +215,12 @@ class LeptonAI:
             key: decrypts an encrypted model file given by path or bytes.
             progress: None (a bar for uploads of 1 MiB or more on a terminal or notebook),
                 True, False, or a callable ``(done_bytes, total_bytes)``.
+            example_inputs: for a torch module or scikit-learn estimator: the inputs the export
+                is traced and parity-checked on (torch: a tensor or tuple of tensors, batch first;
+                scikit-learn: a 2-D array ``[rows, features]``).
+            **export: the keywords of :func:`lepton_ai.export_model` (``check``, ``rtol``,
+                ``atol``, ``input_names``, ``output_names``, ``dynamic_batch``, ``opset``,
+                ``zipmap``).
 
         Returns:
             The new version's manifest (``version``, ``size`` in bytes, ``sha256``, ...).
@@ -222,6 +228,8 @@ class LeptonAI:
         Raises:
             InvalidArgumentError: a bad name, metadata that is not JSON, or an unknown model
                 type.
+            ExportError: the export failed or differs from the original beyond tolerance.
+            MissingExtraError: torch/onnxscript or skl2onnx is missing (names the extra).
             KeyRequiredError: ``encrypt=True`` without a key, or an encrypted file without
                 ``key``.
             ReadOnlyError: the registry is read-only (HTTP).
