@@ -186,4 +186,27 @@ fn external_weights_from_file_and_registry_object_set() {
     assert!(matches!(e, Error::Integrity { .. }), "{e}");
     let e = fresh.verify_model("big", None).unwrap_err();
     assert!(matches!(e, Error::Integrity { .. }), "{e}");
+
+    // push_model_path chooses by size: past the inline limit an object set, below it one
+    // self-contained object holding every weight.
+    let set = p
+        .push_model_path("by-size", &g.model, 1 << 20, &PushOptions::default())
+        .unwrap();
+    assert_eq!((set.format, set.weights.len()), (2, parts));
+    let one = p
+        .push_model_path(
+            "by-size",
+            &g.model,
+            ModelOptions::default().inline_limit,
+            &PushOptions::default(),
+        )
+        .unwrap();
+    assert!(one.weights.is_empty());
+    assert!(one.size > side.len() as u64, "{} bytes", one.size);
+    check_outputs(
+        &fresh
+            .load_model("by-size", Some(one.version), &ModelOptions::default())
+            .unwrap(),
+        &g,
+    );
 }

@@ -16,6 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::errors::IntoPyResult;
+use crate::platform::PyPlatform;
 
 /// A loaded model; `lepton_ai.Model` subclasses it (so that calling a model with numpy arrays goes
 /// straight to Rust, without a Python frame in between).
@@ -395,7 +396,7 @@ impl PyModel {
     #[new]
     #[pyo3(signature = (source, providers=None, strict=false, intra_op_threads=None,
         inter_op_threads=None, optimization_level=None, runtime_path=None, python_runtime=None,
-        external_data=None))]
+        external_data=None, platform=None, version=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -408,6 +409,8 @@ impl PyModel {
         runtime_path: Option<PathBuf>,
         python_runtime: Option<PathBuf>,
         external_data: Option<HashMap<String, Vec<u8>>>,
+        platform: Option<Py<PyPlatform>>,
+        version: Option<u64>,
     ) -> PyResult<PyModel> {
         let mut options = ModelOptions::default().with_strict(strict);
         if let Some(list) = providers {
@@ -447,8 +450,26 @@ impl PyModel {
         enum Source {
             Bytes(Vec<u8>),
             Path(PathBuf),
+            Registry(Py<PyPlatform>, String),
         }
-        let src = if let Ok(b) = source.cast::<PyBytes>() {
+        let src = if let Some(platform) = platform {
+            if external_data.is_some() {
+                return Err(Error::InvalidArgument(
+                    "external_data= is for a model given as bytes; a registry model carries its \
+                     weights"
+                        .into(),
+                ))
+                .py();
+            }
+            // `source` names a model in the registry: loaded by the platform, so that an object
+            // set's weights reach ONNX Runtime without ever being one protobuf.
+            Source::Registry(platform, source.extract::<String>()?)
+        } else if version.is_some() {
+            return Err(Error::InvalidArgument(
+                "version= needs platform= (a registry model name as source)".into(),
+            ))
+            .py();
+        } else if let Ok(b) = source.cast::<PyBytes>() {
             Source::Bytes(b.as_bytes().to_vec())
         } else {
             Source::Path(source.extract::<PathBuf>()?)
@@ -465,6 +486,9 @@ impl PyModel {
                     }
                     (Source::Bytes(b), None) => Model::from_bytes(b, &options),
                     (Source::Path(p), _) => Model::from_file(p, &options),
+                    (Source::Registry(platform, name), _) => {
+                        platform.get().inner.load_model(&name, version, &options)
+                    }
                 }
             })
             .py()?;

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use lepton_core::crypto::Key;
 use lepton_core::dataset::ReadOptions;
+use lepton_core::model::ModelOptions;
 use lepton_core::platform::{
     model_file, DatasetEntry, DatasetPushOptions, Platform, PlatformOptions, ProgressFn,
     PushOptions,
@@ -240,6 +241,35 @@ impl PyPlatform {
             progress: cb.func.clone(),
         };
         let result = py.detach(|| self.inner.push_model(&name, &data, &options));
+        cb.finish(result).map(|info| info.to_json())
+    }
+
+    /// Pushes a model file: one self-contained object, or past `inline_limit` bytes (model and
+    /// side files; default 2 GiB) an object set of graph and weights objects.
+    #[pyo3(signature = (name, path, inline_limit=None, metadata_json=None, encrypt=None, progress=None, provenance_json=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn push_model_file(
+        &self,
+        py: Python<'_>,
+        name: String,
+        path: PathBuf,
+        inline_limit: Option<u64>,
+        metadata_json: Option<String>,
+        encrypt: Option<bool>,
+        progress: Option<Py<PyAny>>,
+        provenance_json: Option<String>,
+    ) -> PyResult<String> {
+        let metadata = PushOptions::metadata_from_json(metadata_json.as_deref()).py()?;
+        let provenance = PushOptions::metadata_from_json(provenance_json.as_deref()).py()?;
+        let limit = inline_limit.unwrap_or(ModelOptions::default().inline_limit);
+        let cb = Callback::new(progress);
+        let options = PushOptions {
+            metadata,
+            encrypt,
+            progress: cb.func.clone(),
+            provenance,
+        };
+        let result = py.detach(|| self.inner.push_model_path(&name, &path, limit, &options));
         cb.finish(result).map(|info| info.to_json())
     }
 

@@ -62,9 +62,13 @@ class NativeModel:
         runtime_path: _PathArg | None = None,
         python_runtime: _PathArg | None = None,
         external_data: Mapping[str, bytes] | None = None,
+        platform: Platform | None = None,
+        version: int | None = None,
     ) -> Self:
         """Loads from bytes or a file path; ``python_runtime`` is onnxruntime's library path;
-        ``external_data`` maps side-file names to their bytes (bytes sources only)."""
+        ``external_data`` maps side-file names to their bytes (bytes sources only). With
+        ``platform``, ``source`` is a model name in that registry (at ``version``; None: latest),
+        loaded by the registry (an object set's weights as external initializers)."""
     @property
     def input_specs(self) -> list[_IoTuple]:
         """``[(name, dtype or None, onnx_type, shape)]``."""
@@ -298,6 +302,18 @@ class Platform:
         progress: _Progress = None,
         provenance_json: str | None = None,
     ) -> str: ...
+    def push_model_file(
+        self,
+        name: str,
+        path: _PathArg,
+        inline_limit: int | None = None,
+        metadata_json: str | None = None,
+        encrypt: bool | None = None,
+        progress: _Progress = None,
+        provenance_json: str | None = None,
+    ) -> str:
+        """Pushes a model file: one self-contained object, or past ``inline_limit`` bytes (model
+        and side files; default 2 GiB) an object set of graph and weights objects."""
     def model_bytes(
         self, name: str, version: int | None = None, progress: _Progress = None
     ) -> tuple[str, bytes]: ...

@@ -432,10 +432,30 @@ def load_model(
     sealed = is_encrypted_model_file(src)
     if key is not None or sealed:
         src = read_model_file(src, key)
-    if isinstance(providers, str):
-        providers = [providers]
     model = Model(
         src,
+        **_native_options(
+            providers, strict, intra_op_threads, inter_op_threads, optimization_level, runtime_path
+        ),
+        external_data=None if external_data is None else _side_files(external_data),
+    )
+    if sealed:
+        model._source_key = key
+    return model
+
+
+def _native_options(
+    providers: str | Sequence[str | tuple[str, dict[str, Any]]] | None,
+    strict: bool,
+    intra_op_threads: int | None,
+    inter_op_threads: int | None,
+    optimization_level: str | int | None,
+    runtime_path: "PathLike | None",
+) -> dict[str, Any]:
+    """:func:`load_model`'s runtime options as ``NativeModel`` takes them."""
+    if isinstance(providers, str):
+        providers = [providers]
+    return dict(
         providers=None if providers is None else list(providers),
         strict=strict,
         intra_op_threads=intra_op_threads,
@@ -443,8 +463,30 @@ def load_model(
         optimization_level=None if optimization_level is None else str(optimization_level),
         runtime_path=None if runtime_path is None else os.fspath(runtime_path),
         python_runtime=find_onnxruntime_library(),
-        external_data=None if external_data is None else _side_files(external_data),
     )
-    if sealed:
-        model._source_key = key
-    return model
+
+
+def _load_registry_model(
+    platform: _lepton.Platform,
+    name: str,
+    version: int | None,
+    *,
+    providers: str | Sequence[str | tuple[str, dict[str, Any]]] | None = None,
+    strict: bool = False,
+    intra_op_threads: int | None = None,
+    inter_op_threads: int | None = None,
+    optimization_level: str | int | None = None,
+    runtime_path: "PathLike | None" = None,
+) -> Model:
+    """Model ``name`` at ``version`` loaded by the native registry itself (the route of a model
+    stored as an object set: each weights object is decrypted in memory and handed to ONNX
+    Runtime as external initializers, so the model is never one protobuf and may pass 2 GiB).
+    Options as :func:`load_model`; errors as :meth:`LeptonAI.load_model`."""
+    return Model(
+        name,
+        **_native_options(
+            providers, strict, intra_op_threads, inter_op_threads, optimization_level, runtime_path
+        ),
+        platform=platform,
+        version=version,
+    )

@@ -20,8 +20,8 @@ import os
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _lepton
-from ._model import Model, load_model as _load_model
-from ._model_file import KeyLike, key_bytes
+from ._model import Model, _load_registry_model, load_model as _load_model
+from ._model_file import KeyLike, is_encrypted_model_file, key_bytes
 from ._progress import Progress, progress_callback
 from ._tune import Profile, TuneReport, machine_fingerprint
 from .errors import InvalidArgumentError
@@ -53,11 +53,22 @@ class ModelInfo:
     """Where the model came from: framework and version, exporter, opset, and ``parity``
     (``{output: {"max_abs_diff", "max_rel_diff"}}`` against the original); empty for ONNX pushed
     as is without any."""
+    format: int = 1
+    """Manifest format: 1 for one self-contained object, 2 for an object set (the graph in
+    ``object``, its large weights in ``weights_objects`` more objects)."""
+    weights_objects: int = 0
+    """How many weights objects an object set has (0: one self-contained object)."""
+    weights_bytes: int = 0
+    """Plaintext bytes of those weights objects (``size`` counts the graph only)."""
 
     @classmethod
     def _from_json(cls, text: str) -> "ModelInfo":
         d = json.loads(text)
         d.setdefault("provenance", {})
+        weights = d.get("weights") or []
+        d["weights_objects"] = len(weights)
+        d["weights_bytes"] = sum(int(w["size"]) for w in weights)
+        d.setdefault("format", 1)
         return cls(**{f.name: d.get(f.name) for f in dataclasses.fields(cls)})
 
 
@@ -190,6 +201,7 @@ class LeptonAI:
         key: KeyLike = None,
         progress: Progress = None,
         example_inputs: Any = None,
+        inline_limit: Optional[int] = None,
         **export: Any,
     ) -> ModelInfo:
         """Pushes a model as the next version of ``name``.
@@ -215,6 +227,12 @@ class LeptonAI:
             key: decrypts an encrypted model file given by path or bytes.
             progress: None (a bar for uploads of 1 MiB or more on a terminal or notebook),
                 True, False, or a callable ``(done_bytes, total_bytes)``.
+            inline_limit: for a path whose model keeps its weights in side files (ONNX external
+                data): past this many bytes (model and side files; default 2 GiB, protobuf's
+                limit) it is stored as an object set, the graph plus weights objects of at most
+                64 MiB each, sealed one by one, never one protobuf; below it, as one
+                self-contained model. A lower value is for tests and to bound the memory a push
+                or a load takes.
             example_inputs: for a torch module or scikit-learn estimator: the inputs the export
                 is traced and parity-checked on (torch: a tensor or tuple of tensors, batch first;
                 scikit-learn: a 2-D array ``[rows, features]``).
@@ -223,7 +241,8 @@ class LeptonAI:
                 ``zipmap``).
 
         Returns:
-            The new version's manifest (``version``, ``size`` in bytes, ``sha256``, ...).
+            The new version's manifest (``version``, ``size`` in bytes, ``sha256``, ...;
+            ``format == 2`` and ``weights_objects`` for an object set).
 
         Raises:
             InvalidArgumentError: a bad name, metadata that is not JSON, or an unknown model
@@ -235,19 +254,40 @@ class LeptonAI:
             ReadOnlyError: the registry is read-only (HTTP).
             PermissionDeniedError, UnreachableError: the store refused or cannot be reached.
         """
-        from ._export import model_onnx_and_provenance
-
-        onnx, provenance = model_onnx_and_provenance(model, example_inputs, key=key, **export)
         try:
             meta_json = None if metadata is None else json.dumps(dict(metadata))
         except (TypeError, ValueError) as e:
             raise InvalidArgumentError(f"metadata must be JSON-serializable: {e}") from None
-        with progress_callback(self._pick(progress), f"push {name}") as cb:
-            info = ModelInfo._from_json(
-                self._native.push_model(
-                    name, onnx, meta_json, encrypt, cb, json.dumps(provenance)
+        if (
+            isinstance(model, (str, os.PathLike))
+            and key is None
+            and not is_encrypted_model_file(os.fspath(model))
+        ):
+            # A plain file: the native side reads it (and its side files) and picks one object
+            # or an object set by size, so a model past 2 GiB never becomes one protobuf.
+            provenance: Dict[str, Any] = {"framework": "onnx", "exporter": None}
+            with progress_callback(self._pick(progress), f"push {name}") as cb:
+                info = ModelInfo._from_json(
+                    self._native.push_model_file(
+                        name,
+                        os.fspath(model),
+                        inline_limit,
+                        meta_json,
+                        encrypt,
+                        cb,
+                        json.dumps(provenance),
+                    )
                 )
-            )
+        else:
+            from ._export import model_onnx_and_provenance
+
+            onnx, provenance = model_onnx_and_provenance(model, example_inputs, key=key, **export)
+            with progress_callback(self._pick(progress), f"push {name}") as cb:
+                info = ModelInfo._from_json(
+                    self._native.push_model(
+                        name, onnx, meta_json, encrypt, cb, json.dumps(provenance)
+                    )
+                )
         logger.info("pushed model %s version %d to %s", name, info.version, self.uri)
         return info
 
@@ -333,12 +373,19 @@ class LeptonAI:
             raise InvalidArgumentError(
                 f"with platform=, give a model name (str), got {type(name_or_path).__name__}"
             )
-        info, onnx = platform._pull_model(name_or_path, version, progress)
+        info = platform.model_info(name_or_path, version)
         profile = platform._profile(name_or_path, info.version) if tuned else None
         if profile is not None:
             given = {k: v for k, v in options.items() if v is not None and k != "strict"}
             options = {**profile.load_kwargs(), **given, "strict": strict}
-        model = _load_model(onnx, **options)
+        if info.weights_objects:
+            # An object set: the native platform hands each weights object to ONNX Runtime as
+            # external initializers, so the model is never one protobuf (no 2 GiB limit).
+            model = _load_registry_model(platform._native, name_or_path, info.version, **options)
+            logger.info("loaded model %s version %d from %s", name_or_path, info.version, platform.uri)
+        else:
+            info, onnx = platform._pull_model(name_or_path, info.version, progress)
+            model = _load_model(onnx, **options)
         model.profile = profile
         if platform._key_raw is not None:
             # ``model.save(path)`` then encrypts with the platform key (``decrypt=True`` for plain).

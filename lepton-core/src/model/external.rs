@@ -394,6 +394,19 @@ pub fn external_locations(model: &[u8]) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Bytes of the side files the model references in `dir` (missing ones count 0: reading them
+/// names the file). With the model's own size, what [`ModelOptions::inline_limit`] is compared
+/// with, on load and on push.
+///
+/// [`ModelOptions::inline_limit`]: super::ModelOptions::inline_limit
+pub fn side_files_size(model: &[u8], dir: &Path) -> Result<u64> {
+    Ok(external_locations(model)?
+        .iter()
+        .filter_map(|l| std::fs::metadata(dir.join(l)).ok())
+        .map(|m| m.len())
+        .sum())
+}
+
 /// protobuf's default nesting limit, which ONNX Runtime's parser also applies: deeper models are
 /// refused here before the walk could exhaust the stack.
 const MAX_DEPTH: usize = 100;

@@ -15,7 +15,7 @@ use smallvec::SmallVec;
 use super::check::{is_ort_format, onnx_problem};
 use super::convert::{self, CpuMemory, OrtOwned, OutputData};
 use super::external::{
-    external_locations, inline_external_data, split_external_data, SideFiles, SPLIT_MIN_BYTES,
+    inline_external_data, side_files_size, split_external_data, SideFiles, SPLIT_MIN_BYTES,
 };
 use super::initializers::{Filling, Initializers};
 use super::options::{ExecutionProvider, ModelOptions, OptimizationLevel};
@@ -365,12 +365,7 @@ impl Model {
             };
             let split = match side_files {
                 SideFiles::Dir(dir) => {
-                    let side: u64 = external_locations(&bytes)
-                        .map_err(model_error)?
-                        .iter()
-                        .filter_map(|l| std::fs::metadata(dir.join(l)).ok())
-                        .map(|m| m.len())
-                        .sum();
+                    let side = side_files_size(&bytes, dir).map_err(model_error)?;
                     (side > 0 && side.saturating_add(bytes.len() as u64) > options.inline_limit)
                         .then_some(dir)
                 }

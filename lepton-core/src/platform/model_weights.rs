@@ -135,6 +135,53 @@ impl Platform {
         self.push_object_set(name, &graph, folder, &files, options)
     }
 
+    /// Pushes a model file as the next version of `name`, choosing how by size: a model whose
+    /// side files (ONNX external data) and graph add up to more than `inline_limit` bytes is
+    /// stored as an object set ([`Platform::push_model_file`]); any other as one self-contained
+    /// object, its side files inlined ([`Platform::push_model`] of
+    /// [`model_file::read_model_file`](super::model_file::read_model_file)). `inline_limit` is
+    /// [`ModelOptions::inline_limit`]'s rule (default protobuf's 2 GiB, past which one object is
+    /// impossible); a lower one is for tests and to bound the memory a push takes.
+    ///
+    /// Errors: as [`Platform::push_model_file`]; a sealed model file is
+    /// [`Error::KeyRequired`] (open it with its key first).
+    pub fn push_model_path(
+        &self,
+        name: &str,
+        path: impl AsRef<FsPath>,
+        inline_limit: u64,
+        options: &PushOptions,
+    ) -> Result<ModelInfo> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound {
+                what: format!("model file {}", path.display()),
+                hint: Some("check the path".into()),
+            },
+            _ => Error::io(path, e),
+        })?;
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => FsPath::new("."),
+        };
+        let external = !super::model_file::is_sealed(&bytes)
+            && crate::model::external::has_external_data(&bytes).unwrap_or(false);
+        let side = if external {
+            crate::model::external::side_files_size(&bytes, folder).unwrap_or(0)
+        } else {
+            0
+        };
+        if side > 0 && side.saturating_add(bytes.len() as u64) > inline_limit {
+            drop(bytes);
+            return self.push_model_file(name, path, options);
+        }
+        self.push_model(
+            name,
+            &super::model_file::read_model_file(path, None)?,
+            options,
+        )
+    }
+
     fn push_object_set(
         &self,
         name: &str,
