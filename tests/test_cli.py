@@ -267,11 +267,36 @@ def test_push_dataset_from_npy_parquet_and_csv(capsys, tmp_path, reg):
     assert list(back["label"]) == table.column("label").to_pylist()
     np.testing.assert_array_equal(back["v"], np.array(table.column("v").to_pylist()))
     back = p.load_dataset("c").to_numpy()
-    expected = np.genfromtxt(tmp_path / "t.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
-    np.testing.assert_array_equal(back["id"], expected["id"])
-    assert back["id"].dtype == np.int64 and back["score"].dtype == np.float64
-    np.testing.assert_array_equal(back["score"], expected["score"])
-    assert list(back["name"]) == ["a", "bb", "ccc"]
+    # expected values and dtypes from pandas' own reader of the same file
+    import pandas as pd
+
+    expected = pd.read_csv(tmp_path / "t.csv")
+    np.testing.assert_array_equal(back["id"], expected["id"].to_numpy())
+    assert back["id"].dtype == expected["id"].dtype and back["score"].dtype == expected["score"].dtype
+    np.testing.assert_array_equal(back["score"], expected["score"].to_numpy())
+    assert list(back["name"]) == list(expected["name"])
+
+
+def test_push_dataset_csv_quoting_and_missing_values(capsys, tmp_path, reg):
+    import numpy as np
+    import pandas as pd
+
+    quoted = tmp_path / "q.csv"
+    quoted.write_text('name,score,ok\n"Smith, J",1.5,true\n"O""Brien",2,false\n')
+    assert run(capsys, "-r", reg, "push", "dataset", "q", str(quoted))[0] == 0
+    back = LeptonAI(reg).load_dataset("q").to_numpy()
+    expected = pd.read_csv(quoted)
+    assert list(back["name"]) == list(expected["name"])
+    np.testing.assert_array_equal(back["score"], expected["score"].to_numpy())
+    np.testing.assert_array_equal(back["ok"], expected["ok"].to_numpy())
+    # pandas reads these cells as missing (NaN); a dataset refuses them instead of storing -1/NaN
+    for i, text in enumerate(["a,b\n1,\n,2\n", "a,b\n1,NA\n2,3\n"]):
+        path = tmp_path / f"miss{i}.csv"
+        path.write_text(text)
+        assert pd.read_csv(path).isna().to_numpy().any()
+        code, _, err = run(capsys, "-r", reg, "push", "dataset", f"m{i}", str(path))
+        assert code != 0 and "missing value" in err, err
+        assert f"m{i}" not in LeptonAI(reg).list_datasets()
 
     code, _, err = run(capsys, "-r", reg, "push", "dataset", "q", str(tmp_path / "t.txt"))
     assert (code, err) == (

@@ -97,29 +97,56 @@ def _read_npy(path: str, column: str) -> Columns:
     return _text_as_list({column: array})
 
 
-def _read_csv(path: str) -> Columns:
+#: Cells that mean "no value" to pandas' and pyarrow's CSV readers: refused rather than stored as
+#: a number (a -1 or NaN filled in silently would be wrong data).
+_CSV_MISSING = frozenset({"", "NA", "N/A", "n/a", "null", "NULL", "None", "#N/A"})
+
+
+def _csv_column(name: str, cells: "list[str]") -> Any:
+    """One CSV column typed as pandas would: int64, else float64, else bool, else str."""
     import numpy as np
 
+    for dtype in (np.int64, np.float64):
+        try:
+            return np.array([dtype(c) for c in cells], dtype=dtype)
+        except (ValueError, OverflowError):
+            pass
+    if all(c in ("True", "False", "true", "false") for c in cells):
+        return np.array([c in ("True", "true") for c in cells], dtype=np.bool_)
+    return list(cells)
+
+
+def _read_csv(path: str) -> Columns:
+    import csv
+
     try:
-        table = np.genfromtxt(
-            path, delimiter=",", names=True, dtype=None, encoding="utf-8", ndmin=1
-        )
-    except (OSError, ValueError) as e:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise InvalidArgumentError(
-            f"cannot read {path} as .csv (a header row of column names, then one row per line): {e}"
+            f"cannot read {path} as .csv (UTF-8, a header row of column names, then one row per "
+            f"line): {e}"
         ) from None
-    if table.dtype.names is None:
+    if not rows or not any(rows[0]):
         raise InvalidArgumentError(f"cannot read {path} as .csv: no header row of column names")
-    columns = _fields(table)
-    # genfromtxt infers the narrowest type per column; widen to the usual int64/float64.
-    for k, v in columns.items():
-        if v.dtype.kind == "i":
-            columns[k] = v.astype(np.int64)
-        elif v.dtype.kind == "f":
-            columns[k] = v.astype(np.float64)
-        elif v.dtype.kind == "b":
-            columns[k] = v.astype(np.bool_)
-    return _text_as_list(columns)
+    header, body = rows[0], [r for r in rows[1:] if r]
+    for line, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise InvalidArgumentError(
+                f"cannot read {path} as .csv: line {line} has {len(row)} fields, the header "
+                f"{len(header)}"
+            )
+    columns: Columns = {}
+    for i, name in enumerate(header):
+        cells = [row[i] for row in body]
+        missing = [line for line, c in enumerate(cells, start=2) if c.strip() in _CSV_MISSING]
+        if missing:
+            raise InvalidArgumentError(
+                f"column {name!r} of {path} has {len(missing)} missing value(s) (first on line "
+                f"{missing[0]}); datasets hold no nulls: fill or drop them first"
+            )
+        columns[name] = _csv_column(name, cells)
+    return columns
 
 
 def _read_parquet(path: str) -> Columns:
