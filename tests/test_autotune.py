@@ -285,3 +285,11 @@ def test_fp16_transform_can_be_asked_for_on_cpu(medical):
         fp16 = onnx.load_from_string(report._variants["fp16"])
         assert {i.data_type for i in fp16.graph.initializer} == {onnx.TensorProto.FLOAT16}
         assert fp16.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+
+
+def test_validation_given_as_the_cli_spells_it(registry):
+    # "dataset:split" (the CLI's form) names the same split as the tuple
+    report = registry.autotune_model("medical", "medical:test", budget_s=1.0, push=False, **SMALL)
+    assert report.best is not None
+    with pytest.raises(InvalidArgumentError, match="dataset:split"):
+        registry.autotune_model("medical", "medical-test", budget_s=1.0, push=False, **SMALL)

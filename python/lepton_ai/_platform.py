@@ -446,7 +446,8 @@ class LeptonAI:
     ) -> TuneReport:
         """Tunes ``name`` (latest, or ``version``) on this machine and remembers the pick.
 
-        ``validation`` is ``(dataset name, split)`` in this registry, a ``Dataset``, or arrays
+        ``validation`` is ``(dataset name, split)`` (or ``"dataset:split"``, as the CLI takes it) in
+        this registry, a ``Dataset``, or arrays
         (see ``Model.autotune``; other keyword arguments go there: ``objective=``, ``labels=``,
         ``max_accuracy_drop=``, ``budget_s=``...). With ``push`` the pick is stored as a profile
         keyed by this machine's fingerprint; when the pick is a transformed model (int8), it is
@@ -456,6 +457,15 @@ class LeptonAI:
         info, onnx = self._pull_model(name, version, False)
         model = _load_model(onnx)
         data = validation
+        if isinstance(validation, str):
+            dataset, sep, split = validation.partition(":")
+            if not sep or not dataset or not split:
+                raise InvalidArgumentError(
+                    f"validation={validation!r}: give (dataset, split), 'dataset:split', a "
+                    "Dataset or arrays"
+                )
+            validation = (dataset, split)
+            data = validation
         if isinstance(validation, tuple) and len(validation) == 2 and isinstance(validation[0], str):
             data = self.load_dataset(validation[0], split=validation[1])
         report: TuneReport = model.autotune(data, **kwargs)
