@@ -87,7 +87,8 @@ fn truncated_or(bytes: &[u8], at: usize, otherwise: Option<String>) -> Option<St
     otherwise
 }
 
-fn varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+/// Reads one protobuf varint at `*pos`, advancing it; `None` when truncated or over 64 bits.
+pub(super) fn varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
         let b = *bytes.get(*pos)?;

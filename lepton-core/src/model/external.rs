@@ -27,6 +27,7 @@
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
+use super::check::varint;
 use crate::{Error, Result};
 
 /// protobuf's hard limit on one serialized message, which ONNX Runtime enforces on model bytes.
@@ -160,19 +161,6 @@ fn fields(msg: &[u8]) -> Result<Vec<Field<'_>>> {
         });
     }
     Ok(out)
-}
-
-fn varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = *bytes.get(*pos)?;
-        *pos += 1;
-        value |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Some(value);
-        }
-    }
-    None
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {

@@ -58,6 +58,22 @@ fn weights_context(name: &str, version: u64, object: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+/// The bytes of the model file at `path`, and the folder its side files are relative to.
+fn read_model_path(path: &FsPath) -> Result<(Vec<u8>, &FsPath)> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound {
+            what: format!("model file {}", path.display()),
+            hint: Some("check the path".into()),
+        },
+        _ => Error::io(path, e),
+    })?;
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => FsPath::new("."),
+    };
+    Ok((bytes, folder))
+}
+
 fn read_part(path: &FsPath, offset: u64, len: u64) -> Result<Vec<u8>> {
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     f.seek(SeekFrom::Start(offset))
@@ -80,17 +96,19 @@ impl Platform {
         options: &PushOptions,
     ) -> Result<ModelInfo> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::NotFound {
-                what: format!("model file {}", path.display()),
-                hint: Some("check the path".into()),
-            },
-            _ => Error::io(path, e),
-        })?;
-        let folder = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => FsPath::new("."),
-        };
+        let (bytes, folder) = read_model_path(path)?;
+        self.push_read_model_file(name, path, bytes, folder, options)
+    }
+
+    /// [`Platform::push_model_file`] of a file already read (`bytes`, side files in `folder`).
+    fn push_read_model_file(
+        &self,
+        name: &str,
+        path: &FsPath,
+        bytes: Vec<u8>,
+        folder: &FsPath,
+        options: &PushOptions,
+    ) -> Result<ModelInfo> {
         if super::model_file::is_sealed(&bytes)
             || !crate::model::external::has_external_data(&bytes).unwrap_or(false)
         {
@@ -153,17 +171,7 @@ impl Platform {
         options: &PushOptions,
     ) -> Result<ModelInfo> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::NotFound {
-                what: format!("model file {}", path.display()),
-                hint: Some("check the path".into()),
-            },
-            _ => Error::io(path, e),
-        })?;
-        let folder = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => FsPath::new("."),
-        };
+        let (bytes, folder) = read_model_path(path)?;
         let external = !super::model_file::is_sealed(&bytes)
             && crate::model::external::has_external_data(&bytes).unwrap_or(false);
         let side = if external {
@@ -172,8 +180,7 @@ impl Platform {
             0
         };
         if side > 0 && side.saturating_add(bytes.len() as u64) > inline_limit {
-            drop(bytes);
-            return self.push_model_file(name, path, options);
+            return self.push_read_model_file(name, path, bytes, folder, options);
         }
         self.push_model(
             name,
