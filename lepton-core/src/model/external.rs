@@ -43,6 +43,23 @@ pub enum SideFiles<'a> {
     None,
 }
 
+/// The bytes of the model file at `path`, and the folder its side files are relative to (its
+/// own). A missing file is [`Error::NotFound`].
+pub fn read_model_path(path: &Path) -> Result<(Vec<u8>, &Path)> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound {
+            what: format!("model file `{}`", path.display()),
+            hint: Some("check the path (relative paths start at the working directory)".into()),
+        },
+        _ => Error::io(path, e),
+    })?;
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Ok((bytes, folder))
+}
+
 /// A main-graph initializer whose bytes stay outside the graph (see [`split_external_data`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExternalTensor {
