@@ -239,7 +239,15 @@ impl Platform {
                     }
                 }
             }
-            let info = ModelInfo::new(name, version, graph, &stored, metadata, provenance, weights);
+            let info = ModelInfo::new(
+                name,
+                version,
+                graph,
+                &stored,
+                metadata,
+                provenance,
+                Some(weights),
+            );
             let info = self.commit_model(&root, info).await?;
             tracing::info!(
                 name,

@@ -80,7 +80,8 @@ pub(super) struct StoredGraph {
 
 impl ModelInfo {
     /// The unsigned manifest of version `version` of `name`: `graph` (the ONNX bytes) stored as
-    /// `stored`, plus the `weights` objects of an object set (empty: one object, format 1).
+    /// `stored`; `weights`: the weights objects of an object set (format 2), `None` for one
+    /// self-contained object (format 1).
     pub(super) fn new(
         name: &str,
         version: u64,
@@ -88,13 +89,12 @@ impl ModelInfo {
         stored: &StoredGraph,
         metadata: serde_json::Map<String, serde_json::Value>,
         provenance: serde_json::Map<String, serde_json::Value>,
-        weights: Vec<WeightsObject>,
+        weights: Option<Vec<WeightsObject>>,
     ) -> ModelInfo {
         ModelInfo {
-            format: if weights.is_empty() {
-                MODEL_FORMAT
-            } else {
-                MODEL_FORMAT_OBJECT_SET
+            format: match weights {
+                None => MODEL_FORMAT,
+                Some(_) => MODEL_FORMAT_OBJECT_SET,
             },
             name: name.into(),
             version,
@@ -107,7 +107,7 @@ impl ModelInfo {
             metadata,
             provenance,
             mac: None,
-            weights,
+            weights: weights.unwrap_or_default(),
         }
     }
 
@@ -208,7 +208,7 @@ impl Platform {
             let version = self.bucket.claim_next(&root).await?;
             let dir = version_dir(&root, version);
             let stored = self.store_graph(name, version, onnx, encrypt)?;
-            let info = ModelInfo::new(name, version, onnx, &stored, metadata, provenance, vec![]);
+            let info = ModelInfo::new(name, version, onnx, &stored, metadata, provenance, None);
             self.upload(
                 &dir.clone().join(stored.object),
                 stored.bytes.clone(),
