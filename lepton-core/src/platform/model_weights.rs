@@ -17,7 +17,6 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::cache::sha256_hex;
-use super::layout::{model_root, version_dir};
 use super::models::{report, ModelInfo, MODEL_FORMAT_OBJECT_SET};
 use super::{Platform, ProgressFn, PushOptions};
 use crate::crypto;
@@ -180,15 +179,9 @@ impl Platform {
         files: &[(String, u64)],
         options: &PushOptions,
     ) -> Result<ModelInfo> {
-        super::layout::check_name("model", name)?;
-        self.check_writable()?;
-        let metadata = options.metadata_map()?;
-        let provenance = options.provenance_map()?;
-        let encrypt = self.wants_encryption(options)?;
+        let (metadata, provenance, encrypt) = self.check_model_push(name, options)?;
         block_on(async {
-            let root = model_root(&self.prefix, name);
-            let version = self.bucket.claim_next(&root).await?;
-            let dir = version_dir(&root, version);
+            let (root, version, dir) = self.claim_model_version(name).await?;
             let total: u64 = graph.len() as u64 + files.iter().map(|(_, s)| *s).sum::<u64>();
             let mut done = 0u64;
             report(&options.progress, 0, total)?;

@@ -192,21 +192,15 @@ impl Platform {
 
     /// Pushes ONNX bytes as the next version of `name`; returns the committed manifest.
     pub fn push_model(&self, name: &str, onnx: &[u8], options: &PushOptions) -> Result<ModelInfo> {
-        check_name("model", name)?;
-        self.check_writable()?;
+        let (metadata, provenance, encrypt) = self.check_model_push(name, options)?;
         if onnx.is_empty() {
             return Err(Error::InvalidModel {
                 source_name: Some(name.into()),
                 reason: "the model is empty (0 bytes)".into(),
             });
         }
-        let metadata = options.metadata_map()?;
-        let provenance = options.provenance_map()?;
-        let encrypt = self.wants_encryption(options)?;
         block_on(async {
-            let root = model_root(&self.prefix, name);
-            let version = self.bucket.claim_next(&root).await?;
-            let dir = version_dir(&root, version);
+            let (root, version, dir) = self.claim_model_version(name).await?;
             let stored = self.store_graph(name, version, onnx, encrypt)?;
             let info = ModelInfo::new(name, version, onnx, &stored, metadata, provenance, None);
             self.upload(
@@ -226,6 +220,34 @@ impl Platform {
             tracing::info!(name, version, encrypt, bytes = onnx.len(), "pushed model");
             Ok(info)
         })
+    }
+
+    /// What every model push checks before it claims a version (the name, a writable registry,
+    /// metadata and provenance as JSON objects, a key when encrypting): the manifest's metadata
+    /// and provenance, and whether to encrypt.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn check_model_push(
+        &self,
+        name: &str,
+        options: &PushOptions,
+    ) -> Result<(
+        serde_json::Map<String, serde_json::Value>,
+        serde_json::Map<String, serde_json::Value>,
+        bool,
+    )> {
+        check_name("model", name)?;
+        self.check_writable()?;
+        let metadata = options.metadata_map()?;
+        let provenance = options.provenance_map()?;
+        Ok((metadata, provenance, self.wants_encryption(options)?))
+    }
+
+    /// Claims the next version of model `name`: its root folder, the version, its folder.
+    pub(super) async fn claim_model_version(&self, name: &str) -> Result<(Path, u64, Path)> {
+        let root = model_root(&self.prefix, name);
+        let version = self.bucket.claim_next(&root).await?;
+        let dir = version_dir(&root, version);
+        Ok((root, version, dir))
     }
 
     /// `graph` (ONNX bytes) as version `version` of `name` stores it: sealed with the platform
