@@ -148,6 +148,14 @@ impl PyDatasetInfo {
     }
 }
 
+/// The entry `f` returns (run without the GIL) as a `DatasetInfo`.
+fn dataset_entry(
+    py: Python<'_>,
+    f: impl FnOnce() -> lepton_core::Result<DatasetEntry> + Send,
+) -> PyResult<PyDatasetInfo> {
+    Ok(py.detach(f).py()?.into())
+}
+
 /// The options of a model push: metadata and provenance as JSON text, progress through `cb`.
 fn push_options(
     metadata_json: Option<String>,
@@ -396,10 +404,7 @@ impl PyPlatform {
         split: String,
         version: Option<u64>,
     ) -> PyResult<PyDatasetInfo> {
-        let info = py
-            .detach(|| self.inner.dataset_info(&name, &split, version))
-            .py()?;
-        Ok(info.into())
+        dataset_entry(py, || self.inner.dataset_info(&name, &split, version))
     }
 
     #[pyo3(signature = (name, split=None, version=None))]
@@ -422,10 +427,7 @@ impl PyPlatform {
         split: String,
         version: Option<u64>,
     ) -> PyResult<PyDatasetInfo> {
-        let info = py
-            .detach(|| self.inner.verify_dataset(&name, &split, version))
-            .py()?;
-        Ok(info.into())
+        dataset_entry(py, || self.inner.verify_dataset(&name, &split, version))
     }
 }
 
