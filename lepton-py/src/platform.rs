@@ -297,14 +297,22 @@ impl PyPlatform {
         Ok((PyModelInfo::new(py, info)?, PyBytes::new(py, &bytes)))
     }
 
-    #[pyo3(signature = (name, version=None))]
+    /// The manifest of `name` at `version`; with `verify`, re-read from the store (not the
+    /// cache) and every stored object checked (`Platform::verify_model`).
+    #[pyo3(signature = (name, version=None, verify=false))]
     fn model_info(
         &self,
         py: Python<'_>,
         name: String,
         version: Option<u64>,
+        verify: bool,
     ) -> PyResult<PyModelInfo> {
-        let info = py.detach(|| self.inner.model_info(&name, version)).py()?;
+        let info = py
+            .detach(|| match verify {
+                false => self.inner.model_info(&name, version),
+                true => self.inner.verify_model(&name, version),
+            })
+            .py()?;
         PyModelInfo::new(py, info)
     }
 
@@ -319,17 +327,6 @@ impl PyPlatform {
     #[pyo3(signature = (name, version=None))]
     fn delete_model(&self, py: Python<'_>, name: String, version: Option<u64>) -> PyResult<()> {
         py.detach(|| self.inner.delete_model(&name, version)).py()
-    }
-
-    #[pyo3(signature = (name, version=None))]
-    fn verify_model(
-        &self,
-        py: Python<'_>,
-        name: String,
-        version: Option<u64>,
-    ) -> PyResult<PyModelInfo> {
-        let info = py.detach(|| self.inner.verify_model(&name, version)).py()?;
-        PyModelInfo::new(py, info)
     }
 
     /// A writer for the next version of `name`/`split` (claimed now, committed on `close()`).

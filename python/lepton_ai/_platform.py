@@ -523,7 +523,7 @@ class LeptonAI:
             WrongKeyError: the platform's key is not the model's.
             NotFoundError: no such model or version.
         """
-        return self._native.verify_model(name, version)
+        return self._native.model_info(name, version, verify=True)
 
     # ----- datasets -----------------------------------------------------------------------
 
