@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use sha2::{Digest, Sha256};
 
 use super::format::{Codec, Filter, FORMAT_VERSION, MAX_CHUNK_RAW_BYTES};
+use super::kernels::{shuffle, unshuffle};
 use super::manifest::ChunkEntry;
 use super::schema::{check_offsets, ColumnData, Schema};
 use crate::crypto::{c2sp, open_error, Key};
@@ -135,50 +136,6 @@ fn layout(
         ));
     }
     Ok(out)
-}
-
-/// Byte shuffle: element `i`'s byte `b` goes to `b * n + i`.
-fn shuffle(src: &[u8], dst: &mut [u8], k: usize) {
-    let n = src.len() / k;
-    for b in 0..k {
-        for (d, s) in dst[b * n..(b + 1) * n]
-            .iter_mut()
-            .zip(src[b..].iter().step_by(k))
-        {
-            *d = *s;
-        }
-    }
-}
-
-/// The inverse of [`shuffle`].
-fn unshuffle(src: &[u8], dst: &mut [u8], k: usize) {
-    let n = src.len() / k;
-    match k {
-        4 => {
-            let (s0, r) = src.split_at(n);
-            let (s1, r) = r.split_at(n);
-            let (s2, s3) = r.split_at(n);
-            for ((((d, a), b), c), e) in dst.chunks_exact_mut(4).zip(s0).zip(s1).zip(s2).zip(s3) {
-                d.copy_from_slice(&[*a, *b, *c, *e]);
-            }
-        }
-        2 => {
-            let (s0, s1) = src.split_at(n);
-            for ((d, a), b) in dst.chunks_exact_mut(2).zip(s0).zip(s1) {
-                d.copy_from_slice(&[*a, *b]);
-            }
-        }
-        _ => {
-            for b in 0..k {
-                for (s, d) in src[b * n..(b + 1) * n]
-                    .iter()
-                    .zip(dst[b..].iter_mut().step_by(k))
-                {
-                    *d = *s;
-                }
-            }
-        }
-    }
 }
 
 /// Applies `f` (shuffle or unshuffle) to the multi-byte fixed sections of `payload` and copies

@@ -32,6 +32,8 @@
 mod chunk;
 mod format;
 mod iter;
+#[doc(hidden)]
+pub mod kernels;
 pub mod manifest;
 mod reader;
 mod schema;
