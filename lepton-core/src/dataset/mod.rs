@@ -29,6 +29,7 @@
 //! # Ok(()) }
 //! ```
 
+mod buffers;
 mod chunk;
 mod format;
 mod iter;
