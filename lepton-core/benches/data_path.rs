@@ -238,7 +238,8 @@ fn main() {
         "{mib} MiB float32, {CHUNK_BYTES}-byte chunks, ceilings on {THREADS} threads, {rounds} rounds"
     );
     for cfg in &configs {
-        let (mut w, mut wc, mut r, mut rc, mut wr, mut rr) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (mut w, mut wc, mut r, mut rc, mut wr, mut rr) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
         for round in 0..rounds {
             let (lw, store) = lepton_write(cfg, &key, &raw);
             let (cw, chunks) = ceiling_write(&pool, cfg, &ceiling_key, &raw);

@@ -5,8 +5,8 @@ use std::cell::RefCell;
 
 use sha2::{Digest, Sha256};
 
-use super::format::{Codec, Filter, FORMAT_VERSION, MAX_CHUNK_RAW_BYTES};
 use super::buffers;
+use super::format::{Codec, Filter, MAX_CHUNK_RAW_BYTES};
 use super::kernels::{shuffle, unshuffle};
 use super::manifest::ChunkEntry;
 use super::schema::{check_offsets, ColumnData, Schema};
@@ -15,8 +15,7 @@ use crate::{Error, Result};
 
 /// What binds a chunk to its place: the C2SP context of chunk `index`.
 pub(crate) fn context(
-    dataset_id: &[u8; 16],
-    version: u64,
+    ids: &ChunkIds,
     index: u64,
     codec: Codec,
     filter: Filter,
@@ -24,9 +23,9 @@ pub(crate) fn context(
 ) -> Vec<u8> {
     let mut c = Vec::with_capacity(64);
     c.extend_from_slice(b"lepton-dataset/chunk\x00");
-    c.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
-    c.extend_from_slice(dataset_id);
-    c.extend_from_slice(&version.to_be_bytes());
+    c.extend_from_slice(&ids.format_version.to_be_bytes());
+    c.extend_from_slice(&ids.dataset_id);
+    c.extend_from_slice(&ids.version.to_be_bytes());
     c.extend_from_slice(&index.to_be_bytes());
     c.push(codec.id());
     c.push(filter.id());
@@ -37,6 +36,9 @@ pub(crate) fn context(
 /// Identity of the dataset a chunk belongs to.
 #[derive(Clone)]
 pub(crate) struct ChunkIds {
+    /// The manifest's format version (bound into the context: a chunk of one format is never
+    /// read as the other).
+    pub format_version: u32,
     pub dataset_id: [u8; 16],
     pub version: u64,
 }
@@ -250,26 +252,26 @@ pub(crate) fn encode(
     };
     let stored = match &p.chunk_key {
         Some(k) => {
-            let ctx = context(
-                &ids.dataset_id,
-                ids.version,
-                index,
-                codec,
-                p.filter,
-                raw_len,
-            );
+            let ctx = context(ids, index, codec, p.filter, raw_len);
             let sealed = c2sp::seal(k.as_bytes(), &ctx, &body);
             buffers::give(body);
             sealed
         }
         None => body,
     };
+    // Encrypted chunks carry no hash: AES-GCM authenticates every block under a context that
+    // binds the chunk to its dataset, version and position (docs/dataset-format.md).
+    let blake3 = p
+        .chunk_key
+        .is_none()
+        .then(|| blake3::hash(&stored).to_hex().to_string());
     let entry = ChunkEntry {
         rows: rows as u64,
         raw_len,
         stored_len: stored.len() as u64,
         codec,
-        sha256: hex::encode(Sha256::digest(&stored)),
+        sha256: None,
+        blake3,
     };
     Ok((entry, stored))
 }
@@ -310,14 +312,7 @@ pub(crate) fn decode(
     let mut plain = Vec::new();
     let body: &[u8] = match chunk_key {
         Some(k) => {
-            let ctx = context(
-                &ids.dataset_id,
-                ids.version,
-                index,
-                entry.codec,
-                filter,
-                entry.raw_len,
-            );
+            let ctx = context(ids, index, entry.codec, filter, entry.raw_len);
             plain = buffers::take(stored.len());
             match c2sp::open_into(k.as_bytes(), &ctx, stored, &mut plain) {
                 Ok(()) => &plain,
@@ -332,8 +327,13 @@ pub(crate) fn decode(
             }
         }
         None => {
-            if hex::encode(Sha256::digest(stored)) != entry.sha256 {
-                return Err(bad("SHA-256 mismatch (modified, swapped or copied)".into()));
+            let matches = match (&entry.blake3, &entry.sha256) {
+                (Some(h), _) => blake3::hash(stored).to_hex().as_str() == h.as_str(),
+                (None, Some(h)) => hex::encode(Sha256::digest(stored)) == *h,
+                (None, None) => false, // refused by the manifest check already
+            };
+            if !matches {
+                return Err(bad("hash mismatch (modified, swapped or copied)".into()));
             }
             stored
         }

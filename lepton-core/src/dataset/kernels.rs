@@ -71,8 +71,11 @@ mod sse2 {
     fn round<const K: usize>(v: [__m128i; K]) -> [__m128i; K] {
         let mut w = v;
         for j in 0..K / 2 {
-            w[2 * j] = _mm_unpacklo_epi8(v[j], v[j + K / 2]);
-            w[2 * j + 1] = _mm_unpackhi_epi8(v[j], v[j + K / 2]);
+            // SAFETY: SSE2 is part of x86-64: always present on this target.
+            unsafe {
+                w[2 * j] = _mm_unpacklo_epi8(v[j], v[j + K / 2]);
+                w[2 * j + 1] = _mm_unpackhi_epi8(v[j], v[j + K / 2]);
+            }
         }
         w
     }
@@ -87,7 +90,8 @@ mod sse2 {
         };
         assert!(dst.len() >= n * K, "dst holds the {n} elements");
         for blk in 0..blocks {
-            let mut v = [_mm_setzero_si128(); K];
+            // SAFETY: SSE2 is part of x86-64: always present on this target.
+            let mut v = [unsafe { _mm_setzero_si128() }; K];
             for (i, x) in v.iter_mut().enumerate() {
                 // Shuffle: vector i is bytes 16i.. of the block's 16 elements; un-shuffle: the
                 // block's 16 bytes of plane i.

@@ -203,6 +203,7 @@ impl Dataset {
         Ok(Dataset {
             inner: Arc::new(Inner {
                 ids: ChunkIds {
+                    format_version: manifest.format_version,
                     dataset_id: id,
                     version: manifest.version,
                 },
@@ -282,31 +283,52 @@ impl Dataset {
             inner.manifest.version,
             super::location(inner.source.as_ref(), &inner.prefix)
         );
-        let stored = match inner.source.get(&path, &entry.sha256) {
-            Ok(b) => b,
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(Error::NotFound {
-                    what,
-                    hint: Some(format!("the object `{path}` is missing: the dataset is incomplete; rewrite it or restore the object")),
-                })
-            }
-            Err(e) => {
-                return Err(Error::from_store(
-                    e,
-                    &super::location(inner.source.as_ref(), &inner.prefix),
-                ))
-            }
+        let key = self.source_key(index);
+        let decode = |stored: &[u8]| {
+            chunk::decode(
+                stored,
+                entry,
+                index as u64,
+                &inner.manifest.schema,
+                inner.manifest.filter,
+                &inner.ids,
+                inner.chunk_key.as_ref(),
+                &what,
+            )
         };
-        chunk::decode(
-            &stored,
-            entry,
-            index as u64,
-            &inner.manifest.schema,
-            inner.manifest.filter,
-            &inner.ids,
-            inner.chunk_key.as_ref(),
-            &what,
-        )
+        match decode(&self.stored_chunk(&path, &key, &what)?) {
+            // A corrupt kept copy: dropped, and the object read again from the store.
+            Err(Error::Integrity { .. }) if inner.source.forget(&path, &key) => {
+                decode(&self.stored_chunk(&path, &key, &what)?)
+            }
+            r => r,
+        }
+    }
+
+    /// What a [`ChunkSource`] keys chunk `index` on: its SHA-256 in a format-1 manifest, else a
+    /// name unique to it (dataset id, version, index).
+    fn source_key(&self, index: usize) -> String {
+        let m = &self.inner.manifest;
+        match &m.chunks[index].sha256 {
+            Some(h) => h.clone(),
+            None => format!("{}/{}/{index}", m.dataset_id, m.version),
+        }
+    }
+
+    /// The stored bytes of a chunk object; `what` names the chunk in errors.
+    fn stored_chunk(&self, path: &Path, key: &str, what: &str) -> Result<bytes::Bytes> {
+        let inner = &self.inner;
+        match inner.source.get(path, key) {
+            Ok(b) => Ok(b),
+            Err(object_store::Error::NotFound { .. }) => Err(Error::NotFound {
+                what: what.into(),
+                hint: Some(format!("the object `{path}` is missing: the dataset is incomplete; rewrite it or restore the object")),
+            }),
+            Err(e) => Err(Error::from_store(
+                e,
+                &super::location(inner.source.as_ref(), &inner.prefix),
+            )),
+        }
     }
 
     /// Chunk `index`, decoded, through the LRU cache.
@@ -418,7 +440,7 @@ impl Dataset {
                     manifest::chunk_path(&inner.prefix, &inner.manifest.dataset_id, i as u64);
                 inner
                     .source
-                    .get(&path, &inner.manifest.chunks[i].sha256)
+                    .get(&path, &self.source_key(i))
                     .map_err(Error::from)
             })
             .collect::<Result<_>>()?;
@@ -436,8 +458,7 @@ impl Dataset {
                     let body = match &inner.chunk_key {
                         Some(k) => {
                             let ctx = chunk::context(
-                                &inner.ids.dataset_id,
-                                inner.ids.version,
+                                &inner.ids,
                                 i as u64,
                                 e.codec,
                                 inner.manifest.filter,

@@ -183,6 +183,7 @@ impl DatasetWriter {
             store,
             prefix,
             ids: ChunkIds {
+                format_version: FORMAT_VERSION,
                 dataset_id: id,
                 version: options.version,
             },
@@ -308,7 +309,8 @@ impl DatasetWriter {
                         row_shape: c.shape.clone(),
                         rows: 0,
                         data: Cow::Owned({
-                            let mut b = super::buffers::take(rb.saturating_mul(chunk_rows).min(64 << 20));
+                            let mut b =
+                                super::buffers::take(rb.saturating_mul(chunk_rows).min(64 << 20));
                             b.clear();
                             b
                         }),

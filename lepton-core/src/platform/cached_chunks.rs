@@ -2,9 +2,11 @@
 //! content-addressed cache when there is one (so a version read once keeps reading offline), from
 //! the store otherwise.
 //!
-//! Committed versions are immutable, so serving their chunks from the cache is always correct;
-//! a chunk is cached only when its hash matches the manifest's, and the dataset reader checks it
-//! again.
+//! Committed versions are immutable, so serving their chunks from the cache is always correct.
+//! A format-1 chunk is cached under its SHA-256 and only when its hash matches the manifest's; a
+//! format-2 chunk is kept under a name derived from its path and key, unhashed here: the reader
+//! authenticates it (AES-GCM) or checks its BLAKE3 anyway, and makes this source
+//! [`forget`](ChunkSource::forget) a copy that fails, then reads it again from the store.
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use bytes::Bytes;
 use object_store::path::Path;
 use object_store::ObjectStore;
 
-use super::cache::{sha256_hex, Cache};
+use super::cache::{is_hex_digest, sha256_hex, Cache};
 use crate::dataset::{ChunkSource, StoreChunks};
 
 /// See the module docs.
@@ -38,9 +40,20 @@ impl fmt::Display for CachedChunks {
 }
 
 impl ChunkSource for CachedChunks {
-    fn get(&self, path: &Path, sha256: &str) -> object_store::Result<Bytes> {
+    fn get(&self, path: &Path, key: &str) -> object_store::Result<Bytes> {
         let Some(cache) = &self.cache else {
-            return self.store.get(path, sha256);
+            return self.store.get(path, key);
+        };
+        let Some(sha256) = sha256_key(key) else {
+            let name = kept_name(path, key);
+            if let Some(hit) = cache.get_unverified(&name) {
+                return Ok(Bytes::from(hit));
+            }
+            let data = self.store.get(path, key)?;
+            if let Err(e) = cache.put_unverified(&name, &data) {
+                tracing::warn!("could not cache {path}: {e}");
+            }
+            return Ok(data);
         };
         if let Some(hit) = cache.get_object(sha256) {
             return Ok(Bytes::from(hit));
@@ -54,4 +67,26 @@ impl ChunkSource for CachedChunks {
         // A mismatch is reported by the reader's own check, with the chunk's name.
         Ok(data)
     }
+
+    fn forget(&self, path: &Path, key: &str) -> bool {
+        match &self.cache {
+            Some(cache) if sha256_key(key).is_none() => cache.remove(&kept_name(path, key)),
+            _ => false,
+        }
+    }
+}
+
+/// `key` when it is a format-1 chunk's SHA-256 (64 hex digits), which the cache verifies.
+fn sha256_key(key: &str) -> Option<&str> {
+    is_hex_digest(key).then_some(key)
+}
+
+/// The cache name of a format-2 chunk: BLAKE3 of its path and key.
+fn kept_name(path: &Path, key: &str) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(b"lepton-dataset/v2 cached chunk\x00");
+    h.update(path.as_ref().as_bytes());
+    h.update(b"\x00");
+    h.update(key.as_bytes());
+    h.finalize().to_hex().to_string()
 }
