@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::chunk::{self, ChunkIds, ColumnBuilder, DecodedChunk};
 use super::iter::{BatchIter, IterOptions};
-use super::manifest::{self, Manifest};
+use super::manifest::{self, ChunkEntry, Manifest};
 use super::schema::{Batch, Schema};
 use super::source::{ChunkSource, StoreChunks};
 use super::writer::DatasetInfo;
@@ -268,6 +268,18 @@ impl Dataset {
 
     /// Fetches and decodes chunk `index` without the cache.
     pub fn fetch_chunk(&self, index: usize) -> Result<DecodedChunk> {
+        let stored = self.fetch_stored(index)?;
+        self.decode_stored(index, &stored)
+    }
+
+    /// The stored bytes of chunk `index`: the I/O half of [`fetch_chunk`](Self::fetch_chunk).
+    pub(crate) fn fetch_stored(&self, index: usize) -> Result<bytes::Bytes> {
+        let (_, path, what) = self.chunk_names(index)?;
+        self.stored_chunk(&path, &self.source_key(index), &what)
+    }
+
+    /// Chunk `index`'s manifest entry, object path, and name in errors.
+    fn chunk_names(&self, index: usize) -> Result<(&ChunkEntry, Path, String)> {
         let inner = &self.inner;
         let entry = inner
             .manifest
@@ -283,6 +295,15 @@ impl Dataset {
             inner.manifest.version,
             super::location(inner.source.as_ref(), &inner.prefix)
         );
+        Ok((entry, path, what))
+    }
+
+    /// Decodes chunk `index` from its `stored` bytes: the CPU half of
+    /// [`fetch_chunk`](Self::fetch_chunk). A kept copy that fails to verify is forgotten by the
+    /// source and the object read again.
+    pub(crate) fn decode_stored(&self, index: usize, stored: &[u8]) -> Result<DecodedChunk> {
+        let inner = &self.inner;
+        let (entry, path, what) = self.chunk_names(index)?;
         let key = self.source_key(index);
         let decode = |stored: &[u8]| {
             chunk::decode(
@@ -296,7 +317,7 @@ impl Dataset {
                 &what,
             )
         };
-        match decode(&self.stored_chunk(&path, &key, &what)?) {
+        match decode(stored) {
             // A corrupt kept copy: dropped, and the object read again from the store.
             Err(Error::Integrity { .. }) if inner.source.forget(&path, &key) => {
                 decode(&self.stored_chunk(&path, &key, &what)?)
