@@ -9,7 +9,8 @@
 //! [`forget`](ChunkSource::forget) a copy that fails, then reads it again from the store.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use object_store::path::Path;
@@ -22,6 +23,9 @@ use crate::dataset::{ChunkSource, StoreChunks};
 pub(crate) struct CachedChunks {
     pub(crate) store: StoreChunks,
     pub(crate) cache: Option<Cache>,
+    /// Cache writes of format-2 chunks, off the read's critical path; joined when this source
+    /// is dropped (by the process that started them: a forked child has none of those threads).
+    writes: Mutex<(u32, Vec<JoinHandle<()>>)>,
 }
 
 impl CachedChunks {
@@ -29,6 +33,45 @@ impl CachedChunks {
         CachedChunks {
             store: StoreChunks(store),
             cache,
+            writes: Mutex::new((std::process::id(), Vec::new())),
+        }
+    }
+
+    /// Keeps `data` under `name` in the cache on a thread of its own (inline when none starts).
+    fn keep(&self, cache: &Cache, name: String, data: Bytes, path: &Path) {
+        let (cache, what) = (cache.clone(), path.to_string());
+        let write = move || {
+            if let Err(e) = cache.put_unverified(&name, &data) {
+                tracing::warn!("could not cache {what}: {e}");
+            }
+        };
+        let mut writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+        if writes.0 != std::process::id() {
+            // Forked: the parent's writers do not exist here; their handles are leaked, not
+            // detached or joined.
+            std::mem::forget(std::mem::take(&mut writes.1));
+            writes.0 = std::process::id();
+        }
+        writes.1.retain(|h| !h.is_finished());
+        match std::thread::Builder::new()
+            .name("lepton-cache-write".into())
+            .spawn(write)
+        {
+            Ok(h) => writes.1.push(h),
+            Err(e) => tracing::warn!("could not start a cache writer ({e}); not caching {path}"),
+        }
+    }
+}
+
+impl Drop for CachedChunks {
+    fn drop(&mut self) {
+        let writes = self.writes.get_mut().unwrap_or_else(|e| e.into_inner());
+        if writes.0 == std::process::id() {
+            for h in writes.1.drain(..) {
+                let _ = h.join();
+            }
+        } else {
+            std::mem::forget(std::mem::take(&mut writes.1));
         }
     }
 }
@@ -50,9 +93,7 @@ impl ChunkSource for CachedChunks {
                 return Ok(Bytes::from(hit));
             }
             let data = self.store.get(path, key)?;
-            if let Err(e) = cache.put_unverified(&name, &data) {
-                tracing::warn!("could not cache {path}: {e}");
-            }
+            self.keep(cache, name, data.clone(), path);
             return Ok(data);
         };
         if let Some(hit) = cache.get_object(sha256) {
