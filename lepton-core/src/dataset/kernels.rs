@@ -11,44 +11,37 @@
 
 /// Byte shuffle: element `i`'s byte `b` goes to `b * n + i` (`n = src.len() / k`).
 pub fn shuffle(src: &[u8], dst: &mut [u8], k: usize) {
-    let done = match k {
-        #[cfg(target_arch = "x86_64")]
-        2 => sse2::transpose::<2>(src, dst, Direction::Shuffle),
-        #[cfg(target_arch = "x86_64")]
-        4 => sse2::transpose::<4>(src, dst, Direction::Shuffle),
-        #[cfg(target_arch = "x86_64")]
-        8 => sse2::transpose::<8>(src, dst, Direction::Shuffle),
-        _ => 0,
-    };
-    let n = src.len() / k;
-    for i in done..n {
-        for b in 0..k {
-            dst[b * n + i] = src[i * k + b];
-        }
-    }
+    transpose(src, dst, k, Direction::Shuffle);
 }
 
 /// The inverse of [`shuffle`].
 pub fn unshuffle(src: &[u8], dst: &mut [u8], k: usize) {
+    transpose(src, dst, k, Direction::Unshuffle);
+}
+
+fn transpose(src: &[u8], dst: &mut [u8], k: usize, dir: Direction) {
     let done = match k {
         #[cfg(target_arch = "x86_64")]
-        2 => sse2::transpose::<2>(src, dst, Direction::Unshuffle),
+        2 => sse2::transpose::<2>(src, dst, dir),
         #[cfg(target_arch = "x86_64")]
-        4 => sse2::transpose::<4>(src, dst, Direction::Unshuffle),
+        4 => sse2::transpose::<4>(src, dst, dir),
         #[cfg(target_arch = "x86_64")]
-        8 => sse2::transpose::<8>(src, dst, Direction::Unshuffle),
+        8 => sse2::transpose::<8>(src, dst, dir),
         _ => 0,
     };
     let n = src.len() / k;
     for i in done..n {
         for b in 0..k {
-            dst[i * k + b] = src[b * n + i];
+            let (element, plane) = (i * k + b, b * n + i);
+            match dir {
+                Direction::Shuffle => dst[plane] = src[element],
+                Direction::Unshuffle => dst[element] = src[plane],
+            }
         }
     }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 enum Direction {
     Shuffle,
     Unshuffle,
