@@ -8,6 +8,7 @@ use std::sync::Arc;
 use lepton_core::crypto::Key;
 use lepton_core::dataset::{
     ColumnData, DType, Dataset, DatasetWriter, IterOptions, ReadOptions, WriteOptions,
+    FORMAT_VERSION,
 };
 use lepton_core::rt::block_on;
 use lepton_core::Error;
@@ -543,9 +544,10 @@ fn tampered_manifests_are_typed_errors() {
             Error::Integrity { .. }
         ));
         // A newer format version.
+        let (now, next) = (FORMAT_VERSION, FORMAT_VERSION + 1);
         let text = String::from_utf8(original.clone()).unwrap().replacen(
-            "lepton-dataset 1",
-            "lepton-dataset 2",
+            &format!("lepton-dataset {now}"),
+            &format!("lepton-dataset {next}"),
             1,
         );
         put(&store, path, text.into_bytes());
@@ -553,11 +555,7 @@ fn tampered_manifests_are_typed_errors() {
         assert!(
             matches!(
                 err,
-                Error::UnsupportedVersion {
-                    found: 2,
-                    supported: 1,
-                    ..
-                }
+                Error::UnsupportedVersion { found, supported, .. } if found == next && supported == now
             ),
             "{err}"
         );
@@ -969,4 +967,100 @@ fn manifest_with_an_unknown_optional_field_opens() {
     );
     let e = open(&store, "u", None).unwrap_err();
     assert!(matches!(e, Error::Integrity { .. }), "{e}");
+}
+
+/// Copies the format-1 fixture `name` (see `fixtures/make_dataset_v1.py`) into a temporary
+/// local store, so a test may tamper with it.
+fn format_1_fixture(name: &str) -> (Arc<dyn ObjectStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dataset-v1");
+    let copy = |from: &std::path::Path, to: &std::path::Path| {
+        for f in walk(from) {
+            let dest = to.join(f.strip_prefix(from).unwrap());
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::copy(&f, dest).unwrap();
+        }
+    };
+    copy(&src.join(name), dir.path());
+    let store = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+    (Arc::new(store), dir)
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn format_1_datasets_stay_readable_and_checked() {
+    let key = Key::from_bytes(&(0u8..32).collect::<Vec<_>>()).unwrap();
+    for (name, key) in [("encrypted", Some(key)), ("plain", None)] {
+        let (store, _dir) = format_1_fixture(name);
+        let ds = Dataset::open(
+            store.clone(),
+            Path::from(""),
+            key.clone(),
+            ReadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(ds.manifest().format_version, 1);
+        assert!(ds.num_chunks() > 3, "{name}: several chunks");
+        let b = ds.to_batch().unwrap();
+        // The values make_dataset_v1.py wrote (numpy formulas).
+        let x: Vec<f32> = (0..1200).map(|i| i as f32 / 8.0).collect();
+        let y: Vec<i64> = (0..300).map(|i| i * 3 - 7).collect();
+        assert_eq!(b.columns[0].to_vec::<f32>().unwrap(), x, "{name}");
+        assert_eq!(b.columns[1].to_vec::<i64>().unwrap(), y, "{name}");
+        for i in 0..300 {
+            assert_eq!(
+                b.columns[2].value(i).unwrap(),
+                format!("row {i}").as_bytes()
+            );
+        }
+        // A flipped byte of a format-1 chunk: SHA-256 (plain) or AES-GCM (encrypted) refuses it.
+        let chunks = chunk_paths(&store, "");
+        let mut bytes = get(&store, &chunks[2]);
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x10;
+        put(&store, &chunks[2], bytes);
+        let err = read_all(&store, "", key.clone()).unwrap_err();
+        assert!(matches!(err, Error::Integrity { .. }), "{name}: {err}");
+    }
+}
+
+#[test]
+fn format_2_hashes_only_unencrypted_chunks_with_blake3() {
+    for key in [Some(Key::generate()), None] {
+        let store = mem();
+        let data = sample(400, 0);
+        write(&store, "h", key.clone(), 1, &data).unwrap();
+        let text =
+            String::from_utf8(get(&store, "h/manifests/00000000000000000001.manifest")).unwrap();
+        assert!(text.starts_with(&format!("lepton-dataset {FORMAT_VERSION}\n")));
+        let body: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+        let entries = body["chunks"].as_array().unwrap();
+        let stored = chunk_paths(&store, "h");
+        assert_eq!(entries.len(), stored.len());
+        for (e, path) in entries.iter().zip(&stored) {
+            assert!(e.get("sha256").is_none(), "{e}");
+            match &key {
+                // Authenticated by AES-GCM under its context: no hash to compute or check.
+                Some(_) => assert!(e.get("blake3").is_none(), "{e}"),
+                None => assert_eq!(
+                    e["blake3"].as_str().unwrap(),
+                    blake3::hash(&get(&store, path)).to_hex().as_str()
+                ),
+            }
+        }
+        check_rows(&open(&store, "h", key).unwrap(), &data);
+    }
 }

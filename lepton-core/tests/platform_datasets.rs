@@ -430,3 +430,42 @@ fn reads_by_capability(b: Backend) {
 fn reads_by_capability_over_read_only_http() {
     reads_by_capability(Backend::Http)
 }
+
+#[test]
+fn a_corrupt_cached_chunk_is_dropped_and_fetched_again_encrypted_or_not() {
+    // Format-2 chunks are kept in the cache unhashed; the reader verifies them (AES-GCM, or the
+    // manifest's BLAKE3) and has the source forget a copy that fails, then reads the store.
+    for key in [Some(Key::generate()), None] {
+        let f = fixture(Backend::Local);
+        let p = f.open(key.clone(), true);
+        push(&p, "c", "train", &data(5, 400));
+        assert_eq!(
+            load(&p, "c", "train", None).unwrap(),
+            expected(&data(5, 400))
+        );
+        let objects = f.cache.path().join("objects");
+        let kept: Vec<_> = std::fs::read_dir(&objects)
+            .unwrap()
+            .flatten()
+            .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+            .map(|e| e.path())
+            .collect();
+        assert!(!kept.is_empty(), "the read kept its chunks");
+        let mut corrupted = Vec::new();
+        for path in &kept {
+            let mut b = std::fs::read(path).unwrap();
+            let mid = b.len() / 2;
+            b[mid] ^= 0x01;
+            std::fs::write(path, &b).unwrap();
+            corrupted.push(b);
+        }
+        assert_eq!(
+            load(&p, "c", "train", None).unwrap(),
+            expected(&data(5, 400))
+        );
+        // Fetched again and kept again: no flipped copy is left.
+        for (path, bad) in kept.iter().zip(&corrupted) {
+            assert_ne!(&std::fs::read(path).unwrap(), bad, "{}", path.display());
+        }
+    }
+}

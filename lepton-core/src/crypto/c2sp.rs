@@ -7,6 +7,7 @@
 //! || "AEAD_AES_256_GCM" || 0x00 || salt || context)`; chunk `i` uses `base nonce XOR i`
 //! (big-endian) and an empty AAD. The commitment is checked before any chunk is decrypted.
 
+use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use zeroize::Zeroize;
@@ -129,6 +130,20 @@ pub fn seal_with_salt(
 
 /// Decrypts a whole message.
 pub fn open(input_key: &[u8], context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+    let mut out = Vec::new();
+    open_into(input_key, context, sealed, &mut out)?;
+    Ok(out)
+}
+
+/// Decrypts a whole message into `out` (resized to the plaintext length; a reused buffer is
+/// neither zeroed nor copied into first: each block is decrypted straight from `sealed`). On
+/// failure `out` is zeroed and emptied.
+pub fn open_into(
+    input_key: &[u8],
+    context: &[u8],
+    sealed: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), OpenError> {
     if input_key.len() != KEY {
         return Err(OpenError::KeySize);
     }
@@ -150,24 +165,28 @@ pub fn open(input_key: &[u8], context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, 
         return Err(OpenError::Commitment);
     }
     let cipher = Aes256Gcm::new_from_slice(&d.key).expect("32-byte key");
-    let mut out = Vec::with_capacity(full * CHUNK + last - TAG);
+    let len = full * CHUNK + last - TAG;
+    // Only the growth of a reused buffer is zero-filled; every byte is then overwritten.
+    if out.len() > len {
+        out.truncate(len);
+    } else {
+        out.resize(len, 0);
+    }
+    // Not `out.chunks_mut`: it yields nothing for the final block when that block is empty,
+    // whose tag must be checked too (truncation protection).
     for (i, chunk) in body.chunks(CHUNK + TAG).enumerate() {
         let (ct, tag) = chunk.split_at(chunk.len() - TAG);
-        let start = out.len();
-        out.extend_from_slice(ct);
         let tag = Tag::try_from(tag).expect("16-byte tag");
+        let dst = &mut out[i * CHUNK..i * CHUNK + ct.len()];
+        let buf = InOutBuf::new(ct, dst).expect("equal lengths");
         if cipher
-            .decrypt_inout_detached(
-                &chunk_nonce(&d.nonce, i as u64),
-                b"",
-                (&mut out[start..]).into(),
-                &tag,
-            )
+            .decrypt_inout_detached(&chunk_nonce(&d.nonce, i as u64), b"", buf, &tag)
             .is_err()
         {
             out.zeroize();
+            out.clear();
             return Err(OpenError::Chunk(i as u64));
         }
     }
-    Ok(out)
+    Ok(())
 }

@@ -1,10 +1,13 @@
 //! One chunk: payload layout, byte-shuffle filter, compression, encryption, and the reverse.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use sha2::{Digest, Sha256};
 
-use super::format::{Codec, Filter, FORMAT_VERSION, MAX_CHUNK_RAW_BYTES};
+use super::buffers;
+use super::format::{Codec, Filter, MAX_CHUNK_RAW_BYTES};
+use super::kernels::{shuffle, unshuffle};
 use super::manifest::ChunkEntry;
 use super::schema::{check_offsets, ColumnData, Schema};
 use crate::crypto::{c2sp, open_error, Key};
@@ -12,8 +15,7 @@ use crate::{Error, Result};
 
 /// What binds a chunk to its place: the C2SP context of chunk `index`.
 pub(crate) fn context(
-    dataset_id: &[u8; 16],
-    version: u64,
+    ids: &ChunkIds,
     index: u64,
     codec: Codec,
     filter: Filter,
@@ -21,9 +23,9 @@ pub(crate) fn context(
 ) -> Vec<u8> {
     let mut c = Vec::with_capacity(64);
     c.extend_from_slice(b"lepton-dataset/chunk\x00");
-    c.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
-    c.extend_from_slice(dataset_id);
-    c.extend_from_slice(&version.to_be_bytes());
+    c.extend_from_slice(&ids.format_version.to_be_bytes());
+    c.extend_from_slice(&ids.dataset_id);
+    c.extend_from_slice(&ids.version.to_be_bytes());
     c.extend_from_slice(&index.to_be_bytes());
     c.push(codec.id());
     c.push(filter.id());
@@ -34,6 +36,9 @@ pub(crate) fn context(
 /// Identity of the dataset a chunk belongs to.
 #[derive(Clone)]
 pub(crate) struct ChunkIds {
+    /// The manifest's format version (bound into the context: a chunk of one format is never
+    /// read as the other).
+    pub format_version: u32,
     pub dataset_id: [u8; 16],
     pub version: u64,
 }
@@ -137,50 +142,6 @@ fn layout(
     Ok(out)
 }
 
-/// Byte shuffle: element `i`'s byte `b` goes to `b * n + i`.
-fn shuffle(src: &[u8], dst: &mut [u8], k: usize) {
-    let n = src.len() / k;
-    for b in 0..k {
-        for (d, s) in dst[b * n..(b + 1) * n]
-            .iter_mut()
-            .zip(src[b..].iter().step_by(k))
-        {
-            *d = *s;
-        }
-    }
-}
-
-/// The inverse of [`shuffle`].
-fn unshuffle(src: &[u8], dst: &mut [u8], k: usize) {
-    let n = src.len() / k;
-    match k {
-        4 => {
-            let (s0, r) = src.split_at(n);
-            let (s1, r) = r.split_at(n);
-            let (s2, s3) = r.split_at(n);
-            for ((((d, a), b), c), e) in dst.chunks_exact_mut(4).zip(s0).zip(s1).zip(s2).zip(s3) {
-                d.copy_from_slice(&[*a, *b, *c, *e]);
-            }
-        }
-        2 => {
-            let (s0, s1) = src.split_at(n);
-            for ((d, a), b) in dst.chunks_exact_mut(2).zip(s0).zip(s1) {
-                d.copy_from_slice(&[*a, *b]);
-            }
-        }
-        _ => {
-            for b in 0..k {
-                for (s, d) in src[b * n..(b + 1) * n]
-                    .iter()
-                    .zip(dst[b..].iter_mut().step_by(k))
-                {
-                    *d = *s;
-                }
-            }
-        }
-    }
-}
-
 /// Applies `f` (shuffle or unshuffle) to the multi-byte fixed sections of `payload` and copies
 /// the other sections as they are.
 fn filter_sections(
@@ -188,8 +149,9 @@ fn filter_sections(
     sections: &[Section],
     f: fn(&[u8], &mut [u8], usize),
 ) -> Vec<u8> {
-    // Zeroed allocation: large ones come straight from the OS as zero pages, no memset pass.
-    let mut out = vec![0u8; payload.len()];
+    // Every byte is written below (the sections cover the payload exactly).
+    let mut out = buffers::take(payload.len());
+    buffers::fit(&mut out, payload.len());
     for s in sections {
         match s {
             &Section::Fixed {
@@ -218,8 +180,12 @@ fn filter_sections(
     out
 }
 
-/// Builds the payload of `rows` rows from per-column parts (in schema order).
-pub(crate) fn build_payload(parts: &[ColumnData<'_>]) -> Vec<u8> {
+/// Builds the payload of `rows` rows from per-column parts (in schema order). One fixed-size
+/// column already is its payload: it is moved, not copied.
+pub(crate) fn build_payload(mut parts: Vec<ColumnData<'_>>) -> Vec<u8> {
+    if let [ColumnData::Fixed { data, .. }] = parts.as_mut_slice() {
+        return std::mem::take(data).into_owned();
+    }
     let size: usize = parts
         .iter()
         .map(|p| match p {
@@ -227,8 +193,9 @@ pub(crate) fn build_payload(parts: &[ColumnData<'_>]) -> Vec<u8> {
             ColumnData::Variable { offsets, data, .. } => offsets.len() * 8 + data.len(),
         })
         .sum();
-    let mut out = Vec::with_capacity(size);
-    for p in parts {
+    let mut out = buffers::take(size);
+    out.clear();
+    for p in &parts {
         match p {
             ColumnData::Fixed { data, .. } => out.extend_from_slice(data),
             ColumnData::Variable { offsets, data, .. } => {
@@ -262,18 +229,22 @@ pub(crate) fn encode(
         Filter::Shuffle => {
             let sections = layout(&payload, schema, rows)
                 .map_err(|e| Error::Schema(format!("internal payload error: {e}")))?;
-            filter_sections(&payload, &sections, shuffle)
+            let f = filter_sections(&payload, &sections, shuffle);
+            buffers::give(payload);
+            f
         }
         Filter::None => payload,
     };
     let (codec, body) = match p.codec {
         Codec::Zstd => {
-            let c = zstd::bulk::compress(&filtered, p.zstd_level)
+            let c = compress(&filtered, p.zstd_level)
                 .map_err(|e| Error::InvalidArgument(format!("zstd: {e}")))?;
             // Not worth a decompression on every read when it saves less than 5 %.
             if (c.len() as u64) * 20 > raw_len * 19 {
+                buffers::give(c);
                 (Codec::None, filtered)
             } else {
+                buffers::give(filtered);
                 (Codec::Zstd, c)
             }
         }
@@ -281,24 +252,26 @@ pub(crate) fn encode(
     };
     let stored = match &p.chunk_key {
         Some(k) => {
-            let ctx = context(
-                &ids.dataset_id,
-                ids.version,
-                index,
-                codec,
-                p.filter,
-                raw_len,
-            );
-            c2sp::seal(k.as_bytes(), &ctx, &body)
+            let ctx = context(ids, index, codec, p.filter, raw_len);
+            let sealed = c2sp::seal(k.as_bytes(), &ctx, &body);
+            buffers::give(body);
+            sealed
         }
         None => body,
     };
+    // Encrypted chunks carry no hash: AES-GCM authenticates every block under a context that
+    // binds the chunk to its dataset, version and position (docs/dataset-format.md).
+    let blake3 = p
+        .chunk_key
+        .is_none()
+        .then(|| blake3::hash(&stored).to_hex().to_string());
     let entry = ChunkEntry {
         rows: rows as u64,
         raw_len,
         stored_len: stored.len() as u64,
         codec,
-        sha256: hex::encode(Sha256::digest(&stored)),
+        sha256: None,
+        blake3,
     };
     Ok((entry, stored))
 }
@@ -334,18 +307,15 @@ pub(crate) fn decode(
             entry.stored_len
         )));
     }
-    let body: Cow<'_, [u8]> = match chunk_key {
+    // Decrypted and decompressed into reused buffers (see `buffers`); the decoded chunk gives
+    // its payload back when dropped.
+    let mut plain = Vec::new();
+    let body: &[u8] = match chunk_key {
         Some(k) => {
-            let ctx = context(
-                &ids.dataset_id,
-                ids.version,
-                index,
-                entry.codec,
-                filter,
-                entry.raw_len,
-            );
-            match c2sp::open(k.as_bytes(), &ctx, stored) {
-                Ok(b) => Cow::Owned(b),
+            let ctx = context(ids, index, entry.codec, filter, entry.raw_len);
+            plain = buffers::take(stored.len());
+            match c2sp::open_into(k.as_bytes(), &ctx, stored, &mut plain) {
+                Ok(()) => &plain,
                 // The key was verified with the manifest: a context mismatch means the object
                 // is not this chunk (moved, swapped, or copied from another dataset/version).
                 Err(c2sp::OpenError::Commitment) => {
@@ -357,16 +327,33 @@ pub(crate) fn decode(
             }
         }
         None => {
-            if hex::encode(Sha256::digest(stored)) != entry.sha256 {
-                return Err(bad("SHA-256 mismatch (modified, swapped or copied)".into()));
+            let matches = match (&entry.blake3, &entry.sha256) {
+                (Some(h), _) => blake3::hash(stored).to_hex().as_str() == h.as_str(),
+                (None, Some(h)) => hex::encode(Sha256::digest(stored)) == *h,
+                (None, None) => false, // refused by the manifest check already
+            };
+            if !matches {
+                return Err(bad("hash mismatch (modified, swapped or copied)".into()));
             }
-            Cow::Borrowed(stored)
+            stored
         }
     };
     let raw_len = usize::try_from(entry.raw_len).map_err(|_| bad("too large".into()))?;
-    let payload = match entry.codec {
-        Codec::Zstd => decompress(&body, raw_len).map_err(bad)?,
-        Codec::None => body.into_owned(),
+    let payload = match (entry.codec, chunk_key) {
+        (Codec::Zstd, _) => {
+            let mut out = buffers::take(raw_len);
+            let r = decompress_into(body, raw_len, &mut out);
+            buffers::give(plain);
+            r.map_err(bad)?;
+            out
+        }
+        (Codec::None, Some(_)) => plain,
+        (Codec::None, None) => {
+            let mut out = buffers::take(body.len());
+            out.clear();
+            out.extend_from_slice(body);
+            out
+        }
     };
     if payload.len() != raw_len {
         return Err(bad(format!(
@@ -380,6 +367,39 @@ pub(crate) fn decode(
 /// Decompresses a zstd `body` that the manifest says holds `raw_len` bytes: the frame's recorded
 /// size must agree, and the buffer is reserved fallibly, so a forged length cannot abort.
 pub(crate) fn decompress(body: &[u8], raw_len: usize) -> std::result::Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    decompress_into(body, raw_len, &mut out)?;
+    Ok(out)
+}
+
+thread_local! {
+    /// Each thread's zstd contexts, kept: a fresh one per chunk allocates (and faults in) its
+    /// tables every time.
+    static DCTX: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+    static CCTX: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
+}
+
+/// zstd-compresses `data` at `level` into a pooled buffer with this thread's context.
+fn compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    let mut out = buffers::take(zstd::zstd_safe::compress_bound(data.len()));
+    out.clear();
+    CCTX.with(|c| {
+        let mut c = c.borrow_mut();
+        let ctx = match c.as_mut() {
+            Some((l, ctx)) if *l == level => ctx,
+            _ => &mut c.insert((level, zstd::bulk::Compressor::new(level)?)).1,
+        };
+        ctx.compress_to_buffer(data, &mut out)
+    })?;
+    Ok(out)
+}
+
+/// [`decompress`] into `out` (its old contents are dropped; its capacity is reused).
+pub(crate) fn decompress_into(
+    body: &[u8],
+    raw_len: usize,
+    out: &mut Vec<u8>,
+) -> std::result::Result<(), String> {
     if raw_len as u64 > MAX_CHUNK_RAW_BYTES {
         return Err(format!(
             "the manifest records {raw_len} bytes, over the {MAX_CHUNK_RAW_BYTES}-byte chunk limit"
@@ -394,13 +414,19 @@ pub(crate) fn decompress(body: &[u8], raw_len: usize) -> std::result::Result<Vec
         Ok(_) => {}
         Err(_) => return Err("zstd: not a zstd frame".into()),
     }
-    let mut out = Vec::new();
+    out.clear();
     out.try_reserve_exact(raw_len)
         .map_err(|_| format!("cannot allocate the {raw_len} bytes the manifest records"))?;
-    zstd::bulk::Decompressor::new()
-        .and_then(|mut d| d.decompress_to_buffer(body, &mut out))
-        .map_err(|e| format!("zstd: {e}"))?;
-    Ok(out)
+    DCTX.with(|d| {
+        let mut d = d.borrow_mut();
+        let ctx = match d.as_mut() {
+            Some(ctx) => ctx,
+            None => d.insert(zstd::bulk::Decompressor::new()?),
+        };
+        ctx.decompress_to_buffer(body, out)
+    })
+    .map_err(|e| format!("zstd: {e}"))?;
+    Ok(())
 }
 
 /// Parses (and un-filters) a payload; the error says what is malformed.
@@ -416,7 +442,9 @@ pub fn parse_payload(
             |s| matches!(s, Section::Fixed { itemsize, len, .. } if *itemsize > 1 && *len > 0),
         );
     let payload = if needs_unshuffle {
-        filter_sections(&payload, &sections, unshuffle)
+        let out = filter_sections(&payload, &sections, unshuffle);
+        buffers::give(payload);
+        out
     } else {
         payload
     };
@@ -472,6 +500,12 @@ impl std::fmt::Debug for DecodedChunk {
             .field("rows", &self.rows)
             .field("bytes", &self.payload.len())
             .finish()
+    }
+}
+
+impl Drop for DecodedChunk {
+    fn drop(&mut self) {
+        buffers::give(std::mem::take(&mut self.payload));
     }
 }
 

@@ -4,8 +4,12 @@
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
-/// The format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes and the newest it reads. Version 2 (this build) records
+/// no hash of encrypted chunks (AES-GCM authenticates them under a context that binds them to
+/// their manifest) and a BLAKE3 hash of unencrypted ones; version 1 recorded SHA-256 for all.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this build reads.
+pub const MIN_FORMAT_VERSION: u32 = 1;
 pub(crate) const MAGIC: &str = "lepton-dataset";
 /// The encryption scheme name recorded in manifests.
 pub const SCHEME: &str = "c2sp-chunked-encryption/aes-256-gcm";

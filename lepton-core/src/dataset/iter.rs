@@ -141,19 +141,38 @@ struct Seg {
 
 type Slot = Arc<(Mutex<Option<Result<Arc<DecodedChunk>>>>, Condvar)>;
 
-/// Fetches and decodes chunk `c`, turning a panic (a bug, or a panicking custom store) into an
-/// error instead of unwinding into the thread pool, where it would abort the process.
+/// Fetches and decodes chunk `c` (see [`caught`]).
 fn fetch_caught(ds: &Dataset, c: u32) -> Result<Arc<DecodedChunk>> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ds.fetch_chunk(c as usize)))
-        .unwrap_or_else(|p| {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(panicked(c, &msg))
-        })
-        .map(Arc::new)
+    caught(c, || ds.fetch_chunk(c as usize)).map(Arc::new)
+}
+
+/// Runs `f` (work on chunk `c`), turning a panic (a bug, or a panicking custom store) into an
+/// error instead of unwinding into a pool thread, where it would abort the process.
+fn caught<T>(c: u32, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(panicked(c, &msg))
+    })
+}
+
+/// Prefetches chunk `c` into `filler`'s slot: the object is read on a thread of its own, then
+/// decoded on the CPU pool. A slow store (S3) so keeps every prefetched GET in flight at once,
+/// instead of one per CPU thread with that thread idle while it waits.
+fn prefetch_chunk(ds: Dataset, c: u32, filler: Filler) {
+    let fetch = move || match caught(c, || ds.fetch_stored(c as usize)) {
+        Ok(stored) => crate::rt::cpu().spawn(move || {
+            filler.fill(caught(c, || ds.decode_stored(c as usize, &stored)).map(Arc::new))
+        }),
+        Err(e) => filler.fill(Err(e)),
+    };
+    // Out of threads: the job (and its filler) is dropped, which fills the slot with an error.
+    let _ = std::thread::Builder::new()
+        .name("lepton-fetch".into())
+        .spawn(fetch);
 }
 
 fn panicked(c: u32, msg: &str) -> Error {
@@ -369,9 +388,7 @@ impl BatchIter {
             }
             let slot: Slot = Arc::new((Mutex::new(None), Condvar::new()));
             self.pending.insert(c, (slot.clone(), std::process::id()));
-            let ds = self.ds.clone();
-            let filler = Filler { slot, chunk: c };
-            crate::rt::cpu().spawn(move || filler.fill(fetch_caught(&ds, c)));
+            prefetch_chunk(self.ds.clone(), c, Filler { slot, chunk: c });
             started += 1;
         }
     }

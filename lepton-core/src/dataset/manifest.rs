@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use super::format::{
-    chunk_path, manifest_path, version_of, Codec, Filter, FORMAT_VERSION, SCHEME,
+    chunk_path, manifest_path, version_of, Codec, Filter, FORMAT_VERSION, MIN_FORMAT_VERSION,
+    SCHEME,
 };
 use super::format::{CHECK_PURPOSE, MAC_PURPOSE, MAGIC, MAX_CHUNK_RAW_BYTES};
 use super::schema::Schema;
@@ -36,8 +37,13 @@ pub struct ChunkEntry {
     pub stored_len: u64,
     /// How the payload is compressed.
     pub codec: Codec,
-    /// SHA-256 of the stored object, hex.
-    pub sha256: String,
+    /// SHA-256 of the stored object, hex: format 1 (every chunk). Format 2 writes none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// BLAKE3 of the stored object, hex: format 2, unencrypted chunks only (an encrypted chunk
+    /// is authenticated by AES-GCM under its context instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blake3: Option<String>,
 }
 
 /// The JSON body of a manifest. Fields this build does not know are ignored (the format spec:
@@ -104,6 +110,7 @@ pub fn encryption_for(key: &Key, dataset_id: &str) -> Encryption {
 /// A manifest parsed but not yet authenticated.
 pub struct Unverified<'a> {
     manifest: Manifest,
+    header_version: u32,
     signed: &'a [u8],
     trailer: &'a str,
     what: String,
@@ -137,7 +144,7 @@ pub fn parse<'a>(bytes: &'a [u8], what: &str) -> Result<Unverified<'a>> {
             supported: FORMAT_VERSION,
         });
     }
-    if version != FORMAT_VERSION {
+    if version < MIN_FORMAT_VERSION {
         return Err(integrity(what, format!("unknown format version {version}")));
     }
     // The trailer is the last line; the body is everything between header and trailer.
@@ -157,6 +164,7 @@ pub fn parse<'a>(bytes: &'a [u8], what: &str) -> Result<Unverified<'a>> {
         .map_err(|e| integrity(what, format!("malformed body: {e}")))?;
     Ok(Unverified {
         manifest,
+        header_version: version,
         signed: &bytes[..trailer_start],
         trailer,
         what: what.into(),
@@ -234,14 +242,19 @@ impl Unverified<'_> {
                 }
             }
         }
-        check(m, what, expected_version)?;
+        check(m, self.header_version, what, expected_version)?;
         Ok(self.manifest)
     }
 }
 
 /// Consistency checks of an authenticated manifest.
-fn check(m: &Manifest, what: &str, expected_version: Option<u64>) -> Result<()> {
-    if m.format_version != FORMAT_VERSION {
+fn check(
+    m: &Manifest,
+    header_version: u32,
+    what: &str,
+    expected_version: Option<u64>,
+) -> Result<()> {
+    if m.format_version != header_version {
         return Err(integrity(
             what,
             "body and header disagree on the format version",
@@ -309,8 +322,21 @@ fn check(m: &Manifest, what: &str, expected_version: Option<u64>) -> Result<()> 
                 ),
             ));
         }
-        if c.sha256.len() != 64 || hex::decode(&c.sha256).is_err() {
+        let well_formed = |h: &Option<String>| {
+            h.as_ref()
+                .is_none_or(|h| h.len() == 64 && hex::decode(h).is_ok())
+        };
+        if !well_formed(&c.sha256) || !well_formed(&c.blake3) {
             return Err(integrity(what, format!("chunk {i}: malformed hash")));
+        }
+        // Format 1 hashes every chunk with SHA-256; format 2 hashes unencrypted chunks with
+        // BLAKE3 (encrypted ones are authenticated by AES-GCM).
+        let hashed = match m.format_version {
+            1 => c.sha256.is_some(),
+            _ => m.encryption.is_some() || c.blake3.is_some(),
+        };
+        if !hashed {
+            return Err(integrity(what, format!("chunk {i}: no hash recorded")));
         }
     }
     if rows != m.rows {

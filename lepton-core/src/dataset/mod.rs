@@ -29,9 +29,12 @@
 //! # Ok(()) }
 //! ```
 
+mod buffers;
 mod chunk;
 mod format;
 mod iter;
+#[doc(hidden)]
+pub mod kernels;
 pub mod manifest;
 mod reader;
 mod schema;

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::chunk::{self, ChunkIds, ColumnBuilder, DecodedChunk};
 use super::iter::{BatchIter, IterOptions};
-use super::manifest::{self, Manifest};
+use super::manifest::{self, ChunkEntry, Manifest};
 use super::schema::{Batch, Schema};
 use super::source::{ChunkSource, StoreChunks};
 use super::writer::DatasetInfo;
@@ -203,6 +203,7 @@ impl Dataset {
         Ok(Dataset {
             inner: Arc::new(Inner {
                 ids: ChunkIds {
+                    format_version: manifest.format_version,
                     dataset_id: id,
                     version: manifest.version,
                 },
@@ -267,6 +268,18 @@ impl Dataset {
 
     /// Fetches and decodes chunk `index` without the cache.
     pub fn fetch_chunk(&self, index: usize) -> Result<DecodedChunk> {
+        let stored = self.fetch_stored(index)?;
+        self.decode_stored(index, &stored)
+    }
+
+    /// The stored bytes of chunk `index`: the I/O half of [`fetch_chunk`](Self::fetch_chunk).
+    pub(crate) fn fetch_stored(&self, index: usize) -> Result<bytes::Bytes> {
+        let (_, path, what) = self.chunk_names(index)?;
+        self.stored_chunk(&path, &self.source_key(index), &what)
+    }
+
+    /// Chunk `index`'s manifest entry, object path, and name in errors.
+    fn chunk_names(&self, index: usize) -> Result<(&ChunkEntry, Path, String)> {
         let inner = &self.inner;
         let entry = inner
             .manifest
@@ -282,31 +295,61 @@ impl Dataset {
             inner.manifest.version,
             super::location(inner.source.as_ref(), &inner.prefix)
         );
-        let stored = match inner.source.get(&path, &entry.sha256) {
-            Ok(b) => b,
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(Error::NotFound {
-                    what,
-                    hint: Some(format!("the object `{path}` is missing: the dataset is incomplete; rewrite it or restore the object")),
-                })
-            }
-            Err(e) => {
-                return Err(Error::from_store(
-                    e,
-                    &super::location(inner.source.as_ref(), &inner.prefix),
-                ))
-            }
+        Ok((entry, path, what))
+    }
+
+    /// Decodes chunk `index` from its `stored` bytes: the CPU half of
+    /// [`fetch_chunk`](Self::fetch_chunk). A kept copy that fails to verify is forgotten by the
+    /// source and the object read again.
+    pub(crate) fn decode_stored(&self, index: usize, stored: &[u8]) -> Result<DecodedChunk> {
+        let inner = &self.inner;
+        let (entry, path, what) = self.chunk_names(index)?;
+        let key = self.source_key(index);
+        let decode = |stored: &[u8]| {
+            chunk::decode(
+                stored,
+                entry,
+                index as u64,
+                &inner.manifest.schema,
+                inner.manifest.filter,
+                &inner.ids,
+                inner.chunk_key.as_ref(),
+                &what,
+            )
         };
-        chunk::decode(
-            &stored,
-            entry,
-            index as u64,
-            &inner.manifest.schema,
-            inner.manifest.filter,
-            &inner.ids,
-            inner.chunk_key.as_ref(),
-            &what,
-        )
+        match decode(stored) {
+            // A corrupt kept copy: dropped, and the object read again from the store.
+            Err(Error::Integrity { .. }) if inner.source.forget(&path, &key) => {
+                decode(&self.stored_chunk(&path, &key, &what)?)
+            }
+            r => r,
+        }
+    }
+
+    /// What a [`ChunkSource`] keys chunk `index` on: its SHA-256 in a format-1 manifest, else a
+    /// name unique to it (dataset id, version, index).
+    fn source_key(&self, index: usize) -> String {
+        let m = &self.inner.manifest;
+        match &m.chunks[index].sha256 {
+            Some(h) => h.clone(),
+            None => format!("{}/{}/{index}", m.dataset_id, m.version),
+        }
+    }
+
+    /// The stored bytes of a chunk object; `what` names the chunk in errors.
+    fn stored_chunk(&self, path: &Path, key: &str, what: &str) -> Result<bytes::Bytes> {
+        let inner = &self.inner;
+        match inner.source.get(path, key) {
+            Ok(b) => Ok(b),
+            Err(object_store::Error::NotFound { .. }) => Err(Error::NotFound {
+                what: what.into(),
+                hint: Some(format!("the object `{path}` is missing: the dataset is incomplete; rewrite it or restore the object")),
+            }),
+            Err(e) => Err(Error::from_store(
+                e,
+                &super::location(inner.source.as_ref(), &inner.prefix),
+            )),
+        }
     }
 
     /// Chunk `index`, decoded, through the LRU cache.
@@ -418,7 +461,7 @@ impl Dataset {
                     manifest::chunk_path(&inner.prefix, &inner.manifest.dataset_id, i as u64);
                 inner
                     .source
-                    .get(&path, &inner.manifest.chunks[i].sha256)
+                    .get(&path, &self.source_key(i))
                     .map_err(Error::from)
             })
             .collect::<Result<_>>()?;
@@ -436,8 +479,7 @@ impl Dataset {
                     let body = match &inner.chunk_key {
                         Some(k) => {
                             let ctx = chunk::context(
-                                &inner.ids.dataset_id,
-                                inner.ids.version,
+                                &inner.ids,
                                 i as u64,
                                 e.codec,
                                 inner.manifest.filter,

@@ -183,6 +183,7 @@ impl DatasetWriter {
             store,
             prefix,
             ids: ChunkIds {
+                format_version: FORMAT_VERSION,
                 dataset_id: id,
                 version: options.version,
             },
@@ -296,15 +297,23 @@ impl DatasetWriter {
         n: usize,
     ) {
         if self.pending.is_empty() {
+            // Room for a whole chunk up front, from the pool: no regrowth copies, no fresh pages.
+            let fixed_row_bytes: usize = schema.columns.iter().filter_map(|c| c.row_bytes()).sum();
+            let chunk_rows = self.options.chunk_bytes / fixed_row_bytes.max(1) + 1;
             self.pending = schema
                 .columns
                 .iter()
                 .map(|c| match c.row_bytes() {
-                    Some(_) => ColumnData::Fixed {
+                    Some(rb) => ColumnData::Fixed {
                         dtype: c.dtype,
                         row_shape: c.shape.clone(),
                         rows: 0,
-                        data: Cow::Owned(Vec::new()),
+                        data: Cow::Owned({
+                            let mut b =
+                                super::buffers::take(rb.saturating_mul(chunk_rows).min(64 << 20));
+                            b.clear();
+                            b
+                        }),
                     },
                     None => ColumnData::Variable {
                         dtype: c.dtype,
@@ -374,8 +383,7 @@ impl DatasetWriter {
         let store = self.store.clone();
         let path = manifest::chunk_path(&self.prefix, &self.dataset_id, index);
         crate::rt::cpu().spawn(move || {
-            let payload = chunk::build_payload(&parts);
-            drop(parts);
+            let payload = chunk::build_payload(parts);
             let result = chunk::encode(payload, rows, index, &schema, &ids, &params).and_then(
                 |(entry, stored)| {
                     crate::rt::block_on(store.put(&path, stored.into())).map_err(|e| {

@@ -34,8 +34,15 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-fn is_hex_digest(s: &str) -> bool {
+pub(crate) fn is_hex_digest(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Marks a cached file as recently used, for eviction.
+fn touch(path: &Path) {
+    if let Ok(f) = std::fs::File::options().append(true).open(path) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+    }
 }
 
 impl Cache {
@@ -77,12 +84,44 @@ impl Cache {
             let _ = std::fs::remove_file(&path);
             return None;
         }
-        // Mark as recently used for eviction.
-        if let Ok(f) = std::fs::File::options().append(true).open(&path) {
-            let _ = f.set_modified(std::time::SystemTime::now());
-        }
+        touch(&path);
         tracing::debug!(sha256, "cache hit");
         Some(data)
+    }
+
+    /// The bytes kept under `name` (64 hex digits) by [`put_unverified`](Self::put_unverified),
+    /// not re-hashed: for objects whose reader verifies them itself (dataset chunks of format 2:
+    /// AES-GCM or the manifest's BLAKE3) and drops a bad copy with [`remove`](Self::remove).
+    pub fn get_unverified(&self, name: &str) -> Option<Vec<u8>> {
+        if !is_hex_digest(name) {
+            return None;
+        }
+        let path = self.object_path(name);
+        let data = std::fs::read(&path).ok()?;
+        touch(&path);
+        Some(data)
+    }
+
+    /// Keeps `data` under `name` (64 hex digits), unverified (see
+    /// [`get_unverified`](Self::get_unverified)), then evicts down to the bound.
+    pub fn put_unverified(&self, name: &str, data: &[u8]) -> Result<()> {
+        if !is_hex_digest(name) {
+            return Err(Error::InvalidArgument(format!(
+                "a cache name is 64 hex digits, got `{name}`"
+            )));
+        }
+        let path = self.object_path(name);
+        if data.len() as u64 > self.max_bytes || path.exists() {
+            return Ok(());
+        }
+        self.write_atomic(&path, data)?;
+        self.evict();
+        Ok(())
+    }
+
+    /// Removes the object kept under `name`; returns whether there was one.
+    pub fn remove(&self, name: &str) -> bool {
+        is_hex_digest(name) && std::fs::remove_file(self.object_path(name)).is_ok()
     }
 
     /// Stores `data` under its hash `sha256` (checked), then evicts down to the bound.

@@ -1,0 +1,94 @@
+"""Cold dataset read from S3 (moto on loopback) against its ceiling: an 8-thread boto3 download of
+the same objects.
+
+One encrypted dataset (default codec: zstd-3 + byte shuffle) of float32 ``round(N(0,1) * 10, 2)``
+rows (1 KiB) is pushed to a registry on the moto bucket. Then, alternated round by round:
+
+- lepton: a fresh ``LeptonAI`` on an empty cache folder, ``load_dataset`` and iterate every
+  batch (1024 rows) to numpy: fetch, decrypt, decompress, un-shuffle, batches;
+- boto3: ``get_object(...).read()`` of every chunk object of that dataset version on an
+  8-thread pool (the download alone: no decoding).
+
+Prints per round and the medians of each and of the per-round ratios (lepton GB/s / boto3 GB/s,
+both over the decoded bytes' size), which ``docs/benchmarks.md`` reports.
+
+Usage (moto must run: ``scripts/moto.sh`` exports its endpoint and bucket):
+    source scripts/moto.sh && PYTHONPATH=python python benches/bench_s3.py [--mib 128] [--rounds 5]
+Build the release extension first (``scripts/dev-build.sh --release``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import numpy as np
+
+import lepton_ai as la
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mib", type=int, default=128)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    bucket, endpoint = os.environ["LEPTON_TEST_S3_BUCKET"], os.environ["AWS_ENDPOINT"]
+    rows = args.mib * 1024 * 1024 // 1024
+    x = np.round(np.random.default_rng(0).standard_normal((rows, 256)) * 10, 2).astype(np.float32)
+    key = la.Key.generate()
+    prefix = f"bench-s3-{os.getpid()}"
+    uri = f"s3://{bucket}/{prefix}"
+    work = tempfile.mkdtemp(prefix="lepton-bench-s3-")
+    try:
+        la.LeptonAI(uri, key=key, cache=False).push_dataset("bench", "train", {"x": x})
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        keys = [
+            o["Key"]
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for o in page.get("Contents", [])
+            if o["Key"].endswith(".chunk")
+        ]
+        assert keys, "the pushed dataset's chunk objects"
+
+        def lepton(i: int) -> float:
+            cache = os.path.join(work, f"cache-{i}")
+            t = time.perf_counter()
+            ds = la.LeptonAI(uri, key=key, cache_dir=cache).load_dataset("bench", "train")
+            n = sum(b[0].nbytes for b in ds.iter_batches(1024))
+            secs = time.perf_counter() - t
+            assert n == x.nbytes
+            shutil.rmtree(cache)
+            return secs
+
+        def boto(_: int) -> float:
+            t = time.perf_counter()
+            with ThreadPoolExecutor(8) as pool:
+                got = sum(pool.map(lambda k: len(s3.get_object(Bucket=bucket, Key=k)["Body"].read()), keys))
+            secs = time.perf_counter() - t
+            assert got > 0
+            return secs
+
+        lepton(-1), boto(-1)  # warm-up: connections, moto's first requests
+        results: dict[str, list[float]] = {"lepton": [], "boto3": [], "ratio": []}
+        gbs = lambda s: x.nbytes / s / 1e9  # noqa: E731
+        for i in range(args.rounds):
+            a, b = lepton(i), boto(i)
+            results["lepton"].append(gbs(a))
+            results["boto3"].append(gbs(b))
+            results["ratio"].append(b / a)
+            print(f"round {i}: lepton {gbs(a):.3f} GB/s, boto3 (8 threads) {gbs(b):.3f} GB/s", flush=True)
+        med: dict[str, Any] = {k: round(statistics.median(v), 3) for k, v in results.items()}
+        print(f"{args.mib} MiB, {len(keys)} chunks: lepton {med['lepton']} GB/s, boto3 {med['boto3']} GB/s, ratio {med['ratio']}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
