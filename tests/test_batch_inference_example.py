@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
+from bounded_run import run_bounded
 from lepton_ai import Key, LeptonAI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,14 +56,8 @@ def test_batch_inference_example(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("LEPTON_URI", "LEPTON_KEY")}
     env["LEPTON_HOME"] = str(home)
     command = [sys.executable, str(ROOT / "examples" / "batch_inference_ray.py"), "--rows", "20000"]
-    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True) as run:
-        try:
-            out, _ = run.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            os.killpg(run.pid, signal.SIGKILL)
-            out, _ = run.communicate()
-            raise AssertionError(f"the example did not finish in 300 s:\n{out}") from None
-    assert run.returncode == 0, out
+    code, out = run_bounded(command, env)
+    assert code == 0, out
 
     correct = int((clf.predict(x_test) == y_test).sum())
     line = re.search(r"^accuracy: (\d+\.\d\d)% \((\d+)/(\d+) test tumours\), [\d,]+ rows/s$", out, re.M)

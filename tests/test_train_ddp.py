@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from bounded_run import run_bounded
 from lepton_ai import Key, LeptonAI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,15 +44,8 @@ def test_two_ranks_read_disjoint_equal_shares_whose_union_is_the_dataset(tmp_pat
         "--dataset", "toy", "--features", "x", "--labels", "y", "--epochs", "2",
         "--record", str(tmp_path / "record"),
     ]
-    # Its own process group: on a timeout the ranks go too, not only torchrun.
-    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True) as run:
-        try:
-            out, _ = run.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            os.killpg(run.pid, signal.SIGKILL)
-            out, _ = run.communicate()
-            raise AssertionError(f"torchrun did not finish in 300 s:\n{out}") from None
-    assert run.returncode == 0, out
+    code, out = run_bounded(command, env)
+    assert code == 0, out
     assert "epoch 1: loss" in out
     shares = [np.load(tmp_path / "record" / f"rank{r}.npz") for r in (0, 1)]
     ids = [s["id"] for s in shares]
