@@ -50,7 +50,7 @@ def score(registry: lray.RegistryRef, dataset: str, split: str, out_split: str, 
         },
         # Half a CPU per actor: the read and write tasks need the rest (a pool that takes every
         # CPU starves them and the pipeline stalls).
-        compute=ray.data.ActorPoolStrategy(size=workers),
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers),
         num_cpus=0.5,
         batch_size=4096,
     )
