@@ -44,8 +44,9 @@ try:
     from ray.data import Datasink, Datasource, ReadTask
     from ray.data.block import BlockAccessor, BlockMetadata
     from ray.data.datasource.datasink import WriteResult
-except ImportError as e:  # pragma: no cover - exercised only without the extra
-    raise MissingExtraError(f"lepton_ai.ray needs `ray[data]` ({e}): pip install \"lepton-ai-sdk[ray]\"") from None
+except ImportError:  # pragma: no cover - exercised only without the extra
+    # (No `as e`: a module-level name that Python deletes again, which stubtest reports.)
+    raise MissingExtraError('lepton_ai.ray needs `ray[data]`: pip install "lepton-ai-sdk[ray]"') from None
 
 if TYPE_CHECKING:
     from ray.data._internal.execution.interfaces import TaskContext
