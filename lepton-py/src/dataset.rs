@@ -579,6 +579,17 @@ impl PyDataset {
         let r = self.inner.shard(r, w).py()?;
         Ok((r.start, r.end))
     }
+
+    /// Rows of each chunk, in order, from the authenticated manifest (read plans such as Ray's
+    /// split work at chunk boundaries so that no chunk is decoded twice).
+    fn chunk_rows(&self) -> Vec<u64> {
+        self.inner
+            .manifest()
+            .chunks
+            .iter()
+            .map(|c| c.rows)
+            .collect()
+    }
 }
 
 /// Batches of a dataset; `state()` is where to resume.

@@ -200,6 +200,8 @@ class Dataset:
         """Checks that a saved state resumes here (this dataset version, this shard)."""
     def shard(self, rank: int, world_size: int) -> tuple[int, int]:
         """Rows ``(start, stop)`` of shard ``rank`` of ``world_size``."""
+    def chunk_rows(self) -> list[int]:
+        """Rows of each chunk, in order (from the authenticated manifest)."""
 
 @final
 class BatchIter:
