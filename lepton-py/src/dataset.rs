@@ -404,6 +404,14 @@ impl PyDatasetWriter {
         py.detach(|| w.writer().write_columns(&parts)).py()
     }
 
+    /// Drops the rows written so far without committing (nothing becomes visible); a no-op on a
+    /// closed writer.
+    fn abort(&self, py: Python<'_>) {
+        let w = self.inner.lock().expect("writer lock").take();
+        // Waiting for chunks in flight can take a while: without the GIL.
+        py.detach(move || drop(w));
+    }
+
     /// Commits; returns the dataset info as a dict.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let w = self
@@ -525,8 +533,9 @@ impl PyDataset {
     }
 
     /// Iterates in batches (see `lepton_core::dataset::IterOptions`); `state` (a saved state's
-    /// JSON text) resumes that iteration instead, its options and position included.
-    #[pyo3(signature = (batch_size=256, shuffle=false, seed=0, epoch=0, shuffle_buffer=16384, rank=0, world_size=1, drop_last=false, position=0, state=None))]
+    /// JSON text) resumes that iteration instead, its options and position included; `resume`
+    /// (a saved state too) resumes it only if it was saved with these options (the core checks).
+    #[pyo3(signature = (batch_size=256, shuffle=false, seed=0, epoch=0, shuffle_buffer=16384, rank=0, world_size=1, drop_last=false, position=0, state=None, worker=0, num_workers=1, pad=false, resume=None))]
     #[allow(clippy::too_many_arguments)]
     fn iter_batches(
         &self,
@@ -540,6 +549,10 @@ impl PyDataset {
         drop_last: bool,
         position: u64,
         state: Option<&str>,
+        worker: u64,
+        num_workers: u64,
+        pad: bool,
+        resume: Option<&str>,
     ) -> PyResult<PyBatchIter> {
         let options = match state {
             Some(text) => IterOptions::from_state_json(text).py()?,
@@ -553,8 +566,15 @@ impl PyDataset {
                 world_size,
                 drop_last,
                 position,
+                worker,
+                num_workers,
+                pad,
                 resume_of: None,
             },
+        };
+        let options = match resume {
+            Some(text) => options.resume_from(text).py()?,
+            None => options,
         };
         let it = self.inner.iter_batches(options).py()?;
         Ok(PyBatchIter { inner: it })
@@ -565,6 +585,17 @@ impl PyDataset {
     fn check_state(&self, state: &str, rank: u64, world_size: u64) -> PyResult<()> {
         let state = IterOptions::from_state_json(state).py()?;
         self.inner.check_resume(&state, rank, world_size).py()
+    }
+
+    /// Whether random row access is thrashing the chunk cache (the core's rule).
+    fn thrashing(&self) -> bool {
+        self.inner.thrashing()
+    }
+
+    /// Rows each rank reads per epoch (`ceil` of `len / world_size` with `pad`, else `floor`).
+    #[staticmethod]
+    fn rows_per_rank(len: u64, world_size: u64, pad: bool) -> u64 {
+        lepton_core::dataset::rows_per_rank(len, world_size, pad)
     }
 
     /// Rows `(start, stop)` of shard `rank` of `world_size`.

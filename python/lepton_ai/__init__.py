@@ -33,7 +33,8 @@ from .errors import (
     WrongKeyError,
 )
 from ._model import Model, TensorInfo, load_model
-from ._dataset import Dataset, Key, write_dataset
+from ._dataset import Dataset, Key, dataset_writer, write_dataset
+from ._writer import DatasetWriter
 from ._platform import DatasetInfo, LeptonAI, ModelInfo
 from ._export import export_model
 from ._tune import Profile, TuneReport, machine_fingerprint
@@ -50,6 +51,8 @@ __all__ = [
     "Dataset",
     "Key",
     "write_dataset",
+    "dataset_writer",
+    "DatasetWriter",
     "Profile",
     "TuneReport",
     "machine_fingerprint",

@@ -16,8 +16,10 @@ The storage format is specified in ``docs/dataset-format.md``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import multiprocessing.context
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
@@ -26,9 +28,10 @@ import numpy.typing as npt
 
 from . import _lepton
 from ._progress import Progress, ProgressCallback, progress_callback
-from .errors import IndexOutOfRangeError, InvalidArgumentError, SchemaError
+from ._writer import DatasetWriter
+from .errors import IndexOutOfRangeError, InvalidArgumentError, MissingExtraError, SchemaError
 
-__all__ = ["Dataset", "Key", "write_dataset"]
+__all__ = ["Dataset", "Key", "dataset_writer", "write_dataset"]
 
 #: A dataset/model key: 32 random bytes (``Key.generate()``), given bytes
 #: (``Key.from_bytes``), an environment variable (``Key.from_env``), or a passphrase
@@ -53,20 +56,22 @@ def _prepare_column(
     if arr is None:
         seq = list(values)
         if seq and all(isinstance(v, str) for v in seq):
-            return _variable(name, "string", [v.encode("utf-8") for v in seq])
+            return _variable(name, "string", _utf8(name, seq))
         if seq and all(isinstance(v, (bytes, bytearray, memoryview)) for v in seq):
             return _variable(name, "bytes", [bytes(v) for v in seq])
+        _check_not_mixed(name, seq)
         arr = np.asarray(seq)
     if arr.dtype.kind == "U":
-        return _variable(name, "string", [str(v).encode("utf-8") for v in arr.reshape(-1)])
+        return _variable(name, "string", _utf8(name, [str(v) for v in arr.reshape(-1)]))
     if arr.dtype.kind == "S":
         return _variable(name, "bytes", [bytes(v) for v in arr.reshape(-1)])
     if arr.dtype.kind == "O":
         seq = list(arr.reshape(-1))
         if all(isinstance(v, str) for v in seq):
-            return _variable(name, "string", [v.encode("utf-8") for v in seq])
+            return _variable(name, "string", _utf8(name, seq))
         if all(isinstance(v, (bytes, bytearray, memoryview)) for v in seq):
             return _variable(name, "bytes", [bytes(v) for v in seq])
+        _check_not_mixed(name, seq)
         raise SchemaError(f"schema error: column `{name}` holds Python objects that are neither all str nor all bytes")
     if arr.dtype.kind not in _FIXED_KINDS or arr.dtype.itemsize > 8 or arr.dtype.kind == "f" and arr.dtype.itemsize < 2:
         raise SchemaError(f"schema error: column `{name}` has unsupported dtype {arr.dtype}")
@@ -75,6 +80,46 @@ def _prepare_column(
     arr = np.ascontiguousarray(arr.astype(arr.dtype.newbyteorder("<"), copy=False))
     flat = arr.reshape(-1).view(np.uint8)
     return (name, arr.dtype.name, list(arr.shape[1:]), flat, None)
+
+
+def _kind(value: Any) -> str:
+    """What a column value is, for telling a mixed column apart: text, bytes or a number/array."""
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "bytes"
+    return "number or array"
+
+
+def _check_not_mixed(name: str, seq: list[Any]) -> None:
+    """Refuses a column mixing text, bytes and numbers (numpy would silently make them all
+    strings), naming the column and the first row that differs."""
+    if not seq:
+        return
+    first = _kind(seq[0])
+    for i, v in enumerate(seq):
+        if _kind(v) != first:
+            raise SchemaError(
+                f"schema error: column `{name}` mixes types: row 0 is a {first}, row {i} is a "
+                f"{_kind(v)} ({v!r:.40}); give every row of a column the same type"
+            )
+
+
+def _utf8(name: str, seq: list[str]) -> list[bytes]:
+    """The rows of a text column as UTF-8, naming the column and row of one that cannot be (a
+    lone surrogate, e.g. from a bad decode with ``errors="surrogateescape"``)."""
+    try:
+        return [v.encode("utf-8") for v in seq]
+    except UnicodeEncodeError:
+        for i, v in enumerate(seq):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise SchemaError(
+                    f"schema error: column `{name}` row {i} is not valid Unicode text ({e.reason} at "
+                    f"character {e.start}); fix the text or store the column as bytes"
+                ) from None
+        raise
 
 
 def _variable(
@@ -89,7 +134,7 @@ def _variable(
 
 def write_dataset(
     uri: str | Any,
-    columns: Mapping[str, ColumnValue],
+    columns: Any,
     key: Key | None = None,
     *,
     version: int = 1,
@@ -101,21 +146,76 @@ def write_dataset(
     metadata: Mapping[str, str] | None = None,
     progress: Progress = None,
 ) -> "Dataset":
-    """Writes ``columns`` (name -> array with one row per leading index; or a list of str/bytes)
-    as version ``version`` of the dataset at ``uri`` (a local path or an object-store URI), and
-    returns it opened.
+    """Writes ``columns`` as version ``version`` of the dataset at ``uri`` (a local path or an
+    object-store URI), and returns it opened.
 
-    ``key`` encrypts it (``None``: unencrypted, integrity-checked by hashes). ``codec`` is
-    ``"zstd"`` or ``"none"`` (a chunk zstd shrinks by less than 5 % is stored as is);
-    ``filter`` is ``"shuffle"`` (byte shuffle of numeric columns before zstd: on float32 data it
-    makes zstd decode faster) or ``"none"``. ``progress`` shows a bar while writing (``None``:
-    automatic on a terminal or in a notebook; ``True``/``False``; or a callable
-    ``(done_bytes, total_bytes)``). Raises ``AlreadyExistsError`` if that version exists and
-    ``SchemaError`` if the columns disagree in length.
+    ``columns`` is one batch (name -> array with one row per leading index; or a list of
+    str/bytes), an iterable of batches (a generator: written as they come, memory bounded by a
+    few chunks), a ``Dataset`` (copied in batches) or a data frame (pandas, polars, pyarrow,
+    Hugging Face ``datasets``). ``key`` encrypts it (``None``: unencrypted, integrity-checked by
+    hashes). ``codec`` is ``"zstd"`` or ``"none"`` (a chunk zstd shrinks by less than 5 % is
+    stored as is); ``filter`` is ``"shuffle"`` (byte shuffle of numeric columns before zstd: on
+    float32 data it makes zstd decode faster) or ``"none"``. ``progress`` shows a bar while
+    writing (``None``: automatic on a terminal or in a notebook; ``True``/``False``; or a
+    callable ``(done_bytes, total_bytes)``, ``total_bytes`` 0 for a stream). Raises
+    ``AlreadyExistsError`` if that version exists and ``SchemaError`` if the columns disagree in
+    length.
     """
     uri = str(uri)
-    prepared = _prepare_columns(columns)
-    writer = _lepton.DatasetWriter(
+    with dataset_writer(
+        uri,
+        key,
+        version=version,
+        chunk_bytes=chunk_bytes,
+        codec=codec,
+        zstd_level=zstd_level,
+        filter=filter,
+        storage_options=storage_options,
+        metadata=metadata,
+        progress=progress,
+    ) as w:
+        w._write_all(columns)
+    return Dataset(uri, key=key, version=version, storage_options=storage_options)
+
+
+def dataset_writer(
+    uri: str | Any,
+    key: Key | None = None,
+    *,
+    version: int = 1,
+    chunk_bytes: int = 4 << 20,
+    codec: str = "zstd",
+    zstd_level: int = 3,
+    filter: str = "shuffle",
+    storage_options: Mapping[str, str] | None = None,
+    metadata: Mapping[str, str] | None = None,
+    progress: Progress = None,
+) -> DatasetWriter[dict[str, Any]]:
+    """A streaming writer of version ``version`` of the dataset at ``uri``:
+    ``with dataset_writer(uri, key) as w: w.write(batch)``.
+
+    Args:
+        uri: a local path or an object-store URI.
+        key: encrypts the dataset (``None``: unencrypted, integrity-checked by hashes).
+        version: the version to write.
+        chunk_bytes: uncompressed bytes per chunk.
+        codec: ``"zstd"`` or ``"none"``.
+        zstd_level: zstd's level (-7..22).
+        filter: ``"shuffle"`` or ``"none"``.
+        storage_options: object-store options (credentials, endpoint).
+        metadata: stored with the version.
+        progress: as for :func:`write_dataset`.
+
+    Returns:
+        A writer; leaving its ``with`` block commits (an exception aborts), and its ``info``
+        is the written dataset's info dict.
+
+    Raises:
+        AlreadyExistsError: that version exists.
+        InvalidArgumentError: a bad codec, filter, level or chunk size.
+    """
+    uri = str(uri)
+    native = _lepton.DatasetWriter(
         uri,
         key=key,
         version=version,
@@ -127,8 +227,7 @@ def write_dataset(
         metadata=dict(metadata) if metadata else None,
     )
     # Named by the folder's last part: the whole URI can be long or carry credentials.
-    _write_prepared(writer, prepared, progress, f"write {str(uri).rstrip('/').rsplit('/', 1)[-1]}")
-    return Dataset(uri, key=key, version=version, storage_options=storage_options)
+    return DatasetWriter(native, lambda info: info, progress, f"write {uri.rstrip('/').rsplit('/', 1)[-1]}")
 
 
 def _prepare_columns(columns: Mapping[str, ColumnValue]) -> list[_Prepared]:
@@ -137,15 +236,6 @@ def _prepare_columns(columns: Mapping[str, ColumnValue]) -> list[_Prepared]:
     if not columns:
         raise SchemaError("schema error: a dataset needs at least one column")
     return [_prepare_column(str(name), values) for name, values in columns.items()]
-
-
-def _write_prepared(writer: Any, prepared: list[_Prepared], progress: Progress, label: str) -> dict[str, Any]:
-    """Streams the rows to a native writer (a ``write_dataset`` one, or the registry's push
-    writer), showing progress, then commits; returns the writer's info dict."""
-    with progress_callback(progress, label) as cb:
-        _write_in_slices(writer, prepared, cb)
-    info: dict[str, Any] = writer.close()
-    return info
 
 
 #: Rows are handed to the native writer in slices of about this many bytes, so that a progress
@@ -184,7 +274,19 @@ def _write_in_slices(writer: Any, prepared: list[_Prepared], cb: ProgressCallbac
         cb(stop * sum(row_bytes), total)
 
 
+#: How often (in single-row reads) ``ds[i]`` asks the core whether the cache is thrashing.
+_THRASH_CHECK_EVERY = 256
+
+
+def _require(module: str, what: str) -> None:
+    """Raises ``MissingExtraError`` naming ``module`` if it is not installed."""
+    if importlib.util.find_spec(module) is None:
+        raise MissingExtraError(f"{what} needs {module}: pip install {module}")
+
+
 if TYPE_CHECKING:
+    from ._loader import IterableBatches
+
     # For type checkers only: a lepton Dataset goes wherever torch takes a map-style dataset
     # (``DataLoader(ds)``); at run time torch stays an optional dependency.
     from torch.utils.data import Dataset as _MapStyle
@@ -256,6 +358,9 @@ class Dataset(_DatasetBase):
         #: What progress bars call it (``name/split`` when opened from a registry).
         self._label: str | None = None
         self._resume: str | None = None
+        #: Rows read one at a time, and whether the cache-thrashing warning was given.
+        self._reads = 0
+        self._warned = False
 
     # ----- description -----------------------------------------------------------------------
     @property
@@ -336,6 +441,17 @@ class Dataset(_DatasetBase):
             i += self._len
         if not 0 <= i < self._len:
             raise IndexOutOfRangeError(f"index {index} is out of range for {self._len} rows")
+        self._reads += 1
+        if self._reads % _THRASH_CHECK_EVERY == 0 and not self._warned and self._native.thrashing():
+            self._warned = True
+            warnings.warn(
+                f"random row access to {self._where} is thrashing the chunk cache (each row read decodes a "
+                f"whole chunk): the data is larger than cache_bytes={self._cache_bytes}. For shuffled "
+                "training use ds.to_iterable_dataset(batch_size=..., shuffle=True) with "
+                "DataLoader(..., batch_size=None), which reads chunk by chunk",
+                UserWarning,
+                stacklevel=2,
+            )
         return self._convert(self._native.slice(self._start + i, self._start + i + 1), 1, single=True)
 
     def to_numpy(self, *, progress: Progress = None) -> dict[str, npt.NDArray[Any]]:
@@ -370,7 +486,113 @@ class Dataset(_DatasetBase):
                 name: np.concatenate([p[i] for p in parts]) for i, name in enumerate(self.columns)
             }
 
+    def to_arrow(self) -> Any:
+        """All rows (of this shard) as a ``pyarrow.Table``.
+
+        Returns:
+            One Arrow column per dataset column: scalar numeric columns wrap the decoded buffers
+            without a copy; rows of shape ``(n,)`` are ``fixed_size_list<n>``, higher-rank rows
+            a ``fixed_shape_tensor``, ``str``/``bytes`` ``string``/``binary``.
+
+        Raises:
+            MissingExtraError: pyarrow is not installed.
+            IntegrityError, WrongKeyError: a chunk fails to authenticate.
+        """
+        from ._frames import to_arrow
+
+        _require("pyarrow", "to_arrow()")
+        return to_arrow(self.columns, self.to_numpy(progress=False))
+
+    def to_pandas(self) -> Any:
+        """All rows (of this shard) as a ``pandas.DataFrame``.
+
+        Returns:
+            One column per dataset column: scalar columns in their dtype, ``str``/``bytes`` as
+            text/objects, and one numpy array per cell for row-shaped columns.
+
+        Raises:
+            MissingExtraError: pandas is not installed.
+            IntegrityError, WrongKeyError: a chunk fails to authenticate.
+        """
+        from ._frames import to_pandas
+
+        _require("pandas", "to_pandas()")
+        return to_pandas(self.columns, self.to_numpy(progress=False))
+
+    def _column_batches(self, batch_bytes: int) -> Iterator[dict[str, Any]]:
+        """The rows (of this shard) in order, as ``{column: values}`` batches of about
+        ``batch_bytes`` uncompressed bytes (what copying a dataset writes)."""
+        rows = max(1, len(self._native))
+        step = max(1, batch_bytes * rows // max(1, int(self._info["raw_bytes"])))
+        native = self._native.iter_batches(batch_size=step, rank=self._rank, world_size=self._world_size)
+        for cols in native:
+            yield dict(zip(self.columns, self._convert(cols, self._rows_of(cols), single=False)))
+
     # ----- iteration ---------------------------------------------------------------------------
+    def to_iterable_dataset(
+        self,
+        batch_size: int = 256,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+        *,
+        shuffle_buffer: int = 16384,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ) -> "IterableBatches":
+        """This dataset as a ``torch.utils.data.IterableDataset`` of whole batches, in the
+        chunk-aware shuffled order of :meth:`iter_batches` (the fast way to train on data larger
+        than the cache: a shuffling sampler over ``ds[i]`` decodes a chunk per row).
+
+        Give it to ``DataLoader(it, batch_size=None, num_workers=...)``. It splits the epoch
+        across distributed ranks (``torch.distributed``'s rank and world size when it is
+        initialised, else ``rank``/``world_size``, else one rank) and across the loader's
+        workers, by the core's rules: every rank yields the same number of batches.
+
+        Args:
+            batch_size: rows per batch.
+            shuffle: shuffle the chunk order and rows within a window each epoch.
+            seed: the shuffle's seed (the same on every rank).
+            drop_last: as ``DistributedSampler``: ``False`` pads every rank to
+                ``ceil(len / world_size)`` rows by repeating rows; ``True`` gives each
+                ``floor(len / world_size)`` rows and drops a last partial batch.
+            shuffle_buffer: rows permuted together.
+            rank: this process's rank, when not using ``torch.distributed``.
+            world_size: the number of ranks, with ``rank``.
+
+        Returns:
+            An ``IterableDataset`` with ``set_epoch``, ``len()`` (batches per rank),
+            ``state_dict``/``load_state_dict`` (torchdata's ``StatefulDataLoader`` resumes
+            mid-epoch with them).
+
+        Raises:
+            MissingExtraError: torch is not installed.
+            InvalidArgumentError: this is already a shard, or ``rank`` is outside
+                ``0..world_size``.
+        """
+        _require("torch", "to_iterable_dataset()")
+        from ._loader import IterableBatches
+
+        if self._world_size != 1:
+            raise InvalidArgumentError(
+                "to_iterable_dataset() splits the dataset across ranks itself: call it on the whole "
+                "dataset, not a shard (pass rank= and world_size= without torch.distributed)"
+            )
+        if (rank is None) != (world_size is None):
+            raise InvalidArgumentError("give rank and world_size together, or neither")
+        if world_size is not None and not 0 <= int(rank or 0) < int(world_size):
+            raise InvalidArgumentError(f"rank must be in 0..world_size, got rank {rank} of world_size {world_size}")
+        return IterableBatches(
+            self,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=drop_last,
+            shuffle_buffer=shuffle_buffer,
+            rank=rank,
+            world_size=world_size,
+        )
+
     def shard(self, rank: int, world_size: int) -> "Dataset":
         """This rank's part of the dataset: ``len(ds) // world_size`` rows for every rank.
 

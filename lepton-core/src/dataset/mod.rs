@@ -32,6 +32,7 @@
 mod chunk;
 mod format;
 mod iter;
+mod loader;
 pub mod manifest;
 mod reader;
 mod schema;
@@ -41,6 +42,7 @@ mod writer;
 pub use chunk::{parse_payload, DecodedChunk};
 pub use format::MAX_CHUNK_RAW_BYTES;
 pub use iter::{BatchIter, IterOptions, ResumeOf};
+pub use loader::rows_per_rank;
 pub use manifest::{ChunkEntry, Codec, Filter, Manifest, FORMAT_VERSION};
 pub use reader::{versions, Dataset, ReadOptions};
 pub use schema::{Batch, Column, ColumnData, DType, Element, Schema};
