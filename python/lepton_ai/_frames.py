@@ -73,7 +73,7 @@ def _pandas_batches(frame: Any) -> Iterator[Mapping[str, Any]]:
 
 
 def _arrow_batches(source: Any) -> Iterator[Mapping[str, Any]]:
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     if isinstance(source, pa.Table):
         source = source.to_batches(max_chunksize=FRAME_BATCH_ROWS)
@@ -89,7 +89,7 @@ def _from_arrow(name: str, col: Any) -> Any:
     """One Arrow array as the writer takes it: numpy for numbers (zero-copy where Arrow's layout
     is numpy's), a list for strings/bytes, stacked rows for fixed-size lists and tensors, a list
     of arrays for variable-length lists."""
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
@@ -135,7 +135,7 @@ def to_arrow(names: list[str], columns: Mapping[str, Any]) -> Any:
         become ``fixed_size_list<n>``; higher-rank rows a ``fixed_shape_tensor``; variable-shape
         rows ``list`` of their flattened values; ``str``/``bytes`` become ``string``/``binary``.
     """
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     arrays = []
     for name in names:
@@ -165,7 +165,7 @@ def to_pandas(names: list[str], columns: Mapping[str, Any]) -> Any:
         A frame with one column per dataset column: scalar columns in their dtype (no copy),
         ``str``/``bytes`` as objects, and one array per cell for row-shaped columns.
     """
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     data: dict[str, Any] = {}
     for name in names:
