@@ -100,7 +100,7 @@ def _from_arrow(name: str, col: Any) -> Any:
             "first (datasets store no nulls)"
         )
     t = col.type
-    if isinstance(t, pa.ExtensionType) and hasattr(col, "to_numpy_ndarray"):
+    if isinstance(t, pa.BaseExtensionType) and hasattr(col, "to_numpy_ndarray"):  # fixed_shape_tensor
         return col.to_numpy_ndarray()
     if pa.types.is_fixed_size_list(t):
         shape: list[int] = []
