@@ -97,7 +97,7 @@ def test_errors(tmp_path: Path) -> None:
     manifest = next((path / "manifests").iterdir())
     text = manifest.read_bytes()
     manifest.write_bytes(text.replace(b"lepton-dataset 1", b"lepton-dataset 7", 1))
-    with pytest.raises(la.UnsupportedVersionError, match="format version 7, this build reads up to 1"):
+    with pytest.raises(la.UnsupportedVersionError, match="format version 7, this build reads up to 2"):
         Dataset(str(path), key=key)
     manifest.write_bytes(text.replace(b'"rows":500', b'"rows":400', 1))
     with pytest.raises(la.IntegrityError, match="modified"):

@@ -545,7 +545,7 @@ fn tampered_manifests_are_typed_errors() {
         // A newer format version.
         let text = String::from_utf8(original.clone()).unwrap().replacen(
             "lepton-dataset 1",
-            "lepton-dataset 2",
+            "lepton-dataset 3",
             1,
         );
         put(&store, path, text.into_bytes());
@@ -554,8 +554,8 @@ fn tampered_manifests_are_typed_errors() {
             matches!(
                 err,
                 Error::UnsupportedVersion {
-                    found: 2,
-                    supported: 1,
+                    found: 3,
+                    supported: 2,
                     ..
                 }
             ),

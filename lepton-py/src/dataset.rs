@@ -286,7 +286,12 @@ fn info_dict<'py>(py: Python<'py>, info: &DatasetInfo) -> PyResult<Bound<'py, Py
     d.set_item("encrypted", info.encrypted)?;
     let cols = PyList::empty(py);
     for c in &info.columns {
-        cols.append((c.name.as_str(), c.dtype.name(), c.shape.clone()))?;
+        // A variable-shape column's dimensions are all None (each row has its own).
+        let shape: Vec<Option<u64>> = match c.variable_ndim {
+            Some(n) => vec![None; n as usize],
+            None => c.shape.iter().copied().map(Some).collect(),
+        };
+        cols.append((c.name.as_str(), c.dtype.name(), shape))?;
     }
     d.set_item("columns", cols)?;
     d.set_item("metadata", info.metadata.clone())?;

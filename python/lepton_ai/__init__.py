@@ -35,6 +35,7 @@ from .errors import (
 from ._model import Model, TensorInfo, load_model
 from ._dataset import Dataset, Key, dataset_writer, write_dataset
 from ._writer import DatasetWriter
+from ._collate import Padded, collate_padded
 from ._platform import DatasetInfo, LeptonAI, ModelInfo
 from ._export import export_model
 from ._tune import Profile, TuneReport, machine_fingerprint
@@ -53,6 +54,8 @@ __all__ = [
     "write_dataset",
     "dataset_writer",
     "DatasetWriter",
+    "collate_padded",
+    "Padded",
     "Profile",
     "TuneReport",
     "machine_fingerprint",

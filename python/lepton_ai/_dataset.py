@@ -60,6 +60,9 @@ def _prepare_column(
         if seq and all(isinstance(v, (bytes, bytearray, memoryview)) for v in seq):
             return _variable(name, "bytes", [bytes(v) for v in seq])
         _check_not_mixed(name, seq)
+        ragged = _variable_shape(name, seq)
+        if ragged is not None:
+            return ragged
         arr = np.asarray(seq)
     if arr.dtype.kind == "U":
         return _variable(name, "string", _utf8(name, [str(v) for v in arr.reshape(-1)]))
@@ -72,6 +75,9 @@ def _prepare_column(
         if all(isinstance(v, (bytes, bytearray, memoryview)) for v in seq):
             return _variable(name, "bytes", [bytes(v) for v in seq])
         _check_not_mixed(name, seq)
+        ragged = _variable_shape(name, seq)
+        if ragged is not None:
+            return ragged
         raise SchemaError(f"schema error: column `{name}` holds Python objects that are neither all str nor all bytes")
     if arr.dtype.kind not in _FIXED_KINDS or arr.dtype.itemsize > 8 or arr.dtype.kind == "f" and arr.dtype.itemsize < 2:
         raise SchemaError(f"schema error: column `{name}` has unsupported dtype {arr.dtype}")
@@ -80,6 +86,68 @@ def _prepare_column(
     arr = np.ascontiguousarray(arr.astype(arr.dtype.newbyteorder("<"), copy=False))
     flat = arr.reshape(-1).view(np.uint8)
     return (name, arr.dtype.name, list(arr.shape[1:]), flat, None)
+
+
+def _variable_shape(name: str, seq: list[Any]) -> _Prepared | None:
+    """A list of arrays (or nested lists) of one dtype and rank but different shapes as a
+    variable-shape column: each row's rank, dimensions and elements (the core's row encoding,
+    ``lepton_core::dataset::ragged``). None when the rows are not arrays or all share a shape
+    (then they stack into a fixed-shape column)."""
+    if not seq or not all(isinstance(v, (np.ndarray, list, tuple)) or _is_tensor(v) for v in seq):
+        return None
+    given = [v.detach().cpu().numpy() if _is_tensor(v) else v for v in seq]
+    arrays = [np.asarray(v) for v in given]
+    if len({a.shape for a in arrays}) == 1:
+        return None
+    dtypes = {a.dtype for a, v in zip(arrays, given) if isinstance(v, np.ndarray)}
+    if len(dtypes) > 1:
+        raise SchemaError(
+            f"schema error: column `{name}` mixes dtypes {sorted(str(d) for d in dtypes)}; a variable-shape "
+            "column has one dtype: cast the arrays first"
+        )
+    # From lists: the common type of the non-empty rows (``np.asarray([])`` is float64).
+    dtype = dtypes.pop() if dtypes else np.result_type(*([a for a in arrays if a.size] or arrays))
+    ranks = {a.ndim for a in arrays}
+    if len(ranks) > 1:
+        first = arrays[0].ndim
+        row = next(i for i, a in enumerate(arrays) if a.ndim != first)
+        raise SchemaError(
+            f"schema error: column `{name}` row {row} has {arrays[row].ndim} dimensions, row 0 has {first}: "
+            "the rows of a variable-shape column share their rank"
+        )
+    if dtype.kind not in _FIXED_KINDS or dtype.itemsize > 8:
+        raise SchemaError(f"schema error: column `{name}` has unsupported dtype {dtype}")
+    little = dtype.newbyteorder("<")
+    parts: list[bytes] = []
+    lengths = np.empty(len(arrays), dtype=np.uint64)
+    for i, a in enumerate(arrays):
+        header = np.array([a.ndim, *a.shape], dtype="<u8").tobytes()
+        body = np.ascontiguousarray(a, dtype=little).tobytes()
+        parts += (header, body)
+        lengths[i] = len(header) + len(body)
+    offsets = np.zeros(len(arrays) + 1, dtype=np.uint64)
+    np.cumsum(lengths, out=offsets[1:])
+    return (name, dtype.name, [], np.frombuffer(b"".join(parts), dtype=np.uint8), offsets)
+
+
+def _is_tensor(value: Any) -> bool:
+    return hasattr(value, "detach") and hasattr(value, "cpu")
+
+
+def _decode_variable_shape(dtype: str, offsets: npt.NDArray[np.uint64], data: npt.NDArray[np.uint8]) -> list[Any]:
+    """The rows of a variable-shape column, each an array of its own shape (read-only views when
+    aligned, else copies)."""
+    dt = np.dtype(dtype).newbyteorder("<")
+    raw = data.tobytes()
+    rows: list[Any] = []
+    o = offsets.tolist()
+    for i in range(len(o) - 1):
+        a = o[i]
+        ndim = int.from_bytes(raw[a : a + 8], "little")
+        shape = [int.from_bytes(raw[a + 8 * (k + 1) : a + 8 * (k + 2)], "little") for k in range(ndim)]
+        start = a + 8 * (ndim + 1)
+        rows.append(np.frombuffer(raw, dtype=dt, count=(o[i + 1] - start) // dt.itemsize, offset=start).reshape(shape).copy())
+    return rows
 
 
 def _kind(value: Any) -> str:
@@ -348,7 +416,7 @@ class Dataset(_DatasetBase):
         info = self._native.info()
         self._info: dict[str, Any] = info
         self._version: int = info["version"]
-        self._schema: list[tuple[str, str, tuple[int, ...]]] = [
+        self._schema: list[tuple[str, str, tuple[int | None, ...]]] = [
             (n, d, tuple(s)) for (n, d, s) in info["columns"]
         ]
         self._rank, self._world_size = 0, 1
@@ -369,8 +437,9 @@ class Dataset(_DatasetBase):
         return [n for n, _, _ in self._schema]
 
     @property
-    def schema(self) -> dict[str, tuple[str, tuple[int, ...]]]:
-        """Column name -> (dtype name, per-row shape)."""
+    def schema(self) -> dict[str, tuple[str, tuple[int | None, ...]]]:
+        """Column name -> (dtype name, per-row shape); a variable-shape column's dimensions are
+        all ``None`` (e.g. ``(None,)`` for token-id lists of different lengths)."""
         return {n: (d, s) for n, d, s in self._schema}
 
     @property
@@ -396,7 +465,10 @@ class Dataset(_DatasetBase):
     def _convert(self, native: list[Any], rows: int, single: bool) -> tuple[Any, ...]:
         out: list[Any] = []
         for (_, dtype, shape), col in zip(self._schema, native):
-            if dtype in _VARIABLE:
+            if None in shape:
+                rows_of = _decode_variable_shape(dtype, *col)
+                out.append(rows_of[0] if single else rows_of)
+            elif dtype in _VARIABLE:
                 offsets, data = col
                 raw = data.tobytes()
                 o = offsets.tolist()
@@ -410,7 +482,8 @@ class Dataset(_DatasetBase):
                     arr[:] = values
                     out.append(arr)
             else:
-                arr = col.view(np.dtype(dtype)).reshape(((rows,) if not single else ()) + shape)
+                fixed = tuple(int(d or 0) for d in shape)
+                arr = col.view(np.dtype(dtype)).reshape(((rows,) if not single else ()) + fixed)
                 out.append(arr)
         return tuple(out)
 
@@ -483,7 +556,8 @@ class Dataset(_DatasetBase):
                 parts.append(self[start:stop])
                 cb(total * stop // self._len, total)
             return {
-                name: np.concatenate([p[i] for p in parts]) for i, name in enumerate(self.columns)
+                name: [r for p in parts for r in p[i]] if isinstance(parts[0][i], list) else np.concatenate([p[i] for p in parts])
+                for i, name in enumerate(self.columns)
             }
 
     def to_arrow(self) -> Any:
@@ -683,7 +757,7 @@ class Dataset(_DatasetBase):
 
     def _rows_of(self, native: list[Any]) -> int:
         _, dtype, shape = self._schema[0]
-        if dtype in _VARIABLE:
+        if dtype in _VARIABLE or None in shape:
             return len(native[0][0]) - 1
         rows: int = native[0].size // (np.dtype(dtype).itemsize * int(np.prod(shape, dtype=np.int64)))
         return rows

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
 
-use super::format::{Codec, Filter, FORMAT_VERSION, MAX_CHUNK_RAW_BYTES};
+use super::format::{Codec, Filter, CHUNK_CONTEXT_VERSION, MAX_CHUNK_RAW_BYTES};
 use super::manifest::ChunkEntry;
 use super::schema::{check_offsets, ColumnData, Schema};
 use crate::crypto::{c2sp, open_error, Key};
@@ -21,7 +21,7 @@ pub(crate) fn context(
 ) -> Vec<u8> {
     let mut c = Vec::with_capacity(64);
     c.extend_from_slice(b"lepton-dataset/chunk\x00");
-    c.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+    c.extend_from_slice(&CHUNK_CONTEXT_VERSION.to_be_bytes());
     c.extend_from_slice(dataset_id);
     c.extend_from_slice(&version.to_be_bytes());
     c.extend_from_slice(&index.to_be_bytes());
@@ -116,6 +116,13 @@ fn layout(
                     })?;
                 check_offsets(&offsets, dend - oend)
                     .map_err(|e| format!("column `{}`: {e}", c.name))?;
+                if let Some(n) = c.variable_ndim {
+                    let got = super::ragged::check_rows(c.dtype, &offsets, &payload[oend..dend])
+                        .map_err(|e| format!("column `{}`: {e}", c.name))?;
+                    if got.is_some_and(|g| g != n) {
+                        return Err(format!("column `{}`: rows of another rank", c.name));
+                    }
+                }
                 if c.dtype == super::DType::String {
                     std::str::from_utf8(&payload[oend..dend])
                         .map_err(|_| format!("column `{}`: strings are not valid UTF-8", c.name))?;

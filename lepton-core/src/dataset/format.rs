@@ -4,8 +4,22 @@
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
-/// The format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version this build reads and writes: 2 when a dataset has a
+/// variable-shape column, else 1 (see [`format_version_for`]).
+pub const FORMAT_VERSION: u32 = 2;
+/// The format version bound into every chunk's encryption context: 1 in both format versions
+/// (the chunk encoding did not change), so that version-1 datasets stay readable.
+pub(crate) const CHUNK_CONTEXT_VERSION: u32 = 1;
+
+/// The format version a manifest of `schema` is written with: 2 with a variable-shape column (a
+/// version-1 reader then refuses it as too new instead of misreading it), else 1.
+pub fn format_version_for(schema: &super::schema::Schema) -> u32 {
+    if schema.columns.iter().any(|c| c.variable_ndim.is_some()) {
+        2
+    } else {
+        1
+    }
+}
 pub(crate) const MAGIC: &str = "lepton-dataset";
 /// The encryption scheme name recorded in manifests.
 pub const SCHEME: &str = "c2sp-chunked-encryption/aes-256-gcm";

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use super::format::{
-    chunk_path, manifest_path, version_of, Codec, Filter, FORMAT_VERSION, SCHEME,
+    chunk_path, format_version_for, manifest_path, version_of, Codec, Filter, FORMAT_VERSION,
+    SCHEME,
 };
 use super::format::{CHECK_PURPOSE, MAC_PURPOSE, MAGIC, MAX_CHUNK_RAW_BYTES};
 use super::schema::Schema;
@@ -137,7 +138,7 @@ pub fn parse<'a>(bytes: &'a [u8], what: &str) -> Result<Unverified<'a>> {
             supported: FORMAT_VERSION,
         });
     }
-    if version != FORMAT_VERSION {
+    if version == 0 {
         return Err(integrity(what, format!("unknown format version {version}")));
     }
     // The trailer is the last line; the body is everything between header and trailer.
@@ -155,6 +156,12 @@ pub fn parse<'a>(bytes: &'a [u8], what: &str) -> Result<Unverified<'a>> {
     let body = &bytes[header_end + 1..trailer_start - 1];
     let manifest: Manifest = serde_json::from_slice(body)
         .map_err(|e| integrity(what, format!("malformed body: {e}")))?;
+    if manifest.format_version != version {
+        return Err(integrity(
+            what,
+            "body and header disagree on the format version",
+        ));
+    }
     Ok(Unverified {
         manifest,
         signed: &bytes[..trailer_start],
@@ -241,10 +248,10 @@ impl Unverified<'_> {
 
 /// Consistency checks of an authenticated manifest.
 fn check(m: &Manifest, what: &str, expected_version: Option<u64>) -> Result<()> {
-    if m.format_version != FORMAT_VERSION {
+    if m.format_version < format_version_for(&m.schema) {
         return Err(integrity(
             what,
-            "body and header disagree on the format version",
+            "variable-shape columns need format version 2",
         ));
     }
     if m.dataset_id.len() != 32 || hex::decode(&m.dataset_id).is_err() {
@@ -273,7 +280,7 @@ fn check(m: &Manifest, what: &str, expected_version: Option<u64>) -> Result<()> 
         .schema
         .columns
         .iter()
-        .filter(|c| c.dtype.is_variable())
+        .filter(|c| c.row_bytes().is_none())
         .count() as u64;
     for (i, c) in m.chunks.iter().enumerate() {
         if c.rows == 0 || c.rows > u32::MAX as u64 {

@@ -34,6 +34,7 @@ mod format;
 mod iter;
 mod loader;
 pub mod manifest;
+pub mod ragged;
 mod reader;
 mod schema;
 mod source;
