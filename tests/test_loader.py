@@ -113,8 +113,6 @@ def test_fewer_rows_than_ranks_warns_and_pads(tmp_path: Path) -> None:
     assert list(it) == [] and len(it) == 0
 
 
-# torchdata 0.11 calls torch.set_vital, deprecated in torch 2.15 (a warning from torchdata itself).
-@pytest.mark.filterwarnings("ignore:'set_vital' is deprecated:UserWarning")
 def test_resume_mid_epoch_with_stateful_dataloader_and_two_workers(ds: Dataset) -> None:
     from torchdata.stateful_dataloader import StatefulDataLoader
 
