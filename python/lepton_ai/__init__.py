@@ -33,7 +33,7 @@ from .errors import (
     WrongKeyError,
 )
 from ._model import Model, TensorInfo, load_model
-from ._dataset import Dataset, Key, dataset_writer, write_dataset
+from ._dataset import Dataset, Key, write_dataset
 from ._writer import DatasetWriter
 from ._collate import Padded, collate_padded
 from ._platform import DatasetInfo, LeptonAI, ModelInfo
@@ -52,7 +52,6 @@ __all__ = [
     "Dataset",
     "Key",
     "write_dataset",
-    "dataset_writer",
     "DatasetWriter",
     "collate_padded",
     "Padded",

@@ -64,7 +64,7 @@ def collate_padded(rows: Sequence[Any], padding_value: float = 0) -> Padded:
     values = torch.full(big, padding_value, dtype=tensors[0].dtype)
     mask = torch.zeros(big, dtype=torch.bool)
     for i, t in enumerate(tensors):
-        where = (i, *(slice(0, d) for d in t.shape))
+        where: tuple[int | slice, ...] = (i, *(slice(0, d) for d in t.shape))
         values[where] = t
         mask[where] = True
     lengths = shapes[:, 0] if tensors[0].dim() == 1 else shapes

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import multiprocessing.context
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -31,7 +32,7 @@ from ._progress import Progress, ProgressCallback, progress_callback
 from ._writer import DatasetWriter
 from .errors import IndexOutOfRangeError, InvalidArgumentError, MissingExtraError, SchemaError
 
-__all__ = ["Dataset", "Key", "dataset_writer", "write_dataset"]
+__all__ = ["Dataset", "Key", "write_dataset"]
 
 #: A dataset/model key: 32 random bytes (``Key.generate()``), given bytes
 #: (``Key.from_bytes``), an environment variable (``Key.from_env``), or a passphrase
@@ -128,6 +129,16 @@ def _variable_shape(name: str, seq: list[Any]) -> _Prepared | None:
     offsets = np.zeros(len(arrays) + 1, dtype=np.uint64)
     np.cumsum(lengths, out=offsets[1:])
     return (name, dtype.name, [], np.frombuffer(b"".join(parts), dtype=np.uint8), offsets)
+
+
+def _as_array(values: Any) -> npt.NDArray[Any]:
+    """A column as ``to_numpy`` gives it: arrays as they are; the rows of a variable-shape column
+    (a list of arrays) as a 1-D object array of them, as ``str``/``bytes`` rows are."""
+    if isinstance(values, np.ndarray):
+        return values
+    out: npt.NDArray[Any] = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def _is_tensor(value: Any) -> bool:
@@ -230,59 +241,6 @@ def write_dataset(
     length.
     """
     uri = str(uri)
-    with dataset_writer(
-        uri,
-        key,
-        version=version,
-        chunk_bytes=chunk_bytes,
-        codec=codec,
-        zstd_level=zstd_level,
-        filter=filter,
-        storage_options=storage_options,
-        metadata=metadata,
-        progress=progress,
-    ) as w:
-        w._write_all(columns)
-    return Dataset(uri, key=key, version=version, storage_options=storage_options)
-
-
-def dataset_writer(
-    uri: str | Any,
-    key: Key | None = None,
-    *,
-    version: int = 1,
-    chunk_bytes: int = 4 << 20,
-    codec: str = "zstd",
-    zstd_level: int = 3,
-    filter: str = "shuffle",
-    storage_options: Mapping[str, str] | None = None,
-    metadata: Mapping[str, str] | None = None,
-    progress: Progress = None,
-) -> DatasetWriter[dict[str, Any]]:
-    """A streaming writer of version ``version`` of the dataset at ``uri``:
-    ``with dataset_writer(uri, key) as w: w.write(batch)``.
-
-    Args:
-        uri: a local path or an object-store URI.
-        key: encrypts the dataset (``None``: unencrypted, integrity-checked by hashes).
-        version: the version to write.
-        chunk_bytes: uncompressed bytes per chunk.
-        codec: ``"zstd"`` or ``"none"``.
-        zstd_level: zstd's level (-7..22).
-        filter: ``"shuffle"`` or ``"none"``.
-        storage_options: object-store options (credentials, endpoint).
-        metadata: stored with the version.
-        progress: as for :func:`write_dataset`.
-
-    Returns:
-        A writer; leaving its ``with`` block commits (an exception aborts), and its ``info``
-        is the written dataset's info dict.
-
-    Raises:
-        AlreadyExistsError: that version exists.
-        InvalidArgumentError: a bad codec, filter, level or chunk size.
-    """
-    uri = str(uri)
     native = _lepton.DatasetWriter(
         uri,
         key=key,
@@ -295,7 +253,10 @@ def dataset_writer(
         metadata=dict(metadata) if metadata else None,
     )
     # Named by the folder's last part: the whole URI can be long or carry credentials.
-    return DatasetWriter(native, lambda info: info, progress, f"write {uri.rstrip('/').rsplit('/', 1)[-1]}")
+    label = f"write {uri.rstrip('/').rsplit('/', 1)[-1]}"
+    with DatasetWriter(native, lambda info: info, progress, label) as w:
+        w._write_all(columns)
+    return Dataset(uri, key=key, version=version, storage_options=storage_options)
 
 
 def _prepare_columns(columns: Mapping[str, ColumnValue]) -> list[_Prepared]:
@@ -538,7 +499,8 @@ class Dataset(_DatasetBase):
 
         Returns:
             ``{column: array of shape (rows, *row_shape)}`` in the stored dtype; object arrays
-            of ``str``/``bytes`` for variable-length columns.
+            of ``str``/``bytes`` for variable-length columns, and of one array per row for
+            variable-shape columns.
 
         Raises:
             IntegrityError, WrongKeyError: a chunk fails to authenticate.
@@ -548,7 +510,7 @@ class Dataset(_DatasetBase):
         label = self._label or self._uri.rstrip("/").rsplit("/", 1)[-1]
         with progress_callback(progress, f"read {label}") as cb:
             if cb is None or self._len == 0:
-                return dict(zip(self.columns, self[0 : self._len]))
+                return {name: _as_array(values) for name, values in zip(self.columns, self[0 : self._len])}
             step = max(1, self._len * _SLICE_BYTES // max(1, total))
             parts: list[tuple[Any, ...]] = []
             for start in range(0, self._len, step):
@@ -556,7 +518,9 @@ class Dataset(_DatasetBase):
                 parts.append(self[start:stop])
                 cb(total * stop // self._len, total)
             return {
-                name: [r for p in parts for r in p[i]] if isinstance(parts[0][i], list) else np.concatenate([p[i] for p in parts])
+                name: _as_array([r for p in parts for r in p[i]])
+                if isinstance(parts[0][i], list)
+                else np.concatenate([p[i] for p in parts])
                 for i, name in enumerate(self.columns)
             }
 
@@ -759,7 +723,7 @@ class Dataset(_DatasetBase):
         _, dtype, shape = self._schema[0]
         if dtype in _VARIABLE or None in shape:
             return len(native[0][0]) - 1
-        rows: int = native[0].size // (np.dtype(dtype).itemsize * int(np.prod(shape, dtype=np.int64)))
+        rows: int = native[0].size // (np.dtype(dtype).itemsize * math.prod(int(d or 0) for d in shape))
         return rows
 
     def _generate(self, native: Any) -> Iterator[tuple[Any, ...]]:

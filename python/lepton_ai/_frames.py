@@ -128,7 +128,7 @@ def to_arrow(names: list[str], columns: Mapping[str, Any]) -> Any:
     Args:
         names: the column names in order.
         columns: name -> array of shape ``(rows, *row_shape)``, object arrays of ``str``/
-            ``bytes``, or lists of arrays (variable-shape columns).
+            ``bytes``, or object arrays (or lists) of one array per row (variable-shape columns).
 
     Returns:
         A table: scalar numeric columns wrap the numpy buffers (no copy); rows of shape ``(n,)``
@@ -140,7 +140,7 @@ def to_arrow(names: list[str], columns: Mapping[str, Any]) -> Any:
     arrays = []
     for name in names:
         values = columns[name]
-        if isinstance(values, list):  # a variable-shape column: list of flattened rows
+        if _is_variable_shape(values):  # one array per row: list of each row's flattened values
             arrays.append(pa.array([np.asarray(v).reshape(-1) for v in values]))
         elif values.dtype.kind == "O":
             arrays.append(pa.array(list(values)))
@@ -152,6 +152,13 @@ def to_arrow(names: list[str], columns: Mapping[str, Any]) -> Any:
         else:
             arrays.append(pa.FixedShapeTensorArray.from_numpy_ndarray(np.ascontiguousarray(values)))
     return pa.table(arrays, names=names)
+
+
+def _is_variable_shape(values: Any) -> bool:
+    """Whether a column holds one array per row (a variable-shape column)."""
+    if isinstance(values, list):
+        return True
+    return bool(values.dtype.kind == "O" and len(values) and isinstance(values[0], np.ndarray))
 
 
 def to_pandas(names: list[str], columns: Mapping[str, Any]) -> Any:
@@ -170,7 +177,7 @@ def to_pandas(names: list[str], columns: Mapping[str, Any]) -> Any:
     data: dict[str, Any] = {}
     for name in names:
         values: Any = columns[name]
-        if not isinstance(values, list) and values.ndim > 1:
+        if not _is_variable_shape(values) and values.ndim > 1:
             cells: npt.NDArray[Any] = np.empty(len(values), dtype=object)
             cells[:] = list(values)
             values = cells

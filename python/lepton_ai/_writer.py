@@ -88,8 +88,8 @@ def _what_data(data: Any) -> str:
 class DatasetWriter(Generic[Info]):
     """Writes one dataset version from batches (or rows) given as they come.
 
-    Made by ``LeptonAI.dataset_writer`` (the registry's next version) or ``lepton_ai.dataset_writer``
-    (a dataset at a URI). Use it as a context manager: leaving the block commits; an exception
+    Made by ``LeptonAI.dataset_writer`` (the registry's next version; ``write_dataset`` uses one
+    for a dataset at a URI). Use it as a context manager: leaving the block commits; an exception
     inside aborts and nothing becomes visible. Memory stays bounded by a few chunks in flight,
     whatever the total size.
 
