@@ -293,3 +293,18 @@ def test_validation_given_as_the_cli_spells_it(registry):
     assert report.best is not None
     with pytest.raises(InvalidArgumentError, match="dataset:split"):
         registry.autotune_model("medical", "medical-test", budget_s=1.0, push=False, **SMALL)
+
+
+def test_search_gets_only_what_is_left_of_a_small_budget(medical, monkeypatch):
+    # A budget under a second was rounded up to one second for the runtime search.
+    seen = []
+    real = tune._lepton.tune_runtime
+
+    def spy(*args, **kwargs):
+        seen.append(args[3])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tune._lepton, "tune_runtime", spy)
+    model = load_model(fitted_logreg(medical))
+    model.autotune(medical["x"][:1], budget_s=0.3, transforms=(), **SMALL)
+    assert len(seen) == 1 and 0 < seen[0] <= 0.3

@@ -90,7 +90,8 @@ def test_sequence_input_of_arrays_of_different_lengths() -> None:
         model.run(None, {"parts": [parts[0], np.arange(2)]})
 
 
-def test_sequence_outputs_come_back_as_lists() -> None:
+def _split_to_sequence() -> bytes:
+    """x: int64 [n, 2] -> parts: the sequence of its rows, each [1, 2]."""
     graph = helper.make_graph(
         [helper.make_node("SplitToSequence", ["x"], ["parts"], axis=0, keepdims=1)],
         "split",
@@ -98,7 +99,11 @@ def test_sequence_outputs_come_back_as_lists() -> None:
         [helper.make_value_info("parts", helper.make_sequence_type_proto(
             helper.make_tensor_type_proto(TensorProto.INT64, ["k", 2])))],
     )
-    onx = _bytes(graph)
+    return _bytes(graph)
+
+
+def test_sequence_outputs_come_back_as_lists() -> None:
+    onx = _split_to_sequence()
     x = np.arange(6, dtype=np.int64).reshape(3, 2)
     want = _ort(onx).run(None, {"x": x})
     assert_same(lepton_ai.load_model(onx).run(None, {"x": x}), want)
@@ -220,14 +225,7 @@ def test_map_input_from_a_dict_vectorizer_pipeline() -> None:
 
 def test_torch_values_inside_sequences_come_back_as_torch() -> None:
     torch = pytest.importorskip("torch")
-    graph = helper.make_graph(
-        [helper.make_node("SplitToSequence", ["x"], ["parts"], axis=0, keepdims=1)],
-        "split",
-        [helper.make_tensor_value_info("x", TensorProto.INT64, ["n", 2])],
-        [helper.make_value_info("parts", helper.make_sequence_type_proto(
-            helper.make_tensor_type_proto(TensorProto.INT64, ["k", 2])))],
-    )
-    onx = _bytes(graph)
+    onx = _split_to_sequence()
     x = np.arange(6, dtype=np.int64).reshape(3, 2)
     [want] = _ort(onx).run(None, {"x": x})
     got = lepton_ai.load_model(onx)(torch.from_numpy(x))

@@ -245,6 +245,24 @@ fn unknown_option(uri: &str, key: &str) -> Error {
     ))
 }
 
+/// `opts` given to a backend builder `b` through `set`, each key parsed as the backend's config
+/// key `K` (an unknown one is named in the error).
+fn configure<B, K: std::str::FromStr>(
+    mut b: B,
+    uri: &str,
+    opts: &[(String, String)],
+    set: impl Fn(B, K, &str) -> B,
+) -> Result<B> {
+    for (k, v) in opts {
+        let key: K = k
+            .to_ascii_lowercase()
+            .parse()
+            .map_err(|_| unknown_option(uri, k))?;
+        b = set(b, key, v);
+    }
+    Ok(b)
+}
+
 fn build_remote(
     kind: StoreKind,
     uri: &str,
@@ -274,49 +292,25 @@ fn build_remote(
             {
                 b = b.with_config(K::ConditionalPut, "etag");
             }
-            for (k, v) in &opts {
-                let key: K = k
-                    .to_ascii_lowercase()
-                    .parse()
-                    .map_err(|_| unknown_option(uri, k))?;
-                b = b.with_config(key, v);
-            }
+            let b = configure(b, uri, &opts, |b, key: K, v| b.with_config(key, v))?;
             Arc::new(b.with_retry(retry).build()?)
         }
         StoreKind::Gcs => {
             use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey as K};
-            let mut b = GoogleCloudStorageBuilder::from_env().with_url(uri);
-            for (k, v) in &opts {
-                let key: K = k
-                    .to_ascii_lowercase()
-                    .parse()
-                    .map_err(|_| unknown_option(uri, k))?;
-                b = b.with_config(key, v);
-            }
+            let b = GoogleCloudStorageBuilder::from_env().with_url(uri);
+            let b = configure(b, uri, &opts, |b, key: K, v| b.with_config(key, v))?;
             Arc::new(b.with_retry(retry).build()?)
         }
         StoreKind::Azure => {
             use object_store::azure::{AzureConfigKey as K, MicrosoftAzureBuilder};
-            let mut b = MicrosoftAzureBuilder::from_env().with_url(uri);
-            for (k, v) in &opts {
-                let key: K = k
-                    .to_ascii_lowercase()
-                    .parse()
-                    .map_err(|_| unknown_option(uri, k))?;
-                b = b.with_config(key, v);
-            }
+            let b = MicrosoftAzureBuilder::from_env().with_url(uri);
+            let b = configure(b, uri, &opts, |b, key: K, v| b.with_config(key, v))?;
             Arc::new(b.with_retry(retry).build()?)
         }
         StoreKind::Http => {
             let base = &url[..url::Position::BeforePath];
-            let mut b = object_store::http::HttpBuilder::new().with_url(base);
-            for (k, v) in &opts {
-                let key: C = k
-                    .to_ascii_lowercase()
-                    .parse()
-                    .map_err(|_| unknown_option(uri, k))?;
-                b = b.with_config(key, v);
-            }
+            let b = object_store::http::HttpBuilder::new().with_url(base);
+            let b = configure(b, uri, &opts, |b, key: C, v| b.with_config(key, v))?;
             Arc::new(b.with_retry(retry).build()?)
         }
         StoreKind::Local | StoreKind::Memory => unreachable!("not remote"),

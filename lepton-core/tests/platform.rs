@@ -270,16 +270,7 @@ fn encrypted_models(b: Backend) {
         )
         .unwrap_err();
     assert!(matches!(e, Error::KeyRequired(_)), "{e}");
-    let plain = p
-        .push_model(
-            "open",
-            b"clear",
-            &PushOptions {
-                encrypt: Some(false),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let plain = p.push_model("open", b"clear", &unencrypted()).unwrap();
     assert!(!plain.encrypted);
     assert_eq!(
         f.open_with(None, false)
@@ -291,6 +282,14 @@ fn encrypted_models(b: Backend) {
     assert_eq!(p.verify_model("secret", None).unwrap().version, 1);
 }
 
+/// A push in clear, even on a keyed registry.
+fn unencrypted() -> PushOptions {
+    PushOptions {
+        encrypt: Some(false),
+        ..Default::default()
+    }
+}
+
 /// Whoever can write to the store cannot put a plain (or edited) model in a keyed registry.
 fn encrypted_registry_refuses_swaps(b: Backend) {
     let f = fixture(b);
@@ -300,15 +299,7 @@ fn encrypted_registry_refuses_swaps(b: Backend) {
     p.push_model("secret", &secret, &PushOptions::default())
         .unwrap();
     // the key holder's explicit encrypt=False push is authenticated and opens
-    p.push_model(
-        "open",
-        b"clear",
-        &PushOptions {
-            encrypt: Some(false),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    p.push_model("open", b"clear", &unencrypted()).unwrap();
     assert_eq!(p.model_bytes("open", None).unwrap().1, b"clear");
     // an attacker without the key pushes a plain version 2 of `secret`
     let attacker = f.open_with(None, false);

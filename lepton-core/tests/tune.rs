@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lepton_core::model::tune::{tune, Objective, Profile, TuneOptions, Variant, Verdict};
+use lepton_core::model::tune::{
+    tune, Objective, Profile, TuneOptions, TuneResult, Variant, Verdict,
+};
 use lepton_core::model::{Fingerprint, ModelOptions, OptimizationLevel, Tensor};
 use lepton_core::platform::{Platform, PlatformOptions, PushOptions};
 
@@ -28,14 +30,19 @@ fn small(objective: Objective) -> TuneOptions {
     o
 }
 
-#[test]
-fn latency_search_reports_every_candidate_baseline_first() -> TestResult {
+/// The small latency search over the fixture, on one row.
+fn tune_logreg_for_latency() -> lepton_core::Result<TuneResult> {
     let x = rows(1);
-    let result = tune(
+    tune(
         &[Variant::new("original", logreg())],
         &[x.view()],
         &small(Objective::Latency),
-    )?;
+    )
+}
+
+#[test]
+fn latency_search_reports_every_candidate_baseline_first() -> TestResult {
+    let result = tune_logreg_for_latency()?;
     let base = result.baseline();
     assert_eq!(base.verdict, Verdict::Baseline);
     assert_eq!(base.settings.providers, vec!["cpu".to_string()]);
@@ -113,12 +120,7 @@ fn a_variant_that_does_not_load_fails_alone() -> TestResult {
 fn profiles_are_kept_per_machine() -> TestResult {
     let platform = Platform::open(Some("memory://"), PlatformOptions::default())?;
     platform.push_model("logreg", &logreg(), &PushOptions::default())?;
-    let x = rows(1);
-    let result = tune(
-        &[Variant::new("original", logreg())],
-        &[x.view()],
-        &small(Objective::Latency),
-    )?;
+    let result = tune_logreg_for_latency()?;
     let here = Fingerprint::current(None)?;
     let profile = Profile::from_result(&result, here.clone());
     assert_eq!(platform.put_profile("logreg", None, &profile)?, 1);

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 mod dataset;
 mod errors;
 mod model;
+mod model_info;
 mod platform;
 mod tune;
 
@@ -18,6 +19,7 @@ fn _lepton(m: &Bound<'_, PyModule>) -> PyResult<()> {
     model::register(m)?;
     dataset::register(m)?;
     platform::register(m)?;
+    model_info::register(m)?;
     errors::register(m)?;
     tune::register(m)?;
     Ok(())

@@ -1,7 +1,6 @@
 //! Python bindings for lepton_core::platform: the native `Platform` class behind
-//! `lepton_ai.LeptonAI`, the dataset entries it returns (frozen `DatasetInfo`/`ColumnInfo`), and
-//! the encrypted model-file helpers. Model manifests still cross as JSON text (the Python layer
-//! turns them into dataclasses).
+//! `lepton_ai.LeptonAI`, the dataset entries it returns (frozen `DatasetInfo`/`ColumnInfo`; model
+//! manifests as frozen `ModelInfo`, in `model_info.rs`), and the encrypted model-file helpers.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -20,6 +19,7 @@ use pyo3::types::PyBytes;
 
 use crate::dataset::{Pending, PyDataset, PyDatasetWriter};
 use crate::errors::IntoPyResult;
+use crate::model_info::PyModelInfo;
 
 fn key_from(key: Option<&Bound<'_, PyBytes>>) -> PyResult<Option<Key>> {
     key.map(|k| Key::from_bytes(k.as_bytes())).transpose().py()
@@ -148,6 +148,29 @@ impl PyDatasetInfo {
     }
 }
 
+/// The entry `f` returns (run without the GIL) as a `DatasetInfo`.
+fn dataset_entry(
+    py: Python<'_>,
+    f: impl FnOnce() -> lepton_core::Result<DatasetEntry> + Send,
+) -> PyResult<PyDatasetInfo> {
+    Ok(py.detach(f).py()?.into())
+}
+
+/// The options of a model push: metadata and provenance as JSON text, progress through `cb`.
+fn push_options(
+    metadata_json: Option<String>,
+    provenance_json: Option<String>,
+    encrypt: Option<bool>,
+    cb: &Callback,
+) -> PyResult<PushOptions> {
+    Ok(PushOptions {
+        metadata: PushOptions::metadata_from_json(metadata_json.as_deref()).py()?,
+        provenance: PushOptions::metadata_from_json(provenance_json.as_deref()).py()?,
+        encrypt,
+        progress: cb.func.clone(),
+    })
+}
+
 /// The registry (lepton_core::platform::Platform).
 #[pyclass(name = "Platform", module = "lepton_ai._lepton", frozen)]
 pub struct PyPlatform {
@@ -229,19 +252,12 @@ impl PyPlatform {
         encrypt: Option<bool>,
         progress: Option<Py<PyAny>>,
         provenance_json: Option<String>,
-    ) -> PyResult<String> {
-        let metadata = PushOptions::metadata_from_json(metadata_json.as_deref()).py()?;
-        let provenance = PushOptions::metadata_from_json(provenance_json.as_deref()).py()?;
+    ) -> PyResult<PyModelInfo> {
         let data = data.as_bytes().to_vec();
         let cb = Callback::new(progress);
-        let options = PushOptions {
-            metadata,
-            provenance,
-            encrypt,
-            progress: cb.func.clone(),
-        };
+        let options = push_options(metadata_json, provenance_json, encrypt, &cb)?;
         let result = py.detach(|| self.inner.push_model(&name, &data, &options));
-        cb.finish(result).map(|info| info.to_json())
+        PyModelInfo::new(py, cb.finish(result)?)
     }
 
     /// Pushes a model file: one self-contained object, or past `inline_limit` bytes (model and
@@ -258,19 +274,12 @@ impl PyPlatform {
         encrypt: Option<bool>,
         progress: Option<Py<PyAny>>,
         provenance_json: Option<String>,
-    ) -> PyResult<String> {
-        let metadata = PushOptions::metadata_from_json(metadata_json.as_deref()).py()?;
-        let provenance = PushOptions::metadata_from_json(provenance_json.as_deref()).py()?;
+    ) -> PyResult<PyModelInfo> {
         let limit = inline_limit.unwrap_or(ModelOptions::default().inline_limit);
         let cb = Callback::new(progress);
-        let options = PushOptions {
-            metadata,
-            encrypt,
-            progress: cb.func.clone(),
-            provenance,
-        };
+        let options = push_options(metadata_json, provenance_json, encrypt, &cb)?;
         let result = py.detach(|| self.inner.push_model_path(&name, &path, limit, &options));
-        cb.finish(result).map(|info| info.to_json())
+        PyModelInfo::new(py, cb.finish(result)?)
     }
 
     #[pyo3(signature = (name, version=None, progress=None))]
@@ -280,18 +289,31 @@ impl PyPlatform {
         name: String,
         version: Option<u64>,
         progress: Option<Py<PyAny>>,
-    ) -> PyResult<(String, Bound<'py, PyBytes>)> {
+    ) -> PyResult<(PyModelInfo, Bound<'py, PyBytes>)> {
         let cb = Callback::new(progress);
         let func = cb.func.clone();
         let result = py.detach(|| self.inner.model_bytes_with_progress(&name, version, func));
         let (info, bytes) = cb.finish(result)?;
-        Ok((info.to_json(), PyBytes::new(py, &bytes)))
+        Ok((PyModelInfo::new(py, info)?, PyBytes::new(py, &bytes)))
     }
 
-    #[pyo3(signature = (name, version=None))]
-    fn model_info(&self, py: Python<'_>, name: String, version: Option<u64>) -> PyResult<String> {
-        let info = py.detach(|| self.inner.model_info(&name, version)).py()?;
-        Ok(info.to_json())
+    /// The manifest of `name` at `version`; with `verify`, re-read from the store (not the
+    /// cache) and every stored object checked (`Platform::verify_model`).
+    #[pyo3(signature = (name, version=None, verify=false))]
+    fn model_info(
+        &self,
+        py: Python<'_>,
+        name: String,
+        version: Option<u64>,
+        verify: bool,
+    ) -> PyResult<PyModelInfo> {
+        let info = py
+            .detach(|| match verify {
+                false => self.inner.model_info(&name, version),
+                true => self.inner.verify_model(&name, version),
+            })
+            .py()?;
+        PyModelInfo::new(py, info)
     }
 
     fn model_versions(&self, py: Python<'_>, name: String) -> PyResult<Vec<u64>> {
@@ -305,12 +327,6 @@ impl PyPlatform {
     #[pyo3(signature = (name, version=None))]
     fn delete_model(&self, py: Python<'_>, name: String, version: Option<u64>) -> PyResult<()> {
         py.detach(|| self.inner.delete_model(&name, version)).py()
-    }
-
-    #[pyo3(signature = (name, version=None))]
-    fn verify_model(&self, py: Python<'_>, name: String, version: Option<u64>) -> PyResult<String> {
-        let info = py.detach(|| self.inner.verify_model(&name, version)).py()?;
-        Ok(info.to_json())
     }
 
     /// A writer for the next version of `name`/`split` (claimed now, committed on `close()`).
@@ -385,10 +401,7 @@ impl PyPlatform {
         split: String,
         version: Option<u64>,
     ) -> PyResult<PyDatasetInfo> {
-        let info = py
-            .detach(|| self.inner.dataset_info(&name, &split, version))
-            .py()?;
-        Ok(info.into())
+        dataset_entry(py, || self.inner.dataset_info(&name, &split, version))
     }
 
     #[pyo3(signature = (name, split=None, version=None))]
@@ -411,10 +424,7 @@ impl PyPlatform {
         split: String,
         version: Option<u64>,
     ) -> PyResult<PyDatasetInfo> {
-        let info = py
-            .detach(|| self.inner.verify_dataset(&name, &split, version))
-            .py()?;
-        Ok(info.into())
+        dataset_entry(py, || self.inner.verify_dataset(&name, &split, version))
     }
 }
 
@@ -422,6 +432,12 @@ impl PyPlatform {
 #[pyfunction]
 fn is_sealed_model_file(data: Bound<'_, PyBytes>) -> bool {
     model_file::is_sealed(data.as_bytes())
+}
+
+/// Whether the file at `path` is an encrypted model file (false when it can't be read).
+#[pyfunction]
+fn is_sealed_model_path(path: PathBuf) -> bool {
+    model_file::is_sealed_path(&path)
 }
 
 /// The ONNX bytes of a model file's contents, decrypted when encrypted.
@@ -480,6 +496,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyDatasetInfo>()?;
     m.add_class::<PyColumnInfo>()?;
     m.add_function(wrap_pyfunction!(is_sealed_model_file, m)?)?;
+    m.add_function(wrap_pyfunction!(is_sealed_model_path, m)?)?;
     m.add_function(wrap_pyfunction!(open_model_file, m)?)?;
     m.add_function(wrap_pyfunction!(write_model_file, m)?)?;
     m.add_function(wrap_pyfunction!(read_model_file, m)?)?;

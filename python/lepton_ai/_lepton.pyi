@@ -25,7 +25,9 @@ __all__ = [
     "Platform",
     "ColumnInfo",
     "DatasetInfo",
+    "ModelInfo",
     "is_sealed_model_file",
+    "is_sealed_model_path",
     "open_model_file",
     "write_model_file",
     "read_model_file",
@@ -274,8 +276,49 @@ class DatasetInfo:
     def dataset_id(self) -> str: ...
 
 @final
+class ModelInfo:
+    """The manifest of one model version in a registry."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def size(self) -> int:
+        """Bytes of the ONNX model (an object set's graph only)."""
+    @property
+    def stored_size(self) -> int:
+        """Bytes stored (larger than ``size`` when encrypted)."""
+    @property
+    def sha256(self) -> str:
+        """SHA-256 (hex) of the stored object, checked on every read."""
+    @property
+    def encrypted(self) -> bool: ...
+    @property
+    def created_unix(self) -> int:
+        """When it was pushed, seconds since the Unix epoch."""
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+    @property
+    def object(self) -> str:
+        """The stored object's name inside the version folder."""
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """Where the model came from (framework and version, exporter, opset, parity); empty
+        for ONNX pushed as is."""
+    @property
+    def format(self) -> int:
+        """Manifest format: 1 for one self-contained object, 2 for an object set."""
+    @property
+    def weights_objects(self) -> int:
+        """How many weights objects an object set has (0: one self-contained object)."""
+    @property
+    def weights_bytes(self) -> int:
+        """Plaintext bytes of those weights objects (``size`` counts the graph only)."""
+
+@final
 class Platform:
-    """The registry (lepton_core::platform::Platform); model manifests cross as JSON text,
+    """The registry (lepton_core::platform::Platform); model manifests cross as ``ModelInfo``,
     dataset entries as ``DatasetInfo``."""
 
     def __new__(
@@ -313,7 +356,7 @@ class Platform:
         encrypt: bool | None = None,
         progress: _Progress = None,
         provenance_json: str | None = None,
-    ) -> str: ...
+    ) -> ModelInfo: ...
     def push_model_file(
         self,
         name: str,
@@ -323,17 +366,20 @@ class Platform:
         encrypt: bool | None = None,
         progress: _Progress = None,
         provenance_json: str | None = None,
-    ) -> str:
+    ) -> ModelInfo:
         """Pushes a model file: one self-contained object, or past ``inline_limit`` bytes (model
         and side files; default 2 GiB) an object set of graph and weights objects."""
     def model_bytes(
         self, name: str, version: int | None = None, progress: _Progress = None
-    ) -> tuple[str, bytes]: ...
-    def model_info(self, name: str, version: int | None = None) -> str: ...
+    ) -> tuple[ModelInfo, bytes]: ...
+    def model_info(
+        self, name: str, version: int | None = None, verify: bool = False
+    ) -> ModelInfo:
+        """The manifest of ``name`` at ``version``; with ``verify``, re-read from the store (not
+        the cache) and every stored object checked."""
     def model_versions(self, name: str) -> list[int]: ...
     def list_models(self) -> list[str]: ...
     def delete_model(self, name: str, version: int | None = None) -> None: ...
-    def verify_model(self, name: str, version: int | None = None) -> str: ...
     def dataset_writer(
         self,
         name: str,
@@ -368,6 +414,9 @@ def _error_classes() -> list[str]:
 
 def is_sealed_model_file(data: bytes) -> bool:
     """Whether ``data`` is an encrypted model file."""
+
+def is_sealed_model_path(path: str) -> bool:
+    """Whether the file at ``path`` is an encrypted model file (false when it can't be read)."""
 
 def open_model_file(data: bytes, key: bytes | None = None, what: str = "model file") -> bytes:
     """The ONNX bytes of a model file's contents, decrypted when encrypted."""

@@ -1,9 +1,9 @@
 """Encrypted single-file models: what ``Model.save(path, key=...)`` and ``load_model(path, key=...)``
 call.
 
-File format (``docs/platform-layout.md``): ``b"LEPTONMF"``, a format byte, a flags byte, then the
-ONNX bytes sealed with the key (AES-256-GCM, bound to the header). Plain ``.onnx`` files are read
-as they are. The clear model never touches the disk: it is decrypted in memory.
+The file format (``docs/platform-layout.md``) is ``lepton-core``'s (``platform/model_file.rs``): this
+module only calls it. Plain ``.onnx`` files are read as they are. The clear model never touches
+the disk: it is decrypted in memory.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: What every ``key=`` parameter takes: a ``lepton_ai.Key``, its 32 bytes, or the key as text
 #: (64 hex digits or 44 base64 characters); None for no key.
 KeyLike = Union["_lepton.Key", bytes, bytearray, memoryview, str, None]
-MAGIC = b"LEPTONMF"
 
 
 def key_bytes(key: KeyLike) -> Optional[bytes]:
@@ -36,14 +35,11 @@ def key_bytes(key: KeyLike) -> Optional[bytes]:
 
 
 def is_encrypted_model_file(path_or_bytes: Union[PathLike, bytes]) -> bool:
-    """Whether a file (or its bytes) is an encrypted lepton model file."""
+    """Whether a file (or its bytes) is an encrypted lepton model file (false when the file can't
+    be read)."""
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
-        return bytes(path_or_bytes[:8]) == MAGIC
-    try:
-        with open(path_or_bytes, "rb") as f:
-            return f.read(8) == MAGIC
-    except OSError:
-        return False
+        return _lepton.is_sealed_model_file(bytes(path_or_bytes))
+    return _lepton.is_sealed_model_path(os.fspath(path_or_bytes))
 
 
 def read_model_file(path_or_bytes: Union[PathLike, bytes], key: Any = None) -> bytes:

@@ -12,7 +12,6 @@ verified local cache, so models loaded once keep loading when the network is gon
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import logging
@@ -33,43 +32,14 @@ logger = logging.getLogger("lepton_ai")
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelInfo:
-    """The manifest of one model version in a registry."""
-
-    name: str
-    version: int
-    size: int
-    """Bytes of the ONNX model."""
-    stored_size: int
-    """Bytes stored (larger than ``size`` when encrypted)."""
-    sha256: str
-    """SHA-256 of the stored object, checked on every read."""
-    encrypted: bool
-    created_unix: int
-    metadata: Dict[str, Any]
-    object: str
-    provenance: Dict[str, Any] = dataclasses.field(default_factory=dict)
-    """Where the model came from: framework and version, exporter, opset, and ``parity``
-    (``{output: {"max_abs_diff", "max_rel_diff"}}`` against the original); empty for ONNX pushed
-    as is without any."""
-    format: int = 1
-    """Manifest format: 1 for one self-contained object, 2 for an object set (the graph in
-    ``object``, its large weights in ``weights_objects`` more objects)."""
-    weights_objects: int = 0
-    """How many weights objects an object set has (0: one self-contained object)."""
-    weights_bytes: int = 0
-    """Plaintext bytes of those weights objects (``size`` counts the graph only)."""
-
-    @classmethod
-    def _from_json(cls, text: str) -> "ModelInfo":
-        d = json.loads(text)
-        d.setdefault("provenance", {})
-        weights = d.get("weights") or []
-        d["weights_objects"] = len(weights)
-        d["weights_bytes"] = sum(int(w["size"]) for w in weights)
-        d.setdefault("format", 1)
-        return cls(**{f.name: d.get(f.name) for f in dataclasses.fields(cls)})
+#: The manifest of one model version in a registry (a frozen native class): ``name``,
+#: ``version``, ``size`` (bytes of the ONNX model), ``stored_size`` (bytes stored; larger when
+#: encrypted), ``sha256`` (of the stored object, checked on every read), ``encrypted``,
+#: ``created_unix``, ``metadata``, ``object``, ``provenance`` (framework and version, exporter,
+#: opset, parity figures; empty for ONNX pushed as is), ``format`` (1: one self-contained object,
+#: 2: an object set), ``weights_objects`` and ``weights_bytes`` (an object set's weights objects
+#: and their plaintext bytes; 0 otherwise).
+ModelInfo = _lepton.ModelInfo
 
 
 #: What the registry knows about one dataset split version (a frozen native class): ``name``,
@@ -268,26 +238,22 @@ class LeptonAI:
             # or an object set by size, so a model past 2 GiB never becomes one protobuf.
             provenance: Dict[str, Any] = {"framework": "onnx", "exporter": None}
             with progress_callback(self._pick(progress), f"push {name}") as cb:
-                info = ModelInfo._from_json(
-                    self._native.push_model_file(
-                        name,
-                        os.fspath(model),
-                        inline_limit,
-                        meta_json,
-                        encrypt,
-                        cb,
-                        json.dumps(provenance),
-                    )
+                info = self._native.push_model_file(
+                    name,
+                    os.fspath(model),
+                    inline_limit,
+                    meta_json,
+                    encrypt,
+                    cb,
+                    json.dumps(provenance),
                 )
         else:
             from ._export import model_onnx_and_provenance
 
             onnx, provenance = model_onnx_and_provenance(model, example_inputs, key=key, **export)
             with progress_callback(self._pick(progress), f"push {name}") as cb:
-                info = ModelInfo._from_json(
-                    self._native.push_model(
-                        name, onnx, meta_json, encrypt, cb, json.dumps(provenance)
-                    )
+                info = self._native.push_model(
+                    name, onnx, meta_json, encrypt, cb, json.dumps(provenance)
                 )
         logger.info("pushed model %s version %d to %s", name, info.version, self.uri)
         return info
@@ -419,8 +385,7 @@ class LeptonAI:
     ) -> "tuple[ModelInfo, bytes]":
         """The manifest summary and the clear ONNX bytes of ``name``, through the cache."""
         with progress_callback(self._pick(progress), f"pull {name}") as cb:
-            info_json, onnx = self._native.model_bytes(name, version, cb)
-        info = ModelInfo._from_json(info_json)
+            info, onnx = self._native.model_bytes(name, version, cb)
         logger.info("loaded model %s version %d from %s", name, info.version, self.uri)
         return info, onnx
 
@@ -526,7 +491,7 @@ class LeptonAI:
         Raises:
             NotFoundError: no such model or version (the message lists the names there).
         """
-        return ModelInfo._from_json(self._native.model_info(name, version))
+        return self._native.model_info(name, version)
 
     def delete_model(self, name: str, version: Optional[int] = None) -> None:
         """Deletes one version of model ``name``, or all of them. Version numbers are never
@@ -559,7 +524,7 @@ class LeptonAI:
             WrongKeyError: the platform's key is not the model's.
             NotFoundError: no such model or version.
         """
-        return ModelInfo._from_json(self._native.verify_model(name, version))
+        return self._native.model_info(name, version, verify=True)
 
     # ----- datasets -----------------------------------------------------------------------
 

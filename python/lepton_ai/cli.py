@@ -89,18 +89,11 @@ def _print_json(obj: Any) -> None:
 
 
 def _info_dict(info: Any) -> dict[str, Any]:
-    import dataclasses
-
-    if dataclasses.is_dataclass(info) and not isinstance(info, type):
-        return dataclasses.asdict(info)
-    # A frozen native class (DatasetInfo): its fields, columns as dicts.
-    d = {name: getattr(info, name) for name in _FIELDS}
-    d["columns"] = [{"name": c.name, "dtype": c.dtype, "shape": list(c.shape)} for c in info.columns]
-    return d
-
-
-_FIELDS = ("name", "split", "version", "rows", "chunks", "stored_bytes", "raw_bytes", "encrypted",
-           "columns", "metadata", "authenticated", "dataset_id")
+    """A frozen native entry (``ModelInfo``, ``DatasetInfo``) as a dict of its fields."""
+    d = {name: getattr(info, name) for name in dir(info) if not name.startswith("_")}
+    if "columns" in d:
+        d["columns"] = [{"name": c.name, "dtype": c.dtype, "shape": list(c.shape)} for c in d["columns"]]
+    return {k: v for k, v in d.items() if not callable(v)}
 
 
 def _split(args: argparse.Namespace) -> str:

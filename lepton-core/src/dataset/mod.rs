@@ -40,6 +40,8 @@ mod schema;
 mod source;
 mod writer;
 
+// For the fuzz targets and the bindings' readers only: not part of the documented API.
+#[doc(hidden)]
 pub use chunk::{parse_payload, DecodedChunk};
 pub use format::MAX_CHUNK_RAW_BYTES;
 pub use iter::{BatchIter, IterOptions, ResumeOf};

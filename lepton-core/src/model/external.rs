@@ -43,6 +43,23 @@ pub enum SideFiles<'a> {
     None,
 }
 
+/// The bytes of the model file at `path`, and the folder its side files are relative to (its
+/// own). A missing file is [`Error::NotFound`].
+pub fn read_model_path(path: &Path) -> Result<(Vec<u8>, &Path)> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound {
+            what: format!("model file `{}`", path.display()),
+            hint: Some("check the path (relative paths start at the working directory)".into()),
+        },
+        _ => Error::io(path, e),
+    })?;
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Ok((bytes, folder))
+}
+
 /// A main-graph initializer whose bytes stay outside the graph (see [`split_external_data`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExternalTensor {
@@ -677,9 +694,16 @@ mod tests {
         e
     }
 
-    /// ModelProto { graph { initializer { name: "w", external_data: side.bin @ 2..6 } } }.
-    fn model_with_external() -> Vec<u8> {
+    /// TensorProto { name: "w", external_data: side.bin @ 2..6 }; with `typed`, also
+    /// data_type FLOAT and dims [1] (4 bytes).
+    fn external_tensor(typed: bool) -> Vec<u8> {
         let mut tensor = Vec::new();
+        if typed {
+            put_varint(&mut tensor, 1 << 3); // dims: 1
+            put_varint(&mut tensor, 1);
+            put_varint(&mut tensor, 2 << 3); // data_type: FLOAT
+            put_varint(&mut tensor, 1);
+        }
         put_bytes_field(&mut tensor, TENSOR_NAME, b"w");
         put_bytes_field(
             &mut tensor,
@@ -690,11 +714,21 @@ mod tests {
         put_bytes_field(&mut tensor, TENSOR_EXTERNAL_DATA, &entry("length", "4"));
         put_varint(&mut tensor, TENSOR_DATA_LOCATION << 3); // wire type 0 (varint)
         put_varint(&mut tensor, LOCATION_EXTERNAL);
+        tensor
+    }
+
+    /// GraphProto { initializer: `tensor` } and the ModelProto holding it.
+    fn graph_and_model(tensor: &[u8]) -> (Vec<u8>, Vec<u8>) {
         let mut graph = Vec::new();
-        put_bytes_field(&mut graph, 5, &tensor);
+        put_bytes_field(&mut graph, 5, tensor);
         let mut model = vec![0x08, 0x08];
         put_bytes_field(&mut model, 7, &graph);
-        model
+        (graph, model)
+    }
+
+    /// ModelProto { graph { initializer { name: "w", external_data: side.bin @ 2..6 } } }.
+    fn model_with_external() -> Vec<u8> {
+        graph_and_model(&external_tensor(false)).1
     }
 
     #[test]
@@ -715,25 +749,7 @@ mod tests {
     #[test]
     fn split_keeps_large_typed_main_graph_initializers_external() {
         // The same model with `w` typed float (data_type 1) and shaped [1]: 4 bytes.
-        let mut tensor = Vec::new();
-        put_varint(&mut tensor, 1 << 3); // dims: 1
-        put_varint(&mut tensor, 1);
-        put_varint(&mut tensor, 2 << 3); // data_type: FLOAT
-        put_varint(&mut tensor, 1);
-        put_bytes_field(&mut tensor, TENSOR_NAME, b"w");
-        put_bytes_field(
-            &mut tensor,
-            TENSOR_EXTERNAL_DATA,
-            &entry("location", "side.bin"),
-        );
-        put_bytes_field(&mut tensor, TENSOR_EXTERNAL_DATA, &entry("offset", "2"));
-        put_bytes_field(&mut tensor, TENSOR_EXTERNAL_DATA, &entry("length", "4"));
-        put_varint(&mut tensor, TENSOR_DATA_LOCATION << 3);
-        put_varint(&mut tensor, LOCATION_EXTERNAL);
-        let mut graph = Vec::new();
-        put_bytes_field(&mut graph, 5, &tensor);
-        let mut model = vec![0x08, 0x08];
-        put_bytes_field(&mut model, 7, &graph);
+        let (graph, model) = graph_and_model(&external_tensor(true));
         let files = HashMap::from([("side.bin".to_string(), b"..WXYZ..".to_vec())]);
 
         let (out, kept) = split_external_data(model.clone(), SideFiles::Given(&files), 4).unwrap();

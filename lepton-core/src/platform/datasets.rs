@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::cached_chunks::CachedChunks;
 use super::layout::{check_name, dataset_root, version_dir, DATASETS};
-use super::versions::{commit_path, Bucket, Commit};
+use super::lifecycle::Entry;
+use super::versions::{Bucket, Commit};
 use super::Platform;
 use crate::dataset::{
     manifest, ColumnData, Dataset, DatasetInfo, DatasetWriter, ReadOptions, WriteOptions,
@@ -123,15 +124,7 @@ impl DatasetPush {
 
 impl Platform {
     fn dataset_what(name: &str, split: &str, version: Option<u64>) -> String {
-        match version {
-            Some(v) => format!("dataset `{name}` split `{split}` version {v}"),
-            None => format!("dataset `{name}` split `{split}`"),
-        }
-    }
-
-    fn check_dataset(name: &str, split: &str) -> Result<()> {
-        check_name("dataset", name)?;
-        check_name("split", split)
+        Entry::Dataset(name, split).what(version)
     }
 
     /// Claims the next version of `name`/`split` and returns a writer for it.
@@ -141,7 +134,7 @@ impl Platform {
         split: &str,
         options: &DatasetPushOptions,
     ) -> Result<DatasetPush> {
-        Self::check_dataset(name, split)?;
+        Entry::Dataset(name, split).check()?;
         self.check_writable()?;
         let encrypt = options.encrypt.unwrap_or(self.key.is_some());
         if encrypt && self.key.is_none() {
@@ -199,43 +192,6 @@ impl Platform {
         Ok((v, self.uri_of(&version_dir(&root, v))))
     }
 
-    fn dataset_ref_key(name: &str, split: &str, version: Option<u64>) -> String {
-        match version {
-            Some(v) => format!("{DATASETS}/{name}/{split}/{v}.manifest"),
-            None => format!("{DATASETS}/{name}/{split}/latest.manifest"),
-        }
-    }
-
-    async fn dataset_not_found(&self, name: &str, split: &str, version: Option<u64>) -> Error {
-        let root = dataset_root(&self.prefix, name, split);
-        let hint = match version {
-            Some(_) => match self.bucket.committed_versions(&root, DATASET_COMMIT).await {
-                Ok(vs) if !vs.is_empty() => Some(format!(
-                    "versions of `{name}` split `{split}`: {}",
-                    vs.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
-                )),
-                _ => Some(format!("`{name}` split `{split}` has no versions")),
-            },
-            None => match self.dataset_splits_async(name).await {
-                Ok(splits) if !splits.is_empty() => {
-                    Some(format!("splits of `{name}`: {}", splits.join(", ")))
-                }
-                Ok(_) => match self.list_datasets_async().await {
-                    Ok(names) if !names.is_empty() => {
-                        Some(format!("datasets in {}: {}", self.uri(), names.join(", ")))
-                    }
-                    Ok(_) => Some(format!("{} has no datasets; push one first", self.uri())),
-                    Err(_) => Some("check the name".into()),
-                },
-                Err(_) => Some("check the name and split".into()),
-            },
-        };
-        Error::NotFound {
-            what: Self::dataset_what(name, split, version),
-            hint,
-        }
-    }
-
     /// The version and manifest bytes of `name`/`split`, from the store or (when it can't be
     /// reached) the cache.
     async fn dataset_manifest(
@@ -244,54 +200,19 @@ impl Platform {
         split: &str,
         version: Option<u64>,
     ) -> Result<(u64, Bytes)> {
-        Self::check_dataset(name, split)?;
-        let root = dataset_root(&self.prefix, name, split);
-        let online = async {
-            let v = match version {
-                Some(v) => v,
-                None => match self.bucket.resolve_latest(&root, DATASET_COMMIT).await? {
-                    Some(v) => v,
-                    None => return Err(self.dataset_not_found(name, split, None).await),
-                },
-            };
-            match self
-                .bucket
-                .get_opt(&commit_path(&root, v, DATASET_COMMIT))
-                .await?
-            {
-                Some(b) => Ok((v, b)),
-                None => Err(self.dataset_not_found(name, split, version).await),
-            }
+        let read = |bytes: &[u8], v: Option<u64>| match v {
+            Some(v) => Ok((v, ())),
+            None => Ok((
+                manifest::parse(bytes, "cached dataset manifest")?
+                    .peek()
+                    .version,
+                (),
+            )),
         };
-        match online.await {
-            Ok((v, bytes)) => {
-                if let Some(cache) = &self.cache {
-                    for key in [
-                        Self::dataset_ref_key(name, split, Some(v)),
-                        Self::dataset_ref_key(name, split, version),
-                    ] {
-                        let _ = cache.put_ref(&self.scope, &key, &bytes);
-                    }
-                }
-                Ok((v, bytes))
-            }
-            Err(e @ Error::Unreachable { .. }) => {
-                let cached = self.cache.as_ref().and_then(|c| {
-                    c.get_ref(&self.scope, &Self::dataset_ref_key(name, split, version))
-                });
-                let Some(bytes) = cached else { return Err(e) };
-                let m = manifest::parse(&bytes, "cached dataset manifest")?;
-                let v = m.peek().version;
-                tracing::warn!(
-                    name,
-                    split,
-                    version = v,
-                    "registry unreachable; using the cached manifest ({e})"
-                );
-                Ok((v, Bytes::from(bytes)))
-            }
-            Err(e) => Err(e),
-        }
+        let (v, bytes, ()) = self
+            .resolve_commit(Entry::Dataset(name, split), version, read)
+            .await?;
+        Ok((v, bytes))
     }
 
     /// Opens `name`/`split` at `version` (`None`: latest) for streaming from the store (chunks
@@ -417,46 +338,9 @@ impl Platform {
         Ok(DatasetEntry::of(name, split, ds.manifest(), true))
     }
 
-    async fn list_datasets_async(&self) -> Result<Vec<String>> {
-        let mut names = self
-            .bucket
-            .subfolders(&self.prefix.clone().join(DATASETS))
-            .await?;
-        names.sort();
-        let mut out = Vec::new();
-        for name in names {
-            if check_name("dataset", &name).is_ok()
-                && !self.dataset_splits_async(&name).await?.is_empty()
-            {
-                out.push(name);
-            }
-        }
-        Ok(out)
-    }
-
     /// Names of the datasets with at least one committed split version, sorted.
     pub fn list_datasets(&self) -> Result<Vec<String>> {
         block_on(self.list_datasets_async())
-    }
-
-    async fn dataset_splits_async(&self, name: &str) -> Result<Vec<String>> {
-        check_name("dataset", name)?;
-        let dir = self.prefix.clone().join(DATASETS).join(name);
-        let mut splits = self.bucket.subfolders(&dir).await?;
-        splits.sort();
-        let mut out = Vec::new();
-        for split in splits {
-            if check_name("split", &split).is_ok()
-                && self
-                    .bucket
-                    .resolve_latest(&dataset_root(&self.prefix, name, &split), DATASET_COMMIT)
-                    .await?
-                    .is_some()
-            {
-                out.push(split);
-            }
-        }
-        Ok(out)
     }
 
     /// The splits of `name` with at least one committed version, sorted.
@@ -466,11 +350,7 @@ impl Platform {
 
     /// The committed versions of `name`/`split`, ascending.
     pub fn dataset_versions(&self, name: &str, split: &str) -> Result<Vec<u64>> {
-        Self::check_dataset(name, split)?;
-        block_on(
-            self.bucket
-                .committed_versions(&dataset_root(&self.prefix, name, split), DATASET_COMMIT),
-        )
+        self.entry_versions(Entry::Dataset(name, split))
     }
 
     /// Deletes one version of a split, a whole split (`version` None), or the whole dataset
@@ -491,7 +371,7 @@ impl Platform {
                 (None, None) => {
                     let splits = self.dataset_splits_async(name).await?;
                     if splits.is_empty() {
-                        return Err(self.dataset_not_found(name, "*", None).await);
+                        return Err(self.not_found(Entry::Dataset(name, "*"), None).await);
                     }
                     for s in &splits {
                         self.bucket
@@ -504,30 +384,7 @@ impl Platform {
                 }
                 (Some(s), v) => {
                     check_name("split", s)?;
-                    let root = dataset_root(&self.prefix, name, s);
-                    match v {
-                        Some(v) => {
-                            if !self
-                                .bucket
-                                .exists(&commit_path(&root, v, DATASET_COMMIT))
-                                .await?
-                            {
-                                return Err(self.dataset_not_found(name, s, Some(v)).await);
-                            }
-                            self.bucket.delete_version(&root, v, DATASET_COMMIT).await
-                        }
-                        None => {
-                            if self
-                                .bucket
-                                .resolve_latest(&root, DATASET_COMMIT)
-                                .await?
-                                .is_none()
-                            {
-                                return Err(self.dataset_not_found(name, s, None).await);
-                            }
-                            self.bucket.delete_item(&root, DATASET_COMMIT).await
-                        }
-                    }
+                    self.delete_entry(Entry::Dataset(name, s), v).await
                 }
             }
         })

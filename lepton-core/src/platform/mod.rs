@@ -17,6 +17,7 @@ pub mod cache;
 mod cached_chunks;
 mod datasets;
 pub mod layout;
+mod lifecycle;
 pub mod model_file;
 mod model_weights;
 mod models;

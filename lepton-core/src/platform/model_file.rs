@@ -24,14 +24,25 @@ const HEADER_LEN: usize = 10;
 
 fn header() -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
-    h[..8].copy_from_slice(MAGIC);
+    h[..MAGIC.len()].copy_from_slice(MAGIC);
     h[8] = FORMAT_VERSION;
     h
 }
 
 /// Whether `bytes` is an encrypted model file (by its magic).
 pub fn is_sealed(bytes: &[u8]) -> bool {
-    bytes.len() >= 8 && &bytes[..8] == MAGIC
+    bytes.starts_with(MAGIC)
+}
+
+/// Whether the file at `path` is an encrypted model file (by its magic); false when it can't be
+/// read (missing, a folder, too short).
+pub fn is_sealed_path(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; MAGIC.len()];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && is_sealed(&head)
 }
 
 /// Encrypts ONNX bytes into the file format above.
@@ -105,25 +116,12 @@ pub fn write_model_file(path: &Path, onnx: &[u8], key: Option<&Key>) -> Result<(
 /// Reads a model file, decrypting it in memory when it is encrypted; a plain ONNX file's
 /// external data (side files next to it) is put inline.
 pub fn read_model_file(path: &Path, key: Option<&Key>) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::NotFound {
-                what: format!("model file {}", path.display()),
-                hint: Some("check the path".into()),
-            }
-        } else {
-            Error::io(path, e)
-        }
-    })?;
+    let (bytes, folder) = crate::model::external::read_model_path(path)?;
     if is_sealed(&bytes) || key.is_some() {
         return open_model_file(&bytes, key, &path.display().to_string());
     }
     // A plain ONNX model may keep its weights in side files next to it: put them inline so that
     // what is pushed or re-saved holds every weight.
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
     if crate::model::external::has_external_data(&bytes).unwrap_or(false) {
         return crate::model::external::inline_external_data(
             bytes,

@@ -17,15 +17,13 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::cache::sha256_hex;
-use super::layout::{model_root, version_dir, MODEL_MANIFEST, MODEL_PLAIN, MODEL_SEALED};
-use super::models::{manifest_mac, report, seal_context, ModelInfo, MODEL_FORMAT_OBJECT_SET};
-use super::versions::now_unix;
+use super::models::{report, ModelInfo, MODEL_FORMAT_OBJECT_SET};
 use super::{Platform, ProgressFn, PushOptions};
 use crate::crypto;
 use crate::error::NEEDS_PLATFORM_KEY;
 use crate::model::external::{
-    inline_external_data, split_external_data, ExternalTensor, SideFiles, PROTOBUF_LIMIT,
-    SPLIT_MIN_BYTES,
+    inline_external_data, read_model_path, split_external_data, ExternalTensor, SideFiles,
+    PROTOBUF_LIMIT, SPLIT_MIN_BYTES,
 };
 use crate::model::{runtime, Filling, Model, ModelOptions};
 use crate::rt::block_on;
@@ -56,22 +54,6 @@ pub struct WeightsObject {
 fn weights_context(name: &str, version: u64, object: &str) -> Vec<u8> {
     format!("lepton-ai model weights v{MODEL_FORMAT_OBJECT_SET}\0{name}\0{version}\0{object}")
         .into_bytes()
-}
-
-/// The bytes of the model file at `path`, and the folder its side files are relative to.
-fn read_model_path(path: &FsPath) -> Result<(Vec<u8>, &FsPath)> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound {
-            what: format!("model file {}", path.display()),
-            hint: Some("check the path".into()),
-        },
-        _ => Error::io(path, e),
-    })?;
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => FsPath::new("."),
-    };
-    Ok((bytes, folder))
 }
 
 fn read_part(path: &FsPath, offset: u64, len: u64) -> Result<Vec<u8>> {
@@ -197,27 +179,20 @@ impl Platform {
         files: &[(String, u64)],
         options: &PushOptions,
     ) -> Result<ModelInfo> {
-        super::layout::check_name("model", name)?;
-        self.check_writable()?;
-        let metadata = options.metadata_map()?;
-        let encrypt = self.wants_encryption(options)?;
+        let (metadata, provenance, encrypt) = self.check_model_push(name, options)?;
         block_on(async {
-            let root = model_root(&self.prefix, name);
-            let version = self.bucket.claim_next(&root).await?;
-            let dir = version_dir(&root, version);
+            let (root, version, dir) = self.claim_model_version(name).await?;
             let total: u64 = graph.len() as u64 + files.iter().map(|(_, s)| *s).sum::<u64>();
             let mut done = 0u64;
             report(&options.progress, 0, total)?;
             let key = self.key.as_ref();
-            let (stored, object) = if encrypt {
-                let k = key.expect("checked");
-                let sealed = crypto::seal(k, &seal_context(name, version), graph)?;
-                (Bytes::from(sealed), MODEL_SEALED)
-            } else {
-                (Bytes::copy_from_slice(graph), MODEL_PLAIN)
-            };
-            self.upload(&dir.clone().join(object), stored.clone(), &None)
-                .await?;
+            let stored = self.store_graph(name, version, graph, encrypt)?;
+            self.upload(
+                &dir.clone().join(stored.object),
+                stored.bytes.clone(),
+                &None,
+            )
+            .await?;
             done += graph.len() as u64;
             report(&options.progress, done, total)?;
             let mut weights = Vec::new();
@@ -257,33 +232,16 @@ impl Platform {
                     }
                 }
             }
-            let mut info = ModelInfo {
-                format: MODEL_FORMAT_OBJECT_SET,
-                name: name.into(),
+            let info = ModelInfo::new(
+                name,
                 version,
-                created_unix: now_unix(),
-                size: graph.len() as u64,
-                stored_size: stored.len() as u64,
-                sha256: sha256_hex(&stored),
-                encrypted: encrypt,
-                object: object.into(),
+                graph,
+                &stored,
                 metadata,
-                provenance: options.provenance_map()?,
-                mac: None,
-                weights,
-            };
-            info.mac = key.map(|k| manifest_mac(k, &info));
-            let manifest = serde_json::to_vec_pretty(&info).expect("manifest serializes");
-            if !self
-                .bucket
-                .create(&dir.clone().join(MODEL_MANIFEST), Bytes::from(manifest))
-                .await?
-            {
-                return Err(Error::AlreadyExists(format!(
-                    "model `{name}` version {version} (its manifest appeared during the push)"
-                )));
-            }
-            self.bucket.advance_latest(&root, version).await?;
+                provenance,
+                Some(weights),
+            );
+            let info = self.commit_model(&root, info).await?;
             tracing::info!(
                 name,
                 version,

@@ -8,19 +8,17 @@ use serde::{Deserialize, Serialize};
 
 use super::cache::sha256_hex;
 use super::layout::{
-    check_name, model_root, version_dir, MODELS, MODEL_MANIFEST, MODEL_PLAIN, MODEL_SEALED,
+    check_name, model_root, version_dir, MODEL_MANIFEST, MODEL_PLAIN, MODEL_SEALED,
 };
+use super::lifecycle::Entry;
 use super::model_weights::WeightsObject;
-use super::versions::{commit_path, now_unix, Commit};
+use super::versions::now_unix;
 use super::{Platform, ProgressFn, PushOptions};
 use crate::crypto;
 use crate::error::{ENCRYPT_NEEDS_KEY, NEEDS_PLATFORM_KEY};
 use crate::model::{Model, ModelOptions};
 use crate::rt::block_on;
 use crate::{Error, Result};
-
-/// The commit object of a model version.
-const MODEL_COMMIT: Commit = Commit::File(MODEL_MANIFEST);
 
 /// The manifest format version of a model stored as one object.
 pub const MODEL_FORMAT: u32 = 1;
@@ -70,7 +68,49 @@ pub struct ModelInfo {
     pub weights: Vec<WeightsObject>,
 }
 
+/// A model's graph as stored in its version folder.
+pub(super) struct StoredGraph {
+    /// The stored bytes (sealed when `encrypted`).
+    pub bytes: Bytes,
+    /// The object's name inside the version folder.
+    pub object: &'static str,
+    /// Whether `bytes` are sealed with the platform key.
+    pub encrypted: bool,
+}
+
 impl ModelInfo {
+    /// The unsigned manifest of version `version` of `name`: `graph` (the ONNX bytes) stored as
+    /// `stored`; `weights`: the weights objects of an object set (format 2), `None` for one
+    /// self-contained object (format 1).
+    pub(super) fn new(
+        name: &str,
+        version: u64,
+        graph: &[u8],
+        stored: &StoredGraph,
+        metadata: serde_json::Map<String, serde_json::Value>,
+        provenance: serde_json::Map<String, serde_json::Value>,
+        weights: Option<Vec<WeightsObject>>,
+    ) -> ModelInfo {
+        ModelInfo {
+            format: match weights {
+                None => MODEL_FORMAT,
+                Some(_) => MODEL_FORMAT_OBJECT_SET,
+            },
+            name: name.into(),
+            version,
+            created_unix: now_unix(),
+            size: graph.len() as u64,
+            stored_size: stored.bytes.len() as u64,
+            sha256: sha256_hex(&stored.bytes),
+            encrypted: stored.encrypted,
+            object: stored.object.into(),
+            metadata,
+            provenance,
+            mac: None,
+            weights: weights.unwrap_or_default(),
+        }
+    }
+
     /// The manifest as JSON text.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("manifests serialize")
@@ -147,77 +187,112 @@ impl Platform {
     }
 
     pub(super) fn model_what(name: &str, version: Option<u64>) -> String {
-        match version {
-            Some(v) => format!("model `{name}` version {v}"),
-            None => format!("model `{name}`"),
-        }
+        Entry::Model(name).what(version)
     }
 
     /// Pushes ONNX bytes as the next version of `name`; returns the committed manifest.
     pub fn push_model(&self, name: &str, onnx: &[u8], options: &PushOptions) -> Result<ModelInfo> {
-        check_name("model", name)?;
-        self.check_writable()?;
+        let (metadata, provenance, encrypt) = self.check_model_push(name, options)?;
         if onnx.is_empty() {
             return Err(Error::InvalidModel {
                 source_name: Some(name.into()),
                 reason: "the model is empty (0 bytes)".into(),
             });
         }
-        let metadata = options.metadata_map()?;
-        let provenance = options.provenance_map()?;
-        let encrypt = self.wants_encryption(options)?;
         block_on(async {
-            let root = model_root(&self.prefix, name);
-            let version = self.bucket.claim_next(&root).await?;
-            let dir = version_dir(&root, version);
-            let (stored, object) = if encrypt {
-                let key = self.key.as_ref().expect("checked above");
-                let sealed = crypto::seal(key, &seal_context(name, version), onnx)?;
-                (Bytes::from(sealed), MODEL_SEALED)
-            } else {
-                (Bytes::copy_from_slice(onnx), MODEL_PLAIN)
-            };
-            let info = ModelInfo {
-                format: MODEL_FORMAT,
-                name: name.into(),
-                version,
-                created_unix: now_unix(),
-                size: onnx.len() as u64,
-                stored_size: stored.len() as u64,
-                sha256: sha256_hex(&stored),
-                encrypted: encrypt,
-                object: object.into(),
-                metadata,
-                provenance,
-                mac: None,
-                weights: Vec::new(),
-            };
-            let mut info = info;
-            info.mac = self.key.as_ref().map(|k| manifest_mac(k, &info));
-            self.upload(&dir.clone().join(object), stored.clone(), &options.progress)
-                .await?;
+            let (root, version, dir) = self.claim_model_version(name).await?;
+            let stored = self.store_graph(name, version, onnx, encrypt)?;
+            let info = ModelInfo::new(name, version, onnx, &stored, metadata, provenance, None);
+            self.upload(
+                &dir.clone().join(stored.object),
+                stored.bytes.clone(),
+                &options.progress,
+            )
+            .await?;
             // Last chance to cancel: nothing is visible until the manifest exists.
             report(&options.progress, info.stored_size, info.stored_size)?;
-            let manifest = serde_json::to_vec_pretty(&info).expect("manifest serializes");
-            if !self
-                .bucket
-                .create(&dir.clone().join(MODEL_MANIFEST), Bytes::from(manifest))
-                .await?
-            {
-                return Err(Error::AlreadyExists(format!(
-                    "{} (its manifest appeared during the push)",
-                    Self::model_what(name, Some(version))
-                )));
-            }
-            self.bucket.advance_latest(&root, version).await?;
+            let info = self.commit_model(&root, info).await?;
             if let Some(cache) = &self.cache {
-                if let Err(e) = cache.put_object(&info.sha256, &stored) {
+                if let Err(e) = cache.put_object(&info.sha256, &stored.bytes) {
                     tracing::warn!("could not cache the pushed model: {e}");
                 }
             }
             tracing::info!(name, version, encrypt, bytes = onnx.len(), "pushed model");
             Ok(info)
         })
+    }
+
+    /// What every model push checks before it claims a version (the name, a writable registry,
+    /// metadata and provenance as JSON objects, a key when encrypting): the manifest's metadata
+    /// and provenance, and whether to encrypt.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn check_model_push(
+        &self,
+        name: &str,
+        options: &PushOptions,
+    ) -> Result<(
+        serde_json::Map<String, serde_json::Value>,
+        serde_json::Map<String, serde_json::Value>,
+        bool,
+    )> {
+        check_name("model", name)?;
+        self.check_writable()?;
+        let metadata = options.metadata_map()?;
+        let provenance = options.provenance_map()?;
+        Ok((metadata, provenance, self.wants_encryption(options)?))
+    }
+
+    /// Claims the next version of model `name`: its root folder, the version, its folder.
+    pub(super) async fn claim_model_version(&self, name: &str) -> Result<(Path, u64, Path)> {
+        let root = model_root(&self.prefix, name);
+        let version = self.bucket.claim_next(&root).await?;
+        let dir = version_dir(&root, version);
+        Ok((root, version, dir))
+    }
+
+    /// `graph` (ONNX bytes) as version `version` of `name` stores it: sealed with the platform
+    /// key when `encrypt`.
+    pub(super) fn store_graph(
+        &self,
+        name: &str,
+        version: u64,
+        graph: &[u8],
+        encrypt: bool,
+    ) -> Result<StoredGraph> {
+        Ok(if encrypt {
+            let key = self.key.as_ref().expect("wants_encryption checked the key");
+            StoredGraph {
+                bytes: Bytes::from(crypto::seal(key, &seal_context(name, version), graph)?),
+                object: MODEL_SEALED,
+                encrypted: true,
+            }
+        } else {
+            StoredGraph {
+                bytes: Bytes::copy_from_slice(graph),
+                object: MODEL_PLAIN,
+                encrypted: false,
+            }
+        })
+    }
+
+    /// Commits `info` (its objects already uploaded under `root`): signs it with the platform
+    /// key, creates the manifest (the commit object), then advances the latest pointer.
+    pub(super) async fn commit_model(&self, root: &Path, mut info: ModelInfo) -> Result<ModelInfo> {
+        info.mac = self.key.as_ref().map(|k| manifest_mac(k, &info));
+        let manifest = serde_json::to_vec_pretty(&info).expect("manifest serializes");
+        let dir = version_dir(root, info.version);
+        if !self
+            .bucket
+            .create(&dir.join(MODEL_MANIFEST), Bytes::from(manifest))
+            .await?
+        {
+            return Err(Error::AlreadyExists(format!(
+                "{} (its manifest appeared during the push)",
+                Self::model_what(&info.name, Some(info.version))
+            )));
+        }
+        self.bucket.advance_latest(root, info.version).await?;
+        Ok(info)
     }
 
     pub(super) async fn upload(
@@ -279,61 +354,15 @@ impl Platform {
         Ok(out)
     }
 
-    fn ref_key(name: &str, version: Option<u64>) -> String {
-        match version {
-            Some(v) => format!("{MODELS}/{name}/{v}.json"),
-            None => format!("{MODELS}/{name}/latest.json"),
-        }
-    }
-
-    async fn not_found(&self, name: &str, version: Option<u64>) -> Error {
-        let hint = match version {
-            Some(_) => match self
-                .bucket
-                .committed_versions(&model_root(&self.prefix, name), MODEL_COMMIT)
-                .await
-            {
-                Ok(vs) if !vs.is_empty() => Some(format!(
-                    "versions of `{name}`: {}",
-                    vs.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
-                )),
-                _ => Some(format!("`{name}` has no versions; push_model it first")),
-            },
-            None => match self.list_models_async().await {
-                Ok(names) if !names.is_empty() => {
-                    Some(format!("models in {}: {}", self.uri(), names.join(", ")))
-                }
-                Ok(_) => Some(format!(
-                    "{} has no models; push_model one first",
-                    self.uri()
-                )),
-                Err(_) => Some("check the name".into()),
-            },
-        };
-        Error::NotFound {
-            what: Self::model_what(name, version),
-            hint,
-        }
-    }
-
     async fn model_info_online(&self, name: &str, version: Option<u64>) -> Result<ModelInfo> {
-        let root = model_root(&self.prefix, name);
-        let v = match version {
-            Some(v) => v,
-            None => match self.bucket.resolve_latest(&root, MODEL_COMMIT).await? {
-                Some(v) => v,
-                None => return Err(self.not_found(name, None).await),
-            },
-        };
-        let Some(bytes) = self
-            .bucket
-            .get_opt(&commit_path(&root, v, MODEL_COMMIT))
-            .await?
-        else {
-            return Err(self.not_found(name, version).await);
-        };
-        let info = parse_manifest(&bytes, &Self::model_what(name, Some(v)))?;
-        if info.name != name || info.version != v {
+        let (v, bytes) = self.commit_online(Entry::Model(name), version).await?;
+        self.read_manifest(name, &bytes, Some(v))
+    }
+
+    /// Parses and checks a manifest of `name` (at `version` when known) and authenticates it.
+    fn read_manifest(&self, name: &str, bytes: &[u8], version: Option<u64>) -> Result<ModelInfo> {
+        let info = parse_manifest(bytes, &Self::model_what(name, version))?;
+        if let Some(v) = version.filter(|v| info.name != name || info.version != *v) {
             return Err(Error::Integrity {
                 what: Self::model_what(name, Some(v)),
                 reason: format!(
@@ -376,43 +405,14 @@ impl Platform {
     }
 
     async fn model_info_async(&self, name: &str, version: Option<u64>) -> Result<ModelInfo> {
-        check_name("model", name)?;
-        match self.model_info_online(name, version).await {
-            Ok(info) => {
-                if let Some(cache) = &self.cache {
-                    let json = serde_json::to_vec(&info).expect("serializes");
-                    let _ = cache.put_ref(&self.scope, &Self::ref_key(name, version), &json);
-                    if version.is_none() {
-                        let _ = cache.put_ref(
-                            &self.scope,
-                            &Self::ref_key(name, Some(info.version)),
-                            &json,
-                        );
-                    }
-                }
-                Ok(info)
-            }
-            Err(e @ Error::Unreachable { .. }) => {
-                let cached = self
-                    .cache
-                    .as_ref()
-                    .and_then(|c| c.get_ref(&self.scope, &Self::ref_key(name, version)))
-                    .and_then(|b| parse_manifest(&b, "cached manifest").ok())
-                    .filter(|info| self.authenticate(info).is_ok());
-                match cached {
-                    Some(info) => {
-                        tracing::warn!(
-                            name,
-                            version = info.version,
-                            "registry unreachable; serving the cached manifest ({e})"
-                        );
-                        Ok(info)
-                    }
-                    None => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        }
+        let read = |bytes: &[u8], v: Option<u64>| {
+            let info = self.read_manifest(name, bytes, v)?;
+            Ok((info.version, info))
+        };
+        let (_, _, info) = self
+            .resolve_commit(Entry::Model(name), version, read)
+            .await?;
+        Ok(info)
     }
 
     /// The manifest of `name` at `version` (`None`: the latest committed version).
@@ -581,30 +581,6 @@ impl Platform {
         })
     }
 
-    async fn list_models_async(&self) -> Result<Vec<String>> {
-        let mut names = self
-            .bucket
-            .subfolders(&self.prefix.clone().join(MODELS))
-            .await?;
-        names.sort();
-        let mut out = Vec::new();
-        for name in names {
-            if check_name("model", &name).is_err() {
-                continue;
-            }
-            let root = model_root(&self.prefix, &name);
-            if self
-                .bucket
-                .resolve_latest(&root, MODEL_COMMIT)
-                .await?
-                .is_some()
-            {
-                out.push(name);
-            }
-        }
-        Ok(out)
-    }
-
     /// The names of the models with at least one committed version, sorted.
     pub fn list_models(&self) -> Result<Vec<String>> {
         block_on(self.list_models_async())
@@ -612,43 +588,14 @@ impl Platform {
 
     /// The committed versions of `name`, ascending (empty if it has none).
     pub fn model_versions(&self, name: &str) -> Result<Vec<u64>> {
-        check_name("model", name)?;
-        block_on(
-            self.bucket
-                .committed_versions(&model_root(&self.prefix, name), MODEL_COMMIT),
-        )
+        self.entry_versions(Entry::Model(name))
     }
 
     /// Deletes one version of `name`, or every version when `version` is `None`.
     pub fn delete_model(&self, name: &str, version: Option<u64>) -> Result<()> {
         check_name("model", name)?;
         self.check_writable()?;
-        block_on(async {
-            let root = model_root(&self.prefix, name);
-            match version {
-                Some(v) => {
-                    if !self
-                        .bucket
-                        .exists(&commit_path(&root, v, MODEL_COMMIT))
-                        .await?
-                    {
-                        return Err(self.not_found(name, Some(v)).await);
-                    }
-                    self.bucket.delete_version(&root, v, MODEL_COMMIT).await
-                }
-                None => {
-                    if self
-                        .bucket
-                        .resolve_latest(&root, MODEL_COMMIT)
-                        .await?
-                        .is_none()
-                    {
-                        return Err(self.not_found(name, None).await);
-                    }
-                    self.bucket.delete_item(&root, MODEL_COMMIT).await
-                }
-            }
-        })
+        block_on(self.delete_entry(Entry::Model(name), version))
     }
 }
 
