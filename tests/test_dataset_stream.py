@@ -129,11 +129,20 @@ def test_write_dataset_refuses_what_is_not_batches(tmp_path: Path) -> None:
         write_dataset(str(tmp_path / "d"), "columns")  # type: ignore[arg-type]
 
 
-def test_stream_progress_counts_up_with_unknown_total(tmp_path: Path) -> None:
+def test_stream_progress_comes_from_the_core_writer_per_chunk(tmp_path: Path) -> None:
     calls: list[tuple[int, int]] = []
-    write_dataset(str(tmp_path / "d"), _batches(3), progress=lambda d, t: calls.append((d, t)))
-    assert len(calls) == 3 and all(t == 0 for _, t in calls)
-    assert [d for d, _ in calls] == sorted(d for d, _ in calls) and calls[0][0] > 0
+    ds = write_dataset(str(tmp_path / "d"), _batches(3), chunk_bytes=4096, progress=lambda d, t: calls.append((d, t)))
+    assert len(calls) == ds.info["chunks"] > 3 and all(t == 0 for _, t in calls)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls) and calls[-1][0] == ds.info["raw_bytes"]
+
+
+def test_an_exception_in_the_progress_callback_stops_the_write(tmp_path: Path) -> None:
+    def stop(done: int, total: int) -> None:
+        raise RuntimeError("stop")
+
+    with pytest.raises(la.InvalidArgumentError, match="stopped by its progress callback: RuntimeError: stop"):
+        write_dataset(str(tmp_path / "d"), _batches(3), chunk_bytes=4096, progress=stop)
+    assert not (tmp_path / "d" / "manifests").exists()
 
 
 def test_mixed_column_is_a_schema_error_naming_it(tmp_path: Path) -> None:

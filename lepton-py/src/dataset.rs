@@ -409,6 +409,24 @@ impl PyDatasetWriter {
         py.detach(|| w.writer().write_columns(&parts)).py()
     }
 
+    /// Calls `callback(rows, bytes)` each time the core writer stores a chunk (rows and
+    /// uncompressed bytes stored so far); an exception from it stops the write.
+    fn set_progress(&self, callback: Py<PyAny>) -> PyResult<()> {
+        let mut guard = self.inner.lock().expect("writer lock");
+        let w = guard.as_mut().ok_or_else(|| {
+            crate::errors::to_py(Error::InvalidArgument("the writer is closed".into()))
+        })?;
+        w.writer().on_progress(move |rows, bytes| {
+            Python::attach(|py| match callback.call1(py, (rows, bytes)) {
+                Ok(_) => Ok(()),
+                Err(e) => Err(Error::InvalidArgument(format!(
+                    "the write was stopped by its progress callback: {e}"
+                ))),
+            })
+        });
+        Ok(())
+    }
+
     /// Drops the rows written so far without committing (nothing becomes visible); a no-op on a
     /// closed writer.
     fn abort(&self, py: Python<'_>) {

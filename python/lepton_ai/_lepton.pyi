@@ -155,6 +155,8 @@ class DatasetWriter:
     ) -> Self: ...
     def write(self, columns: Sequence[_InColumn]) -> None:
         """Appends rows, one entry per column."""
+    def set_progress(self, callback: Callable[[int, int], None]) -> None:
+        """Calls ``callback(rows, bytes)`` each time a chunk is stored (totals so far)."""
     def abort(self) -> None:
         """Drops the rows written so far without committing."""
     def close(self) -> dict[str, Any]:

@@ -110,7 +110,7 @@ class DatasetWriter(Generic[Info]):
             progress, label
         )
         self._cb = self._progress.__enter__()
-        self._done = 0
+        self._streaming = False
         self._rows: list[Mapping[str, Any]] = []
         self._info: Optional[Info] = None
         self._open = True
@@ -132,12 +132,13 @@ class DatasetWriter(Generic[Info]):
 
         self._check_open()
         self._flush_rows()
+        if self._cb is not None and not self._streaming:
+            # The core writer reports each chunk it stores; the total is not known ahead (0).
+            cb = self._cb
+            self._native.set_progress(lambda rows, stored: cb(stored, 0))
+            self._streaming = True
         for part in batches_of(batch):
-            prepared = _prepare_columns(part)
-            self._native.write(prepared)
-            self._done += sum(int(c[3].nbytes) for c in prepared)
-            if self._cb is not None:
-                self._cb(self._done, 0)
+            self._native.write(_prepare_columns(part))
 
     def _write_all(self, data: Any) -> None:
         """Writes ``data`` (see :func:`batches_of`): one mapping in slices with its total known

@@ -120,7 +120,14 @@ pub struct DatasetWriter {
     tx: mpsc::Sender<Done>,
     rx: mpsc::Receiver<Done>,
     error: Option<Error>,
+    /// Rows and uncompressed bytes of the chunks stored so far, and who is told about them.
+    stored: (u64, u64),
+    progress: Option<Progress>,
 }
+
+/// Told `(rows, bytes)` stored so far each time a chunk is stored (see
+/// [`DatasetWriter::on_progress`]).
+type Progress = Box<dyn FnMut(u64, u64) -> Result<()> + Send>;
 
 impl std::fmt::Debug for DatasetWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -198,9 +205,18 @@ impl DatasetWriter {
             tx,
             rx,
             error: None,
+            stored: (0, 0),
+            progress: None,
             schema,
             options,
         })
+    }
+
+    /// Calls `f(rows, bytes)` each time a chunk is stored, with the rows and uncompressed
+    /// bytes stored so far (the total is not known ahead: rows may keep coming). An error from
+    /// `f` stops the write: the `write_*` or [`close`](Self::close) call waiting returns it.
+    pub fn on_progress(&mut self, f: impl FnMut(u64, u64) -> Result<()> + Send + 'static) {
+        self.progress = Some(Box::new(f));
     }
 
     /// The schema (known after the first write, or from the options).
@@ -405,8 +421,13 @@ impl DatasetWriter {
         self.in_flight -= 1;
         match result {
             Ok(e) => {
+                self.stored.0 += e.rows;
+                self.stored.1 += e.raw_len;
                 self.entries[index as usize] = Some(e);
-                Ok(())
+                match &mut self.progress {
+                    Some(f) => f(self.stored.0, self.stored.1),
+                    None => Ok(()),
+                }
             }
             Err(e) => Err(e),
         }
