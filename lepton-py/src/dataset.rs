@@ -286,7 +286,12 @@ fn info_dict<'py>(py: Python<'py>, info: &DatasetInfo) -> PyResult<Bound<'py, Py
     d.set_item("encrypted", info.encrypted)?;
     let cols = PyList::empty(py);
     for c in &info.columns {
-        cols.append((c.name.as_str(), c.dtype.name(), c.shape.clone()))?;
+        // A variable-shape column's dimensions are all None (each row has its own).
+        let shape: Vec<Option<u64>> = match c.variable_ndim {
+            Some(n) => vec![None; n as usize],
+            None => c.shape.iter().copied().map(Some).collect(),
+        };
+        cols.append((c.name.as_str(), c.dtype.name(), shape))?;
     }
     d.set_item("columns", cols)?;
     d.set_item("metadata", info.metadata.clone())?;
@@ -402,6 +407,32 @@ impl PyDatasetWriter {
             crate::errors::to_py(Error::InvalidArgument("the writer is closed".into()))
         })?;
         py.detach(|| w.writer().write_columns(&parts)).py()
+    }
+
+    /// Calls `callback(rows, bytes)` each time the core writer stores a chunk (rows and
+    /// uncompressed bytes stored so far); an exception from it stops the write.
+    fn set_progress(&self, callback: Py<PyAny>) -> PyResult<()> {
+        let mut guard = self.inner.lock().expect("writer lock");
+        let w = guard.as_mut().ok_or_else(|| {
+            crate::errors::to_py(Error::InvalidArgument("the writer is closed".into()))
+        })?;
+        w.writer().on_progress(move |rows, bytes| {
+            Python::attach(|py| match callback.call1(py, (rows, bytes)) {
+                Ok(_) => Ok(()),
+                Err(e) => Err(Error::InvalidArgument(format!(
+                    "the write was stopped by its progress callback: {e}"
+                ))),
+            })
+        });
+        Ok(())
+    }
+
+    /// Drops the rows written so far without committing (nothing becomes visible); a no-op on a
+    /// closed writer.
+    fn abort(&self, py: Python<'_>) {
+        let w = self.inner.lock().expect("writer lock").take();
+        // Waiting for chunks in flight can take a while: without the GIL.
+        py.detach(move || drop(w));
     }
 
     /// Commits; returns the dataset info as a dict.
@@ -525,8 +556,9 @@ impl PyDataset {
     }
 
     /// Iterates in batches (see `lepton_core::dataset::IterOptions`); `state` (a saved state's
-    /// JSON text) resumes that iteration instead, its options and position included.
-    #[pyo3(signature = (batch_size=256, shuffle=false, seed=0, epoch=0, shuffle_buffer=16384, rank=0, world_size=1, drop_last=false, position=0, state=None))]
+    /// JSON text) resumes that iteration instead, its options and position included; `resume`
+    /// (a saved state too) resumes it only if it was saved with these options (the core checks).
+    #[pyo3(signature = (batch_size=256, shuffle=false, seed=0, epoch=0, shuffle_buffer=16384, rank=0, world_size=1, drop_last=false, position=0, state=None, worker=0, num_workers=1, pad=false, resume=None))]
     #[allow(clippy::too_many_arguments)]
     fn iter_batches(
         &self,
@@ -540,6 +572,10 @@ impl PyDataset {
         drop_last: bool,
         position: u64,
         state: Option<&str>,
+        worker: u64,
+        num_workers: u64,
+        pad: bool,
+        resume: Option<&str>,
     ) -> PyResult<PyBatchIter> {
         let options = match state {
             Some(text) => IterOptions::from_state_json(text).py()?,
@@ -553,8 +589,15 @@ impl PyDataset {
                 world_size,
                 drop_last,
                 position,
+                worker,
+                num_workers,
+                pad,
                 resume_of: None,
             },
+        };
+        let options = match resume {
+            Some(text) => options.resume_from(text).py()?,
+            None => options,
         };
         let it = self.inner.iter_batches(options).py()?;
         Ok(PyBatchIter { inner: it })
@@ -565,6 +608,17 @@ impl PyDataset {
     fn check_state(&self, state: &str, rank: u64, world_size: u64) -> PyResult<()> {
         let state = IterOptions::from_state_json(state).py()?;
         self.inner.check_resume(&state, rank, world_size).py()
+    }
+
+    /// Whether random row access is thrashing the chunk cache (the core's rule).
+    fn thrashing(&self) -> bool {
+        self.inner.thrashing()
+    }
+
+    /// Rows each rank reads per epoch (`ceil` of `len / world_size` with `pad`, else `floor`).
+    #[staticmethod]
+    fn rows_per_rank(len: u64, world_size: u64, pad: bool) -> u64 {
+        lepton_core::dataset::rows_per_rank(len, world_size, pad)
     }
 
     /// Rows `(start, stop)` of shard `rank` of `world_size`.

@@ -34,6 +34,8 @@ from .errors import (
 )
 from ._model import Model, TensorInfo, load_model
 from ._dataset import Dataset, Key, write_dataset
+from ._writer import DatasetWriter
+from ._collate import Padded, collate_padded
 from ._platform import DatasetInfo, LeptonAI, ModelInfo
 from ._export import export_model
 from ._tune import Profile, TuneReport, machine_fingerprint
@@ -50,6 +52,9 @@ __all__ = [
     "Dataset",
     "Key",
     "write_dataset",
+    "DatasetWriter",
+    "collate_padded",
+    "Padded",
     "Profile",
     "TuneReport",
     "machine_fingerprint",

@@ -16,8 +16,11 @@ The storage format is specified in ``docs/dataset-format.md``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import math
 import multiprocessing.context
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
@@ -26,7 +29,8 @@ import numpy.typing as npt
 
 from . import _lepton
 from ._progress import Progress, ProgressCallback, progress_callback
-from .errors import IndexOutOfRangeError, InvalidArgumentError, SchemaError
+from ._writer import DatasetWriter
+from .errors import IndexOutOfRangeError, InvalidArgumentError, MissingExtraError, SchemaError
 
 __all__ = ["Dataset", "Key", "write_dataset"]
 
@@ -53,20 +57,28 @@ def _prepare_column(
     if arr is None:
         seq = list(values)
         if seq and all(isinstance(v, str) for v in seq):
-            return _variable(name, "string", [v.encode("utf-8") for v in seq])
+            return _variable(name, "string", _utf8(name, seq))
         if seq and all(isinstance(v, (bytes, bytearray, memoryview)) for v in seq):
             return _variable(name, "bytes", [bytes(v) for v in seq])
+        _check_not_mixed(name, seq)
+        ragged = _variable_shape(name, seq)
+        if ragged is not None:
+            return ragged
         arr = np.asarray(seq)
     if arr.dtype.kind == "U":
-        return _variable(name, "string", [str(v).encode("utf-8") for v in arr.reshape(-1)])
+        return _variable(name, "string", _utf8(name, [str(v) for v in arr.reshape(-1)]))
     if arr.dtype.kind == "S":
         return _variable(name, "bytes", [bytes(v) for v in arr.reshape(-1)])
     if arr.dtype.kind == "O":
         seq = list(arr.reshape(-1))
         if all(isinstance(v, str) for v in seq):
-            return _variable(name, "string", [v.encode("utf-8") for v in seq])
+            return _variable(name, "string", _utf8(name, seq))
         if all(isinstance(v, (bytes, bytearray, memoryview)) for v in seq):
             return _variable(name, "bytes", [bytes(v) for v in seq])
+        _check_not_mixed(name, seq)
+        ragged = _variable_shape(name, seq)
+        if ragged is not None:
+            return ragged
         raise SchemaError(f"schema error: column `{name}` holds Python objects that are neither all str nor all bytes")
     if arr.dtype.kind not in _FIXED_KINDS or arr.dtype.itemsize > 8 or arr.dtype.kind == "f" and arr.dtype.itemsize < 2:
         raise SchemaError(f"schema error: column `{name}` has unsupported dtype {arr.dtype}")
@@ -75,6 +87,118 @@ def _prepare_column(
     arr = np.ascontiguousarray(arr.astype(arr.dtype.newbyteorder("<"), copy=False))
     flat = arr.reshape(-1).view(np.uint8)
     return (name, arr.dtype.name, list(arr.shape[1:]), flat, None)
+
+
+def _variable_shape(name: str, seq: list[Any]) -> _Prepared | None:
+    """A list of arrays (or nested lists) of one dtype and rank but different shapes as a
+    variable-shape column: each row's rank, dimensions and elements (the core's row encoding,
+    ``lepton_core::dataset::ragged``). None when the rows are not arrays or all share a shape
+    (then they stack into a fixed-shape column)."""
+    if not seq or not all(isinstance(v, (np.ndarray, list, tuple)) or _is_tensor(v) for v in seq):
+        return None
+    given = [v.detach().cpu().numpy() if _is_tensor(v) else v for v in seq]
+    arrays = [np.asarray(v) for v in given]
+    if len({a.shape for a in arrays}) == 1:
+        return None
+    dtypes = {a.dtype for a, v in zip(arrays, given) if isinstance(v, np.ndarray)}
+    if len(dtypes) > 1:
+        raise SchemaError(
+            f"schema error: column `{name}` mixes dtypes {sorted(str(d) for d in dtypes)}; a variable-shape "
+            "column has one dtype: cast the arrays first"
+        )
+    # From lists: the common type of the non-empty rows (``np.asarray([])`` is float64).
+    dtype = dtypes.pop() if dtypes else np.result_type(*([a for a in arrays if a.size] or arrays))
+    ranks = {a.ndim for a in arrays}
+    if len(ranks) > 1:
+        first = arrays[0].ndim
+        row = next(i for i, a in enumerate(arrays) if a.ndim != first)
+        raise SchemaError(
+            f"schema error: column `{name}` row {row} has {arrays[row].ndim} dimensions, row 0 has {first}: "
+            "the rows of a variable-shape column share their rank"
+        )
+    if dtype.kind not in _FIXED_KINDS or dtype.itemsize > 8:
+        raise SchemaError(f"schema error: column `{name}` has unsupported dtype {dtype}")
+    little = dtype.newbyteorder("<")
+    parts: list[bytes] = []
+    lengths = np.empty(len(arrays), dtype=np.uint64)
+    for i, a in enumerate(arrays):
+        header = np.array([a.ndim, *a.shape], dtype="<u8").tobytes()
+        body = np.ascontiguousarray(a, dtype=little).tobytes()
+        parts += (header, body)
+        lengths[i] = len(header) + len(body)
+    offsets = np.zeros(len(arrays) + 1, dtype=np.uint64)
+    np.cumsum(lengths, out=offsets[1:])
+    return (name, dtype.name, [], np.frombuffer(b"".join(parts), dtype=np.uint8), offsets)
+
+
+def _as_array(values: Any) -> npt.NDArray[Any]:
+    """A column as ``to_numpy`` gives it: arrays as they are; the rows of a variable-shape column
+    (a list of arrays) as a 1-D object array of them, as ``str``/``bytes`` rows are."""
+    if isinstance(values, np.ndarray):
+        return values
+    out: npt.NDArray[Any] = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _is_tensor(value: Any) -> bool:
+    return hasattr(value, "detach") and hasattr(value, "cpu")
+
+
+def _decode_variable_shape(dtype: str, offsets: npt.NDArray[np.uint64], data: npt.NDArray[np.uint8]) -> list[Any]:
+    """The rows of a variable-shape column, each an array of its own shape (read-only views when
+    aligned, else copies)."""
+    dt = np.dtype(dtype).newbyteorder("<")
+    raw = data.tobytes()
+    rows: list[Any] = []
+    o = offsets.tolist()
+    for i in range(len(o) - 1):
+        a = o[i]
+        ndim = int.from_bytes(raw[a : a + 8], "little")
+        shape = [int.from_bytes(raw[a + 8 * (k + 1) : a + 8 * (k + 2)], "little") for k in range(ndim)]
+        start = a + 8 * (ndim + 1)
+        rows.append(np.frombuffer(raw, dtype=dt, count=(o[i + 1] - start) // dt.itemsize, offset=start).reshape(shape).copy())
+    return rows
+
+
+def _kind(value: Any) -> str:
+    """What a column value is, for telling a mixed column apart: text, bytes or a number/array."""
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "bytes"
+    return "number or array"
+
+
+def _check_not_mixed(name: str, seq: list[Any]) -> None:
+    """Refuses a column mixing text, bytes and numbers (numpy would silently make them all
+    strings), naming the column and the first row that differs."""
+    if not seq:
+        return
+    first = _kind(seq[0])
+    for i, v in enumerate(seq):
+        if _kind(v) != first:
+            raise SchemaError(
+                f"schema error: column `{name}` mixes types: row 0 is a {first}, row {i} is a "
+                f"{_kind(v)} ({v!r:.40}); give every row of a column the same type"
+            )
+
+
+def _utf8(name: str, seq: list[str]) -> list[bytes]:
+    """The rows of a text column as UTF-8, naming the column and row of one that cannot be (a
+    lone surrogate, e.g. from a bad decode with ``errors="surrogateescape"``)."""
+    try:
+        return [v.encode("utf-8") for v in seq]
+    except UnicodeEncodeError:
+        for i, v in enumerate(seq):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise SchemaError(
+                    f"schema error: column `{name}` row {i} is not valid Unicode text ({e.reason} at "
+                    f"character {e.start}); fix the text or store the column as bytes"
+                ) from None
+        raise
 
 
 def _variable(
@@ -89,7 +213,7 @@ def _variable(
 
 def write_dataset(
     uri: str | Any,
-    columns: Mapping[str, ColumnValue],
+    columns: Any,
     key: Key | None = None,
     *,
     version: int = 1,
@@ -101,21 +225,23 @@ def write_dataset(
     metadata: Mapping[str, str] | None = None,
     progress: Progress = None,
 ) -> "Dataset":
-    """Writes ``columns`` (name -> array with one row per leading index; or a list of str/bytes)
-    as version ``version`` of the dataset at ``uri`` (a local path or an object-store URI), and
-    returns it opened.
+    """Writes ``columns`` as version ``version`` of the dataset at ``uri`` (a local path or an
+    object-store URI), and returns it opened.
 
-    ``key`` encrypts it (``None``: unencrypted, integrity-checked by hashes). ``codec`` is
-    ``"zstd"`` or ``"none"`` (a chunk zstd shrinks by less than 5 % is stored as is);
-    ``filter`` is ``"shuffle"`` (byte shuffle of numeric columns before zstd: on float32 data it
-    makes zstd decode faster) or ``"none"``. ``progress`` shows a bar while writing (``None``:
-    automatic on a terminal or in a notebook; ``True``/``False``; or a callable
-    ``(done_bytes, total_bytes)``). Raises ``AlreadyExistsError`` if that version exists and
-    ``SchemaError`` if the columns disagree in length.
+    ``columns`` is one batch (name -> array with one row per leading index; or a list of
+    str/bytes), an iterable of batches (a generator: written as they come, memory bounded by a
+    few chunks), a ``Dataset`` (copied in batches) or a data frame (pandas, polars, pyarrow,
+    Hugging Face ``datasets``). ``key`` encrypts it (``None``: unencrypted, integrity-checked by
+    hashes). ``codec`` is ``"zstd"`` or ``"none"`` (a chunk zstd shrinks by less than 5 % is
+    stored as is); ``filter`` is ``"shuffle"`` (byte shuffle of numeric columns before zstd: on
+    float32 data it makes zstd decode faster) or ``"none"``. ``progress`` shows a bar while
+    writing (``None``: automatic on a terminal or in a notebook; ``True``/``False``; or a
+    callable ``(done_bytes, total_bytes)``, ``total_bytes`` 0 for a stream). Raises
+    ``AlreadyExistsError`` if that version exists and ``SchemaError`` if the columns disagree in
+    length.
     """
     uri = str(uri)
-    prepared = _prepare_columns(columns)
-    writer = _lepton.DatasetWriter(
+    native = _lepton.DatasetWriter(
         uri,
         key=key,
         version=version,
@@ -127,7 +253,9 @@ def write_dataset(
         metadata=dict(metadata) if metadata else None,
     )
     # Named by the folder's last part: the whole URI can be long or carry credentials.
-    _write_prepared(writer, prepared, progress, f"write {str(uri).rstrip('/').rsplit('/', 1)[-1]}")
+    label = f"write {uri.rstrip('/').rsplit('/', 1)[-1]}"
+    with DatasetWriter(native, lambda info: info, progress, label) as w:
+        w._write_all(columns)
     return Dataset(uri, key=key, version=version, storage_options=storage_options)
 
 
@@ -137,15 +265,6 @@ def _prepare_columns(columns: Mapping[str, ColumnValue]) -> list[_Prepared]:
     if not columns:
         raise SchemaError("schema error: a dataset needs at least one column")
     return [_prepare_column(str(name), values) for name, values in columns.items()]
-
-
-def _write_prepared(writer: Any, prepared: list[_Prepared], progress: Progress, label: str) -> dict[str, Any]:
-    """Streams the rows to a native writer (a ``write_dataset`` one, or the registry's push
-    writer), showing progress, then commits; returns the writer's info dict."""
-    with progress_callback(progress, label) as cb:
-        _write_in_slices(writer, prepared, cb)
-    info: dict[str, Any] = writer.close()
-    return info
 
 
 #: Rows are handed to the native writer in slices of about this many bytes, so that a progress
@@ -184,7 +303,19 @@ def _write_in_slices(writer: Any, prepared: list[_Prepared], cb: ProgressCallbac
         cb(stop * sum(row_bytes), total)
 
 
+#: How often (in single-row reads) ``ds[i]`` asks the core whether the cache is thrashing.
+_THRASH_CHECK_EVERY = 256
+
+
+def _require(module: str, what: str) -> None:
+    """Raises ``MissingExtraError`` naming ``module`` if it is not installed."""
+    if importlib.util.find_spec(module) is None:
+        raise MissingExtraError(f"{what} needs {module}: pip install {module}")
+
+
 if TYPE_CHECKING:
+    from ._loader import IterableBatches
+
     # For type checkers only: a lepton Dataset goes wherever torch takes a map-style dataset
     # (``DataLoader(ds)``); at run time torch stays an optional dependency.
     from torch.utils.data import Dataset as _MapStyle
@@ -246,7 +377,7 @@ class Dataset(_DatasetBase):
         info = self._native.info()
         self._info: dict[str, Any] = info
         self._version: int = info["version"]
-        self._schema: list[tuple[str, str, tuple[int, ...]]] = [
+        self._schema: list[tuple[str, str, tuple[int | None, ...]]] = [
             (n, d, tuple(s)) for (n, d, s) in info["columns"]
         ]
         self._rank, self._world_size = 0, 1
@@ -256,6 +387,9 @@ class Dataset(_DatasetBase):
         #: What progress bars call it (``name/split`` when opened from a registry).
         self._label: str | None = None
         self._resume: str | None = None
+        #: Rows read one at a time, and whether the cache-thrashing warning was given.
+        self._reads = 0
+        self._warned = False
 
     # ----- description -----------------------------------------------------------------------
     @property
@@ -264,8 +398,9 @@ class Dataset(_DatasetBase):
         return [n for n, _, _ in self._schema]
 
     @property
-    def schema(self) -> dict[str, tuple[str, tuple[int, ...]]]:
-        """Column name -> (dtype name, per-row shape)."""
+    def schema(self) -> dict[str, tuple[str, tuple[int | None, ...]]]:
+        """Column name -> (dtype name, per-row shape); a variable-shape column's dimensions are
+        all ``None`` (e.g. ``(None,)`` for token-id lists of different lengths)."""
         return {n: (d, s) for n, d, s in self._schema}
 
     @property
@@ -291,7 +426,10 @@ class Dataset(_DatasetBase):
     def _convert(self, native: list[Any], rows: int, single: bool) -> tuple[Any, ...]:
         out: list[Any] = []
         for (_, dtype, shape), col in zip(self._schema, native):
-            if dtype in _VARIABLE:
+            if None in shape:
+                rows_of = _decode_variable_shape(dtype, *col)
+                out.append(rows_of[0] if single else rows_of)
+            elif dtype in _VARIABLE:
                 offsets, data = col
                 raw = data.tobytes()
                 o = offsets.tolist()
@@ -305,7 +443,8 @@ class Dataset(_DatasetBase):
                     arr[:] = values
                     out.append(arr)
             else:
-                arr = col.view(np.dtype(dtype)).reshape(((rows,) if not single else ()) + shape)
+                fixed = tuple(int(d or 0) for d in shape)
+                arr = col.view(np.dtype(dtype)).reshape(((rows,) if not single else ()) + fixed)
                 out.append(arr)
         return tuple(out)
 
@@ -336,6 +475,17 @@ class Dataset(_DatasetBase):
             i += self._len
         if not 0 <= i < self._len:
             raise IndexOutOfRangeError(f"index {index} is out of range for {self._len} rows")
+        self._reads += 1
+        if self._reads % _THRASH_CHECK_EVERY == 0 and not self._warned and self._native.thrashing():
+            self._warned = True
+            warnings.warn(
+                f"random row access to {self._where} is thrashing the chunk cache (each row read decodes a "
+                f"whole chunk): the data is larger than cache_bytes={self._cache_bytes}. For shuffled "
+                "training use ds.to_iterable_dataset(batch_size=..., shuffle=True) with "
+                "DataLoader(..., batch_size=None), which reads chunk by chunk",
+                UserWarning,
+                stacklevel=2,
+            )
         return self._convert(self._native.slice(self._start + i, self._start + i + 1), 1, single=True)
 
     def to_numpy(self, *, progress: Progress = None) -> dict[str, npt.NDArray[Any]]:
@@ -349,7 +499,8 @@ class Dataset(_DatasetBase):
 
         Returns:
             ``{column: array of shape (rows, *row_shape)}`` in the stored dtype; object arrays
-            of ``str``/``bytes`` for variable-length columns.
+            of ``str``/``bytes`` for variable-length columns, and of one array per row for
+            variable-shape columns.
 
         Raises:
             IntegrityError, WrongKeyError: a chunk fails to authenticate.
@@ -359,7 +510,7 @@ class Dataset(_DatasetBase):
         label = self._label or self._uri.rstrip("/").rsplit("/", 1)[-1]
         with progress_callback(progress, f"read {label}") as cb:
             if cb is None or self._len == 0:
-                return dict(zip(self.columns, self[0 : self._len]))
+                return {name: _as_array(values) for name, values in zip(self.columns, self[0 : self._len])}
             step = max(1, self._len * _SLICE_BYTES // max(1, total))
             parts: list[tuple[Any, ...]] = []
             for start in range(0, self._len, step):
@@ -367,10 +518,119 @@ class Dataset(_DatasetBase):
                 parts.append(self[start:stop])
                 cb(total * stop // self._len, total)
             return {
-                name: np.concatenate([p[i] for p in parts]) for i, name in enumerate(self.columns)
+                name: _as_array([r for p in parts for r in p[i]])
+                if isinstance(parts[0][i], list)
+                else np.concatenate([p[i] for p in parts])
+                for i, name in enumerate(self.columns)
             }
 
+    def to_arrow(self) -> Any:
+        """All rows (of this shard) as a ``pyarrow.Table``.
+
+        Returns:
+            One Arrow column per dataset column: scalar numeric columns wrap the decoded buffers
+            without a copy; rows of shape ``(n,)`` are ``fixed_size_list<n>``, higher-rank rows
+            a ``fixed_shape_tensor``, ``str``/``bytes`` ``string``/``binary``.
+
+        Raises:
+            MissingExtraError: pyarrow is not installed.
+            IntegrityError, WrongKeyError: a chunk fails to authenticate.
+        """
+        from ._frames import to_arrow
+
+        _require("pyarrow", "to_arrow()")
+        return to_arrow(self.columns, self.to_numpy(progress=False))
+
+    def to_pandas(self) -> Any:
+        """All rows (of this shard) as a ``pandas.DataFrame``.
+
+        Returns:
+            One column per dataset column: scalar columns in their dtype, ``str``/``bytes`` as
+            text/objects, and one numpy array per cell for row-shaped columns.
+
+        Raises:
+            MissingExtraError: pandas is not installed.
+            IntegrityError, WrongKeyError: a chunk fails to authenticate.
+        """
+        from ._frames import to_pandas
+
+        _require("pandas", "to_pandas()")
+        return to_pandas(self.columns, self.to_numpy(progress=False))
+
+    def _column_batches(self, batch_bytes: int) -> Iterator[dict[str, Any]]:
+        """The rows (of this shard) in order, as ``{column: values}`` batches of about
+        ``batch_bytes`` uncompressed bytes (what copying a dataset writes)."""
+        rows = max(1, len(self._native))
+        step = max(1, batch_bytes * rows // max(1, int(self._info["raw_bytes"])))
+        native = self._native.iter_batches(batch_size=step, rank=self._rank, world_size=self._world_size)
+        for cols in native:
+            yield dict(zip(self.columns, self._convert(cols, self._rows_of(cols), single=False)))
+
     # ----- iteration ---------------------------------------------------------------------------
+    def to_iterable_dataset(
+        self,
+        batch_size: int = 256,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+        *,
+        shuffle_buffer: int = 16384,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ) -> "IterableBatches":
+        """This dataset as a ``torch.utils.data.IterableDataset`` of whole batches, in the
+        chunk-aware shuffled order of :meth:`iter_batches` (the fast way to train on data larger
+        than the cache: a shuffling sampler over ``ds[i]`` decodes a chunk per row).
+
+        Give it to ``DataLoader(it, batch_size=None, num_workers=...)``. It splits the epoch
+        across distributed ranks (``torch.distributed``'s rank and world size when it is
+        initialised, else ``rank``/``world_size``, else one rank) and across the loader's
+        workers, by the core's rules: every rank yields the same number of batches.
+
+        Args:
+            batch_size: rows per batch.
+            shuffle: shuffle the chunk order and rows within a window each epoch.
+            seed: the shuffle's seed (the same on every rank).
+            drop_last: as ``DistributedSampler``: ``False`` pads every rank to
+                ``ceil(len / world_size)`` rows by repeating rows; ``True`` gives each
+                ``floor(len / world_size)`` rows and drops a last partial batch.
+            shuffle_buffer: rows permuted together.
+            rank: this process's rank, when not using ``torch.distributed``.
+            world_size: the number of ranks, with ``rank``.
+
+        Returns:
+            An ``IterableDataset`` with ``set_epoch``, ``len()`` (batches per rank),
+            ``state_dict``/``load_state_dict`` (torchdata's ``StatefulDataLoader`` resumes
+            mid-epoch with them).
+
+        Raises:
+            MissingExtraError: torch is not installed.
+            InvalidArgumentError: this is already a shard, or ``rank`` is outside
+                ``0..world_size``.
+        """
+        _require("torch", "to_iterable_dataset()")
+        from ._loader import IterableBatches
+
+        if self._world_size != 1:
+            raise InvalidArgumentError(
+                "to_iterable_dataset() splits the dataset across ranks itself: call it on the whole "
+                "dataset, not a shard (pass rank= and world_size= without torch.distributed)"
+            )
+        if (rank is None) != (world_size is None):
+            raise InvalidArgumentError("give rank and world_size together, or neither")
+        if world_size is not None and not 0 <= int(rank or 0) < int(world_size):
+            raise InvalidArgumentError(f"rank must be in 0..world_size, got rank {rank} of world_size {world_size}")
+        return IterableBatches(
+            self,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=drop_last,
+            shuffle_buffer=shuffle_buffer,
+            rank=rank,
+            world_size=world_size,
+        )
+
     def shard(self, rank: int, world_size: int) -> "Dataset":
         """This rank's part of the dataset: ``len(ds) // world_size`` rows for every rank.
 
@@ -461,9 +721,9 @@ class Dataset(_DatasetBase):
 
     def _rows_of(self, native: list[Any]) -> int:
         _, dtype, shape = self._schema[0]
-        if dtype in _VARIABLE:
+        if dtype in _VARIABLE or None in shape:
             return len(native[0][0]) - 1
-        rows: int = native[0].size // (np.dtype(dtype).itemsize * int(np.prod(shape, dtype=np.int64)))
+        rows: int = native[0].size // (np.dtype(dtype).itemsize * math.prod(int(d or 0) for d in shape))
         return rows
 
     def _generate(self, native: Any) -> Iterator[tuple[Any, ...]]:

@@ -155,6 +155,10 @@ class DatasetWriter:
     ) -> Self: ...
     def write(self, columns: Sequence[_InColumn]) -> None:
         """Appends rows, one entry per column."""
+    def set_progress(self, callback: Callable[[int, int], None]) -> None:
+        """Calls ``callback(rows, bytes)`` each time a chunk is stored (totals so far)."""
+    def abort(self) -> None:
+        """Drops the rows written so far without committing."""
     def close(self) -> dict[str, Any]:
         """Commits the version; returns its info dict."""
 
@@ -193,9 +197,19 @@ class Dataset:
         drop_last: bool = False,
         position: int = 0,
         state: Optional[str] = None,
+        worker: int = 0,
+        num_workers: int = 1,
+        pad: bool = False,
+        resume: Optional[str] = None,
     ) -> BatchIter:
-        """Batches in order or shuffled, for one rank of ``world_size``, from ``position``; or
-        the iteration a saved ``state`` (JSON text) describes."""
+        """Batches in order or shuffled, for one rank of ``world_size`` (and one loader worker
+        of ``num_workers``), from ``position``; or the iteration a saved ``state`` (JSON text)
+        describes; ``resume`` resumes a saved state made with these options."""
+    def thrashing(self) -> bool:
+        """Whether random row access is thrashing the chunk cache."""
+    @staticmethod
+    def rows_per_rank(len: int, world_size: int, pad: bool) -> int:
+        """Rows each rank reads per epoch."""
     def check_state(self, state: str, rank: int, world_size: int) -> None:
         """Checks that a saved state resumes here (this dataset version, this shard)."""
     def shard(self, rank: int, world_size: int) -> tuple[int, int]:

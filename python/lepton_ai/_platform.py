@@ -73,6 +73,7 @@ class _PlatformMethod(staticmethod):  # type: ignore[type-arg]
 
 if TYPE_CHECKING:
     from ._dataset import Dataset
+    from ._writer import DatasetWriter
 
 
 class LeptonAI:
@@ -548,8 +549,10 @@ class LeptonAI:
             split: the split (``"train"``, ``"test"``, ...).
             data: a mapping of column name -> numpy array or torch tensor of shape
                 ``(rows, ...)`` (any numeric or bool dtype; every column the same ``rows``), or
-                a list of ``str``/``bytes`` (variable length); or a ``lepton_ai.Dataset``
-                (copied).
+                a list of ``str``/``bytes`` (variable length); an iterable of such mappings (a
+                generator: written as they come, memory bounded by a few chunks); a
+                ``lepton_ai.Dataset`` (copied in batches); or a data frame (pandas, polars,
+                pyarrow ``Table``/``RecordBatchReader``, Hugging Face ``datasets.Dataset``).
             metadata: stored with the version; values become strings.
             encrypt: encrypt with the platform's key (default: whether the platform has one).
             chunk_bytes: uncompressed bytes per chunk (default 4 MiB): the unit of random
@@ -565,28 +568,67 @@ class LeptonAI:
             InvalidArgumentError: a bad name, or ``data`` of another type.
             ReadOnlyError, PermissionDeniedError, UnreachableError: the store refused the write.
         """
-        from ._dataset import Dataset, _prepare_columns, _write_prepared
+        with self.dataset_writer(
+            name, split, metadata=metadata, encrypt=encrypt, chunk_bytes=chunk_bytes, progress=progress
+        ) as w:
+            w._write_all(data)
+        return w.info
 
-        if isinstance(data, Dataset):
-            columns: Mapping[str, Any] = data.to_numpy()
-        elif isinstance(data, Mapping):
-            columns = data
-        else:
-            raise InvalidArgumentError(
-                "push_dataset takes a mapping of column name -> array, or a lepton_ai.Dataset; "
-                f"got {type(data).__name__}"
-            )
-        prepared = _prepare_columns(columns)
-        writer = self._native.dataset_writer(
+    def dataset_writer(
+        self,
+        name: str,
+        split: str,
+        *,
+        metadata: Optional[Mapping[str, Any]] = None,
+        encrypt: Optional[bool] = None,
+        chunk_bytes: int = 4 << 20,
+        progress: Progress = None,
+    ) -> "DatasetWriter[DatasetInfo]":
+        """A streaming writer of the next version of split ``split`` of dataset ``name``: give
+        it batches (or rows) as they come, with memory bounded by a few chunks whatever the
+        total size.
+
+            with platform.dataset_writer("tokens", "train") as w:
+                for batch in batches:        # {column: array}, a data frame...
+                    w.write(batch)
+            w.info.rows
+
+        The version is claimed now and becomes visible when the ``with`` block ends (or on
+        ``close()``); an exception inside the block aborts it.
+
+        Args:
+            name: the dataset's name.
+            split: the split (``"train"``, ``"test"``, ...).
+            metadata: stored with the version; values become strings.
+            encrypt: encrypt with the platform's key (default: whether the platform has one).
+            chunk_bytes: uncompressed bytes per chunk (default 4 MiB).
+            progress: as for :meth:`push_model`; counts the bytes written (the total is not
+                known ahead: ``total_bytes`` is 0).
+
+        Returns:
+            The writer; its ``close()`` (and ``info`` after the block) gives the new version's
+            ``DatasetInfo``.
+
+        Raises:
+            KeyRequiredError: ``encrypt=True`` on a platform without a key.
+            InvalidArgumentError: a bad name.
+            ReadOnlyError, PermissionDeniedError, UnreachableError: the store refused the write.
+        """
+        from ._writer import DatasetWriter
+
+        native = self._native.dataset_writer(
             name,
             split,
             encrypt,
             None if metadata is None else {str(k): str(v) for k, v in metadata.items()},
             chunk_bytes,
         )
-        version = _write_prepared(writer, prepared, self._pick(progress), f"push {name}/{split}")["version"]
-        logger.info("pushed dataset %s/%s version %d to %s", name, split, version, self.uri)
-        return self.dataset_info(name, split, version)
+
+        def committed(info: dict[str, Any]) -> DatasetInfo:
+            logger.info("pushed dataset %s/%s version %d to %s", name, split, info["version"], self.uri)
+            return self.dataset_info(name, split, info["version"])
+
+        return DatasetWriter(native, committed, self._pick(progress), f"push {name}/{split}")
 
     def load_dataset(
         self,

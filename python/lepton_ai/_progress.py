@@ -2,7 +2,8 @@
 
 ``progress=`` everywhere accepts ``None`` (automatic: a bar for transfers of 1 MiB or more when
 stderr is a terminal or the code runs in a notebook), ``True`` (always a bar), ``False`` (never),
-or a callable ``(done_bytes, total_bytes) -> None`` of your own (raise from it to cancel).
+or a callable ``(done_bytes, total_bytes) -> None`` of your own (raise from it to cancel;
+``total_bytes`` is 0 while a stream of batches is written, whose size is not known ahead).
 
 The environment variable ``LEPTON_PROGRESS`` overrides ``None`` and ``True`` for the whole
 process: ``0`` turns every bar off (CI logs, batch jobs), ``1`` shows bars even without a
@@ -89,10 +90,11 @@ def progress_callback(progress: Progress, desc: str) -> Iterator[Optional[Progre
     def update(done: int, total: int) -> None:
         bar = state["bar"]
         if bar is None:
-            if not always and total < AUTO_MIN_BYTES:
+            # A total of 0 means not known ahead (a stream of batches): the bar counts up.
+            if not always and max(total, done) < AUTO_MIN_BYTES:
                 return
             bar = state["bar"] = _tqdm_class()(
-                total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False
+                total=total or None, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False
             )
         bar.update(done - bar.n)
 

@@ -121,6 +121,13 @@ fn layout(
                     })?;
                 check_offsets(&offsets, dend - oend)
                     .map_err(|e| format!("column `{}`: {e}", c.name))?;
+                if let Some(n) = c.variable_ndim {
+                    let got = super::ragged::check_rows(c.dtype, &offsets, &payload[oend..dend])
+                        .map_err(|e| format!("column `{}`: {e}", c.name))?;
+                    if got.is_some_and(|g| g != n) {
+                        return Err(format!("column `{}`: rows of another rank", c.name));
+                    }
+                }
                 if c.dtype == super::DType::String {
                     std::str::from_utf8(&payload[oend..dend])
                         .map_err(|_| format!("column `{}`: strings are not valid UTF-8", c.name))?;

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 pub const FORMAT_VERSION: u32 = 2;
 /// The oldest format version this build reads.
 pub const MIN_FORMAT_VERSION: u32 = 1;
+/// The oldest format version that can hold a variable-shape column (format 1 readers would
+/// misread one, so they must refuse the dataset as too new).
+pub const MIN_VARIABLE_SHAPE_VERSION: u32 = 2;
 pub(crate) const MAGIC: &str = "lepton-dataset";
 /// The encryption scheme name recorded in manifests.
 pub const SCHEME: &str = "c2sp-chunked-encryption/aes-256-gcm";

@@ -38,6 +38,17 @@ pub struct IterOptions {
     pub drop_last: bool,
     /// Rows of this rank's sequence already consumed (to resume; default 0).
     pub position: u64,
+    /// This data loader worker, inside the rank (default 0); see [`loader`](super::loader).
+    #[serde(default)]
+    pub worker: u64,
+    /// Data loader workers per rank (default 1): each reads a run of whole batches of the rank.
+    #[serde(default = "one")]
+    pub num_workers: u64,
+    /// Give every rank `ceil(len / world_size)` rows by repeating rows from the start of the
+    /// epoch (`DistributedSampler(drop_last=False)`) instead of dropping the remainder (default
+    /// false).
+    #[serde(default)]
+    pub pad: bool,
     /// The dataset a saved state belongs to (set by [`BatchIter::state`]; default `None`, not
     /// checked). Resuming on another dataset, version or row count is an
     /// [`Error::InvalidArgument`]: the position would silently skip or repeat rows. Serialized
@@ -95,9 +106,16 @@ impl Default for IterOptions {
             world_size: 1,
             drop_last: false,
             position: 0,
+            worker: 0,
+            num_workers: 1,
+            pad: false,
             resume_of: None,
         }
     }
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// A small deterministic generator (SplitMix64) for shuffling.
@@ -242,7 +260,7 @@ impl BatchIter {
                 "batch_size and shuffle_buffer must be positive".into(),
             ));
         }
-        let shard = ds.shard(opts.rank, opts.world_size)?;
+        let shard = super::loader::share(ds.len(), &opts)?;
         if let Some(r) = &opts.resume_of {
             ds.check_saved_on(r)?;
         }
@@ -254,7 +272,10 @@ impl BatchIter {
         let (lo, hi, m) = (shard.start, shard.end, shard.end - shard.start);
         let mut segs = Vec::new();
         let mut g = 0u64;
-        for c in order {
+        // Past the end of the sequence, padding starts over from its first chunk.
+        let mut visit = order.iter().cycle();
+        while g < hi && !ds.is_empty() {
+            let c = *visit.next().expect("a cycle over at least one chunk");
             let (a, b) = (ds.chunk_start(c as usize), ds.chunk_start(c as usize + 1));
             let (s, e) = (g.max(lo), (g + b - a).min(hi));
             if s < e {

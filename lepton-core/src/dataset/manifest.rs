@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 pub use super::format::{
     chunk_path, manifest_path, version_of, Codec, Filter, FORMAT_VERSION, MIN_FORMAT_VERSION,
-    SCHEME,
+    MIN_VARIABLE_SHAPE_VERSION, SCHEME,
 };
 use super::format::{CHECK_PURPOSE, MAC_PURPOSE, MAGIC, MAX_CHUNK_RAW_BYTES};
 use super::schema::Schema;
@@ -260,6 +260,14 @@ fn check(
             "body and header disagree on the format version",
         ));
     }
+    if m.format_version < MIN_VARIABLE_SHAPE_VERSION
+        && m.schema.columns.iter().any(|c| c.variable_ndim.is_some())
+    {
+        return Err(integrity(
+            what,
+            format!("variable-shape columns need format version {MIN_VARIABLE_SHAPE_VERSION}"),
+        ));
+    }
     if m.dataset_id.len() != 32 || hex::decode(&m.dataset_id).is_err() {
         return Err(integrity(what, "malformed dataset id"));
     }
@@ -286,7 +294,7 @@ fn check(
         .schema
         .columns
         .iter()
-        .filter(|c| c.dtype.is_variable())
+        .filter(|c| c.row_bytes().is_none())
         .count() as u64;
     for (i, c) in m.chunks.iter().enumerate() {
         if c.rows == 0 || c.rows > u32::MAX as u64 {

@@ -35,7 +35,9 @@ mod format;
 mod iter;
 #[doc(hidden)]
 pub mod kernels;
+mod loader;
 pub mod manifest;
+pub mod ragged;
 mod reader;
 mod schema;
 mod source;
@@ -46,6 +48,7 @@ mod writer;
 pub use chunk::{parse_payload, DecodedChunk};
 pub use format::MAX_CHUNK_RAW_BYTES;
 pub use iter::{BatchIter, IterOptions, ResumeOf};
+pub use loader::rows_per_rank;
 pub use manifest::{ChunkEntry, Codec, Filter, Manifest, FORMAT_VERSION};
 pub use reader::{versions, Dataset, ReadOptions};
 pub use schema::{Batch, Column, ColumnData, DType, Element, Schema};

@@ -1,6 +1,7 @@
 //! Reading a dataset: open (authenticate the manifest), random access through a bounded LRU
 //! cache of decoded chunks, slices.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::TryStreamExt;
@@ -54,6 +55,9 @@ pub(crate) struct Inner {
     /// `starts[i]` is the first row of chunk `i`; `starts[chunks] == rows`.
     starts: Vec<u64>,
     cache: Mutex<Cache>,
+    /// Chunk lookups through the cache and how many missed (see [`Dataset::thrashing`]).
+    lookups: AtomicU64,
+    misses: AtomicU64,
     options: ReadOptions,
 }
 
@@ -216,6 +220,8 @@ impl Dataset {
                     lru: LruCache::unbounded(),
                     bytes: 0,
                 }),
+                lookups: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
                 options,
             }),
         })
@@ -354,6 +360,7 @@ impl Dataset {
 
     /// Chunk `index`, decoded, through the LRU cache.
     pub fn chunk(&self, index: usize) -> Result<Arc<DecodedChunk>> {
+        self.inner.lookups.fetch_add(1, Ordering::Relaxed);
         if let Some(c) = self
             .inner
             .cache
@@ -364,6 +371,7 @@ impl Dataset {
         {
             return Ok(c.clone());
         }
+        self.inner.misses.fetch_add(1, Ordering::Relaxed);
         let c = Arc::new(self.fetch_chunk(index)?);
         let mut cache = self.inner.cache.lock().expect("cache lock");
         if cache.lru.put(index as u32, c.clone()).is_none() {
@@ -375,6 +383,19 @@ impl Dataset {
             }
         }
         Ok(c)
+    }
+
+    /// Whether random access is thrashing the chunk cache: every chunk decoded twice on
+    /// average, and over an eighth of the lookups missing (a shuffling sampler over more data
+    /// than `cache_bytes`, each row decoding a whole chunk). Sequential reads and data that fit
+    /// the cache never qualify; [`iter_batches`](Self::iter_batches) with `shuffle` is the
+    /// chunk-aware way to read in random order.
+    pub fn thrashing(&self) -> bool {
+        let (lookups, misses) = (
+            self.inner.lookups.load(Ordering::Relaxed),
+            self.inner.misses.load(Ordering::Relaxed),
+        );
+        misses > 2 * self.num_chunks() as u64 && misses * 8 > lookups
     }
 
     /// The chunk holding `row` and the row's index inside it.

@@ -125,8 +125,13 @@ pub struct Column {
     pub name: String,
     /// Element type.
     pub dtype: DType,
-    /// Per-row shape (`[]` for a scalar per row; always `[]` for `bytes`/`string`).
+    /// Per-row shape (`[]` for a scalar per row; always `[]` for `bytes`/`string` and
+    /// variable-shape columns).
     pub shape: Vec<u64>,
+    /// `Some(ndim)` for a variable-shape tensor column: every row an `ndim`-dimensional array
+    /// of its own shape (see `ragged`). Omitted from manifests when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variable_ndim: Option<u32>,
 }
 
 impl Column {
@@ -136,6 +141,16 @@ impl Column {
             name: name.into(),
             dtype,
             shape: shape.into(),
+            variable_ndim: None,
+        }
+    }
+
+    /// A variable-shape tensor column: rows of `dtype` with `ndim` dimensions each, every row
+    /// its own shape.
+    pub fn variable_shape(name: impl Into<String>, dtype: DType, ndim: u32) -> Column {
+        Column {
+            variable_ndim: Some(ndim),
+            ..Column::new(name, dtype, Vec::new())
         }
     }
 
@@ -148,6 +163,9 @@ impl Column {
 
     /// Bytes per row for fixed-size dtypes; `None` for variable-length ones.
     pub fn row_bytes(&self) -> Option<usize> {
+        if self.variable_ndim.is_some() {
+            return None;
+        }
         let n = self.elements_per_row()?;
         let b = n.checked_mul(self.dtype.itemsize()? as u64)?;
         usize::try_from(b).ok()
@@ -192,7 +210,16 @@ impl Schema {
                     c.name, c.dtype
                 )));
             }
-            if !c.dtype.is_variable() && c.row_bytes().is_none_or(|b| b == 0 || b > 1 << 32) {
+            if c.variable_ndim.is_some() && (c.dtype.is_variable() || !c.shape.is_empty()) {
+                return Err(Error::Schema(format!(
+                    "column `{}`: a variable-shape column holds numbers (not {}) and has shape []",
+                    c.name, c.dtype
+                )));
+            }
+            if c.variable_ndim.is_none()
+                && !c.dtype.is_variable()
+                && c.row_bytes().is_none_or(|b| b == 0 || b > 1 << 32)
+            {
                 return Err(Error::Schema(format!(
                     "column `{}`: rows of shape {:?} are empty or too large",
                     c.name, c.shape
@@ -325,17 +352,17 @@ impl<'a> ColumnData<'a> {
     }
 
     /// A variable-length column from offsets and data, checked (and UTF-8 checked for `string`).
+    /// With a fixed-size dtype, a variable-shape tensor column: each row encoded as
+    /// `ragged` describes (rank, dimensions, elements), every row the same rank.
     pub fn from_offsets(
         dtype: DType,
         offsets: Cow<'a, [u64]>,
         data: Cow<'a, [u8]>,
     ) -> Result<ColumnData<'a>> {
-        if !dtype.is_variable() {
-            return Err(Error::Schema(format!(
-                "{dtype} is not a variable-length dtype"
-            )));
-        }
         check_offsets(&offsets, data.len()).map_err(Error::Schema)?;
+        if !dtype.is_variable() {
+            super::ragged::check_rows(dtype, &offsets, &data).map_err(Error::Schema)?;
+        }
         if dtype == DType::String {
             for w in offsets.windows(2) {
                 std::str::from_utf8(&data[w[0] as usize..w[1] as usize])
@@ -361,6 +388,21 @@ impl<'a> ColumnData<'a> {
     pub fn dtype(&self) -> DType {
         match self {
             ColumnData::Fixed { dtype, .. } | ColumnData::Variable { dtype, .. } => *dtype,
+        }
+    }
+
+    /// The common rank of a variable-shape tensor column's rows (`Ok(None)` for other columns
+    /// and for one without rows); an error says which row is malformed.
+    pub fn variable_ndim(&self) -> Result<Option<u32>> {
+        match self {
+            ColumnData::Variable {
+                dtype,
+                offsets,
+                data,
+            } if !dtype.is_variable() => {
+                super::ragged::check_rows(*dtype, offsets, data).map_err(Error::Schema)
+            }
+            _ => Ok(None),
         }
     }
 

@@ -11,7 +11,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions};
 
 use super::chunk::{self, ChunkIds, EncodeParams};
 use super::manifest::{self, ChunkEntry, Codec, Filter, Manifest, FORMAT_VERSION};
-use super::schema::{Column, ColumnData, Schema};
+use super::schema::{Column, ColumnData, DType, Schema};
 use crate::crypto::Key;
 use crate::{Error, Result};
 
@@ -120,7 +120,14 @@ pub struct DatasetWriter {
     tx: mpsc::Sender<Done>,
     rx: mpsc::Receiver<Done>,
     error: Option<Error>,
+    /// Rows and uncompressed bytes of the chunks stored so far, and who is told about them.
+    stored: (u64, u64),
+    progress: Option<Progress>,
 }
+
+/// Told `(rows, bytes)` stored so far each time a chunk is stored (see
+/// [`DatasetWriter::on_progress`]).
+type Progress = Box<dyn FnMut(u64, u64) -> Result<()> + Send>;
 
 impl std::fmt::Debug for DatasetWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -199,9 +206,18 @@ impl DatasetWriter {
             tx,
             rx,
             error: None,
+            stored: (0, 0),
+            progress: None,
             schema,
             options,
         })
+    }
+
+    /// Calls `f(rows, bytes)` each time a chunk is stored, with the rows and uncompressed
+    /// bytes stored so far (the total is not known ahead: rows may keep coming). An error from
+    /// `f` stops the write: the `write_*` or [`close`](Self::close) call waiting returns it.
+    pub fn on_progress(&mut self, f: impl FnMut(u64, u64) -> Result<()> + Send + 'static) {
+        self.progress = Some(Box::new(f));
     }
 
     /// The schema (known after the first write, or from the options).
@@ -215,8 +231,8 @@ impl DatasetWriter {
         if self.schema.is_none() {
             let cols = columns
                 .iter()
-                .map(|(n, c)| Column::new(*n, c.dtype(), c.row_shape().to_vec()))
-                .collect();
+                .map(|(n, c)| column_of(n, c))
+                .collect::<Result<_>>()?;
             self.schema = Some(Arc::new(Schema::new(cols)?));
         }
         let schema = self.schema.clone().expect("set above");
@@ -236,7 +252,18 @@ impl DatasetWriter {
                     schema.names()
                 ))
             })?;
-            ordered.push(data.clone());
+            ordered.push(match data {
+                // Rows that happen to share a shape, in a variable-shape column.
+                ColumnData::Fixed {
+                    dtype,
+                    row_shape,
+                    rows,
+                    data,
+                } if c.variable_ndim == Some(row_shape.len() as u32) => {
+                    super::ragged::from_fixed(*dtype, row_shape, *rows, data)
+                }
+                other => other.clone(),
+            });
         }
         self.write_batch(&ordered)
     }
@@ -256,7 +283,7 @@ impl DatasetWriter {
         }
         let rows = columns.first().map_or(0, |c| c.rows());
         let fixed_row_bytes: usize = schema.columns.iter().filter_map(|c| c.row_bytes()).sum();
-        let all_fixed = schema.columns.iter().all(|c| !c.dtype.is_variable());
+        let all_fixed = schema.columns.iter().all(|c| c.row_bytes().is_some());
         let mut start = 0;
         while start < rows {
             // How many rows fit in the chunk being filled.
@@ -402,8 +429,13 @@ impl DatasetWriter {
         self.in_flight -= 1;
         match result {
             Ok(e) => {
+                self.stored.0 += e.rows;
+                self.stored.1 += e.raw_len;
                 self.entries[index as usize] = Some(e);
-                Ok(())
+                match &mut self.progress {
+                    Some(f) => f(self.stored.0, self.stored.1),
+                    None => Ok(()),
+                }
             }
             Err(e) => Err(e),
         }
@@ -524,6 +556,22 @@ fn check_batch(schema: &Schema, columns: &[ColumnData<'_>]) -> Result<()> {
                 d.row_shape()
             )));
         }
+        if matches!(d, ColumnData::Variable { .. }) != c.row_bytes().is_none() {
+            return Err(Error::Schema(format!(
+                "column `{}` holds {}, got {}",
+                c.name,
+                kind(c.row_bytes().is_none(), c.dtype),
+                kind(matches!(d, ColumnData::Variable { .. }), d.dtype()),
+            )));
+        }
+        if let (Some(n), Some(got)) = (c.variable_ndim, d.variable_ndim()?) {
+            if n != got {
+                return Err(Error::Schema(format!(
+                    "column `{}` holds {n}-dimensional rows, got {got}-dimensional ones",
+                    c.name
+                )));
+            }
+        }
         if d.rows() != rows {
             return Err(Error::Schema(format!(
                 "columns disagree in length: `{}` has {} rows, `{}` has {rows}",
@@ -547,6 +595,29 @@ fn check_batch(schema: &Schema, columns: &[ColumnData<'_>]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The schema column that data `c` written first under `name` defines.
+fn column_of(name: &str, c: &ColumnData<'_>) -> Result<Column> {
+    match c.variable_ndim()? {
+        Some(ndim) => Ok(Column::variable_shape(name, c.dtype(), ndim)),
+        None if matches!(c, ColumnData::Variable { .. }) && !c.dtype().is_variable() => {
+            Err(Error::Schema(format!(
+                "column `{name}`: the first batch of a variable-shape column needs at least one \
+                 row (its rank is not known yet)"
+            )))
+        }
+        None => Ok(Column::new(name, c.dtype(), c.row_shape().to_vec())),
+    }
+}
+
+/// How errors name what a column holds.
+fn kind(variable: bool, dtype: DType) -> String {
+    match (variable, dtype.is_variable()) {
+        (_, true) => format!("{dtype} values"),
+        (true, false) => format!("variable-shape {dtype} rows"),
+        (false, false) => format!("fixed-shape {dtype} rows"),
+    }
 }
 
 fn check_offsets_for(name: &str, offsets: &[u64], len: usize) -> Result<()> {

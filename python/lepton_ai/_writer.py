@@ -1,0 +1,242 @@
+"""Streaming dataset writes: a writer that takes batches (or rows) as they come, so that a dataset
+larger than memory is written with memory bounded by a few chunks.
+
+    with platform.dataset_writer("tokens", "train") as w:
+        for batch in produce():                 # each a {column: array} of some rows
+            w.write(batch)
+    print(w.info.rows)
+
+The native writer (``lepton_core::dataset::DatasetWriter``) cuts the rows into chunks, encodes
+and uploads them in parallel with a bounded number in flight, and commits on ``close()``; leaving
+the ``with`` block with an exception aborts, so that nothing becomes visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Callable, Generic, Optional, TypeVar
+
+import numpy as np
+
+from ._progress import Progress, ProgressCallback, progress_callback
+from .errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    import contextlib
+
+__all__ = ["DatasetWriter", "batches_of"]
+
+Info = TypeVar("Info")
+
+#: Rows given one at a time to ``write_row`` are handed to the native writer in batches of this
+#: many (Python-side buffering only; the stored chunks do not depend on it).
+ROWS_PER_BATCH = 1024
+
+#: A ``Dataset`` being copied is read in batches of about this many bytes.
+COPY_BATCH_BYTES = 64 << 20
+
+
+def batches_of(data: Any) -> Iterator[Mapping[str, Any]]:
+    """The batches of ``data`` as ``{column: values}`` mappings, one at a time.
+
+    Args:
+        data: a mapping of column name -> values (one batch); a ``lepton_ai.Dataset`` (read in
+            batches of about 64 MiB); a data frame (pandas, polars, pyarrow ``Table`` or
+            ``RecordBatchReader``, Hugging Face ``datasets.Dataset``); or an iterable (a list, a
+            generator) of such mappings or frames.
+
+    Returns:
+        An iterator of mappings; nothing is read ahead of the batch being written.
+
+    Raises:
+        InvalidArgumentError: ``data`` (or an item of it) is none of these.
+    """
+    from ._dataset import Dataset
+    from ._frames import frame_batches
+
+    if isinstance(data, Mapping):
+        yield data
+        return
+    if isinstance(data, Dataset):
+        yield from data._column_batches(COPY_BATCH_BYTES)
+        return
+    frames = frame_batches(data)
+    if frames is not None:
+        yield from frames
+        return
+    if isinstance(data, (str, bytes, bytearray, np.ndarray)) or not isinstance(data, Iterable):
+        raise InvalidArgumentError(_what_data(data))
+    for i, item in enumerate(data):
+        if isinstance(item, Mapping):
+            yield item
+            continue
+        nested = frame_batches(item)
+        if nested is None:
+            raise InvalidArgumentError(f"item {i} of the batches: {_what_data(item)}")
+        yield from nested
+
+
+def _what_data(data: Any) -> str:
+    return (
+        "expected a mapping of column name -> array, an iterable (list, generator) of such "
+        "mappings, a lepton_ai.Dataset, or a data frame (pandas, polars, pyarrow, Hugging Face "
+        f"datasets); got {type(data).__name__}"
+    )
+
+
+class DatasetWriter(Generic[Info]):
+    """Writes one dataset version from batches (or rows) given as they come.
+
+    Made by ``LeptonAI.dataset_writer`` (the registry's next version; ``write_dataset`` uses one
+    for a dataset at a URI). Use it as a context manager: leaving the block commits; an exception
+    inside aborts and nothing becomes visible. Memory stays bounded by a few chunks in flight,
+    whatever the total size.
+
+    The first batch fixes the schema (column names, dtypes, row shapes); later batches must
+    match it.
+    """
+
+    def __init__(
+        self,
+        native: Any,
+        committed: Callable[[dict[str, Any]], Info],
+        progress: Progress,
+        label: str,
+    ) -> None:
+        self._native = native
+        self._committed = committed
+        self._progress: "contextlib.AbstractContextManager[Optional[ProgressCallback]]" = progress_callback(
+            progress, label
+        )
+        self._cb = self._progress.__enter__()
+        self._streaming = False
+        self._rows: list[Mapping[str, Any]] = []
+        self._info: Optional[Info] = None
+        self._open = True
+
+    def write(self, batch: Any) -> None:
+        """Appends rows.
+
+        Args:
+            batch: ``{column: values}`` with one entry per row along the first axis (numpy
+                arrays, torch tensors, lists of ``str``/``bytes``), or a data frame; every
+                column the same number of rows.
+
+        Raises:
+            SchemaError: the columns disagree with each other or with earlier batches; a
+                column holds mixed or unsupported values (the message names it).
+            InvalidArgumentError: the writer is closed, or ``batch`` is not a batch.
+        """
+        from ._dataset import _prepare_columns
+
+        self._check_open()
+        self._flush_rows()
+        if self._cb is not None and not self._streaming:
+            # The core writer reports each chunk it stores; the total is not known ahead (0).
+            cb = self._cb
+            self._native.set_progress(lambda rows, stored: cb(stored, 0))
+            self._streaming = True
+        for part in batches_of(batch):
+            self._native.write(_prepare_columns(part))
+
+    def _write_all(self, data: Any) -> None:
+        """Writes ``data`` (see :func:`batches_of`): one mapping in slices with its total known
+        (a progress bar with an end), anything else batch by batch as it comes."""
+        from ._dataset import _prepare_columns, _write_in_slices
+
+        self._check_open()
+        if isinstance(data, Mapping):
+            _write_in_slices(self._native, _prepare_columns(data), self._cb)
+        else:
+            for batch in batches_of(data):
+                self.write(batch)
+
+    def write_row(self, row: Mapping[str, Any]) -> None:
+        """Appends one row (buffered, written in batches of 1024 rows).
+
+        Args:
+            row: ``{column: value}``: a number, an array of the column's row shape, a
+                ``str`` or ``bytes``.
+
+        Raises:
+            SchemaError: as for :meth:`write`, when the buffered rows are written.
+            InvalidArgumentError: the writer is closed.
+        """
+        self._check_open()
+        self._rows.append(row)
+        if len(self._rows) >= ROWS_PER_BATCH:
+            self._flush_rows()
+
+    def _flush_rows(self) -> None:
+        if not self._rows:
+            return
+        rows, self._rows = self._rows, []
+        names = list(rows[0])
+        columns: dict[str, Any] = {}
+        for name in names:
+            values = [r[name] for r in rows]
+            first = values[0]
+            columns[name] = values if isinstance(first, (str, bytes)) else np.stack([np.asarray(v) for v in values])
+        self.write(columns)
+
+    def close(self) -> Info:
+        """Writes the last chunk, waits for every upload, and commits the version.
+
+        Returns:
+            What was written (``rows``, ``version``, ...): the registry's ``DatasetInfo`` for a
+            push, the info dict for a dataset at a URI.
+
+        Raises:
+            SchemaError: nothing was written.
+            AlreadyExistsError: another writer committed this version first.
+            InvalidArgumentError: the writer is already closed.
+        """
+        self._check_open()
+        try:
+            self._flush_rows()
+            info: dict[str, Any] = self._native.close()
+        except BaseException:
+            self.abort()
+            raise
+        self._open = False
+        self._progress.__exit__(None, None, None)
+        self._info = self._committed(info)
+        return self._info
+
+    def abort(self) -> None:
+        """Drops what was written without committing; nothing becomes visible."""
+        self._rows = []
+        if self._open:
+            self._open = False
+            self._native.abort()
+            self._progress.__exit__(None, None, None)
+
+    @property
+    def info(self) -> Info:
+        """What ``close()`` returned.
+
+        Raises:
+            InvalidArgumentError: the writer has not committed.
+        """
+        if self._info is None:
+            raise InvalidArgumentError("the writer has not committed yet: call close() or leave the with block")
+        return self._info
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise InvalidArgumentError("the writer is closed")
+
+    def __enter__(self) -> "DatasetWriter[Info]":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+        elif self._open:
+            self.close()
