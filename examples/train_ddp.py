@@ -5,8 +5,10 @@ equal share.
 
 CPU only (the gloo backend); every rank opens the same platform as `examples/medical_diagnosis.py`
 (run it first: the local default registry or $LEPTON_URI, the key from $LEPTON_KEY or
-$LEPTON_HOME/medical.key) and reads `len(ds) // world_size` rows of it, shuffled per epoch with the
-same seed on every rank, so ranks stay disjoint and take the same number of steps (DDP needs both).
+$LEPTON_HOME/medical.key) and reads its share through `Dataset.to_iterable_dataset` (rank and
+world size from torch.distributed): `ceil(len(ds) / world_size)` rows, padded by repeating rows as
+`DistributedSampler` does, shuffled per epoch with the same seed on every rank, so ranks stay
+disjoint and take the same number of steps (DDP needs both).
 Rank 0 prints the loss per epoch and the accuracy on the test split. `--record DIR` makes each rank
 save the rows of its first epoch as `DIR/rank<r>.npz` (the test checks the shares with it).
 """
@@ -17,13 +19,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from medical_diagnosis import lepton_home, load_or_create_key  # noqa: E402
@@ -31,16 +34,13 @@ from medical_diagnosis import lepton_home, load_or_create_key  # noqa: E402
 from lepton_ai import Dataset, LeptonAI  # noqa: E402
 
 
-def rank_batches(ds: Dataset, rank: int, world_size: int, batch_size: int, epoch: int) -> Iterator[tuple[Any, ...]]:
-    """This rank's batches of one epoch: a disjoint share of ``len(ds) // world_size`` rows,
-    shuffled by chunk and within a window, identically seeded on every rank.
-
-    The one place that picks the share: with the iterable loader it becomes
-    ``DataLoader(ds.to_iterable_dataset(batch_size=..., shuffle=True, seed=0), batch_size=None)``
-    (rank and world size from ``torch.distributed``, ``set_epoch`` per epoch)."""
-    share = ds.shard(rank, world_size)
-    share.set_epoch(epoch)
-    return share.iter_batches(batch_size, shuffle=True, seed=0)
+def rank_batches(ds: Dataset, batch_size: int, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
+    """This rank's batches of one epoch (dicts of tensors): a disjoint, equal share of the rows
+    (rank and world size from ``torch.distributed``), shuffled by chunk and within a window,
+    identically seeded on every rank, read by the core in whole batches."""
+    it = ds.to_iterable_dataset(batch_size=batch_size, shuffle=True, seed=0)
+    it.set_epoch(epoch)
+    return iter(DataLoader(it, batch_size=None))
 
 
 def main() -> int:
@@ -66,16 +66,14 @@ def main() -> int:
     model = DistributedDataParallel(net)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     loss_fn = nn.CrossEntropyLoss()
-    columns = (ds.columns.index(args.features), ds.columns.index(args.labels))
 
     for epoch in range(args.epochs):
-        seen: list[tuple[Any, ...]] = []
+        seen: list[dict[str, torch.Tensor]] = []
         total, steps = 0.0, 0
-        for batch in rank_batches(ds, rank, world, args.batch_size, epoch):
+        for batch in rank_batches(ds, args.batch_size, epoch):
             if args.record and epoch == 0:
                 seen.append(batch)
-            x = torch.from_numpy(batch[columns[0]])
-            y = torch.from_numpy(batch[columns[1]])
+            x, y = batch[args.features], batch[args.labels]
             optimizer.zero_grad()
             loss = loss_fn(model(x), y)
             loss.backward()
@@ -83,7 +81,7 @@ def main() -> int:
             total, steps = total + loss.item(), steps + 1
         if args.record and epoch == 0:
             args.record.mkdir(parents=True, exist_ok=True)
-            np.savez(args.record / f"rank{rank}.npz", **{n: np.concatenate([b[i] for b in seen]) for i, n in enumerate(ds.columns)})
+            np.savez(args.record / f"rank{rank}.npz", **{n: np.concatenate([b[n].numpy() for b in seen]) for n in ds.columns})
         mean = torch.tensor([total / max(1, steps)])
         dist.all_reduce(mean)
         if rank == 0:
