@@ -192,13 +192,7 @@ impl Platform {
 
     /// Pushes ONNX bytes as the next version of `name`; returns the committed manifest.
     pub fn push_model(&self, name: &str, onnx: &[u8], options: &PushOptions) -> Result<ModelInfo> {
-        let (metadata, provenance, encrypt) = self.check_model_push(name, options)?;
-        if onnx.is_empty() {
-            return Err(Error::InvalidModel {
-                source_name: Some(name.into()),
-                reason: "the model is empty (0 bytes)".into(),
-            });
-        }
+        let (metadata, provenance, encrypt) = self.check_model_push(name, onnx, options)?;
         block_on(async {
             let (root, version, dir) = self.claim_model_version(name).await?;
             let stored = self.store_graph(name, version, onnx, encrypt)?;
@@ -223,12 +217,14 @@ impl Platform {
     }
 
     /// What every model push checks before it claims a version (the name, a writable registry,
-    /// metadata and provenance as JSON objects, a key when encrypting): the manifest's metadata
-    /// and provenance, and whether to encrypt.
+    /// metadata and provenance as JSON objects, a key when encrypting, `graph` being an ONNX or
+    /// ORT-format model): the manifest's metadata and provenance, and whether to encrypt.
+    /// Nothing is written before these pass, so bytes that are not a model never get a version.
     #[allow(clippy::type_complexity)]
     pub(super) fn check_model_push(
         &self,
         name: &str,
+        graph: &[u8],
         options: &PushOptions,
     ) -> Result<(
         serde_json::Map<String, serde_json::Value>,
@@ -239,7 +235,14 @@ impl Platform {
         self.check_writable()?;
         let metadata = options.metadata_map()?;
         let provenance = options.provenance_map()?;
-        Ok((metadata, provenance, self.wants_encryption(options)?))
+        let encrypt = self.wants_encryption(options)?;
+        if let Some(problem) = crate::model::model_bytes_problem(graph) {
+            return Err(Error::InvalidModel {
+                source_name: Some(name.into()),
+                reason: format!("{problem}; nothing was pushed"),
+            });
+        }
+        Ok((metadata, provenance, encrypt))
     }
 
     /// Claims the next version of model `name`: its root folder, the version, its folder.
