@@ -135,3 +135,18 @@ def test_push_refuses_bytes_that_are_not_a_model(tmp_path):
     with pytest.raises(InvalidModelError):
         p.push_model("fresh", junk)
     assert p.list_models() == ["m"] and p.model_versions("m") == [1]
+
+
+def test_pushing_identical_content_returns_the_latest_version(tmp_path):
+    """The rule lives in the core push, so Python gets it too: same ONNX bytes (SHA-256, checked
+    with hashlib) and metadata as the latest → that version, nothing written."""
+    import hashlib
+
+    p = LeptonAI(str(tmp_path / "reg"), key=os.urandom(32))
+    first = p.push_model("m", add_mul(), metadata={"auc": 0.9})
+    again = p.push_model("m", add_mul(), metadata={"auc": 0.9})
+    assert again == first and p.model_versions("m") == [1]
+    assert hashlib.sha256(p.model_bytes("m")).hexdigest() == hashlib.sha256(add_mul()).hexdigest()
+    assert p.push_model("m", add_mul(), metadata={"auc": 0.95}).version == 2
+    assert p.push_model("m", logistic_regression(), metadata={"auc": 0.95}).version == 3
+    assert p.model_versions("m") == [1, 2, 3]

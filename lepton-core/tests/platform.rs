@@ -339,10 +339,11 @@ fn hostile_latest_hint(b: Backend) {
     let f = fixture(b);
     let p = f.open_with(None, false);
     let hint = model_root(p.prefix(), "m").join("LATEST");
-    for bogus in [u64::MAX, 1_000_000_000] {
+    // other bytes each time: a push of the latest's own bytes writes nothing
+    for (seed, bogus) in [(1, u64::MAX), (2, 1_000_000_000)] {
         let body = format!("{{\"version\": {bogus}}}");
         block_on(p.store().put(&hint, PutPayload::from(body.into_bytes()))).unwrap();
-        let v = push(&p, "m", &bytes(1, 10));
+        let v = push(&p, "m", &bytes(seed, 10));
         // the push repaired the bogus hint
         let text = block_on(async { p.store().get(&hint).await.unwrap().bytes().await.unwrap() });
         assert_eq!(
@@ -387,6 +388,53 @@ fn cache_and_tampering(b: Backend) {
     assert_eq!(p.model_bytes("c", None).unwrap().1, data);
 }
 
+/// Pushing what the latest version already holds (same bytes, metadata, provenance and
+/// encryption) returns that version and writes nothing; any difference is a new version.
+fn identical_push_returns_the_latest(b: Backend) {
+    let f = fixture(b);
+    for key in [None, Some(Key::generate())] {
+        let p = f.open(key.clone());
+        let name = if key.is_some() { "sealed" } else { "plain" };
+        let first = p
+            .push_model(name, &bytes(1, 500), &PushOptions::default())
+            .unwrap();
+        let again = p
+            .push_model(name, &bytes(1, 500), &PushOptions::default())
+            .unwrap();
+        assert_eq!(again, first);
+        assert_eq!(p.model_versions(name).unwrap(), vec![1]);
+        let tagged = PushOptions {
+            metadata: serde_json::json!({"auc": 0.9}),
+            ..Default::default()
+        };
+        assert_eq!(
+            p.push_model(name, &bytes(1, 500), &tagged).unwrap().version,
+            2
+        );
+        assert_eq!(
+            p.push_model(name, &bytes(1, 500), &tagged).unwrap().version,
+            2
+        );
+        assert_eq!(
+            p.push_model(name, &bytes(2, 500), &tagged).unwrap().version,
+            3
+        );
+        // an older version's bytes are new again: only the latest counts
+        assert_eq!(
+            p.push_model(name, &bytes(1, 500), &tagged).unwrap().version,
+            4
+        );
+        if key.is_some() {
+            assert_eq!(
+                p.push_model(name, &bytes(1, 500), &unencrypted())
+                    .unwrap()
+                    .version,
+                5
+            );
+        }
+    }
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         mod memory { $( #[test] fn $case() { super::$case(super::Backend::Memory) } )* }
@@ -405,6 +453,7 @@ suite!(
     encrypted_registry_refuses_swaps,
     hostile_latest_hint,
     cache_and_tampering,
+    identical_push_returns_the_latest,
 );
 
 // ----- remote-only behaviour --------------------------------------------------------------------
