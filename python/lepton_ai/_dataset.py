@@ -110,8 +110,28 @@ def write_dataset(
     ``filter`` is ``"shuffle"`` (byte shuffle of numeric columns before zstd: on float32 data it
     makes zstd decode faster) or ``"none"``. ``progress`` shows a bar while writing (``None``:
     automatic on a terminal or in a notebook; ``True``/``False``; or a callable
-    ``(done_bytes, total_bytes)``). Raises ``AlreadyExistsError`` if that version exists and
-    ``SchemaError`` if the columns disagree in length.
+    ``(done_bytes, total_bytes)``).
+
+    Args:
+        uri: a local path or an object-store URI (``s3://``, ``gs://``, ``az://``, ``memory://``).
+        columns: column name -> array (rows along the first axis) or list of str/bytes.
+        key: the key to encrypt with; None: unencrypted, integrity-checked by hashes.
+        version: the version number to write (1, 2, ...).
+        chunk_bytes: the target uncompressed size of a chunk, in bytes.
+        codec: ``"zstd"`` or ``"none"``.
+        zstd_level: zstd's compression level (1-22).
+        filter: ``"shuffle"`` or ``"none"``.
+        storage_options: object-store options (as ``LeptonAI`` takes them).
+        metadata: free-form string metadata stored in the manifest.
+        progress: a bar, no bar, or a callable ``(done_bytes, total_bytes)`` (see above).
+
+    Returns:
+        The written version, opened as a :class:`Dataset`.
+
+    Raises:
+        AlreadyExistsError: that version exists.
+        SchemaError: the columns disagree in length, or a column's dtype is not supported.
+        InvalidArgumentError: an unknown codec or filter, or a bad option.
     """
     uri = str(uri)
     prepared = _prepare_columns(columns)
@@ -201,6 +221,18 @@ class Dataset(_DatasetBase):
     column's row shape, or ``str``/``bytes``), so a torch ``DataLoader`` with the default collate
     yields ``(images, labels)``; ``ds[i:j]`` a tuple of column arrays. Random access decodes one
     chunk and keeps recent chunks in a bounded cache (``cache_bytes``).
+
+    Args:
+        uri: the dataset version's location (a local path or an object-store URI).
+        key: the key it was encrypted with; None for an unencrypted dataset.
+        version: the version to open; None for the latest.
+        storage_options: object-store options (as ``LeptonAI`` takes them).
+        cache_bytes: the bound of the decoded-chunk cache, in bytes.
+
+    Raises:
+        NotFoundError: no dataset (or version) at ``uri``.
+        KeyRequiredError: the dataset is encrypted and no key was given.
+        WrongKeyError: ``key`` is not the dataset's.
     """
 
     def __init__(
