@@ -30,6 +30,31 @@ def _model(graph: onnx.GraphProto) -> bytes:
     return model.SerializeToString()
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    return bytes(out + bytes([n]))
+
+
+def holding(payload: bytes) -> bytes:
+    """A tiny model the registry accepts: the top level of an ONNX ``ModelProto`` (``ir_version``
+    8, ``doc_string`` = ``payload``, an empty ``graph``), written by hand so ``payload`` may be any
+    bytes. Registry tests use it where what the graph computes does not matter."""
+    return b"\x08\x08\x32" + _varint(len(payload)) + payload + b"\x3a\x00"
+
+
+def sized(seed: int, n: int = 1000) -> bytes:
+    """A model from :func:`holding` of exactly ``n`` bytes (``n >= 6``; a few sizes such as 134
+    cannot be written this way), different per ``seed``."""
+    for varint_len in range(1, 5):
+        payload = n - 5 - varint_len
+        if payload >= 0 and len(_varint(payload)) == varint_len:
+            return holding(bytes((i * 31 + seed) % 251 for i in range(payload)))
+    raise ValueError(f"no model of {n} bytes")
+
+
 def add_mul() -> bytes:
     """Two float32 inputs ``x``, ``y`` of shape ``[N, 3]`` (``N`` symbolic) and two outputs:
     ``sum = x + y`` and ``prod = x * y``. Made with ``helper.make_node("Add"/"Mul")``."""

@@ -13,6 +13,7 @@ import pytest
 
 from lepton_ai import LeptonAI
 from lepton_ai.cli import main
+from model_fixtures import holding
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +34,7 @@ def run(capsys, *argv: str) -> tuple:
     return code, out, err
 
 
-def model_file(tmp_path: Path, content: bytes = b"\x08\x07onnx-ish bytes") -> Path:
+def model_file(tmp_path: Path, content: bytes = holding(b"onnx-ish bytes")) -> Path:
     p = tmp_path / "m.onnx"
     p.write_bytes(content)
     return p
@@ -46,7 +47,7 @@ def test_push_ls_info_pull_rm(capsys, tmp_path, reg):
         "pushed m version 1\n",
     )
     f2 = tmp_path / "m2.onnx"
-    f2.write_bytes(b"\x08\x07other onnx-ish bytes")
+    f2.write_bytes(holding(b"other onnx-ish bytes"))
     assert run(capsys, "-r", reg, "push", "model", "m", str(f2))[1] == "pushed m version 2\n"
     assert run(capsys, "-r", reg, "ls", "models")[1] == "m\n"
     assert run(capsys, "-r", reg, "ls", "model", "m")[1] == "1\n2\n"
@@ -73,7 +74,7 @@ def test_encrypted_push_pull_and_verify(capsys, tmp_path, reg, monkeypatch):
     key = os.urandom(32)
     key_file = tmp_path / "key"
     key_file.write_text(key.hex())
-    f = model_file(tmp_path, b"\x08\x07 secret graph bytes")
+    f = model_file(tmp_path, holding(b"secret graph bytes"))
     code, out, _ = run(capsys, "-r", reg, "--key-file", str(key_file), "push", "model", "s", str(f))
     assert (code, out) == (0, "pushed s version 1 (encrypted)\n")
     # without the key: a clear error, exit status 1
@@ -312,7 +313,7 @@ def test_base64_key_in_the_environment_and_in_a_key_file(capsys, tmp_path, reg, 
 
     key = os.urandom(32)
     monkeypatch.setenv("LEPTON_KEY", base64.b64encode(key).decode())
-    f = model_file(tmp_path, b"\x08\x07 b64 secret")
+    f = model_file(tmp_path, holding(b"b64 secret"))
     assert run(capsys, "-r", reg, "push", "model", "s", str(f))[1] == "pushed s version 1 (encrypted)\n"
     # the same key as hex in a key file, and as raw bytes, opens it
     monkeypatch.delenv("LEPTON_KEY")
@@ -340,7 +341,7 @@ def test_pushing_identical_content_returns_the_latest_version(capsys, tmp_path, 
         "m version 1 already holds this model; nothing pushed\n"
     )
     assert LeptonAI(reg, key=os.environ["LEPTON_KEY"]).model_versions("m") == [1]
-    f.write_bytes(b"\x08\x07changed")
+    f.write_bytes(holding(b"changed"))
     assert run(capsys, "-r", reg, "push", "model", "m", str(f))[1] == "pushed m version 2 (encrypted)\n"
 
     src = tmp_path / "d.npz"

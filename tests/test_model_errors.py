@@ -110,7 +110,21 @@ def test_too_many_inputs(add_mul: lepton_ai.Model) -> None:
 def test_wrong_dtype(add_mul: lepton_ai.Model) -> None:
     with pytest.raises(lepton_ai.InvalidInputError) as e:
         add_mul(A, A.astype(np.float64))
-    assert str(e.value) == "input `y`: expected dtype float32, got float64"
+    assert str(e.value) == (
+        "input `y`: expected dtype float32, got float64; convert the input to float32"
+    )
+    # onnxruntime (the peer) refuses the same feed, naming both dtypes
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(fx.add_mul(), providers=["CPUExecutionProvider"])
+    with pytest.raises(Exception, match=r"tensor\(double\).*tensor\(float\)"):
+        session.run(None, {"x": A, "y": A.astype(np.float64)})
+    # following the hint works, and matches the peer
+    fixed = add_mul(A, A.astype(np.float64).astype(np.float32))
+    want_all = session.run(None, {"x": A, "y": A})
+    assert len(fixed) == len(want_all) == 2
+    for got, want in zip(fixed, want_all):
+        np.testing.assert_array_equal(got, want)
     with pytest.raises(lepton_ai.InvalidInputError) as e:
         add_mul(A, A.astype(np.complex64))
     assert str(e.value) == (
@@ -138,3 +152,16 @@ def test_runtime_errors_during_run_are_typed(add_mul: lepton_ai.Model) -> None:
     # and the model keeps working afterwards
     s, _ = add_mul(A, A)
     np.testing.assert_array_equal(s, A * 2)
+
+
+def test_int64_fed_to_an_int32_input_names_the_conversion() -> None:
+    """numpy's default integer is int64; a model declaring int32 gets the dtype to convert to."""
+    model = lepton_ai.Model(fx.identity(fx.TensorProto.INT32, [2]))
+    x = np.array([1, 2])
+    with pytest.raises(lepton_ai.InvalidInputError) as e:
+        model(x)
+    name = model.inputs[0].name
+    assert str(e.value) == (
+        f"input `{name}`: expected dtype int32, got int64; convert the input to int32"
+    )
+    np.testing.assert_array_equal(model(x.astype(np.int32)), x.astype(np.int32))

@@ -3,7 +3,8 @@ a local folder and S3.
 
 S3 is moto_server, started by ``scripts/moto.sh`` (sourced by ``scripts/test.sh``), which exports
 ``AWS_ENDPOINT`` and ``LEPTON_TEST_S3_BUCKET``. Without them the S3 cases FAIL (not skip), saying
-so. Models here are arbitrary bytes unless a test says otherwise: the registry never parses them.
+so. Models here are tiny hand-written ONNX top levels (``model_fixtures.sized``) unless a test says
+otherwise: the registry checks that pushed bytes are a model, then stores them as they are.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 import lepton_ai
 from lepton_ai import LeptonAI
 from lepton_ai._model_file import is_encrypted_model_file, read_model_file, save_model_file
+from model_fixtures import holding, sized
 from backends import FAST_FAIL, closed_port, make_uri, s3_bucket  # noqa: F401
 from lepton_ai.errors import (
     IntegrityError,
@@ -34,7 +36,8 @@ pytestmark = pytest.mark.usefixtures("lepton_home")
 
 
 def blob(seed: int, n: int = 1000) -> bytes:
-    return bytes((i * 31 + seed) % 251 for i in range(n))
+    """A model of ``n`` bytes the registry accepts, different per ``seed``."""
+    return sized(seed, n)
 
 
 # ----- conformance ---------------------------------------------------------------------------
@@ -146,7 +149,7 @@ def test_interrupted_push_is_invisible(uri):
 def test_encrypted_models(uri):
     key = os.urandom(32)
     p = LeptonAI(uri, key=key)
-    secret = b"\x08\x07" + b"secret weights " * 50
+    secret = holding(b"secret weights " * 50)
     info = p.push_model("secret", secret)
     assert info.encrypted and info.stored_size > info.size
     assert p.model_bytes("secret") == secret
@@ -296,7 +299,7 @@ def test_crashed_writer_leaves_no_version(tmp_path):
 def test_encrypted_model_file_roundtrip(tmp_path):
     key = os.urandom(32)
     path = tmp_path / "m.model"
-    onnx = b"\x08\x07" + b"graph" * 100
+    onnx = holding(b"graph" * 100)
     save_model_file(path, onnx, key=key)
     raw = path.read_bytes()
     assert raw.startswith(b"LEPTONMF") and b"graph" not in raw
@@ -429,9 +432,9 @@ def test_cache_shared_by_processes(tmp_path):
     reg, cache = tmp_path / "reg", tmp_path / "cache"
     LeptonAI(reg).push_model("m", blob(3, 200_000))
     script = (
-        "import sys; from lepton_ai import LeptonAI\n"
+        "import sys; from lepton_ai import LeptonAI; from model_fixtures import sized\n"
         f"p = LeptonAI({str(reg)!r}, cache_dir={str(cache)!r})\n"
-        f"assert p.model_bytes('m') == bytes((i * 31 + 3) % 251 for i in range(200_000))\n"
+        f"assert p.model_bytes('m') == sized(3, 200_000)\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     procs = [subprocess.Popen([sys.executable, "-c", script], env=env) for _ in range(4)]

@@ -10,7 +10,7 @@ import pytest
 
 from lepton_ai import LeptonAI, Model
 from lepton_ai._model_file import save_model_file
-from lepton_ai.errors import InvalidArgumentError, KeyRequiredError, WrongKeyError
+from lepton_ai.errors import InvalidArgumentError, InvalidModelError, KeyRequiredError, WrongKeyError
 from model_fixtures import add_mul, logistic_regression
 
 X = np.arange(6, dtype=np.float32).reshape(2, 3)
@@ -112,3 +112,41 @@ def test_encrypted_model_files_load_with_the_key(tmp_path):
     reg = LeptonAI(tmp_path / "reg")
     reg.push_model("from_sealed", sealed, key=key)
     check_add_mul(reg.load_model("from_sealed"))
+
+
+def test_push_refuses_bytes_that_are_not_a_model(tmp_path):
+    """Bytes that are neither ONNX nor ORT format are refused at push, before any version exists;
+    onnx and onnxruntime (the peers) refuse the same bytes."""
+    import onnx
+    import onnxruntime
+
+    junk = b"not a model"
+    with pytest.raises(Exception):
+        onnx.load_from_string(junk)
+    with pytest.raises(Exception):
+        onnxruntime.InferenceSession(junk)
+    p = LeptonAI(str(tmp_path / "reg"))
+    p.push_model("m", add_mul())
+    for bad, why in [(junk, "not an ONNX model"), (b"", "it is empty"), (add_mul()[:40], "it is truncated")]:
+        with pytest.raises(InvalidModelError) as e:
+            p.push_model("m", bad)
+        assert str(e.value).startswith(f"invalid model `m`: {why}"), e.value
+        assert str(e.value).endswith("nothing was pushed")
+    with pytest.raises(InvalidModelError):
+        p.push_model("fresh", junk)
+    assert p.list_models() == ["m"] and p.model_versions("m") == [1]
+
+
+def test_pushing_identical_content_returns_the_latest_version(tmp_path):
+    """The rule lives in the core push, so Python gets it too: same ONNX bytes (SHA-256, checked
+    with hashlib) and metadata as the latest → that version, nothing written."""
+    import hashlib
+
+    p = LeptonAI(str(tmp_path / "reg"), key=os.urandom(32))
+    first = p.push_model("m", add_mul(), metadata={"auc": 0.9})
+    again = p.push_model("m", add_mul(), metadata={"auc": 0.9})
+    assert again == first and p.model_versions("m") == [1]
+    assert hashlib.sha256(p.model_bytes("m")).hexdigest() == hashlib.sha256(add_mul()).hexdigest()
+    assert p.push_model("m", add_mul(), metadata={"auc": 0.95}).version == 2
+    assert p.push_model("m", logistic_regression(), metadata={"auc": 0.95}).version == 3
+    assert p.model_versions("m") == [1, 2, 3]

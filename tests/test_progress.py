@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import lepton_ai._progress as progress_module
+from model_fixtures import holding
 from lepton_ai import Key, LeptonAI
 
 
@@ -41,7 +42,7 @@ def test_bars_are_named_by_the_item(tmp_path: Path, bars: list[RecordingBar]) ->
     platform = LeptonAI(str(tmp_path / "reg"), key=Key.generate(), progress=True)
     x = np.zeros((1000, 8), np.float32)
     platform.push_dataset("medical", "train", {"x": x})
-    platform.push_model("net", b"\x08\x07 not really onnx but bytes")
+    platform.push_model("net", holding(b"not really onnx but bytes"))
     platform.model_bytes("net")
     assert [b.desc for b in bars] == ["push medical/train", "push net", "pull net"]
     assert bars[0].n == bars[0].total == x.nbytes and all(b.closed for b in bars)

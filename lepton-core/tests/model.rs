@@ -142,7 +142,7 @@ fn bad_inputs_are_typed_errors() {
     let wrong_dtype = Tensor::from_vec(vec![1, 3], vec![0f64; 3]).unwrap();
     assert_eq!(
         msg(model.run([&wrong_dtype, &x])),
-        "input `x`: expected dtype float32, got float64"
+        "input `x`: expected dtype float32, got float64; convert the input to float32"
     );
     let wrong_rank = Tensor::from_vec(vec![3], vec![0f32; 3]).unwrap();
     assert_eq!(

@@ -5,7 +5,8 @@
 //! cases fail (they are not skipped): run `source scripts/moto.sh` first, or `scripts/test.sh`.
 //! Each case uses a fresh random prefix, so cases never see each other's objects.
 //!
-//! The "models" here are arbitrary bytes: the registry stores bytes and never parses them.
+//! The "models" here are tiny hand-written ONNX top levels (`common::sized_model`): the registry
+//! checks that pushed bytes are a model, then stores them as they are.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use lepton_core::Error;
 use object_store::{ObjectStoreExt, PutPayload};
 
 mod common;
-use common::{closed_port, fixture, Backend, Fixture};
+use common::{closed_port, fixture, onnx_holding, sized_model, Backend, Fixture};
 
 impl Fixture {
     fn open(&self, key: Option<Key>) -> Platform {
@@ -31,10 +32,9 @@ impl Fixture {
     }
 }
 
+/// A model of `len` bytes the registry accepts, different for each `seed`.
 fn bytes(seed: u8, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[1] ^ seed)
-        .collect()
+    sized_model(seed, len)
 }
 
 fn push(p: &Platform, name: &str, data: &[u8]) -> u64 {
@@ -230,7 +230,7 @@ fn encrypted_models(b: Backend) {
     let f = fixture(b);
     let key = Key::generate();
     let p = f.open(Some(key.clone()));
-    let secret = b"\x08\x07 this is a secret model graph, longer than a block".to_vec();
+    let secret = onnx_holding(b"this is a secret model graph, longer than a block");
     let info = p
         .push_model("secret", &secret, &PushOptions::default())
         .unwrap();
@@ -270,14 +270,15 @@ fn encrypted_models(b: Backend) {
         )
         .unwrap_err();
     assert!(matches!(e, Error::KeyRequired(_)), "{e}");
-    let plain = p.push_model("open", b"clear", &unencrypted()).unwrap();
+    let clear = onnx_holding(b"clear");
+    let plain = p.push_model("open", &clear, &unencrypted()).unwrap();
     assert!(!plain.encrypted);
     assert_eq!(
         f.open_with(None, false)
             .model_bytes("open", None)
             .unwrap()
             .1,
-        b"clear"
+        clear
     );
     assert_eq!(p.verify_model("secret", None).unwrap().version, 1);
 }
@@ -299,11 +300,12 @@ fn encrypted_registry_refuses_swaps(b: Backend) {
     p.push_model("secret", &secret, &PushOptions::default())
         .unwrap();
     // the key holder's explicit encrypt=False push is authenticated and opens
-    p.push_model("open", b"clear", &unencrypted()).unwrap();
-    assert_eq!(p.model_bytes("open", None).unwrap().1, b"clear");
+    let clear = onnx_holding(b"clear");
+    p.push_model("open", &clear, &unencrypted()).unwrap();
+    assert_eq!(p.model_bytes("open", None).unwrap().1, clear);
     // an attacker without the key pushes a plain version 2 of `secret`
     let attacker = f.open_with(None, false);
-    let v = push(&attacker, "secret", b"evil model");
+    let v = push(&attacker, "secret", &onnx_holding(b"evil model"));
     assert_eq!(v, 2);
     let e = p.model_bytes("secret", None).unwrap_err();
     assert!(matches!(e, Error::KeyRequired(_)), "{e}");
@@ -337,10 +339,11 @@ fn hostile_latest_hint(b: Backend) {
     let f = fixture(b);
     let p = f.open_with(None, false);
     let hint = model_root(p.prefix(), "m").join("LATEST");
-    for bogus in [u64::MAX, 1_000_000_000] {
+    // other bytes each time: a push of the latest's own bytes writes nothing
+    for (seed, bogus) in [(1, u64::MAX), (2, 1_000_000_000)] {
         let body = format!("{{\"version\": {bogus}}}");
         block_on(p.store().put(&hint, PutPayload::from(body.into_bytes()))).unwrap();
-        let v = push(&p, "m", &bytes(1, 10));
+        let v = push(&p, "m", &bytes(seed, 10));
         // the push repaired the bogus hint
         let text = block_on(async { p.store().get(&hint).await.unwrap().bytes().await.unwrap() });
         assert_eq!(
@@ -385,6 +388,53 @@ fn cache_and_tampering(b: Backend) {
     assert_eq!(p.model_bytes("c", None).unwrap().1, data);
 }
 
+/// Pushing what the latest version already holds (same bytes, metadata, provenance and
+/// encryption) returns that version and writes nothing; any difference is a new version.
+fn identical_push_returns_the_latest(b: Backend) {
+    let f = fixture(b);
+    for key in [None, Some(Key::generate())] {
+        let p = f.open(key.clone());
+        let name = if key.is_some() { "sealed" } else { "plain" };
+        let first = p
+            .push_model(name, &bytes(1, 500), &PushOptions::default())
+            .unwrap();
+        let again = p
+            .push_model(name, &bytes(1, 500), &PushOptions::default())
+            .unwrap();
+        assert_eq!(again, first);
+        assert_eq!(p.model_versions(name).unwrap(), vec![1]);
+        let tagged = PushOptions {
+            metadata: serde_json::json!({"auc": 0.9}),
+            ..Default::default()
+        };
+        assert_eq!(
+            p.push_model(name, &bytes(1, 500), &tagged).unwrap().version,
+            2
+        );
+        assert_eq!(
+            p.push_model(name, &bytes(1, 500), &tagged).unwrap().version,
+            2
+        );
+        assert_eq!(
+            p.push_model(name, &bytes(2, 500), &tagged).unwrap().version,
+            3
+        );
+        // an older version's bytes are new again: only the latest counts
+        assert_eq!(
+            p.push_model(name, &bytes(1, 500), &tagged).unwrap().version,
+            4
+        );
+        if key.is_some() {
+            assert_eq!(
+                p.push_model(name, &bytes(1, 500), &unencrypted())
+                    .unwrap()
+                    .version,
+                5
+            );
+        }
+    }
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         mod memory { $( #[test] fn $case() { super::$case(super::Backend::Memory) } )* }
@@ -403,6 +453,7 @@ suite!(
     encrypted_registry_refuses_swaps,
     hostile_latest_hint,
     cache_and_tampering,
+    identical_push_returns_the_latest,
 );
 
 // ----- remote-only behaviour --------------------------------------------------------------------
@@ -589,8 +640,20 @@ fn real_model_loads_from_an_encrypted_registry() {
         .unwrap();
     let names: Vec<&str> = model.inputs().iter().map(|i| i.name()).collect();
     assert_eq!(names, ["x", "y"]);
-    // not a model: the error names the registry item
-    p.push_model("junk", b"not onnx", &PushOptions::default())
+    // not a model: the push refuses it before anything is written
+    let e = p
+        .push_model("junk", b"not onnx", &PushOptions::default())
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidModel { .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "invalid model `junk`: not an ONNX model (invalid wire type 6 at byte 0); expected a \
+         serialized ModelProto (.onnx); nothing was pushed"
+    );
+    assert!(!p.list_models().unwrap().contains(&"junk".to_string()));
+    // a model's top level that ONNX Runtime still refuses (no opset import): the load error
+    // names the registry item
+    p.push_model("junk", &onnx_holding(b""), &PushOptions::default())
         .unwrap();
     let e = p
         .load_model("junk", None, &ModelOptions::default())

@@ -7,7 +7,7 @@ use lepton_core::platform::PushOptions;
 use lepton_core::Error;
 
 mod common;
-use common::{fixture, Backend};
+use common::{fixture, onnx_holding, Backend};
 
 #[test]
 fn provenance_round_trips_through_a_keyed_registry() {
@@ -23,7 +23,7 @@ fn provenance_round_trips_through_a_keyed_registry() {
     let info = p
         .push_model(
             "net",
-            b"onnx bytes",
+            &onnx_holding(b"onnx bytes"),
             &PushOptions {
                 provenance: provenance.clone(),
                 ..Default::default()
@@ -44,13 +44,15 @@ fn provenance_round_trips_through_a_keyed_registry() {
 fn no_provenance_writes_none_and_a_non_object_is_refused() {
     let f = fixture(Backend::Memory);
     let p = f.open_opts(None, false, vec![]);
-    let info = p.push_model("m", b"x", &PushOptions::default()).unwrap();
+    let info = p
+        .push_model("m", &onnx_holding(b"x"), &PushOptions::default())
+        .unwrap();
     assert!(info.provenance.is_empty());
     assert!(!info.to_json().contains("provenance"));
     let err = p
         .push_model(
             "m",
-            b"x",
+            &onnx_holding(b"x"),
             &PushOptions {
                 provenance: serde_json::json!([1, 2]),
                 ..Default::default()

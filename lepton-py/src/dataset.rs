@@ -158,6 +158,17 @@ impl PyKey {
 
     /// A key from a passphrase (Argon2id). Without `salt`, the salt is drawn when writing and read
     /// from the manifest when opening.
+    ///
+    /// Args:
+    ///     passphrase: the passphrase (str).
+    ///     salt: the Argon2id salt (bytes, at least 16); None: drawn when writing, read from the
+    ///         manifest when opening.
+    ///
+    /// Returns:
+    ///     A Key (32 bytes derived with Argon2id).
+    ///
+    /// Raises:
+    ///     InvalidArgumentError: the salt is shorter than 16 bytes.
     #[staticmethod]
     #[pyo3(signature = (passphrase, salt=None))]
     fn from_passphrase(

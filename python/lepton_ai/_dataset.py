@@ -234,11 +234,32 @@ def write_dataset(
     Hugging Face ``datasets``). ``key`` encrypts it (``None``: unencrypted, integrity-checked by
     hashes). ``codec`` is ``"zstd"`` or ``"none"`` (a chunk zstd shrinks by less than 5 % is
     stored as is); ``filter`` is ``"shuffle"`` (byte shuffle of numeric columns before zstd: on
-    float32 data it makes zstd decode faster) or ``"none"``. ``progress`` shows a bar while
-    writing (``None``: automatic on a terminal or in a notebook; ``True``/``False``; or a
-    callable ``(done_bytes, total_bytes)``, ``total_bytes`` 0 for a stream). Raises
-    ``AlreadyExistsError`` if that version exists and ``SchemaError`` if the columns disagree in
-    length.
+    float32 data it makes zstd decode faster) or ``"none"``.
+
+    Args:
+        uri: a local path or an object-store URI (``s3://``, ``gs://``, ``az://``, ``memory://``).
+        columns: one batch (column name -> array with rows along the first axis, or a list of
+            str/bytes, or a list of arrays of one dtype and rank for a variable-shape column), an
+            iterable of such batches, a ``Dataset``, or a data frame.
+        key: the key to encrypt with; None: unencrypted, integrity-checked by hashes.
+        version: the version number to write (1, 2, ...).
+        chunk_bytes: the target uncompressed size of a chunk, in bytes.
+        codec: ``"zstd"`` or ``"none"``.
+        zstd_level: zstd's compression level (1-22).
+        filter: ``"shuffle"`` or ``"none"``.
+        storage_options: object-store options (as ``LeptonAI`` takes them).
+        metadata: free-form string metadata stored in the manifest.
+        progress: ``None`` (a bar on a terminal or in a notebook), ``True``/``False``, or a
+            callable ``(done_bytes, total_bytes)`` (``total_bytes`` is 0 for a stream).
+
+    Returns:
+        The written version, opened as a :class:`Dataset`.
+
+    Raises:
+        AlreadyExistsError: that version exists.
+        SchemaError: the columns disagree in length, a column mixes types, or a column's dtype
+            is not supported (the message names the column).
+        InvalidArgumentError: an unknown codec or filter, or a bad option.
     """
     uri = str(uri)
     native = _lepton.DatasetWriter(
@@ -332,6 +353,18 @@ class Dataset(_DatasetBase):
     column's row shape, or ``str``/``bytes``), so a torch ``DataLoader`` with the default collate
     yields ``(images, labels)``; ``ds[i:j]`` a tuple of column arrays. Random access decodes one
     chunk and keeps recent chunks in a bounded cache (``cache_bytes``).
+
+    Args:
+        uri: the dataset version's location (a local path or an object-store URI).
+        key: the key it was encrypted with; None for an unencrypted dataset.
+        version: the version to open; None for the latest.
+        storage_options: object-store options (as ``LeptonAI`` takes them).
+        cache_bytes: the bound of the decoded-chunk cache, in bytes.
+
+    Raises:
+        NotFoundError: no dataset (or version) at ``uri``.
+        KeyRequiredError: the dataset is encrypted and no key was given.
+        WrongKeyError: ``key`` is not the dataset's.
     """
 
     def __init__(

@@ -103,6 +103,18 @@ class Model(_lepton.NativeModel):
     """
 
     def __init__(self, source: Any, *args: Any, **kwargs: Any) -> None:
+        """Loads a model: ``Model(source, ...)`` takes what :func:`load_model` takes.
+
+        Args:
+            source: path of an ``.onnx`` (or encrypted ``.model``) file, or the model's bytes.
+            *args: passed on as :func:`load_model` passes them.
+            **kwargs: :func:`load_model`'s keyword arguments (``providers=``, ``key=``, ...).
+
+        Raises:
+            InvalidModelError: the source is not a loadable ONNX model.
+            NotFoundError: no file at the path.
+            ProviderUnavailableError: a provider is unavailable and ``strict=True``.
+        """
         # The native __new__ has loaded the model from the same arguments.
         self._inputs = _infos(self.input_specs)
         self._outputs = _infos(self.output_specs)
@@ -290,14 +302,31 @@ class Model(_lepton.NativeModel):
         :class:`lepton_ai.TuneReport`. See :func:`lepton_ai._tune.autotune` for the arguments
         (``objective="latency" | "throughput"``, ``labels=``, ``max_accuracy_drop=0.005``,
         ``budget_s=60``, ...). The model itself is not changed: ``report.load()`` loads the
-        pick; ``LeptonAI.autotune_model`` also stores it in the registry."""
+        pick; ``LeptonAI.autotune_model`` also stores it in the registry.
+
+        Args:
+            inputs_or_dataset: example inputs (arrays, one row or a batch) or a
+                :class:`lepton_ai.Dataset` the trials run on.
+            **kwargs: the search options of :func:`lepton_ai._tune.autotune`.
+
+        Returns:
+            A :class:`lepton_ai.TuneReport` (every trial, the pick, the speedup).
+
+        Raises:
+            InvalidArgumentError: an unknown option or inputs that do not fit the model.
+            InvalidInputError: inputs whose dtype or shape the model refuses.
+        """
         from ._tune import autotune
 
         return autotune(self, inputs_or_dataset, **kwargs)
 
     # ----- torch-like conveniences -----------------------------------------------------------
     def eval(self) -> "Model":
-        """Returns self (an ONNX model has no training mode); lets torch-style code run as is."""
+        """Returns self (an ONNX model has no training mode); lets torch-style code run as is.
+
+        Returns:
+            This model, unchanged.
+        """
         return self
 
     #: Where the model came from (``lepton_ai.export_model`` fills it in: framework, exporter,
@@ -308,6 +337,12 @@ class Model(_lepton.NativeModel):
         """torch's habit: ``"cpu"`` returns this model; ``"cuda"`` / ``"cuda:N"`` (or a
         ``torch.device``) returns it loaded on the CUDA execution provider of that device,
         strictly: write ``model = model.to(device)``.
+
+        Args:
+            device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device``.
+
+        Returns:
+            This model (``"cpu"``) or a copy loaded on that CUDA device.
 
         Raises:
             ProviderUnavailableError: no CUDA provider (or no such device) in the loaded runtime.
@@ -348,6 +383,12 @@ class Model(_lepton.NativeModel):
         ``decrypt=True`` writes plain ONNX even from an encrypted source (the clear model then
         sits on disk: only do it on purpose). The write is atomic: a crash leaves the old file or
         none.
+
+        Args:
+            path: the file to write (str or PathLike).
+            key: a :class:`lepton_ai.Key`, 32 bytes or 64 hex characters; None: the source's
+                key, if any.
+            decrypt: write plain ONNX even when the model came from an encrypted source.
 
         Raises:
             InvalidArgumentError: both ``key`` and ``decrypt=True``.
@@ -414,6 +455,9 @@ def load_model(
             A model loaded by path finds its side files next to the file, as onnxruntime does.
             Either way the weights are put inline: ``to_bytes``, ``save`` and ``push_model``
             keep every weight in one self-contained model.
+
+    Returns:
+        The loaded :class:`Model` (its ``inputs``/``outputs`` give names, dtypes and shapes).
 
     Raises:
         NotFoundError: the file, or an external-data side file it names, does not exist.

@@ -97,6 +97,10 @@ class LeptonAI:
         cache: ``False`` turns the cache off.
         progress: default for transfers: ``None`` automatic, ``True``/``False``, or a callable.
 
+    Raises:
+        InvalidArgumentError: an unknown URI scheme, storage option or key format.
+        NotFoundError: a local registry path that does not exist (read-only use).
+
     Opening does not touch the network; an unreachable registry raises ``UnreachableError`` on
     first use, after bounded timeouts and retries.
     """
@@ -397,8 +401,18 @@ class LeptonAI:
         return None if text is None else Profile._from_json(text)
 
     def profile(self, name: str, version: Optional[int] = None) -> Optional[Profile]:
-        """The tuning profile stored for this machine for ``name`` at ``version`` (latest when
-        None), or None."""
+        """The tuning profile stored for this machine for ``name`` at ``version``.
+
+        Args:
+            name: the model's name.
+            version: the version; None for the latest.
+
+        Returns:
+            This machine's :class:`Profile` for that version, or None when it was not tuned here.
+
+        Raises:
+            NotFoundError: no such model or version.
+        """
         return self._profile(name, version)
 
     def autotune_model(
@@ -419,6 +433,20 @@ class LeptonAI:
         keyed by this machine's fingerprint; when the pick is a transformed model (int8), it is
         pushed first as a new version whose metadata records where it came from, and the
         profile goes with that version. ``report.version`` is the version the profile is on.
+
+        Args:
+            name: the model's name.
+            validation: what the trials run on (see above).
+            version: the version to tune; None for the latest.
+            push: store the pick (and a transformed pick as a new version) in the registry.
+            **kwargs: :meth:`Model.autotune` options.
+
+        Returns:
+            The :class:`TuneReport` (``report.version``: the version the profile is on).
+
+        Raises:
+            NotFoundError: no such model, version or validation dataset.
+            InvalidArgumentError: an unknown option or validation data that does not fit.
         """
         info, onnx = self._pull_model(name, version, False)
         model = _load_model(onnx)
@@ -468,6 +496,9 @@ class LeptonAI:
 
     def model_versions(self, name: str) -> List[int]:
         """The committed versions of model ``name``.
+
+        Args:
+            name: the model's name.
 
         Returns:
             The version numbers, ascending; empty when ``name`` has none.
@@ -678,16 +709,29 @@ class LeptonAI:
     def dataset_splits(self, name: str) -> List[str]:
         """The splits of dataset ``name`` with at least one committed version.
 
+        Args:
+            name: the dataset's name.
+
         Returns:
             The split names, sorted; empty when ``name`` has none.
+
+        Raises:
+            InvalidArgumentError: ``name`` is not a valid dataset name.
         """
         return self._native.dataset_splits(name)
 
     def dataset_versions(self, name: str, split: str) -> List[int]:
         """The committed versions of ``name``/``split``.
 
+        Args:
+            name: the dataset's name.
+            split: the split (``"train"``, ``"test"``, ...).
+
         Returns:
             The version numbers, ascending; empty when there are none.
+
+        Raises:
+            InvalidArgumentError: ``name`` or ``split`` is not a valid name.
         """
         return self._native.dataset_versions(name, split)
 

@@ -111,7 +111,19 @@ class TransformCheck:
 
 @dataclasses.dataclass(frozen=True)
 class Profile:
-    """The settings a tune picked for one model on one machine (stored in the registry)."""
+    """The settings a tune picked for one model on one machine (stored in the registry).
+
+    Attributes:
+        fingerprint_id, fingerprint: the machine it was measured on (see
+            :func:`machine_fingerprint`).
+        objective: ``"latency"`` or ``"throughput"``.
+        settings: the picked ``load_model`` settings (and ``batch_size``).
+        variant: the picked model variant (``"original"``, ``"int8"``, ...).
+        beats_baseline, speedup, noise: the verdict against ONNX Runtime's defaults.
+        p50_ms: the pick's median run time, milliseconds.
+        rows_per_s: the pick's throughput, rows per second.
+        created_unix: when it was measured, seconds since the Unix epoch.
+    """
 
     fingerprint_id: str
     fingerprint: Dict[str, Any]
@@ -133,7 +145,11 @@ class Profile:
         return cls(**{f.name: d.get(f.name) for f in dataclasses.fields(cls)})
 
     def load_kwargs(self) -> Dict[str, Any]:
-        """The ``load_model`` keyword arguments of this profile."""
+        """The ``load_model`` keyword arguments of this profile.
+
+        Returns:
+            ``providers``, ``intra_op_threads``, ``inter_op_threads``, ``optimization_level``.
+        """
         s = self.settings
         return {
             "providers": list(s["providers"]),
@@ -153,7 +169,14 @@ _FINGERPRINT: Optional[Any] = None
 
 def machine_fingerprint() -> Any:
     """This machine's fingerprint (``.id``, ``.cpu``, ``.cores``, ``.gpus``, ``.runtime``,
-    ``.providers``); loads ONNX Runtime if needed. Computed once per process."""
+    ``.providers``); loads ONNX Runtime if needed. Computed once per process.
+
+    Returns:
+        The native fingerprint (profiles are kept per fingerprint ``.id``).
+
+    Raises:
+        RuntimeNotFoundError: ONNX Runtime's library cannot be found.
+    """
     global _FINGERPRINT
     if _FINGERPRINT is None:
         _FINGERPRINT = _lepton.machine_fingerprint(None, find_onnxruntime_library())
@@ -184,6 +207,15 @@ class TuneReport:
         variants: Mapping[str, bytes],
         elapsed_s: float,
     ) -> None:
+        """Built by :func:`autotune` (not by users) from what the search measured.
+
+        Args:
+            result: the native search result.
+            trials: every trial, the baseline first.
+            checks: the accuracy gate's verdict on each transform.
+            variants: variant name -> ONNX bytes.
+            elapsed_s: how long the tune took, seconds.
+        """
         self._result = result
         self.trials = trials
         self.checks = checks
@@ -205,33 +237,70 @@ class TuneReport:
         return Profile._from_json(self.profile_json())
 
     def profile_json(self) -> str:
-        """The pick as the registry stores it (JSON)."""
+        """The pick as the registry stores it.
+
+        Returns:
+            The profile as JSON text.
+        """
         return str(self._result.profile_json())
 
     def best_model_bytes(self) -> bytes:
-        """The ONNX bytes of the picked variant."""
+        """The ONNX bytes of the picked variant.
+
+        Returns:
+            The serialized ONNX ``ModelProto`` of the pick (int8 when a quantized variant won).
+        """
         return self._variants[self.best.variant]
 
     def load(self, **kwargs: Any) -> "Model":
-        """Loads the picked variant with the picked settings (``kwargs`` override them)."""
+        """Loads the picked variant with the picked settings.
+
+        Args:
+            **kwargs: :func:`lepton_ai.load_model` keyword arguments overriding the pick's.
+
+        Returns:
+            The loaded :class:`lepton_ai.Model`.
+
+        Raises:
+            ProviderUnavailableError: a picked provider is unavailable here with ``strict=True``.
+            InvalidArgumentError: an unknown keyword argument.
+        """
         from ._model import load_model
 
         args = {**self.best.load_kwargs(), **kwargs}
         return load_model(self.best_model_bytes(), **args)
 
     def to_rows(self) -> List[Dict[str, Any]]:
-        """One dict per trial (what ``pandas.DataFrame`` takes)."""
+        """One dict per trial.
+
+        Returns:
+            One dict per trial, the :class:`Trial` fields as keys (what ``pandas.DataFrame`` takes).
+        """
         return [dataclasses.asdict(t) for t in self.trials]
 
     def to_pandas(self) -> Any:
-        """The trials as a ``pandas.DataFrame`` (needs pandas)."""
+        """The trials as a table (needs pandas).
+
+        Returns:
+            A ``pandas.DataFrame``, one row per trial.
+        """
         import pandas as pd  # type: ignore[import-untyped]
 
         return pd.DataFrame(self.to_rows())
 
     def plot(self, ax: Any = None) -> Any:
         """Bar chart of every timed trial (median, with p99 as the error bar; rows/s for
-        throughput), the pick highlighted; returns the matplotlib Axes (needs matplotlib)."""
+        throughput), the pick highlighted (needs matplotlib).
+
+        Args:
+            ax: the matplotlib Axes to draw on; None: a new figure.
+
+        Returns:
+            The matplotlib Axes drawn on.
+
+        Raises:
+            ImportError: matplotlib is not installed.
+        """
         import matplotlib.pyplot as plt
 
         timed = [t for t in self.trials if t.runs > 0]

@@ -160,27 +160,13 @@ def cmd_push(args: argparse.Namespace) -> int:
         return 0
     if args.column:
         raise InvalidArgumentError("--column applies to datasets only")
-    same = _same_model_version(p, args)
-    if same is not None:
-        print(f"{args.name} version {same} already holds this model; nothing pushed")
-        return 0
+    before = p.model_versions(args.name) if args.name in p.list_models() else []
     info = p.push_model(args.name, args.path, metadata=metadata, encrypt=encrypt)
+    if info.version in before:  # the core returns the latest version when it holds these bytes
+        print(f"{args.name} version {info.version} already holds this model; nothing pushed")
+        return 0
     print(f"pushed {info.name} version {info.version}{' (encrypted)' if info.encrypted else ''}")
     return 0
-
-
-def _same_model_version(p: LeptonAI, args: argparse.Namespace) -> Optional[int]:
-    """The latest version of model ``args.name`` if it holds the same ONNX bytes as the file."""
-    from ._model_file import is_encrypted_model_file, read_model_file
-
-    if args.name not in p.list_models():
-        return None
-    encrypted = is_encrypted_model_file(args.path)
-    onnx = read_model_file(args.path, _read_key(args) if encrypted else None)
-    latest = p.model_info(args.name)
-    if latest.size != len(onnx) or p.model_bytes(args.name, latest.version) != onnx:
-        return None
-    return latest.version
 
 
 def _same_dataset_version(

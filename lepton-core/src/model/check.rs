@@ -14,6 +14,15 @@ pub(crate) fn is_ort_format(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && &bytes[4..8] == b"ORTM"
 }
 
+/// Why `bytes` is neither an ORT-format model nor (at its top level) an ONNX model; `None`
+/// when it is one of them: what the registry checks before it stores a pushed model.
+pub(crate) fn model_bytes_problem(bytes: &[u8]) -> Option<String> {
+    if is_ort_format(bytes) {
+        return None;
+    }
+    onnx_problem(bytes)
+}
+
 /// Returns why `bytes` cannot be an ONNX model, or `None` if the top level looks right.
 pub(crate) fn onnx_problem(bytes: &[u8]) -> Option<String> {
     if bytes.is_empty() {

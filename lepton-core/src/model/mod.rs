@@ -34,6 +34,7 @@ mod tensor;
 pub mod tune;
 mod value;
 
+pub(crate) use check::model_bytes_problem;
 pub use convert::OutputData;
 pub use fingerprint::Fingerprint;
 pub use initializers::{Filling, Initializers};

@@ -284,8 +284,9 @@ fn check_input(info: &IoInfo, view: &TensorView<'_>) -> Result<()> {
         )));
     };
     if view.dtype != expected {
+        // The hint names the dtype to convert to, not a call: each binding knows its own.
         return Err(Error::InvalidInput(format!(
-            "input `{name}`: expected dtype {expected}, got {}",
+            "input `{name}`: expected dtype {expected}, got {}; convert the input to {expected}",
             view.dtype
         )));
     }

@@ -179,7 +179,7 @@ impl Platform {
         files: &[(String, u64)],
         options: &PushOptions,
     ) -> Result<ModelInfo> {
-        let (metadata, provenance, encrypt) = self.check_model_push(name, options)?;
+        let (metadata, provenance, encrypt) = self.check_model_push(name, graph, options)?;
         block_on(async {
             let (root, version, dir) = self.claim_model_version(name).await?;
             let total: u64 = graph.len() as u64 + files.iter().map(|(_, s)| *s).sum::<u64>();

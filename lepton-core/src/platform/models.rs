@@ -190,14 +190,18 @@ impl Platform {
         Entry::Model(name).what(version)
     }
 
-    /// Pushes ONNX bytes as the next version of `name`; returns the committed manifest.
+    /// Pushes ONNX bytes as the next version of `name`; returns the committed manifest. When the
+    /// latest version already holds these bytes (same SHA-256), with the same metadata,
+    /// provenance and encryption, nothing is written and that version's manifest is returned.
     pub fn push_model(&self, name: &str, onnx: &[u8], options: &PushOptions) -> Result<ModelInfo> {
-        let (metadata, provenance, encrypt) = self.check_model_push(name, options)?;
-        if onnx.is_empty() {
-            return Err(Error::InvalidModel {
-                source_name: Some(name.into()),
-                reason: "the model is empty (0 bytes)".into(),
-            });
+        let (metadata, provenance, encrypt) = self.check_model_push(name, onnx, options)?;
+        if let Some(latest) = self.latest_holding(name, onnx, &metadata, &provenance, encrypt) {
+            tracing::info!(
+                name,
+                version = latest.version,
+                "model unchanged; nothing pushed"
+            );
+            return Ok(latest);
         }
         block_on(async {
             let (root, version, dir) = self.claim_model_version(name).await?;
@@ -222,13 +226,59 @@ impl Platform {
         })
     }
 
+    /// The latest version of `name` when it holds exactly `onnx` (SHA-256) as one object, with
+    /// these metadata, provenance and encryption; `None` otherwise, or when it cannot be read (the
+    /// push then adds a version, as it would without this check).
+    fn latest_holding(
+        &self,
+        name: &str,
+        onnx: &[u8],
+        metadata: &serde_json::Map<String, serde_json::Value>,
+        provenance: &serde_json::Map<String, serde_json::Value>,
+        encrypt: bool,
+    ) -> Option<ModelInfo> {
+        // Online and past the cache: a push must not fill the cache with an older version.
+        let latest = block_on(self.model_info_online(name, None)).ok()?;
+        let same_manifest = latest.size == onnx.len() as u64
+            && latest.weights.is_empty()
+            && latest.encrypted == encrypt
+            && &latest.metadata == metadata
+            && &latest.provenance == provenance;
+        if !same_manifest {
+            return None;
+        }
+        // A plain object's hash is the ONNX bytes' hash; a sealed one is read back (from the
+        // cache if there, else from the store without filling the cache) and opened.
+        let stored_onnx_sha256 = if latest.encrypted {
+            let cached = self
+                .cache
+                .as_ref()
+                .and_then(|c| c.get_object(&latest.sha256));
+            let stored = match cached {
+                Some(hit) => hit,
+                None => {
+                    let root = model_root(&self.prefix, name);
+                    let path = version_dir(&root, latest.version).join(latest.object.as_str());
+                    let data = block_on(self.download(&path, &None)).ok()?;
+                    (sha256_hex(&data) == latest.sha256).then_some(data)?
+                }
+            };
+            sha256_hex(&self.decrypt(&latest, stored).ok()?)
+        } else {
+            latest.sha256.clone()
+        };
+        (stored_onnx_sha256 == sha256_hex(onnx)).then_some(latest)
+    }
+
     /// What every model push checks before it claims a version (the name, a writable registry,
-    /// metadata and provenance as JSON objects, a key when encrypting): the manifest's metadata
-    /// and provenance, and whether to encrypt.
+    /// metadata and provenance as JSON objects, a key when encrypting, `graph` being an ONNX or
+    /// ORT-format model): the manifest's metadata and provenance, and whether to encrypt.
+    /// Nothing is written before these pass, so bytes that are not a model never get a version.
     #[allow(clippy::type_complexity)]
     pub(super) fn check_model_push(
         &self,
         name: &str,
+        graph: &[u8],
         options: &PushOptions,
     ) -> Result<(
         serde_json::Map<String, serde_json::Value>,
@@ -239,7 +289,14 @@ impl Platform {
         self.check_writable()?;
         let metadata = options.metadata_map()?;
         let provenance = options.provenance_map()?;
-        Ok((metadata, provenance, self.wants_encryption(options)?))
+        let encrypt = self.wants_encryption(options)?;
+        if let Some(problem) = crate::model::model_bytes_problem(graph) {
+            return Err(Error::InvalidModel {
+                source_name: Some(name.into()),
+                reason: format!("{problem}; nothing was pushed"),
+            });
+        }
+        Ok((metadata, provenance, encrypt))
     }
 
     /// Claims the next version of model `name`: its root folder, the version, its folder.

@@ -195,3 +195,33 @@ impl Fixture {
         .unwrap()
     }
 }
+
+/// A tiny model the registry accepts (the top level of an ONNX `ModelProto`: `ir_version` 8,
+/// `doc_string` = `payload`, an empty `graph`), written here by hand: registry tests need bytes
+/// that pass the push-time format check without caring what the graph computes.
+pub fn onnx_holding(payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x08, 0x08, 0x32];
+    let mut n = payload.len() as u64;
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+    out.extend_from_slice(payload);
+    out.extend_from_slice(&[0x3a, 0x00]);
+    out
+}
+
+/// An accepted model (see [`onnx_holding`]) of exactly `len` bytes (at least 6), its
+/// `doc_string` filled with bytes derived from `seed`, so different seeds give different models.
+pub fn sized_model(seed: u8, len: usize) -> Vec<u8> {
+    let varint_len = |n: usize| (1..).find(|k| n < 1usize << (7 * k)).unwrap();
+    let n = (1..=4)
+        .map(|v| len.saturating_sub(5 + v))
+        .find(|&n| 5 + varint_len(n) + n == len)
+        .expect("len >= 6");
+    let payload: Vec<u8> = (0..n)
+        .map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[1] ^ seed)
+        .collect();
+    onnx_holding(&payload)
+}
