@@ -246,7 +246,7 @@ def test_cli_tune(tmp_path, medical, capsys, monkeypatch):
     monkeypatch.delenv("LEPTON_KEY", raising=False)
     monkeypatch.delenv("LEPTON_URI", raising=False)
     reg = tmp_path / "reg"
-    platform = LeptonAI(reg)
+    platform = LeptonAI(reg, encrypt=False)
     platform.push_model("medical", fitted_logreg(medical))
     platform.push_dataset("medical", "test", {"x": medical["x"], "labels": medical["labels"]})
     assert cli_main(["--registry", str(reg), "--no-progress", "tune", "medical",
@@ -254,7 +254,7 @@ def test_cli_tune(tmp_path, medical, capsys, monkeypatch):
     out = json.loads(capsys.readouterr().out)
     assert out["model"] == "medical" and out["stored"] is True
     assert set(out["transforms"]) == {"int8-dynamic", "int8-static"}
-    assert LeptonAI(reg).load_model("medical").profile is not None
+    assert LeptonAI(reg, encrypt=False).load_model("medical").profile is not None
     assert cli_main(["--registry", str(reg), "tune", "medical", "--validation", "medical"]) == 1
     assert "DATASET:SPLIT" in capsys.readouterr().err
 
@@ -265,7 +265,7 @@ def test_keyed_registry_ignores_a_profile_written_without_its_key(medical):
 
     keyed = LeptonAI("memory://autotune-mac", key=Key.generate())
     keyed.push_model("medical", fitted_logreg(medical))
-    intruder = LeptonAI("memory://autotune-mac")  # same store, no key
+    intruder = LeptonAI("memory://autotune-mac", encrypt=False)  # same store, no key
     _lepton.put_profile(intruder._native, "medical", profile_for(machine_fingerprint().id, ["cuda", "cpu"]))
     assert intruder.profile("medical") is not None  # readable without a key...
     model = keyed.load_model("medical")

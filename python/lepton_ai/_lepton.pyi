@@ -30,6 +30,7 @@ __all__ = [
     "write_model_file",
     "read_model_file",
     "_error_classes",
+    "ambient_key",
     "TuneTrial",
     "TuneResult",
     "Fingerprint",
@@ -274,6 +275,7 @@ class Platform:
         cache_max_bytes: int | None = None,
         no_cache: bool = False,
         storage_options: Mapping[str, str] | None = None,
+        encrypt: bool | None = None,
     ) -> Self: ...
     @property
     def uri(self) -> str:
@@ -479,3 +481,6 @@ def get_profile(
     platform: Platform, name: str, fingerprint_id: str, version: int | None = None
 ) -> str | None:
     """The stored profile (JSON) of ``name`` at ``version`` for ``fingerprint_id``, or None."""
+
+def ambient_key() -> bytes | None:
+    """The key a registry opened without one uses: ``$LEPTON_KEY``, else ``$LEPTON_HOME/key``."""

@@ -11,8 +11,10 @@
 
 The registry comes from ``--registry``, else ``$LEPTON_URI``, else the local default. The key
 (for encrypted items) comes from ``--key-file`` (32 raw bytes, or 64 hex digits / 44 base64
-characters), else ``$LEPTON_KEY`` (64 hex digits or 44 base64 characters); it is never taken on
-the command line, where other users could see it. Both are parsed by ``lepton-core``'s ``Key``.
+characters), else ``$LEPTON_KEY`` (64 hex digits or 44 base64 characters), else the key file
+``$LEPTON_HOME/key`` (created, mode 0600, by the first push to the local default registry); it is
+never taken on the command line, where other users could see it. Pushes are encrypted by default:
+``--no-encrypt`` stores in clear.
 Exit status: 0 on success, 1 on an error (a message on stderr), 2 on a usage error.
 """
 
@@ -41,13 +43,16 @@ def _kind(text: str) -> str:
 
 
 def _read_key(args: argparse.Namespace) -> Optional[bytes]:
-    """The key bytes from ``--key-file``, else ``$LEPTON_KEY``, else None (``lepton-core``'s
-    ``Key.from_file`` / ``Key.from_env`` parse them)."""
-    if args.key_file:
-        return _lepton.Key.from_file(args.key_file).to_bytes()
-    if os.environ.get("LEPTON_KEY", "").strip():
-        return _lepton.Key.from_env("LEPTON_KEY").to_bytes()
-    return None
+    """The key bytes from ``--key-file``, else ``$LEPTON_KEY``, else the key file
+    ``$LEPTON_HOME/key``, else None (``lepton-core`` finds and parses them)."""
+    given = _given_key(args)
+    return given if given is not None else _lepton.ambient_key()
+
+
+def _given_key(args: argparse.Namespace) -> Optional[bytes]:
+    """The key bytes from ``--key-file``, else None: the registry then finds its own key as the
+    library does (``$LEPTON_KEY``, then the key file)."""
+    return _lepton.Key.from_file(args.key_file).to_bytes() if args.key_file else None
 
 
 #: Commands that only read: on a local registry folder that does not exist they fail instead of
@@ -77,7 +82,7 @@ def _platform(args: argparse.Namespace) -> LeptonAI:
     options = dict(kv.split("=", 1) for kv in args.option) if args.option else None
     return LeptonAI(
         uri,
-        key=_read_key(args),
+        key=_given_key(args),
         cache_dir=args.cache_dir,
         storage_options=options,
         progress=False if args.no_progress else None,
@@ -419,7 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", help=split_help)
     p.add_argument("--column", help="dataset from a plain .npy: the column's name (default: x)")
     p.add_argument("--metadata", help="JSON object stored with the version")
-    p.add_argument("--no-encrypt", action="store_true", help="store in clear even with a key")
+    p.add_argument(
+        "--no-encrypt", action="store_true",
+        help="store in clear (the explicit choice; pushes are encrypted by default)",
+    )
 
     p = add("pull", "download a version to a file (datasets: .npz)", cmd_pull)
     p.add_argument("name")
@@ -465,6 +473,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The Python spelling of how a push gets a key (``lepton-py/src/errors.rs``), and the CLI's.
+_PUSH_KEY_PYTHON = (
+    "LeptonAI(uri, key=lepton_ai.Key.generate()) and keep the key, or set LEPTON_KEY; "
+    "LeptonAI(uri, encrypt=False) to store in clear"
+)
+_PUSH_KEY_CLI = (
+    "pass --key-file FILE or set $LEPTON_KEY (64 hex digits or 44 base64 characters); "
+    "--no-encrypt to store in clear"
+)
+
 KEY_HINT = "pass --key-file FILE or set $LEPTON_KEY (64 hex digits or 44 base64 characters)"
 
 
@@ -473,6 +491,7 @@ def _cli_message(e: LeptonError) -> str:
     calls of the library's messages."""
     text = str(e)
     if isinstance(e, KeyRequiredError):
+        text = text.replace(_PUSH_KEY_PYTHON, _PUSH_KEY_CLI)
         for python_advice in (
             "open the platform with its key (LeptonAI(uri, key=...))",
             "open it with LeptonAI(uri, key=...)",

@@ -208,7 +208,7 @@ impl Platform {
             let total: u64 = graph.len() as u64 + files.iter().map(|(_, s)| *s).sum::<u64>();
             let mut done = 0u64;
             report(&options.progress, 0, total)?;
-            let key = self.key.as_ref();
+            let key = self.key();
             let (stored, object) = if encrypt {
                 let k = key.expect("checked");
                 let sealed = crypto::seal(k, &seal_context(name, version), graph)?;
@@ -360,7 +360,7 @@ impl Platform {
                 .object_bytes(info, &w.object, &w.sha256, use_cache, &None)
                 .await?;
             let plain = if info.encrypted {
-                let Some(key) = &self.key else {
+                let Some(key) = self.key() else {
                     return Err(Error::KeyRequired(format!(
                         "{what} is encrypted; {NEEDS_PLATFORM_KEY}"
                     )));

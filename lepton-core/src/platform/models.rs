@@ -14,7 +14,7 @@ use super::model_weights::WeightsObject;
 use super::versions::{commit_path, now_unix, Commit};
 use super::{Platform, ProgressFn, PushOptions};
 use crate::crypto;
-use crate::error::{ENCRYPT_NEEDS_KEY, NEEDS_PLATFORM_KEY};
+use crate::error::NEEDS_PLATFORM_KEY;
 use crate::model::{Model, ModelOptions};
 use crate::rt::block_on;
 use crate::{Error, Result};
@@ -135,15 +135,9 @@ fn json_object(
 }
 
 impl Platform {
-    /// Whether a push encrypts: as asked, else when the platform has a key.
+    /// Whether a push encrypts ([`Platform::push_key`]'s rule).
     pub(super) fn wants_encryption(&self, options: &PushOptions) -> Result<bool> {
-        let encrypt = options.encrypt.unwrap_or(self.key.is_some());
-        if encrypt && self.key.is_none() {
-            return Err(Error::KeyRequired(format!(
-                "{ENCRYPT_NEEDS_KEY}: {NEEDS_PLATFORM_KEY}"
-            )));
-        }
-        Ok(encrypt)
+        Ok(self.push_key(options.encrypt)?.is_some())
     }
 
     pub(super) fn model_what(name: &str, version: Option<u64>) -> String {
@@ -171,7 +165,7 @@ impl Platform {
             let version = self.bucket.claim_next(&root).await?;
             let dir = version_dir(&root, version);
             let (stored, object) = if encrypt {
-                let key = self.key.as_ref().expect("checked above");
+                let key = self.key().expect("checked above");
                 let sealed = crypto::seal(key, &seal_context(name, version), onnx)?;
                 (Bytes::from(sealed), MODEL_SEALED)
             } else {
@@ -193,7 +187,7 @@ impl Platform {
                 weights: Vec::new(),
             };
             let mut info = info;
-            info.mac = self.key.as_ref().map(|k| manifest_mac(k, &info));
+            info.mac = self.key().map(|k| manifest_mac(k, &info));
             self.upload(&dir.clone().join(object), stored.clone(), &options.progress)
                 .await?;
             // Last chance to cancel: nothing is visible until the manifest exists.
@@ -349,7 +343,7 @@ impl Platform {
     /// With a platform key, checks the manifest's MAC: a manifest not written by a holder of the
     /// key (e.g. a plain model put in place of a sealed one) is refused.
     fn authenticate(&self, info: &ModelInfo) -> Result<()> {
-        let Some(key) = &self.key else {
+        let Some(key) = self.read_key(info.encrypted || info.mac.is_some()) else {
             return Ok(());
         };
         let what = Self::model_what(&info.name, Some(info.version));
@@ -489,7 +483,7 @@ impl Platform {
         if !info.encrypted {
             return Ok(stored);
         }
-        let Some(key) = &self.key else {
+        let Some(key) = self.key() else {
             return Err(Error::KeyRequired(format!(
                 "{what} is encrypted; {NEEDS_PLATFORM_KEY}"
             )));
@@ -560,7 +554,7 @@ impl Platform {
         block_on(async {
             let info = self.model_info_online(name, version).await?;
             let stored = self.stored_bytes(&info, false, &None).await?;
-            if info.encrypted && self.key.is_none() {
+            if info.encrypted && self.key().is_none() {
                 return Err(Error::KeyRequired(format!(
                     "{} is encrypted; verifying it needs the key: {NEEDS_PLATFORM_KEY}",
                     Self::model_what(name, Some(info.version))

@@ -161,6 +161,8 @@ impl Fixture {
         Platform::open(
             Some(self.writer_uri.as_deref().unwrap_or(&self.uri)),
             PlatformOptions {
+                // No key here means plaintext, chosen explicitly (pushes are encrypted by default).
+                encrypt: key.is_none().then_some(false),
                 key,
                 no_cache: true,
                 ..Default::default()
@@ -179,6 +181,7 @@ impl Fixture {
         Platform::open(
             Some(&self.uri),
             PlatformOptions {
+                encrypt: key.is_none().then_some(false),
                 key,
                 cache_dir: cache.then(|| self.cache.path().to_path_buf()),
                 no_cache: !cache,
