@@ -233,39 +233,51 @@ pub const NEEDS_PLATFORM_KEY: &str = "open the platform with its key";
 pub const ENCRYPT_NEEDS_KEY: &str = "encrypting needs a key";
 
 impl Error {
-    /// The one mapping of object-store errors to [`Error`], for dataset reads and writes and for
-    /// the registry alike:
+    /// The one mapping of object-store errors to [`Error`], for every store operation (get, put,
+    /// list, head, delete, conditional put), dataset reads and writes and the registry alike:
     ///
+    /// - no credentials configured (the S3 client fell back to the instance metadata service) is
+    ///   [`Error::PermissionDenied`] saying none were found and how to give them;
     /// - a failure before any HTTP response (connection refused, timeout, DNS) is
     ///   [`Error::Unreachable`] naming `endpoint` (credentials redacted);
     /// - a conditional create that lost the race is [`Error::AlreadyExists`], whether the store
     ///   answers 409 or 412 (some S3-compatible stores answer `If-None-Match: *` with 412);
-    /// - refused credentials are [`Error::PermissionDenied`], a missing object [`Error::NotFound`];
+    /// - 401 and 403 are [`Error::PermissionDenied`], whatever the operation;
+    /// - a missing bucket is [`Error::NotFound`] naming the bucket, a missing object
+    ///   [`Error::NotFound`] naming the object;
     /// - anything else is [`Error::Store`]. The store's error stays the `source`.
     pub fn from_store(e: object_store::Error, endpoint: &str) -> Error {
+        use crate::store_errors as why;
         use object_store::Error as E;
-        use std::error::Error as _;
+        let text = why::chain_text(&e);
+        if why::is_missing_credentials(&text) {
+            return Error::PermissionDenied {
+                what: crate::store::redact_uri(endpoint),
+                reason: why::missing_credentials_reason(endpoint),
+                source: Box::new(e),
+            };
+        }
         if crate::store::is_transport_error(&e) {
-            let mut reason = e.to_string();
-            let mut src = e.source();
-            while let Some(s) = src {
-                let text = s.to_string();
-                if !reason.contains(&text) {
-                    reason.push_str(": ");
-                    reason.push_str(&text);
-                }
-                src = s.source();
-            }
             return Error::Unreachable {
                 what: crate::store::redact_uri(endpoint),
                 reason: format!(
                     "{}; check the network and the endpoint (a local cache, if warm, still \
                      serves what was loaded once)",
-                    crate::store::redact_text(&reason)
+                    crate::store::redact_text(&text)
                 ),
                 source: Box::new(e),
             };
         }
+        if let Some(bucket) = why::missing_bucket(&text, endpoint) {
+            return Error::NotFound {
+                what: format!(
+                    "bucket `{bucket}` (of {})",
+                    crate::store::redact_uri(endpoint)
+                ),
+                hint: Some("create the bucket, or check its name in the URI".into()),
+            };
+        }
+        let denied = matches!(why::http_status(&text), Some(401 | 403));
         match e {
             E::NotFound { path, .. } => Error::NotFound {
                 what: path,
@@ -274,17 +286,17 @@ impl Error {
             E::AlreadyExists { path, .. } | E::Precondition { path, .. } => {
                 Error::AlreadyExists(path)
             }
-            E::PermissionDenied {
-                ref path,
-                ref source,
+            E::PermissionDenied { ref path, .. } | E::Unauthenticated { ref path, .. } => {
+                Error::PermissionDenied {
+                    what: crate::store::redact_text(path),
+                    reason: crate::store::redact_text(&text),
+                    source: Box::new(e),
+                }
             }
-            | E::Unauthenticated {
-                ref path,
-                ref source,
-            } => Error::PermissionDenied {
-                what: crate::store::redact_text(path),
-                reason: crate::store::redact_text(&source.to_string()),
-                source: Box::new(e),
+            other if denied => Error::PermissionDenied {
+                what: crate::store::redact_uri(endpoint),
+                reason: crate::store::redact_text(&text),
+                source: Box::new(other),
             },
             other => Error::Store(other),
         }

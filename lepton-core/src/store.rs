@@ -11,12 +11,13 @@
 //! of one request.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use object_store::path::Path;
 use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 
+use crate::per_process::PerProcess;
 use crate::{Error, Result};
 
 /// An opened store and the prefix inside it that the URI points at.
@@ -119,7 +120,12 @@ pub fn open_uri(uri: &str, options: &[(String, String)]) -> Result<StoreLocation
                 .map_err(|e| Error::InvalidArgument(format!("invalid URI `{uri}`: {e}")))?;
             let prefix = Path::parse(url.path().trim_start_matches('/'))
                 .map_err(|e| Error::InvalidArgument(format!("invalid path in URI `{uri}`: {e}")))?;
-            let store = build_remote(kind, uri, &url, &options, retry)?;
+            let store = build_remote(kind, uri, &url, &options, retry.clone())?;
+            // A forked child (a DataLoader worker) builds its own client: see `store_fork`.
+            let uri = uri.to_string();
+            let rebuild = move || build_remote(kind, &uri, &url, &options, retry.clone());
+            let store: Arc<dyn ObjectStore> =
+                Arc::new(crate::store_fork::ForkSafeStore::new(store, rebuild));
             Ok(StoreLocation { store, prefix })
         }
     }
@@ -133,11 +139,24 @@ enum Named {
 }
 
 fn named_stores() -> std::sync::MutexGuard<'static, HashMap<String, Named>> {
-    static NAMED: OnceLock<Mutex<HashMap<String, Named>>> = OnceLock::new();
-    NAMED
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
+    type Table = Mutex<HashMap<String, Named>>;
+    /// Per process (fork-safe): a forked child copies its parent's table if no parent thread
+    /// held it at the fork, and starts empty otherwise, rather than wait on that lock forever.
+    static NAMED: PerProcess<Table> = PerProcess::new(|inherited: Option<&Table>| {
+        let copied = inherited.and_then(|t| t.try_lock().ok()).map(|t| {
+            t.iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Named::Shared(s) => Named::Shared(s.clone()),
+                        Named::Private(w) => Named::Private(w.clone()),
+                    };
+                    (k.clone(), v)
+                })
+                .collect()
+        });
+        Mutex::new(copied.unwrap_or_default())
+    });
+    NAMED.get().lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn memory_location(uri: &str) -> Result<StoreLocation> {
@@ -281,6 +300,14 @@ fn build_remote(
                     .map_err(|_| unknown_option(uri, k))?;
                 b = b.with_config(key, v);
             }
+            let endpoint = b
+                .get_config_value(&K::Endpoint)
+                .or_else(|| b.get_config_value(&K::S3Endpoint));
+            check_plain_http(
+                endpoint.as_deref(),
+                b.get_config_value(&K::Client(C::AllowHttp)).as_deref(),
+                "AWS_ALLOW_HTTP=true",
+            )?;
             Arc::new(b.with_retry(retry).build()?)
         }
         StoreKind::Gcs => {
@@ -310,18 +337,43 @@ fn build_remote(
         StoreKind::Http => {
             let base = &url[..url::Position::BeforePath];
             let mut b = object_store::http::HttpBuilder::new().with_url(base);
+            let mut allow_http = None;
             for (k, v) in &opts {
                 let key: C = k
                     .to_ascii_lowercase()
                     .parse()
                     .map_err(|_| unknown_option(uri, k))?;
+                if key == C::AllowHttp {
+                    allow_http = Some(v.clone());
+                }
                 b = b.with_config(key, v);
             }
+            check_plain_http(Some(base), allow_http.as_deref(), "allow_http=true")?;
             Arc::new(b.with_retry(retry).build()?)
         }
         StoreKind::Local | StoreKind::Memory => unreachable!("not remote"),
     };
     Ok(store)
+}
+
+/// A plain `http://` endpoint is refused by the HTTP client unless `allow_http` is set (it
+/// would fail every request with "builder error"): say so when opening, naming the option.
+fn check_plain_http(
+    endpoint: Option<&str>,
+    allow_http: Option<&str>,
+    env_hint: &str,
+) -> Result<()> {
+    let Some(endpoint) = endpoint.filter(|e| e.to_ascii_lowercase().starts_with("http://")) else {
+        return Ok(());
+    };
+    if allow_http.is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument(format!(
+        "endpoint {} is plain http://, which is refused unless allowed: set the storage option \
+         allow_http=true (or {env_hint} in the environment), or use https://",
+        redact_uri(endpoint)
+    )))
 }
 
 /// `uri` fit to print: user info (`user:password@`) and the query string (SAS tokens, signed

@@ -16,6 +16,7 @@ use super::schema::{Batch, Schema};
 use super::source::{ChunkSource, StoreChunks};
 use super::writer::DatasetInfo;
 use crate::crypto::Key;
+use crate::per_process::PerProcess;
 use crate::{Error, Result};
 
 /// Options of [`Dataset::open`].
@@ -45,6 +46,13 @@ struct Cache {
     bytes: usize,
 }
 
+fn empty_cache(_inherited: Option<&Mutex<Cache>>) -> Mutex<Cache> {
+    Mutex::new(Cache {
+        lru: LruCache::unbounded(),
+        bytes: 0,
+    })
+}
+
 pub(crate) struct Inner {
     source: Arc<dyn ChunkSource>,
     prefix: Path,
@@ -53,7 +61,9 @@ pub(crate) struct Inner {
     chunk_key: Option<Key>,
     /// `starts[i]` is the first row of chunk `i`; `starts[chunks] == rows`.
     starts: Vec<u64>,
-    cache: Mutex<Cache>,
+    /// Per process: a forked child (a `DataLoader` worker) starts with an empty cache of its
+    /// own instead of waiting on a lock a parent thread may have held at the fork.
+    cache: PerProcess<Mutex<Cache>>,
     options: ReadOptions,
 }
 
@@ -211,10 +221,7 @@ impl Dataset {
                 prefix,
                 manifest,
                 starts,
-                cache: Mutex::new(Cache {
-                    lru: LruCache::unbounded(),
-                    bytes: 0,
-                }),
+                cache: PerProcess::new(empty_cache),
                 options,
             }),
         })
@@ -314,6 +321,7 @@ impl Dataset {
         if let Some(c) = self
             .inner
             .cache
+            .get()
             .lock()
             .expect("cache lock")
             .lru
@@ -322,7 +330,7 @@ impl Dataset {
             return Ok(c.clone());
         }
         let c = Arc::new(self.fetch_chunk(index)?);
-        let mut cache = self.inner.cache.lock().expect("cache lock");
+        let mut cache = self.inner.cache.get().lock().expect("cache lock");
         if cache.lru.put(index as u32, c.clone()).is_none() {
             cache.bytes += c.memory();
         }
@@ -369,9 +377,12 @@ impl Dataset {
             row += n;
         }
         let chunks: Vec<Arc<DecodedChunk>> = if runs.len() > 1 {
-            runs.par_iter()
-                .map(|&(c, _, _)| self.chunk(c))
-                .collect::<Result<_>>()?
+            // On this process's pool: rayon's global pool has no threads in a forked child.
+            crate::rt::cpu().install(|| {
+                runs.par_iter()
+                    .map(|&(c, _, _)| self.chunk(c))
+                    .collect::<Result<_>>()
+            })?
         } else {
             runs.iter()
                 .map(|&(c, _, _)| self.chunk(c))
