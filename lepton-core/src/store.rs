@@ -173,10 +173,8 @@ fn memory_location(uri: &str) -> Result<StoreLocation> {
     let mut named = named_stores();
     let store = match named.get(name) {
         Some(Named::Shared(s)) => s.clone(),
-        Some(Named::Private(w)) => w.upgrade().ok_or_else(|| Error::NotFound {
-            what: format!("in-memory store `memory://{name}`"),
-            hint: Some("the registry that owned it was dropped".into()),
-        })?,
+        Some(Named::Private(w)) => w.upgrade().ok_or_else(|| private_memory_elsewhere(name))?,
+        None if name.starts_with(PRIVATE) => return Err(private_memory_elsewhere(name)),
         None => {
             let s: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
             named.insert(name.to_string(), Named::Shared(s.clone()));
@@ -186,10 +184,40 @@ fn memory_location(uri: &str) -> Result<StoreLocation> {
     Ok(StoreLocation { store, prefix })
 }
 
-/// A fresh in-memory store that other handles in this process can open by the returned URI
-/// (`memory://private-<uuid>`) for as long as the returned store is alive.
+/// How private in-memory store names start (then the creating process id and a uuid).
+const PRIVATE: &str = "private-";
+
+/// A private in-memory store's name that this process's table does not know: another process's
+/// (a pickled dataset unpickled in a spawn or forkserver worker), or one dropped here.
+fn private_memory_elsewhere(name: &str) -> Error {
+    let owner = name[PRIVATE.len()..]
+        .split_once('-')
+        .and_then(|(pid, _)| pid.parse::<u32>().ok());
+    match owner {
+        Some(pid) if pid != std::process::id() => Error::InvalidArgument(format!(
+            "the in-memory registry memory://{name} lives in process {pid}, not this one \
+             ({}): a memory:// registry exists only in the process that made it (and children \
+             it forks), so a worker started with spawn or forkserver cannot open it; for \
+             multi-process data loading use a local folder or an object store (s3://, gs://, \
+             az://) as the registry",
+            std::process::id()
+        )),
+        _ => Error::NotFound {
+            what: format!("in-memory store `memory://{name}`"),
+            hint: Some("the registry that owned it was dropped".into()),
+        },
+    }
+}
+
+/// A fresh in-memory store that other handles in this process (and processes it forks) can open
+/// by the returned URI (`memory://private-<pid>-<uuid>`) for as long as the returned store is
+/// alive; another process gets an error saying so.
 pub fn open_private_memory() -> (String, StoreLocation) {
-    let name = format!("private-{}", uuid::Uuid::new_v4().simple());
+    let name = format!(
+        "{PRIVATE}{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    );
     let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
     let mut named = named_stores();
     named.retain(|_, v| !matches!(v, Named::Private(w) if w.strong_count() == 0));
@@ -498,6 +526,22 @@ mod tests {
         drop((private, again));
         let err = open_uri(&uri, &[]).unwrap_err().to_string();
         assert!(err.contains("was dropped"), "{err}");
+    }
+
+    #[test]
+    fn another_process_private_memory_store_is_a_typed_error() {
+        let other = std::process::id().wrapping_add(1);
+        let e = open_uri(&format!("memory://private-{other}-abc/x"), &[]).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!("lives in process {other}")),
+            "{text}"
+        );
+        assert!(
+            text.contains("use a local folder or an object store"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -215,6 +215,12 @@ impl PyPlatform {
         self.inner.cache().map(|c| c.dir().to_path_buf())
     }
 
+    /// Whether the registry lives in this process only (`memory://`).
+    #[getter]
+    fn process_local(&self) -> bool {
+        self.inner.kind() == lepton_core::store::StoreKind::Memory
+    }
+
     /// Whether the registry is read-only (plain HTTP).
     #[getter]
     fn read_only(&self) -> bool {

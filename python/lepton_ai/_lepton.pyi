@@ -293,6 +293,9 @@ class Platform:
     def cache_dir(self) -> pathlib.Path | None:
         """The cache folder, or None."""
     @property
+    def process_local(self) -> bool:
+        """Whether the registry lives in this process only (``memory://``)."""
+    @property
     def read_only(self) -> bool:
         """Whether the registry is read-only (plain HTTP)."""
     def push_model(

@@ -170,6 +170,7 @@ class LeptonAI:
         self._reopen: Dict[str, Any] = {
             "uri": self._native.reopen_uri,
             "uri_is_secret": self._native.reopen_uri_is_secret,
+            "process_local": self._native.process_local,
             "cache_dir": None if cache_dir is None else os.fspath(cache_dir),
             "cache_max_bytes": cache_max_bytes,
             "no_cache": not cache,
