@@ -125,6 +125,24 @@ pub enum Error {
         #[source]
         source: Box<object_store::Error>,
     },
+    /// The registry served an older version as the latest than this client has seen before (a
+    /// stale replica, or someone with write access moving the latest pointer back).
+    #[error(
+        "rollback detected for {what}: the registry says its latest version is {latest}, but this \
+         client has seen version {seen} as the latest; the store may be a stale replica or may \
+         have been tampered with. Pin version={seen} (or another) to read on; if newer versions \
+         were deleted on purpose, remove the item's entry from {marks}"
+    )]
+    Rollback {
+        /// The item (model, or dataset split).
+        what: String,
+        /// The highest version seen as the latest before.
+        seen: u64,
+        /// The version the registry resolves as the latest now.
+        latest: u64,
+        /// The file holding the versions seen.
+        marks: String,
+    },
     /// The store is read-only (e.g. an `http(s)://` registry).
     #[error("{0} is read-only")]
     ReadOnly(String),
@@ -220,6 +238,7 @@ error_kinds!(
     InvalidArgument,
     PermissionDenied,
     Unreachable,
+    Rollback,
     ReadOnly,
     Store,
     Io,
@@ -418,6 +437,12 @@ mod tests {
                 what: "".into(),
                 reason: "".into(),
                 source: Box::new(store()),
+            },
+            Error::Rollback {
+                what: "".into(),
+                seen: 2,
+                latest: 1,
+                marks: "".into(),
             },
             Error::ReadOnly("".into()),
             Error::Store(store()),

@@ -29,6 +29,7 @@ pub fn class_name(kind: ErrorKind) -> &'static str {
         ErrorKind::InvalidArgument => "InvalidArgumentError",
         ErrorKind::PermissionDenied => "PermissionDeniedError",
         ErrorKind::Unreachable => "UnreachableError",
+        ErrorKind::Rollback => "RollbackError",
         ErrorKind::ReadOnly => "ReadOnlyError",
         ErrorKind::Store | ErrorKind::Io => "StorageError",
     }

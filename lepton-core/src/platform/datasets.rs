@@ -244,7 +244,15 @@ impl Platform {
         let online = async {
             let v = match version {
                 Some(v) => v,
-                None => match self.bucket.resolve_latest(&root, DATASET_COMMIT).await? {
+                None => match self
+                    .bucket
+                    .resolve_fresh_latest(
+                        &root,
+                        DATASET_COMMIT,
+                        &Self::dataset_what(name, split, None),
+                    )
+                    .await?
+                {
                     Some(v) => v,
                     None => return Err(self.dataset_not_found(name, split, None).await),
                 },

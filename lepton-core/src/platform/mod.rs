@@ -22,6 +22,7 @@ pub mod model_file;
 mod model_weights;
 mod models;
 mod profiles;
+pub mod rollback;
 pub mod versions;
 
 use std::path::PathBuf;
@@ -177,6 +178,10 @@ impl Platform {
         };
         let default_local = uri_given.is_none();
         let mut p = Self::with_store(loc.store, loc.prefix, &uri, kind, options)?;
+        if p.bucket.high_water.is_some() {
+            // Keyed by the URI that reopens it (a local folder's absolute path), not as typed.
+            p.bucket.high_water = Some(Arc::new(rollback::HighWater::for_registry(&base)));
+        }
         p.base_uri = base;
         if default_local && p.key_origin.is_none() && !p.plaintext {
             p.creates_key_file = Some(keyfile::key_file_path());
@@ -243,6 +248,8 @@ impl Platform {
                 // Printed in messages, reprs and logs: without credentials.
                 endpoint: crate::store::redact_uri(uri),
                 can_list: kind != StoreKind::Http,
+                high_water: (kind != StoreKind::Memory)
+                    .then(|| Arc::new(rollback::HighWater::for_registry(uri))),
             },
             prefix,
             kind,

@@ -314,7 +314,11 @@ impl Platform {
         let root = model_root(&self.prefix, name);
         let v = match version {
             Some(v) => v,
-            None => match self.bucket.resolve_latest(&root, MODEL_COMMIT).await? {
+            None => match self
+                .bucket
+                .resolve_fresh_latest(&root, MODEL_COMMIT, &Self::model_what(name, None))
+                .await?
+            {
                 Some(v) => v,
                 None => return Err(self.not_found(name, None).await),
             },
