@@ -57,9 +57,9 @@ def test_push_ls_info_pull_rm(capsys, tmp_path, reg):
     assert run(capsys, "-r", reg, "pull", "model", "m", "--output", str(out_file))[0] == 0
     assert out_file.read_bytes() == f2.read_bytes()
     assert run(capsys, "-r", reg, "verify", "model")[1].startswith("ok      m v1")
-    assert run(capsys, "-r", reg, "rm", "model", "m", "--version", "1")[1] == "removed m version 1\n"
+    assert run(capsys, "-r", reg, "rm", "model", "m", "--version", "1", "--yes")[1] == "removed m version 1\n"
     assert LeptonAI(reg).model_versions("m") == [2]
-    assert run(capsys, "-r", reg, "rm", "model", "m")[0] == 0
+    assert run(capsys, "-r", reg, "rm", "model", "m", "--yes")[0] == 0
     assert LeptonAI(reg).list_models() == []
 
 
@@ -164,7 +164,7 @@ def test_datasets_push_ls_info_pull_verify_rm(capsys, tmp_path, reg):
         assert list(back["name"]) == [f"r{i}" for i in range(20)]
     code, out, _ = run(capsys, "-r", reg, "verify", "datasets")
     assert code == 0 and out.count("ok      med/") == 2
-    assert run(capsys, "-r", reg, "rm", "dataset", "med", "--split", "test")[1] == "removed med/test (all versions)\n"
+    assert run(capsys, "-r", reg, "rm", "dataset", "med", "--split", "test", "--yes")[1] == "removed med/test (all versions)\n"
     assert LeptonAI(reg).dataset_splits("med") == ["train"]
     code, _, err = run(capsys, "-r", reg, "rm", "dataset", "med", "--version", "1")
     assert code == 1 and "--version needs --split" in err
@@ -357,3 +357,31 @@ def test_pushing_identical_content_returns_the_latest_version(capsys, tmp_path, 
     assert run(capsys, "-r", reg, "push", "dataset", "d", str(src), "--metadata", '{"a": 1}')[1].startswith(
         "pushed d/train version 3"
     )
+
+
+def test_rm_asks_on_a_terminal_refuses_without_one_and_lists_on_dry_run(capsys, tmp_path, reg, monkeypatch):
+    import numpy as np
+
+    src = tmp_path / "d.npz"
+    np.savez(src, x=np.arange(4.0))
+    for split in ("train", "test"):
+        assert run(capsys, "-r", reg, "push", "--no-encrypt", "dataset", "med", str(src), "--split", split)[0] == 0
+    # not a terminal and no --yes: refused, naming --yes; nothing removed
+    code, _, err = run(capsys, "-r", reg, "rm", "dataset", "med")
+    assert code == 1 and "pass --yes to remove without asking" in err, err
+    assert LeptonAI(reg).dataset_splits("med") == ["test", "train"]
+    # --dry-run lists every version it would remove
+    code, out, _ = run(capsys, "-r", reg, "rm", "dataset", "med", "--dry-run")
+    assert (code, out) == (0, "would remove med/test v1\nwould remove med/train v1\n")
+    assert LeptonAI(reg).dataset_splits("med") == ["test", "train"]
+    # on a terminal it asks: "n" keeps everything, "y" removes
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    assert run(capsys, "-r", reg, "rm", "dataset", "med")[0] == 1
+    assert LeptonAI(reg).dataset_splits("med") == ["test", "train"]
+    asked = []
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or "y")
+    code, out, err = run(capsys, "-r", reg, "rm", "dataset", "med")
+    assert code == 0 and asked == ["remove 2 version(s)? [y/N] "], (out, err)
+    assert "med/train v1" in err
+    assert LeptonAI(reg).list_datasets() == []

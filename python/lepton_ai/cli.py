@@ -297,11 +297,46 @@ def _verify_datasets(p: LeptonAI, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _rm_targets(p: LeptonAI, args: argparse.Namespace) -> list[str]:
+    """What ``rm`` would remove, one ``name[/split] vN`` per version."""
+    if args.kind == "dataset":
+        splits = [args.split] if args.split else p.dataset_splits(args.name)
+        out = []
+        for split in splits:
+            versions = [args.version] if args.version else p.dataset_versions(args.name, split)
+            out += [f"{args.name}/{split} v{v}" for v in versions]
+        return out
+    versions = [args.version] if args.version else p.model_versions(args.name)
+    return [f"{args.name} v{v}" for v in versions]
+
+
+def _confirm_rm(targets: list[str], args: argparse.Namespace) -> bool:
+    """Asks on a terminal; refuses without one unless ``--yes``."""
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise InvalidArgumentError(
+            f"rm would remove {len(targets)} version(s) and stdin is not a terminal to ask; "
+            "pass --yes to remove without asking, or --dry-run to list them"
+        )
+    print("this removes:\n  " + "\n  ".join(targets), file=sys.stderr)
+    answer = input(f"remove {len(targets)} version(s)? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
 def cmd_rm(args: argparse.Namespace) -> int:
     p = _platform(args)
+    if args.kind == "dataset" and args.version is not None and args.split is None:
+        raise InvalidArgumentError("--version needs --split")
+    targets = _rm_targets(p, args)
+    if args.dry_run:
+        for t in targets:
+            print(f"would remove {t}")
+        return 0
+    if not _confirm_rm(targets, args):
+        print("nothing removed", file=sys.stderr)
+        return 1
     if args.kind == "dataset":
-        if args.version is not None and args.split is None:
-            raise InvalidArgumentError("--version needs --split")
         p.delete_dataset(args.name, args.split, args.version)
         what = args.name + (f"/{args.split}" if args.split else "")
         what += f" version {args.version}" if args.version else " (all versions)"
@@ -453,6 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--split", help="dataset split to remove (default: the whole dataset)")
     p.add_argument("--version", type=int, help="only this version (default: all)")
+    p.add_argument("--yes", "-y", action="store_true", help="remove without asking")
+    p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
 
     p = sub.add_parser(
         "tune", help="find the fastest safe settings for a model on this machine and store them",
