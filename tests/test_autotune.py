@@ -6,6 +6,7 @@ scikit-learn's breast-cancer set (the medical example's data)."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import onnx
@@ -219,9 +220,15 @@ def test_profile_settings_reach_the_session(registry):
     from lepton_ai import _lepton
 
     _lepton.put_profile(registry._native, "medical", profile_for(machine_fingerprint().id, ["cuda", "cpu"]))
-    model = registry.load_model("medical")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        model = registry.load_model("medical")
     assert model.profile is not None and model.profile.settings["providers"] == ["cuda", "cpu"]
     assert model.providers[0] == "cuda" or "cuda" in (model.fallback_reason or "")
+    # a fallback is also a UserWarning; no fallback, no warning
+    assert [str(w.message) for w in seen if w.category is UserWarning] == (
+        [model.fallback_reason] if model.fallback_reason else []
+    )
     untuned = registry.load_model("medical", tuned=False)
     assert untuned.profile is None and untuned.fallback_reason is None
     # Arguments given to load_model win over the profile.

@@ -245,21 +245,33 @@ def test_bad_uri_and_options():
         LeptonAI("s3://bucket/x", storage_options={"retry_timeout": "soon"})
 
 
-def test_s3_cache_serves_offline(tmp_path):
+def test_s3_cache_serves_offline(tmp_path, caplog):
     uri = make_uri("s3", tmp_path)
     key = os.urandom(32)
     cache = tmp_path / "cache"
     p = LeptonAI(uri, key=key, cache_dir=cache)
     p.push_model("edge", blob(1))
     p.push_model("edge", blob(2))
-    assert p.model_bytes("edge") == blob(2)
+    with caplog.at_level("INFO", logger="lepton_ai"):
+        assert p.model_bytes("edge") == blob(2)
+    # the core's tracing events reach Python logging (logger lepton_ai)
+    assert f"model edge version 2 found in {uri}" in [r.getMessage() for r in caplog.records]
+    caplog.clear()
     dead = LeptonAI(
         uri,
         key=key,
         cache_dir=cache,
         storage_options={**FAST_FAIL, "aws_endpoint": f"http://127.0.0.1:{closed_port()}"},
     )
-    assert dead.model_bytes("edge") == blob(2)
+    with caplog.at_level("INFO", logger="lepton_ai"), pytest.warns(UserWarning) as seen:
+        assert dead.model_bytes("edge") == blob(2)
+    # the user is told, once, and the log does not claim it came from the registry
+    assert [str(w.message) for w in seen] == [
+        f"registry {uri} unreachable; serving model edge version 2 from the local cache, which "
+        f"may be out of date ({str(seen[0].message).split('(', 1)[1]}"
+    ]
+    assert not [r for r in caplog.records if "found in" in r.getMessage()], caplog.text
+    assert [r.levelname for r in caplog.records if "serving model" in r.getMessage()] == ["WARNING"]
     with pytest.raises(UnreachableError):
         dead.model_bytes("edge", 1)  # never loaded: not in the cache
     with pytest.raises(UnreachableError):

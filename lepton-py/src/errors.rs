@@ -96,6 +96,8 @@ pub trait IntoPyResult<T> {
 
 impl<T> IntoPyResult<T> for lepton_core::Result<T> {
     fn py(self) -> PyResult<T> {
+        // The core's log events of this call reach Python now, on the calling thread.
+        crate::logging::flush()?;
         self.map_err(to_py)
     }
 }

@@ -396,7 +396,6 @@ class LeptonAI:
             # An object set: the native platform hands each weights object to ONNX Runtime as
             # external initializers, so the model is never one protobuf (no 2 GiB limit).
             model = _load_registry_model(platform._native, name_or_path, info.version, **options)
-            logger.info("loaded model %s version %d from %s", name_or_path, info.version, platform.uri)
         else:
             info, onnx = platform._pull_model(name_or_path, info.version, progress)
             model = _load_model(onnx, **options)
@@ -433,8 +432,9 @@ class LeptonAI:
         """The manifest summary and the clear ONNX bytes of ``name``, through the cache."""
         with progress_callback(self._pick(progress), f"pull {name}") as cb:
             info_json, onnx = self._native.model_bytes(name, version, cb)
+        # Where it came from (the registry, or its cache when unreachable: a UserWarning) is
+        # logged by the core, through the ``lepton_ai`` logger.
         info = ModelInfo._from_json(info_json)
-        logger.info("loaded model %s version %d from %s", name, info.version, self.uri)
         return info, onnx
 
     # ----- auto-optimisation ------------------------------------------------------------------

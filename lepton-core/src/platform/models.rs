@@ -388,6 +388,11 @@ impl Platform {
                         );
                     }
                 }
+                tracing::info!(
+                    "model {name} version {} found in {}",
+                    info.version,
+                    self.bucket.endpoint
+                );
                 Ok(info)
             }
             Err(e @ Error::Unreachable { .. }) => {
@@ -400,9 +405,11 @@ impl Platform {
                 match cached {
                     Some(info) => {
                         tracing::warn!(
-                            name,
-                            version = info.version,
-                            "registry unreachable; serving the cached manifest ({e})"
+                            user_warning = true,
+                            "registry {} unreachable; serving model {name} version {} from the \
+                             local cache, which may be out of date ({e})",
+                            self.bucket.endpoint,
+                            info.version
                         );
                         Ok(info)
                     }
