@@ -11,7 +11,7 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lepton_core::dataset::{Batch, ColumnData, ReadOptions};
 use lepton_core::platform::cache::{sha256_hex, Cache};
@@ -20,11 +20,8 @@ use lepton_core::platform::{DatasetPushOptions, Platform, PlatformOptions};
 /// Runs `f` in a forked child whose files may not grow past `max_file_bytes`; true if it
 /// returned true within 30 s.
 fn with_file_size_limit(max_file_bytes: u64, f: impl FnOnce() -> bool) -> bool {
-    // SAFETY: the child only calls into lepton and then `_exit`s.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        // SAFETY: plain syscalls on this process.
+    common::in_child(Duration::from_secs(30), || {
+        // SAFETY: plain syscalls on this (child) process.
         unsafe {
             libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
             let limit = libc::rlimit {
@@ -33,27 +30,8 @@ fn with_file_size_limit(max_file_bytes: u64, f: impl FnOnce() -> bool) -> bool {
             };
             libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
         }
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(false);
-        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-    }
-    let start = Instant::now();
-    loop {
-        let mut status = 0;
-        // SAFETY: waiting on our own child.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == pid {
-            return libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-        }
-        if start.elapsed() > Duration::from_secs(30) {
-            // SAFETY: our own child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
-            }
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+        f()
+    })
 }
 
 fn files_in(dir: &Path) -> usize {

@@ -15,32 +15,9 @@ use lepton_core::dataset::{Batch, ColumnData, Dataset, ReadOptions};
 use lepton_core::platform::{DatasetPushOptions, Platform, PlatformOptions};
 use lepton_core::rt;
 
-/// Forks; the child runs `f` and exits 0 if it returns true. Returns whether the child
-/// succeeded within 20 s (a hung child is killed and counts as a failure).
+/// Runs `f` in a forked child, bounded to 20 s (a hang fails).
 fn in_child(f: impl FnOnce() -> bool) -> bool {
-    // SAFETY: the child only calls into lepton (which is what is tested) and then `_exit`s.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(false);
-        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-    }
-    let start = Instant::now();
-    loop {
-        let mut status = 0;
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == pid {
-            return libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-        }
-        if start.elapsed() > Duration::from_secs(20) {
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
-            }
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    common::in_child(Duration::from_secs(20), f)
 }
 
 #[test]

@@ -39,16 +39,8 @@ fn hide_newest(p: &lepton_core::platform::Platform, root: &str, commit: &str, ve
     });
 }
 
-fn model_rollback_is_detected(backend: Backend) {
-    let f = fixture(backend);
-    let p = f.writer(None);
-    for i in 1..=3u8 {
-        p.push_model("m", &[i; 64], &PushOptions::default())
-            .unwrap();
-    }
-    assert_eq!(p.model_info("m", None).unwrap().version, 3);
-    hide_newest(&p, "models/m", "manifest.json", 3);
-    let e = p.model_info("m", None).unwrap_err();
+/// `e` is the rollback from version 3 to 2 of `what`.
+fn assert_rollback(e: Error, what: &str) {
     assert!(
         matches!(
             e,
@@ -58,12 +50,25 @@ fn model_rollback_is_detected(backend: Backend) {
                 ..
             }
         ),
-        "{backend:?}: {e}"
-    );
-    assert!(
-        e.to_string().starts_with("rollback detected for model `m`"),
         "{e}"
     );
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!("rollback detected for {what}")),
+        "{text}"
+    );
+}
+
+fn model_rollback_is_detected(backend: Backend) {
+    let f = fixture(backend);
+    let p = f.writer(None);
+    for i in 1..=3u8 {
+        p.push_model("m", &[i; 64], &PushOptions::default())
+            .unwrap();
+    }
+    assert_eq!(p.model_info("m", None).unwrap().version, 3);
+    hide_newest(&p, "models/m", "manifest.json", 3);
+    assert_rollback(p.model_info("m", None).unwrap_err(), "model `m`");
     // pinned versions are not affected
     assert_eq!(p.model_bytes("m", Some(2)).unwrap().1, vec![2u8; 64]);
     // a delete through this client is not a rollback
@@ -88,18 +93,7 @@ fn dataset_rollback_is_detected(backend: Backend) {
     assert_eq!(read().unwrap().version(), 3);
     let manifest = format!("manifests/{:020}.manifest", 3);
     hide_newest(&p, "datasets/d/train", &manifest, 3);
-    let e = read().unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Rollback {
-                seen: 3,
-                latest: 2,
-                ..
-            }
-        ),
-        "{backend:?}: {e}"
-    );
+    assert_rollback(read().unwrap_err(), "dataset `d` split `train`");
     assert!(p
         .load_dataset("d", "train", Some(2), ReadOptions::default())
         .is_ok());
