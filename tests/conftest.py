@@ -7,11 +7,13 @@ import pytest
 from backends import BACKENDS, make_uri
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def lepton_home(tmp_path, monkeypatch):
-    """Keeps the default registry and cache out of the real home folder (the registry suites use
-    it for every test: ``pytestmark = pytest.mark.usefixtures("lepton_home")``)."""
+    """Gives every test its own ``LEPTON_HOME`` (default registry, cache, key file) and no
+    ``LEPTON_KEY``, so that no test reads or writes the real home folder, and no test's key
+    leaks into another's. Subprocesses inherit both."""
     monkeypatch.setenv("LEPTON_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("LEPTON_KEY", raising=False)
     return tmp_path / "home"
 
 

@@ -6,6 +6,7 @@ scikit-learn's breast-cancer set (the medical example's data)."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import onnx
@@ -219,9 +220,15 @@ def test_profile_settings_reach_the_session(registry):
     from lepton_ai import _lepton
 
     _lepton.put_profile(registry._native, "medical", profile_for(machine_fingerprint().id, ["cuda", "cpu"]))
-    model = registry.load_model("medical")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        model = registry.load_model("medical")
     assert model.profile is not None and model.profile.settings["providers"] == ["cuda", "cpu"]
     assert model.providers[0] == "cuda" or "cuda" in (model.fallback_reason or "")
+    # a fallback is also a UserWarning; no fallback, no warning
+    assert [str(w.message) for w in seen if w.category is UserWarning] == (
+        [model.fallback_reason] if model.fallback_reason else []
+    )
     untuned = registry.load_model("medical", tuned=False)
     assert untuned.profile is None and untuned.fallback_reason is None
     # Arguments given to load_model win over the profile.
@@ -246,7 +253,7 @@ def test_cli_tune(tmp_path, medical, capsys, monkeypatch):
     monkeypatch.delenv("LEPTON_KEY", raising=False)
     monkeypatch.delenv("LEPTON_URI", raising=False)
     reg = tmp_path / "reg"
-    platform = LeptonAI(reg)
+    platform = LeptonAI(reg, encrypt=False)
     platform.push_model("medical", fitted_logreg(medical))
     platform.push_dataset("medical", "test", {"x": medical["x"], "labels": medical["labels"]})
     assert cli_main(["--registry", str(reg), "--no-progress", "tune", "medical",
@@ -254,7 +261,7 @@ def test_cli_tune(tmp_path, medical, capsys, monkeypatch):
     out = json.loads(capsys.readouterr().out)
     assert out["model"] == "medical" and out["stored"] is True
     assert set(out["transforms"]) == {"int8-dynamic", "int8-static"}
-    assert LeptonAI(reg).load_model("medical").profile is not None
+    assert LeptonAI(reg, encrypt=False).load_model("medical").profile is not None
     assert cli_main(["--registry", str(reg), "tune", "medical", "--validation", "medical"]) == 1
     assert "DATASET:SPLIT" in capsys.readouterr().err
 
@@ -265,7 +272,7 @@ def test_keyed_registry_ignores_a_profile_written_without_its_key(medical):
 
     keyed = LeptonAI("memory://autotune-mac", key=Key.generate())
     keyed.push_model("medical", fitted_logreg(medical))
-    intruder = LeptonAI("memory://autotune-mac")  # same store, no key
+    intruder = LeptonAI("memory://autotune-mac", encrypt=False)  # same store, no key
     _lepton.put_profile(intruder._native, "medical", profile_for(machine_fingerprint().id, ["cuda", "cpu"]))
     assert intruder.profile("medical") is not None  # readable without a key...
     model = keyed.load_model("medical")

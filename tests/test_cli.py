@@ -42,13 +42,13 @@ def model_file(tmp_path: Path, content: bytes = holding(b"onnx-ish bytes")) -> P
 
 def test_push_ls_info_pull_rm(capsys, tmp_path, reg):
     f = model_file(tmp_path)
-    assert run(capsys, "-r", reg, "push", "model", "m", str(f), "--metadata", '{"auc": 0.9}')[:2] == (
+    assert run(capsys, "-r", reg, "push", "--no-encrypt", "model", "m", str(f), "--metadata", '{"auc": 0.9}')[:2] == (
         0,
         "pushed m version 1\n",
     )
     f2 = tmp_path / "m2.onnx"
     f2.write_bytes(holding(b"other onnx-ish bytes"))
-    assert run(capsys, "-r", reg, "push", "model", "m", str(f2))[1] == "pushed m version 2\n"
+    assert run(capsys, "-r", reg, "push", "--no-encrypt", "model", "m", str(f2))[1] == "pushed m version 2\n"
     assert run(capsys, "-r", reg, "ls", "models")[1] == "m\n"
     assert run(capsys, "-r", reg, "ls", "model", "m")[1] == "1\n2\n"
     code, out, _ = run(capsys, "-r", reg, "info", "model", "m", "--version", "1")
@@ -58,15 +58,15 @@ def test_push_ls_info_pull_rm(capsys, tmp_path, reg):
     assert run(capsys, "-r", reg, "pull", "model", "m", "--output", str(out_file))[0] == 0
     assert out_file.read_bytes() == f2.read_bytes()
     assert run(capsys, "-r", reg, "verify", "model")[1].startswith("ok      m v1")
-    assert run(capsys, "-r", reg, "rm", "model", "m", "--version", "1")[1] == "removed m version 1\n"
+    assert run(capsys, "-r", reg, "rm", "model", "m", "--version", "1", "--yes")[1] == "removed m version 1\n"
     assert LeptonAI(reg).model_versions("m") == [2]
-    assert run(capsys, "-r", reg, "rm", "model", "m")[0] == 0
+    assert run(capsys, "-r", reg, "rm", "model", "m", "--yes")[0] == 0
     assert LeptonAI(reg).list_models() == []
 
 
 def test_registry_from_environment(capsys, tmp_path, reg, monkeypatch):
     monkeypatch.setenv("LEPTON_URI", reg)
-    run(capsys, "push", "model", "env", str(model_file(tmp_path)))
+    run(capsys, "push", "--no-encrypt", "model", "env", str(model_file(tmp_path)))
     assert LeptonAI(reg).list_models() == ["env"]
 
 
@@ -99,7 +99,7 @@ def test_encrypted_push_pull_and_verify(capsys, tmp_path, reg, monkeypatch):
 
 
 def test_verify_detects_tampering(capsys, tmp_path, reg):
-    run(capsys, "-r", reg, "push", "model", "t", str(model_file(tmp_path)))
+    run(capsys, "-r", reg, "push", "--no-encrypt", "model", "t", str(model_file(tmp_path)))
     (Path(reg) / "models" / "t" / "1" / "model.onnx").write_bytes(b"tampered")
     code, out, _ = run(capsys, "-r", reg, "verify", "model")
     assert code == 1 and "FAILED  t v1: integrity check failed" in out
@@ -150,9 +150,9 @@ def test_datasets_push_ls_info_pull_verify_rm(capsys, tmp_path, reg):
     src = tmp_path / "train.npz"
     x = np.arange(60, dtype=np.float32).reshape(20, 3)
     np.savez(src, x=x, y=np.arange(20), name=np.array([f"r{i}" for i in range(20)]))
-    code, out, err = run(capsys, "-r", reg, "push", "dataset", "med", str(src), "--metadata", '{"n": 20}')
+    code, out, err = run(capsys, "-r", reg, "push", "--no-encrypt", "dataset", "med", str(src), "--metadata", '{"n": 20}')
     assert (code, out) == (0, "pushed med/train version 1 (20 rows)\n"), err
-    run(capsys, "-r", reg, "push", "dataset", "med", str(src), "--split", "test")
+    run(capsys, "-r", reg, "push", "--no-encrypt", "dataset", "med", str(src), "--split", "test")
     assert run(capsys, "-r", reg, "ls", "datasets")[1] == "med\n"
     assert run(capsys, "-r", reg, "ls", "datasets", "med")[1] == "test\ntrain\n"
     assert run(capsys, "-r", reg, "ls", "datasets", "med", "--split", "test")[1] == "1\n"
@@ -165,17 +165,17 @@ def test_datasets_push_ls_info_pull_verify_rm(capsys, tmp_path, reg):
         assert list(back["name"]) == [f"r{i}" for i in range(20)]
     code, out, _ = run(capsys, "-r", reg, "verify", "datasets")
     assert code == 0 and out.count("ok      med/") == 2
-    assert run(capsys, "-r", reg, "rm", "dataset", "med", "--split", "test")[1] == "removed med/test (all versions)\n"
+    assert run(capsys, "-r", reg, "rm", "dataset", "med", "--split", "test", "--yes")[1] == "removed med/test (all versions)\n"
     assert LeptonAI(reg).dataset_splits("med") == ["train"]
     code, _, err = run(capsys, "-r", reg, "rm", "dataset", "med", "--version", "1")
     assert code == 1 and "--version needs --split" in err
-    code, _, err = run(capsys, "-r", reg, "push", "dataset", "med", str(tmp_path / "missing.npz"))
+    code, _, err = run(capsys, "-r", reg, "push", "--no-encrypt", "dataset", "med", str(tmp_path / "missing.npz"))
     assert code == 1 and "cannot read" in err and ".npz" in err
 
 
 def test_closed_pipe_exits_quietly(tmp_path, reg):
     # `lepton ls models | head -1`: the reader leaves early; no traceback, status 141 like Unix tools.
-    platform = LeptonAI(reg)
+    platform = LeptonAI(reg, encrypt=False)
     for i in range(3):
         platform.push_model(f"m{i}", model_file(tmp_path).read_bytes())
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "LEPTON_URI": reg}
@@ -194,7 +194,7 @@ def test_closed_pipe_exits_quietly(tmp_path, reg):
 
 def test_global_options_also_after_the_command(capsys, tmp_path, reg):
     f = model_file(tmp_path)
-    assert run(capsys, "push", "model", "m", str(f), "--registry", reg, "--no-progress")[0] == 0
+    assert run(capsys, "push", "--no-encrypt", "model", "m", str(f), "--registry", reg, "--no-progress")[0] == 0
     assert run(capsys, "ls", "models", "-r", reg)[1] == "m\n"
     # before the command still works, and a value given there is not reset by the subcommand
     assert run(capsys, "-r", reg, "ls", "models", "-v")[1] == "m\n"
@@ -211,7 +211,7 @@ def test_version(capsys):
 
 
 def test_names_that_do_not_exist_fail(capsys, tmp_path, reg):
-    run(capsys, "-r", reg, "push", "model", "m", str(model_file(tmp_path)))
+    run(capsys, "-r", reg, "push", "--no-encrypt", "model", "m", str(model_file(tmp_path)))
     code, out, err = run(capsys, "-r", reg, "ls", "models", "nosuch")
     assert (code, out, err) == (1, "", f"lepton: error: model `nosuch` not found in {reg} (there: m)\n")
     code, out, err = run(capsys, "-r", reg, "ls", "datasets", "nosuch")
@@ -240,21 +240,21 @@ def test_push_dataset_from_npy_parquet_and_csv(capsys, tmp_path, reg):
 
     x = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    assert run(capsys, "-r", reg, "push", "dataset", "n", str(tmp_path / "x.npy"))[:2] == (
+    assert run(capsys, "-r", reg, "push", "--no-encrypt", "dataset", "n", str(tmp_path / "x.npy"))[:2] == (
         0, "pushed n/train version 1 (7 rows)\n",
     )
-    run(capsys, "-r", reg, "push", "dataset", "n", str(tmp_path / "x.npy"), "--split", "f", "--column", "feat")
+    run(capsys, "-r", reg, "push", "--no-encrypt", "dataset", "n", str(tmp_path / "x.npy"), "--split", "f", "--column", "feat")
     rec = np.zeros(4, dtype=[("a", np.int32), ("b", np.float64, (2,))])
     rec["a"] = [1, 2, 3, 4]
     rec["b"] = np.arange(8.0).reshape(4, 2)
     np.save(tmp_path / "rec.npy", rec)
-    run(capsys, "-r", reg, "push", "dataset", "n", str(tmp_path / "rec.npy"), "--split", "rec")
+    run(capsys, "-r", reg, "push", "--no-encrypt", "dataset", "n", str(tmp_path / "rec.npy"), "--split", "rec")
 
     table = pa.table({"id": [3, 1, 2], "label": ["cat", "dog", "émeu"], "v": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]})
     pq.write_table(table, tmp_path / "t.parquet")
-    assert run(capsys, "-r", reg, "push", "dataset", "p", str(tmp_path / "t.parquet"))[0] == 0
+    assert run(capsys, "-r", reg, "push", "--no-encrypt", "dataset", "p", str(tmp_path / "t.parquet"))[0] == 0
     (tmp_path / "t.csv").write_text("id,score,name\n1,0.5,a\n2,1.5,bb\n3,-2,ccc\n")
-    assert run(capsys, "-r", reg, "push", "dataset", "c", str(tmp_path / "t.csv"))[0] == 0
+    assert run(capsys, "-r", reg, "push", "--no-encrypt", "dataset", "c", str(tmp_path / "t.csv"))[0] == 0
 
     p = LeptonAI(reg)
     np.testing.assert_array_equal(p.load_dataset("n").to_numpy()["x"], x)
@@ -284,7 +284,7 @@ def test_push_dataset_csv_quoting_and_missing_values(capsys, tmp_path, reg):
 
     quoted = tmp_path / "q.csv"
     quoted.write_text('name,score,ok\n"Smith, J",1.5,true\n"O""Brien",2,false\n')
-    assert run(capsys, "-r", reg, "push", "dataset", "q", str(quoted))[0] == 0
+    assert run(capsys, "-r", reg, "push", "--no-encrypt", "dataset", "q", str(quoted))[0] == 0
     back = LeptonAI(reg).load_dataset("q").to_numpy()
     expected = pd.read_csv(quoted)
     assert list(back["name"]) == list(expected["name"])
@@ -295,16 +295,16 @@ def test_push_dataset_csv_quoting_and_missing_values(capsys, tmp_path, reg):
         path = tmp_path / f"miss{i}.csv"
         path.write_text(text)
         assert pd.read_csv(path).isna().to_numpy().any()
-        code, _, err = run(capsys, "-r", reg, "push", "dataset", f"m{i}", str(path))
+        code, _, err = run(capsys, "-r", reg, "push", "--no-encrypt", "dataset", f"m{i}", str(path))
         assert code != 0 and "missing value" in err, err
         assert f"m{i}" not in LeptonAI(reg).list_datasets()
 
-    code, _, err = run(capsys, "-r", reg, "push", "dataset", "q", str(tmp_path / "t.txt"))
+    code, _, err = run(capsys, "-r", reg, "push", "--no-encrypt", "dataset", "q", str(tmp_path / "t.txt"))
     assert (code, err) == (
         1, f"lepton: error: cannot push {tmp_path / 't.txt'} as a dataset: expected a .npz, .npy, .parquet or .csv file\n",
     )
     (tmp_path / "bad.npy").write_bytes(b"not numpy")
-    code, _, err = run(capsys, "-r", reg, "push", "dataset", "q", str(tmp_path / "bad.npy"))
+    code, _, err = run(capsys, "-r", reg, "push", "--no-encrypt", "dataset", "q", str(tmp_path / "bad.npy"))
     assert code == 1 and err.startswith(f"lepton: error: cannot read {tmp_path / 'bad.npy'} as .npy")
 
 
@@ -358,3 +358,31 @@ def test_pushing_identical_content_returns_the_latest_version(capsys, tmp_path, 
     assert run(capsys, "-r", reg, "push", "dataset", "d", str(src), "--metadata", '{"a": 1}')[1].startswith(
         "pushed d/train version 3"
     )
+
+
+def test_rm_asks_on_a_terminal_refuses_without_one_and_lists_on_dry_run(capsys, tmp_path, reg, monkeypatch):
+    import numpy as np
+
+    src = tmp_path / "d.npz"
+    np.savez(src, x=np.arange(4.0))
+    for split in ("train", "test"):
+        assert run(capsys, "-r", reg, "push", "--no-encrypt", "dataset", "med", str(src), "--split", split)[0] == 0
+    # not a terminal and no --yes: refused, naming --yes; nothing removed
+    code, _, err = run(capsys, "-r", reg, "rm", "dataset", "med")
+    assert code == 1 and "pass --yes to remove without asking" in err, err
+    assert LeptonAI(reg).dataset_splits("med") == ["test", "train"]
+    # --dry-run lists every version it would remove
+    code, out, _ = run(capsys, "-r", reg, "rm", "dataset", "med", "--dry-run")
+    assert (code, out) == (0, "would remove med/test v1\nwould remove med/train v1\n")
+    assert LeptonAI(reg).dataset_splits("med") == ["test", "train"]
+    # on a terminal it asks: "n" keeps everything, "y" removes
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    assert run(capsys, "-r", reg, "rm", "dataset", "med")[0] == 1
+    assert LeptonAI(reg).dataset_splits("med") == ["test", "train"]
+    asked = []
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or "y")
+    code, out, err = run(capsys, "-r", reg, "rm", "dataset", "med")
+    assert code == 0 and asked == ["remove 2 version(s)? [y/N] "], (out, err)
+    assert "med/train v1" in err
+    assert LeptonAI(reg).list_datasets() == []

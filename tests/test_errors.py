@@ -10,8 +10,8 @@ from lepton_ai import _lepton
 
 def test_every_error_kind_maps_to_an_existing_class() -> None:
     names = _lepton._error_classes()
-    # one per kind of the core enum (19 variants; Store and Io share StorageError)
-    assert len(names) == 19
+    # one per kind of the core enum (20 variants; Store and Io share StorageError)
+    assert len(names) == 20
     for name in names:
         cls = getattr(errors, name)
         assert name in errors.__all__

@@ -188,7 +188,7 @@ def test_onnx_proto_path_bytes_and_model_round_trip(platform: LeptonAI, tmp_path
 
 def test_lepton_info_shows_provenance(capsys, tmp_path) -> None:
     reg = str(tmp_path / "reg")
-    LeptonAI(reg).push_model("net", Net(), example_inputs=_x(4))
+    LeptonAI(reg, encrypt=False).push_model("net", Net(), example_inputs=_x(4))
     assert cli_main(["--registry", reg, "info", "model", "net"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["provenance"]["framework"] == "torch"

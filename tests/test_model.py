@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -203,11 +204,16 @@ def test_options_are_accepted() -> None:
 
 
 def test_cuda_falls_back_to_cpu_unless_strict() -> None:
-    m = load_model(fx.add_mul(), providers=["cuda", "cpu"])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        m = load_model(fx.add_mul(), providers=["cuda", "cpu"])
     if m.providers[0] == "cuda":
         pytest.skip("onnxruntime-gpu with a GPU: no fallback to observe")
     assert m.providers == ["cpu"]
     assert "cuda" in (m.fallback_reason or "")
+    # the fallback is a UserWarning (as onnxruntime warns), saying why
+    assert [w.category for w in seen] == [UserWarning]
+    assert str(seen[0].message) == m.fallback_reason
     with pytest.raises(lepton_ai.ProviderUnavailableError) as e:
         load_model(fx.add_mul(), providers=["CUDAExecutionProvider"], strict=True)
     assert str(e.value).startswith("execution provider `cuda` is not available: ")

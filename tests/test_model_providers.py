@@ -32,27 +32,37 @@ def _want(providers: list) -> np.ndarray:
         return ort.InferenceSession(ONNX, providers=providers).run(None, {"x": X})[0]
 
 
+def _load_recording_warnings(providers: list) -> tuple:
+    """The model, and the messages of the UserWarnings loading it raised."""
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        model = lepton_ai.load_model(ONNX, providers=providers)
+    return model, [str(w.message) for w in seen if w.category is UserWarning]
+
+
 def test_onnxruntime_provider_tuples_with_options() -> None:
     providers = [("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"]
-    model = lepton_ai.load_model(ONNX, providers=providers)
+    model, seen = _load_recording_warnings(providers)
     np.testing.assert_allclose(model(X), _want(providers), rtol=1e-6)
     if "CUDAExecutionProvider" in ort.get_available_providers():
-        assert model.providers == ["cuda", "cpu"]
+        assert model.providers == ["cuda", "cpu"] and seen == []
     else:
         assert model.providers == ["cpu"]
         assert "has no CUDAExecutionProvider" in (model.fallback_reason or "")
+        assert seen == [model.fallback_reason]  # one UserWarning, saying why
 
 
 @pytest.mark.parametrize("name", OTHERS)
 def test_other_providers_register_or_report_unavailable(name: str) -> None:
     available = ort.get_available_providers()
-    model = lepton_ai.load_model(ONNX, providers=[name, "CPUExecutionProvider"])
+    model, seen = _load_recording_warnings([name, "CPUExecutionProvider"])
     np.testing.assert_allclose(model(X), _want([p for p in (name, "CPUExecutionProvider") if p in available]), rtol=1e-6)
     if name in available:
-        assert len(model.providers) == 2
+        assert len(model.providers) == 2 and seen == []
     else:
         assert model.providers == ["cpu"]
         assert f"has no {name}; it has " in (model.fallback_reason or "")
+        assert seen == [model.fallback_reason]
         with pytest.raises(ProviderUnavailableError, match=name):
             lepton_ai.load_model(ONNX, providers=[(name, {"some_option": "1"})], strict=True)
 

@@ -44,7 +44,7 @@ def blob(seed: int, n: int = 1000) -> bytes:
 
 
 def test_push_load_info(uri, tmp_path):
-    p = LeptonAI(uri, cache_dir=tmp_path / "cache")
+    p = LeptonAI(uri, cache_dir=tmp_path / "cache", encrypt=False)
     info = p.push_model("demo", blob(1), metadata={"auc": 0.97, "labels": ["a", "b"]})
     assert (info.name, info.version, info.size, info.encrypted) == ("demo", 1, 1000, False)
     assert info.metadata == {"auc": 0.97, "labels": ["a", "b"]}
@@ -57,11 +57,11 @@ def test_push_load_info(uri, tmp_path):
     assert p.model_bytes("demo") == blob(2)
     assert p.model_bytes("demo", 1) == blob(1)
     # another handle sees the same registry
-    assert LeptonAI(uri, cache=False).model_versions("demo") == [1, 2]
+    assert LeptonAI(uri, cache=False, encrypt=False).model_versions("demo") == [1, 2]
 
 
 def test_versions_list_delete(uri):
-    p = LeptonAI(uri)
+    p = LeptonAI(uri, encrypt=False)
     assert p.list_models() == []
     for seed in (1, 2, 3):
         p.push_model("a", blob(seed))
@@ -78,7 +78,7 @@ def test_versions_list_delete(uri):
 
 
 def test_unknown_and_bad_names(uri):
-    p = LeptonAI(uri)
+    p = LeptonAI(uri, encrypt=False)
     p.push_model("known", blob(1))
     with pytest.raises(NotFoundError) as e:
         p.model_bytes("nope")
@@ -105,7 +105,7 @@ def test_concurrent_pushes_each_get_a_version(uri):
     errors: list = []
 
     def work(w: int) -> None:
-        p = LeptonAI(uri, cache=False)
+        p = LeptonAI(uri, cache=False, encrypt=False)
         try:
             for i in range(each):
                 data = blob(w * each + i)
@@ -121,7 +121,7 @@ def test_concurrent_pushes_each_get_a_version(uri):
     assert errors == []
     versions = sorted(v for v, _ in results)
     assert versions == list(range(1, writers * each + 1))
-    p = LeptonAI(uri, cache=False)
+    p = LeptonAI(uri, cache=False, encrypt=False)
     for v, data in results:
         assert p.model_bytes("shared", v) == data
     assert p.model_info("shared").version == writers * each
@@ -132,7 +132,7 @@ class Interrupted(Exception):
 
 
 def test_interrupted_push_is_invisible(uri):
-    p = LeptonAI(uri)
+    p = LeptonAI(uri, encrypt=False)
     p.push_model("m", blob(1))
 
     def stop_at_end(done: int, total: int) -> None:
@@ -163,7 +163,7 @@ def test_encrypted_models(uri):
     with pytest.raises(WrongKeyError, match="wrong key for model `secret` version 1"):
         LeptonAI(uri, key=os.urandom(32), cache=False).model_bytes("secret")
     with pytest.raises(KeyRequiredError, match="encrypt=True needs a key"):
-        LeptonAI(uri).push_model("x", blob(1), encrypt=True)
+        LeptonAI(uri, encrypt=False).push_model("x", blob(1), encrypt=True)
     assert p.push_model("open", blob(1), encrypt=False).encrypted is False
     with pytest.raises(InvalidArgumentError, match="a key is 32 bytes"):
         LeptonAI(uri, key=b"short")
@@ -171,7 +171,7 @@ def test_encrypted_models(uri):
 
 def test_cache_corruption_is_refetched(uri, tmp_path):
     cache = tmp_path / "cache"
-    p = LeptonAI(uri, cache_dir=cache)
+    p = LeptonAI(uri, cache_dir=cache, encrypt=False)
     info = p.push_model("c", blob(5, 5000))
     cached = cache / "objects" / info.sha256[:2] / info.sha256
     assert cached.read_bytes() != b""
@@ -181,7 +181,7 @@ def test_cache_corruption_is_refetched(uri, tmp_path):
 
 
 def test_progress_callback_sees_the_transfer(uri):
-    p = LeptonAI(uri, cache=False)
+    p = LeptonAI(uri, cache=False, encrypt=False)
     seen: list = []
     p.push_model("m", blob(1, 3000), progress=lambda d, t: seen.append((d, t)))
     assert seen[0] == (0, 3000) and seen[-1] == (3000, 3000)
@@ -203,8 +203,8 @@ def test_default_registry_is_created_under_lepton_home(lepton_home):
 
 def test_named_memory_registries_are_shared():
     name = f"memory://shared-{uuid.uuid4().hex}"
-    LeptonAI(name).push_model("m", blob(1))
-    assert LeptonAI(name).list_models() == ["m"]
+    LeptonAI(name, encrypt=False).push_model("m", blob(1))
+    assert LeptonAI(name, encrypt=False).list_models() == ["m"]
     assert LeptonAI("memory://").list_models() == []
 
 
@@ -248,21 +248,33 @@ def test_bad_uri_and_options():
         LeptonAI("s3://bucket/x", storage_options={"retry_timeout": "soon"})
 
 
-def test_s3_cache_serves_offline(tmp_path):
+def test_s3_cache_serves_offline(tmp_path, caplog):
     uri = make_uri("s3", tmp_path)
     key = os.urandom(32)
     cache = tmp_path / "cache"
     p = LeptonAI(uri, key=key, cache_dir=cache)
     p.push_model("edge", blob(1))
     p.push_model("edge", blob(2))
-    assert p.model_bytes("edge") == blob(2)
+    with caplog.at_level("INFO", logger="lepton_ai"):
+        assert p.model_bytes("edge") == blob(2)
+    # the core's tracing events reach Python logging (logger lepton_ai)
+    assert f"model edge version 2 found in {uri}" in [r.getMessage() for r in caplog.records]
+    caplog.clear()
     dead = LeptonAI(
         uri,
         key=key,
         cache_dir=cache,
         storage_options={**FAST_FAIL, "aws_endpoint": f"http://127.0.0.1:{closed_port()}"},
     )
-    assert dead.model_bytes("edge") == blob(2)
+    with caplog.at_level("INFO", logger="lepton_ai"), pytest.warns(UserWarning) as seen:
+        assert dead.model_bytes("edge") == blob(2)
+    # the user is told, once, and the log does not claim it came from the registry
+    assert [str(w.message) for w in seen] == [
+        f"registry {uri} unreachable; serving model edge version 2 from the local cache, which "
+        f"may be out of date ({str(seen[0].message).split('(', 1)[1]}"
+    ]
+    assert not [r for r in caplog.records if "found in" in r.getMessage()], caplog.text
+    assert [r.levelname for r in caplog.records if "serving model" in r.getMessage()] == ["WARNING"]
     with pytest.raises(UnreachableError):
         dead.model_bytes("edge", 1)  # never loaded: not in the cache
     with pytest.raises(UnreachableError):
@@ -271,7 +283,7 @@ def test_s3_cache_serves_offline(tmp_path):
 
 def test_tampered_store_object_is_rejected(tmp_path):
     uri = make_uri("local", tmp_path)
-    p = LeptonAI(uri)
+    p = LeptonAI(uri, encrypt=False)
     p.push_model("t", blob(1))
     (Path(uri) / "models" / "t" / "1" / "model.onnx").write_bytes(b"evil")
     with pytest.raises(IntegrityError, match="push the model again"):
@@ -282,7 +294,7 @@ def test_tampered_store_object_is_rejected(tmp_path):
 
 def test_crashed_writer_leaves_no_version(tmp_path):
     uri = make_uri("local", tmp_path)
-    p = LeptonAI(uri)
+    p = LeptonAI(uri, encrypt=False)
     p.push_model("m", blob(1))
     crashed = Path(uri) / "models" / "m" / "2"
     crashed.mkdir()
@@ -385,7 +397,7 @@ def test_http_registry_serves_a_folder_read_only(tmp_path, serve):
 
 def test_http_forbidden_is_permission_denied(serve):
     url = serve(_ForbiddenHandler)
-    p = LeptonAI(url, cache=False, storage_options={"allow_http": "true"})
+    p = LeptonAI(url, cache=False, storage_options={"allow_http": "true"}, encrypt=False)
     with pytest.raises(lepton_ai.PermissionDeniedError, match="check the credentials") as e:
         p.model_bytes("m")
     assert isinstance(e.value, PermissionError)
@@ -415,10 +427,10 @@ def test_progress_bars_on_demand_and_off_without_a_terminal(capsys):
 
 
 def test_platform_default_progress_applies(tmp_path, capsys):
-    p = LeptonAI(tmp_path / "r", progress=True)
+    p = LeptonAI(tmp_path / "r", progress=True, encrypt=False)
     p.push_model("m", blob(1, 4096))
     assert "push m" in capsys.readouterr().err
-    LeptonAI(tmp_path / "r", progress=False).model_bytes("m")
+    LeptonAI(tmp_path / "r", progress=False, encrypt=False).model_bytes("m")
     assert capsys.readouterr().err == ""
 
 
@@ -430,10 +442,10 @@ def test_cache_shared_by_processes(tmp_path):
     import sys
 
     reg, cache = tmp_path / "reg", tmp_path / "cache"
-    LeptonAI(reg).push_model("m", blob(3, 200_000))
+    LeptonAI(reg, encrypt=False).push_model("m", blob(3, 200_000))
     script = (
         "import sys; from lepton_ai import LeptonAI; from model_fixtures import sized\n"
-        f"p = LeptonAI({str(reg)!r}, cache_dir={str(cache)!r})\n"
+        f"p = LeptonAI({str(reg)!r}, cache_dir={str(cache)!r}, encrypt=False)\n"
         f"assert p.model_bytes('m') == sized(3, 200_000)\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -446,7 +458,7 @@ def test_cache_shared_by_processes(tmp_path):
 
 def test_cache_is_bounded(tmp_path):
     cache = tmp_path / "cache"
-    p = LeptonAI(tmp_path / "reg", cache_dir=cache, cache_max_bytes=25_000)
+    p = LeptonAI(tmp_path / "reg", cache_dir=cache, cache_max_bytes=25_000, encrypt=False)
     for seed in range(5):
         p.push_model(f"m{seed}", blob(seed, 10_000))
     sizes = [f.stat().st_size for f in (cache / "objects").rglob("*") if f.is_file()]
@@ -469,6 +481,7 @@ def test_s3_credentials_refused_is_permission_denied(serve):
             "aws_secret_access_key": "wrong",
             "aws_region": "us-east-1",
         },
+        encrypt=False,
     )
     with pytest.raises(lepton_ai.PermissionDeniedError, match="check the credentials"):
         p.model_bytes("m")

@@ -41,7 +41,7 @@ def assert_same(ds, cols: dict) -> None:
 
 
 def test_push_load_list_info(uri):  # noqa: F811
-    p = LeptonAI(uri)
+    p = LeptonAI(uri, encrypt=False)
     train, test = columns(1, 700), columns(2, 50)
     info = p.push_dataset("medical", "train", train, metadata={"source": "synthetic"}, chunk_bytes=4096)
     assert (info.version, info.rows, info.encrypted) == (1, 700, False)
@@ -63,7 +63,7 @@ def test_push_load_list_info(uri):  # noqa: F811
 
 
 def test_delete_and_errors(uri):  # noqa: F811
-    p = LeptonAI(uri)
+    p = LeptonAI(uri, encrypt=False)
     p.push_dataset("d", "train", columns(1, 10))
     p.push_dataset("d", "train", columns(2, 10))
     p.delete_dataset("d", "train", 2)
@@ -82,7 +82,7 @@ def test_delete_and_errors(uri):  # noqa: F811
 
 
 def test_failed_push_leaves_no_version(uri):  # noqa: F811
-    p = LeptonAI(uri)
+    p = LeptonAI(uri, encrypt=False)
     p.push_dataset("f", "train", columns(1, 10))
     bad = columns(2, 10)
     bad["y"] = bad["y"][:5]  # columns of different lengths
@@ -100,13 +100,13 @@ def test_encrypted_datasets(uri):  # noqa: F811
     assert p.push_dataset("s", "train", cols).encrypted
     assert_same(p.load_dataset("s", "train"), cols)
     with pytest.raises(KeyRequiredError, match=r"LeptonAI\(uri, key=...\)"):
-        LeptonAI(uri, cache=False).load_dataset("s", "train")
+        LeptonAI(uri, cache=False, encrypt=False).load_dataset("s", "train")
     with pytest.raises(WrongKeyError):
         LeptonAI(uri, key=os.urandom(32), cache=False).load_dataset("s", "train")
-    info = LeptonAI(uri, cache=False).dataset_info("s", "train")
+    info = LeptonAI(uri, cache=False, encrypt=False).dataset_info("s", "train")
     assert info.encrypted and not info.authenticated
     with pytest.raises(KeyRequiredError):
-        LeptonAI(uri).push_dataset("s", "train", cols, encrypt=True)
+        LeptonAI(uri, encrypt=False).push_dataset("s", "train", cols, encrypt=True)
 
 
 def test_medical_diagnosis_flow(tmp_path):
@@ -152,7 +152,7 @@ def test_plain_dataset_in_place_of_an_encrypted_one_is_refused(tmp_path):
     key = os.urandom(32)
     LeptonAI(tmp_path / "r", key=key).push_dataset("med", "train", columns(1, 20))
     # someone with write access but no key pushes a plain version 2
-    LeptonAI(tmp_path / "r").push_dataset("med", "train", columns(2, 20), encrypt=False)
+    LeptonAI(tmp_path / "r", encrypt=False).push_dataset("med", "train", columns(2, 20), encrypt=False)
     with pytest.raises(KeyRequiredError):
         LeptonAI(tmp_path / "r", key=key, cache=False).load_dataset("med", "train")
 
@@ -204,7 +204,7 @@ def test_registry_dataset_pickles_as_its_registry_item(tmp_path):
     import pickle
 
     cache = tmp_path / "cache"
-    p = LeptonAI(tmp_path / "r", cache_dir=cache)
+    p = LeptonAI(tmp_path / "r", cache_dir=cache, encrypt=False)
     cols = columns(3, 200)
     p.push_dataset("med", "train", cols, chunk_bytes=1024)
     ds = p.load_dataset("med", "train")
@@ -220,7 +220,7 @@ def test_registry_dataset_pickles_as_its_registry_item(tmp_path):
     assert copy.version == 1 and len(copy) == 200
     assert_same(copy, cols)
     with pytest.raises(NotFoundError, match="is missing"):
-        LeptonAI(tmp_path / "r").load_dataset("med", "train", version=1).to_numpy()
+        LeptonAI(tmp_path / "r", encrypt=False).load_dataset("med", "train", version=1).to_numpy()
 
 
 def test_dataset_info_is_one_frozen_typed_value(tmp_path):
@@ -228,7 +228,7 @@ def test_dataset_info_is_one_frozen_typed_value(tmp_path):
     spelled ``stored_bytes`` as in ``Dataset.info``), not JSON text."""
     from lepton_ai import DatasetInfo
 
-    p = LeptonAI(tmp_path / "r")
+    p = LeptonAI(tmp_path / "r", encrypt=False)
     cols = columns(1, 50)
     info = p.push_dataset("m", "train", cols, metadata={"k": 1})
     assert isinstance(info, DatasetInfo) and info == p.dataset_info("m", "train")

@@ -26,7 +26,7 @@ def check_add_mul(model: Model) -> None:
 
 
 def test_push_and_run_a_real_model(uri, tmp_path):  # noqa: F811
-    platform = LeptonAI(uri, cache_dir=tmp_path / "cache")
+    platform = LeptonAI(uri, cache_dir=tmp_path / "cache", encrypt=False)
     path = tmp_path / "add_mul.onnx"
     path.write_bytes(add_mul())
     assert platform.push_model("add_mul", path, metadata={"op": "add+mul"}).version == 1
@@ -48,7 +48,7 @@ def test_encrypted_registry_model_runs_and_needs_the_key(uri):  # noqa: F811
     out = out[0] if isinstance(out, tuple) else out
     assert out.shape[0] == 4 and np.isfinite(out).all()
     with pytest.raises(KeyRequiredError):
-        LeptonAI.load_model("lr", platform=LeptonAI(uri, cache=False))
+        LeptonAI.load_model("lr", platform=LeptonAI(uri, cache=False, encrypt=False))
     with pytest.raises(WrongKeyError):
         LeptonAI.load_model("lr", platform=LeptonAI(uri, key=os.urandom(32), cache=False))
 
@@ -75,7 +75,7 @@ def test_models_from_encrypted_sources_are_saved_encrypted(tmp_path):
     with pytest.raises(InvalidArgumentError, match="not both"):
         again.save(tmp_path / "e.model", key=other, decrypt=True)
     # models from plain sources stay plain
-    open_platform = LeptonAI(tmp_path / "p")
+    open_platform = LeptonAI(tmp_path / "p", encrypt=False)
     open_platform.push_model("add_mul", add_mul())
     LeptonAI.load_model("add_mul", platform=open_platform).save(tmp_path / "f.onnx")
     assert (tmp_path / "f.onnx").read_bytes() == add_mul()
@@ -83,7 +83,7 @@ def test_models_from_encrypted_sources_are_saved_encrypted(tmp_path):
 
 def test_torch_in_torch_out_from_the_registry(tmp_path):
     import torch
-    platform = LeptonAI(tmp_path / "reg")
+    platform = LeptonAI(tmp_path / "reg", encrypt=False)
     platform.push_model("add_mul", add_mul())
     model = LeptonAI.load_model("add_mul", platform=platform).eval()
     with torch.no_grad():
@@ -109,7 +109,7 @@ def test_encrypted_model_files_load_with_the_key(tmp_path):
     with pytest.raises(InvalidArgumentError, match="version= needs a registry"):
         LeptonAI.load_model(plain, version=2)
     # a registry push of an encrypted file decrypts it with key= first
-    reg = LeptonAI(tmp_path / "reg")
+    reg = LeptonAI(tmp_path / "reg", encrypt=False)
     reg.push_model("from_sealed", sealed, key=key)
     check_add_mul(reg.load_model("from_sealed"))
 

@@ -52,7 +52,7 @@ def test_lepton_progress_0_turns_every_bar_off(
     tmp_path: Path, bars: list[RecordingBar], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LEPTON_PROGRESS", "0")
-    platform = LeptonAI(str(tmp_path / "reg"), progress=True)
+    platform = LeptonAI(str(tmp_path / "reg"), progress=True, encrypt=False)
     platform.push_dataset("d", "train", {"x": np.zeros((1000, 8), np.float32)})
     assert bars == []
     # a callable of the user's own is still called

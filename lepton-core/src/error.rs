@@ -125,6 +125,24 @@ pub enum Error {
         #[source]
         source: Box<object_store::Error>,
     },
+    /// The registry served an older version as the latest than this client has seen before (a
+    /// stale replica, or someone with write access moving the latest pointer back).
+    #[error(
+        "rollback detected for {what}: the registry says its latest version is {latest}, but this \
+         client has seen version {seen} as the latest; the store may be a stale replica or may \
+         have been tampered with. Pin version={seen} (or another) to read on; if newer versions \
+         were deleted on purpose, remove the item's entry from {marks}"
+    )]
+    Rollback {
+        /// The item (model, or dataset split).
+        what: String,
+        /// The highest version seen as the latest before.
+        seen: u64,
+        /// The version the registry resolves as the latest now.
+        latest: u64,
+        /// The file holding the versions seen.
+        marks: String,
+    },
     /// The store is read-only (e.g. an `http(s)://` registry).
     #[error("{0} is read-only")]
     ReadOnly(String),
@@ -220,6 +238,7 @@ error_kinds!(
     InvalidArgument,
     PermissionDenied,
     Unreachable,
+    Rollback,
     ReadOnly,
     Store,
     Io,
@@ -233,39 +252,51 @@ pub const NEEDS_PLATFORM_KEY: &str = "open the platform with its key";
 pub const ENCRYPT_NEEDS_KEY: &str = "encrypting needs a key";
 
 impl Error {
-    /// The one mapping of object-store errors to [`Error`], for dataset reads and writes and for
-    /// the registry alike:
+    /// The one mapping of object-store errors to [`Error`], for every store operation (get, put,
+    /// list, head, delete, conditional put), dataset reads and writes and the registry alike:
     ///
+    /// - no credentials configured (the S3 client fell back to the instance metadata service) is
+    ///   [`Error::PermissionDenied`] saying none were found and how to give them;
     /// - a failure before any HTTP response (connection refused, timeout, DNS) is
     ///   [`Error::Unreachable`] naming `endpoint` (credentials redacted);
     /// - a conditional create that lost the race is [`Error::AlreadyExists`], whether the store
     ///   answers 409 or 412 (some S3-compatible stores answer `If-None-Match: *` with 412);
-    /// - refused credentials are [`Error::PermissionDenied`], a missing object [`Error::NotFound`];
+    /// - 401 and 403 are [`Error::PermissionDenied`], whatever the operation;
+    /// - a missing bucket is [`Error::NotFound`] naming the bucket, a missing object
+    ///   [`Error::NotFound`] naming the object;
     /// - anything else is [`Error::Store`]. The store's error stays the `source`.
     pub fn from_store(e: object_store::Error, endpoint: &str) -> Error {
+        use crate::store_errors as why;
         use object_store::Error as E;
-        use std::error::Error as _;
+        let text = why::chain_text(&e);
+        if why::is_missing_credentials(&text) {
+            return Error::PermissionDenied {
+                what: crate::store::redact_uri(endpoint),
+                reason: why::missing_credentials_reason(endpoint),
+                source: Box::new(e),
+            };
+        }
         if crate::store::is_transport_error(&e) {
-            let mut reason = e.to_string();
-            let mut src = e.source();
-            while let Some(s) = src {
-                let text = s.to_string();
-                if !reason.contains(&text) {
-                    reason.push_str(": ");
-                    reason.push_str(&text);
-                }
-                src = s.source();
-            }
             return Error::Unreachable {
                 what: crate::store::redact_uri(endpoint),
                 reason: format!(
                     "{}; check the network and the endpoint (a local cache, if warm, still \
                      serves what was loaded once)",
-                    crate::store::redact_text(&reason)
+                    crate::store::redact_text(&text)
                 ),
                 source: Box::new(e),
             };
         }
+        if let Some(bucket) = why::missing_bucket(&text, endpoint) {
+            return Error::NotFound {
+                what: format!(
+                    "bucket `{bucket}` (of {})",
+                    crate::store::redact_uri(endpoint)
+                ),
+                hint: Some("create the bucket, or check its name in the URI".into()),
+            };
+        }
+        let denied = matches!(why::http_status(&text), Some(401 | 403));
         match e {
             E::NotFound { path, .. } => Error::NotFound {
                 what: path,
@@ -274,17 +305,17 @@ impl Error {
             E::AlreadyExists { path, .. } | E::Precondition { path, .. } => {
                 Error::AlreadyExists(path)
             }
-            E::PermissionDenied {
-                ref path,
-                ref source,
+            E::PermissionDenied { ref path, .. } | E::Unauthenticated { ref path, .. } => {
+                Error::PermissionDenied {
+                    what: crate::store::redact_text(path),
+                    reason: crate::store::redact_text(&text),
+                    source: Box::new(e),
+                }
             }
-            | E::Unauthenticated {
-                ref path,
-                ref source,
-            } => Error::PermissionDenied {
-                what: crate::store::redact_text(path),
-                reason: crate::store::redact_text(&source.to_string()),
-                source: Box::new(e),
+            other if denied => Error::PermissionDenied {
+                what: crate::store::redact_uri(endpoint),
+                reason: crate::store::redact_text(&text),
+                source: Box::new(other),
             },
             other => Error::Store(other),
         }
@@ -406,6 +437,12 @@ mod tests {
                 what: "".into(),
                 reason: "".into(),
                 source: Box::new(store()),
+            },
+            Error::Rollback {
+                what: "".into(),
+                seen: 2,
+                latest: 1,
+                marks: "".into(),
             },
             Error::ReadOnly("".into()),
             Error::Store(store()),

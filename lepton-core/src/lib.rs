@@ -32,9 +32,12 @@ pub mod crypto;
 pub mod dataset;
 pub mod error;
 pub mod model;
+mod per_process;
 pub mod platform;
 pub mod rt;
 pub mod store;
+mod store_errors;
+mod store_fork;
 
 pub use error::{Error, ErrorKind, Result};
 pub use {ndarray, object_store};

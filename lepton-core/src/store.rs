@@ -11,12 +11,13 @@
 //! of one request.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use object_store::path::Path;
 use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 
+use crate::per_process::PerProcess;
 use crate::{Error, Result};
 
 /// An opened store and the prefix inside it that the URI points at.
@@ -119,7 +120,12 @@ pub fn open_uri(uri: &str, options: &[(String, String)]) -> Result<StoreLocation
                 .map_err(|e| Error::InvalidArgument(format!("invalid URI `{uri}`: {e}")))?;
             let prefix = Path::parse(url.path().trim_start_matches('/'))
                 .map_err(|e| Error::InvalidArgument(format!("invalid path in URI `{uri}`: {e}")))?;
-            let store = build_remote(kind, uri, &url, &options, retry)?;
+            let store = build_remote(kind, uri, &url, &options, retry.clone())?;
+            // A forked child (a DataLoader worker) builds its own client: see `store_fork`.
+            let uri = uri.to_string();
+            let rebuild = move || build_remote(kind, &uri, &url, &options, retry.clone());
+            let store: Arc<dyn ObjectStore> =
+                Arc::new(crate::store_fork::ForkSafeStore::new(store, rebuild));
             Ok(StoreLocation { store, prefix })
         }
     }
@@ -133,11 +139,24 @@ enum Named {
 }
 
 fn named_stores() -> std::sync::MutexGuard<'static, HashMap<String, Named>> {
-    static NAMED: OnceLock<Mutex<HashMap<String, Named>>> = OnceLock::new();
-    NAMED
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
+    type Table = Mutex<HashMap<String, Named>>;
+    /// Per process (fork-safe): a forked child copies its parent's table if no parent thread
+    /// held it at the fork, and starts empty otherwise, rather than wait on that lock forever.
+    static NAMED: PerProcess<Table> = PerProcess::new(|inherited: Option<&Table>| {
+        let copied = inherited.and_then(|t| t.try_lock().ok()).map(|t| {
+            t.iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Named::Shared(s) => Named::Shared(s.clone()),
+                        Named::Private(w) => Named::Private(w.clone()),
+                    };
+                    (k.clone(), v)
+                })
+                .collect()
+        });
+        Mutex::new(copied.unwrap_or_default())
+    });
+    NAMED.get().lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn memory_location(uri: &str) -> Result<StoreLocation> {
@@ -154,10 +173,8 @@ fn memory_location(uri: &str) -> Result<StoreLocation> {
     let mut named = named_stores();
     let store = match named.get(name) {
         Some(Named::Shared(s)) => s.clone(),
-        Some(Named::Private(w)) => w.upgrade().ok_or_else(|| Error::NotFound {
-            what: format!("in-memory store `memory://{name}`"),
-            hint: Some("the registry that owned it was dropped".into()),
-        })?,
+        Some(Named::Private(w)) => w.upgrade().ok_or_else(|| private_memory_elsewhere(name))?,
+        None if name.starts_with(PRIVATE) => return Err(private_memory_elsewhere(name)),
         None => {
             let s: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
             named.insert(name.to_string(), Named::Shared(s.clone()));
@@ -167,10 +184,40 @@ fn memory_location(uri: &str) -> Result<StoreLocation> {
     Ok(StoreLocation { store, prefix })
 }
 
-/// A fresh in-memory store that other handles in this process can open by the returned URI
-/// (`memory://private-<uuid>`) for as long as the returned store is alive.
+/// How private in-memory store names start (then the creating process id and a uuid).
+const PRIVATE: &str = "private-";
+
+/// A private in-memory store's name that this process's table does not know: another process's
+/// (a pickled dataset unpickled in a spawn or forkserver worker), or one dropped here.
+fn private_memory_elsewhere(name: &str) -> Error {
+    let owner = name[PRIVATE.len()..]
+        .split_once('-')
+        .and_then(|(pid, _)| pid.parse::<u32>().ok());
+    match owner {
+        Some(pid) if pid != std::process::id() => Error::InvalidArgument(format!(
+            "the in-memory registry memory://{name} lives in process {pid}, not this one \
+             ({}): a memory:// registry exists only in the process that made it (and children \
+             it forks), so a worker started with spawn or forkserver cannot open it; for \
+             multi-process data loading use a local folder or an object store (s3://, gs://, \
+             az://) as the registry",
+            std::process::id()
+        )),
+        _ => Error::NotFound {
+            what: format!("in-memory store `memory://{name}`"),
+            hint: Some("the registry that owned it was dropped".into()),
+        },
+    }
+}
+
+/// A fresh in-memory store that other handles in this process (and processes it forks) can open
+/// by the returned URI (`memory://private-<pid>-<uuid>`) for as long as the returned store is
+/// alive; another process gets an error saying so.
 pub fn open_private_memory() -> (String, StoreLocation) {
-    let name = format!("private-{}", uuid::Uuid::new_v4().simple());
+    let name = format!(
+        "{PRIVATE}{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    );
     let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
     let mut named = named_stores();
     named.retain(|_, v| !matches!(v, Named::Private(w) if w.strong_count() == 0));
@@ -293,6 +340,14 @@ fn build_remote(
                 b = b.with_config(K::ConditionalPut, "etag");
             }
             let b = configure(b, uri, &opts, |b, key: K, v| b.with_config(key, v))?;
+            let endpoint = b
+                .get_config_value(&K::Endpoint)
+                .or_else(|| b.get_config_value(&K::S3Endpoint));
+            check_plain_http(
+                endpoint.as_deref(),
+                b.get_config_value(&K::Client(C::AllowHttp)).as_deref(),
+                "AWS_ALLOW_HTTP=true",
+            )?;
             Arc::new(b.with_retry(retry).build()?)
         }
         StoreKind::Gcs => {
@@ -311,11 +366,36 @@ fn build_remote(
             let base = &url[..url::Position::BeforePath];
             let b = object_store::http::HttpBuilder::new().with_url(base);
             let b = configure(b, uri, &opts, |b, key: C, v| b.with_config(key, v))?;
+            let allow_http = opts
+                .iter()
+                .find(|(k, _)| k.to_ascii_lowercase().parse::<C>().ok() == Some(C::AllowHttp))
+                .map(|(_, v)| v.as_str());
+            check_plain_http(Some(base), allow_http, "allow_http=true")?;
             Arc::new(b.with_retry(retry).build()?)
         }
         StoreKind::Local | StoreKind::Memory => unreachable!("not remote"),
     };
     Ok(store)
+}
+
+/// A plain `http://` endpoint is refused by the HTTP client unless `allow_http` is set (it
+/// would fail every request with "builder error"): say so when opening, naming the option.
+fn check_plain_http(
+    endpoint: Option<&str>,
+    allow_http: Option<&str>,
+    env_hint: &str,
+) -> Result<()> {
+    let Some(endpoint) = endpoint.filter(|e| e.to_ascii_lowercase().starts_with("http://")) else {
+        return Ok(());
+    };
+    if allow_http.is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument(format!(
+        "endpoint {} is plain http://, which is refused unless allowed: set the storage option \
+         allow_http=true (or {env_hint} in the environment), or use https://",
+        redact_uri(endpoint)
+    )))
 }
 
 /// `uri` fit to print: user info (`user:password@`) and the query string (SAS tokens, signed
@@ -440,6 +520,22 @@ mod tests {
         drop((private, again));
         let err = open_uri(&uri, &[]).unwrap_err().to_string();
         assert!(err.contains("was dropped"), "{err}");
+    }
+
+    #[test]
+    fn another_process_private_memory_store_is_a_typed_error() {
+        let other = std::process::id().wrapping_add(1);
+        let e = open_uri(&format!("memory://private-{other}-abc/x"), &[]).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!("lives in process {other}")),
+            "{text}"
+        );
+        assert!(
+            text.contains("use a local folder or an object store"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -368,7 +368,14 @@ fn uri_handoff(b: Backend) {
 
 #[test]
 fn private_memory_registry_reopens_by_uri() {
-    let p = Platform::open(Some("memory://"), PlatformOptions::default()).unwrap();
+    let p = Platform::open(
+        Some("memory://"),
+        PlatformOptions {
+            encrypt: Some(false),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     push(&p, "m", "train", &data(1, 5));
     let (_, uri) = p.resolve_dataset("m", "train", None).unwrap();
     assert!(uri.starts_with("memory://private-"), "{uri}");

@@ -118,7 +118,13 @@ fn a_variant_that_does_not_load_fails_alone() -> TestResult {
 
 #[test]
 fn profiles_are_kept_per_machine() -> TestResult {
-    let platform = Platform::open(Some("memory://"), PlatformOptions::default())?;
+    let platform = Platform::open(
+        Some("memory://"),
+        PlatformOptions {
+            encrypt: Some(false),
+            ..Default::default()
+        },
+    )?;
     platform.push_model("logreg", &logreg(), &PushOptions::default())?;
     let result = tune_logreg_for_latency()?;
     let here = Fingerprint::current(None)?;

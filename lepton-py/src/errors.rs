@@ -4,6 +4,7 @@
 //! `NotFoundError(LeptonError, FileNotFoundError)`); here each variant picks its class by name.
 
 use lepton_core::error::{ENCRYPT_NEEDS_KEY, NEEDS_PLATFORM_KEY};
+use lepton_core::platform::keyfile::PUSH_NEEDS_KEY;
 use lepton_core::{Error, ErrorKind};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -28,6 +29,7 @@ pub fn class_name(kind: ErrorKind) -> &'static str {
         ErrorKind::InvalidArgument => "InvalidArgumentError",
         ErrorKind::PermissionDenied => "PermissionDeniedError",
         ErrorKind::Unreachable => "UnreachableError",
+        ErrorKind::Rollback => "RollbackError",
         ErrorKind::ReadOnly => "ReadOnlyError",
         ErrorKind::Store | ErrorKind::Io => "StorageError",
     }
@@ -40,6 +42,10 @@ fn _error_classes() -> Vec<&'static str> {
     ErrorKind::ALL.iter().map(|&k| class_name(k)).collect()
 }
 
+/// How Python gives a push its key, or chooses plaintext (the CLI rewrites it into its flags).
+const PUSH_KEY_HINT: &str = "LeptonAI(uri, key=lepton_ai.Key.generate()) and keep the key, or set \
+     LEPTON_KEY; LeptonAI(uri, encrypt=False) to store in clear";
+
 /// The core's messages say what to do in words; here they get the Python spelling of it.
 fn python_message(err: &Error) -> String {
     let message = err.to_string();
@@ -49,7 +55,9 @@ fn python_message(err: &Error) -> String {
                 Some(rest) => format!("encrypt=True needs a key{rest}"),
                 None => message,
             };
-            if message.ends_with(NEEDS_PLATFORM_KEY) {
+            if message.starts_with(PUSH_NEEDS_KEY) {
+                format!("{message} ({PUSH_KEY_HINT})")
+            } else if message.ends_with(NEEDS_PLATFORM_KEY) {
                 format!("{message} (LeptonAI(uri, key=...))")
             } else {
                 message
@@ -88,6 +96,8 @@ pub trait IntoPyResult<T> {
 
 impl<T> IntoPyResult<T> for lepton_core::Result<T> {
     fn py(self) -> PyResult<T> {
+        // The core's log events of this call reach Python now, on the calling thread.
+        crate::logging::flush()?;
         self.map_err(to_py)
     }
 }

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 
 mod dataset;
 mod errors;
+mod logging;
 mod model;
 mod model_info;
 mod platform;
@@ -16,6 +17,7 @@ mod tune;
 #[pymodule(gil_used = false)]
 fn _lepton(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    logging::install();
     model::register(m)?;
     dataset::register(m)?;
     platform::register(m)?;

@@ -182,7 +182,8 @@ pub struct PyPlatform {
 #[pymethods]
 impl PyPlatform {
     #[new]
-    #[pyo3(signature = (uri=None, key=None, cache_dir=None, cache_max_bytes=None, no_cache=false, storage_options=None))]
+    #[pyo3(signature = (uri=None, key=None, cache_dir=None, cache_max_bytes=None, no_cache=false, storage_options=None, encrypt=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         uri: Option<String>,
@@ -191,10 +192,12 @@ impl PyPlatform {
         cache_max_bytes: Option<u64>,
         no_cache: bool,
         storage_options: Option<HashMap<String, String>>,
+        encrypt: Option<bool>,
     ) -> PyResult<Self> {
         let key = key_from(key.as_ref())?;
         let options = PlatformOptions {
             key: key.clone(),
+            encrypt,
             cache_dir,
             cache_max_bytes,
             no_cache,
@@ -233,6 +236,12 @@ impl PyPlatform {
     #[getter]
     fn cache_dir(&self) -> Option<PathBuf> {
         self.inner.cache().map(|c| c.dir().to_path_buf())
+    }
+
+    /// Whether the registry lives in this process only (`memory://`).
+    #[getter]
+    fn process_local(&self) -> bool {
+        self.inner.kind() == lepton_core::store::StoreKind::Memory
     }
 
     /// Whether the registry is read-only (plain HTTP).
@@ -491,7 +500,15 @@ fn read_model_file<'py>(
     Ok(PyBytes::new(py, &onnx))
 }
 
+/// The key a registry opened without one uses: `$LEPTON_KEY`, else the key file (None: none).
+#[pyfunction]
+fn ambient_key<'py>(py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let found = lepton_core::platform::keyfile::ambient_key().py()?;
+    Ok(found.map(|(k, _)| PyBytes::new(py, k.as_bytes())))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(ambient_key, m)?)?;
     m.add_class::<PyPlatform>()?;
     m.add_class::<PyDatasetInfo>()?;
     m.add_class::<PyColumnInfo>()?;

@@ -807,12 +807,21 @@ class Dataset(_DatasetBase):
         A dataset opened with a key or ``storage_options`` holds secrets, so it pickles only while
         a multiprocessing child is being spawned (as ``multiprocessing.AuthenticationString``
         does): ``pickle.dumps``/``torch.save`` elsewhere raise ``TypeError`` rather than write them
-        to disk."""
+        to disk. A dataset from a ``memory://`` registry cannot go to a spawned child at all
+        (``InvalidArgumentError``): that registry lives in this process only."""
+        spawning = multiprocessing.context.get_spawning_popen() is not None
+        if spawning and self._registry is not None and self._registry.get("process_local"):
+            raise InvalidArgumentError(
+                f"dataset {self._where} comes from an in-memory registry (memory://), which lives "
+                "in this process only: a worker started with spawn or forkserver cannot read it; "
+                "use a local folder (LeptonAI('/path/to/registry')) or an object store as the "
+                "registry, or DataLoader(..., multiprocessing_context='fork')"
+            )
         key = self._native.key()
         secret = key is not None or bool(self._storage_options)
         if self._registry is not None:
             secret = secret or self._registry["uri_is_secret"]
-        if secret and multiprocessing.context.get_spawning_popen() is None:
+        if secret and not spawning:
             raise TypeError(
                 "a Dataset opened with a key or storage_options is not picklable (the pickle would hold "
                 "the secret); save its uri and version and open it again with Key.from_env(...) or "

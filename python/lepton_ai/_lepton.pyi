@@ -32,6 +32,7 @@ __all__ = [
     "write_model_file",
     "read_model_file",
     "_error_classes",
+    "ambient_key",
     "TuneTrial",
     "TuneResult",
     "Fingerprint",
@@ -333,6 +334,7 @@ class Platform:
         cache_max_bytes: int | None = None,
         no_cache: bool = False,
         storage_options: Mapping[str, str] | None = None,
+        encrypt: bool | None = None,
     ) -> Self: ...
     @property
     def uri(self) -> str:
@@ -349,6 +351,9 @@ class Platform:
     @property
     def cache_dir(self) -> pathlib.Path | None:
         """The cache folder, or None."""
+    @property
+    def process_local(self) -> bool:
+        """Whether the registry lives in this process only (``memory://``)."""
     @property
     def read_only(self) -> bool:
         """Whether the registry is read-only (plain HTTP)."""
@@ -544,3 +549,6 @@ def get_profile(
     platform: Platform, name: str, fingerprint_id: str, version: int | None = None
 ) -> str | None:
     """The stored profile (JSON) of ``name`` at ``version`` for ``fingerprint_id``, or None."""
+
+def ambient_key() -> bytes | None:
+    """The key a registry opened without one uses: ``$LEPTON_KEY``, else ``$LEPTON_HOME/key``."""

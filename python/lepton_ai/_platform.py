@@ -6,7 +6,8 @@
     model = LeptonAI.load_model("medical_diagnosis", platform=platform)
 
 Versions are immutable and numbered 1, 2, ...; ``version=None`` means the latest committed one.
-With ``key=``, models are stored encrypted and decrypted in memory only. Remote registries keep a
+Pushes are encrypted by default (key from ``key=``, ``$LEPTON_KEY`` or ``$LEPTON_HOME/key``;
+``encrypt=False`` stores in clear) and decrypted in memory only. Remote registries keep a
 verified local cache, so models loaded once keep loading when the network is gone.
 """
 
@@ -86,8 +87,11 @@ class LeptonAI:
             ``s3://bucket/prefix``, ``gs://...``, ``az://...`` (credentials and endpoints from the
             usual environment variables, e.g. ``AWS_ENDPOINT``, or ``storage_options``);
             ``http(s)://host/prefix`` for read-only registries.
-        key: models pushed are encrypted with it (``lepton_ai.Key``, 32 bytes or 64 hex chars),
-            and encrypted models need it to load.
+        key: models and datasets pushed are encrypted with it (``lepton_ai.Key``, 32 bytes or 64
+            hex chars), and encrypted ones need it to load. ``None``: ``$LEPTON_KEY``, else the
+            key file ``$LEPTON_HOME/key`` (the local default registry creates it, mode 0600, on
+            its first push). Registries are encrypted by default: a push with no key at all
+            raises ``KeyRequiredError``, unless ``encrypt=False``.
         cache_dir: the local cache folder. Remote registries use ``~/.lepton/cache`` when unset;
             local and in-memory ones use a cache only when it is set.
         storage_options: backend options by ``object_store`` name (``aws_endpoint``,
@@ -96,9 +100,12 @@ class LeptonAI:
         cache_max_bytes: the cache's size bound (default 10 GiB); least recently used first out.
         cache: ``False`` turns the cache off.
         progress: default for transfers: ``None`` automatic, ``True``/``False``, or a callable.
+        encrypt: ``False`` stores pushes in clear: the explicit choice of plaintext (no key is
+            looked up then). ``None`` (default): encrypted, with the key found as above.
 
     Raises:
-        InvalidArgumentError: an unknown URI scheme, storage option or key format.
+        InvalidArgumentError: an unknown URI scheme, a malformed storage option, key,
+            ``$LEPTON_KEY`` or key file.
         NotFoundError: a local registry path that does not exist (read-only use).
 
     Opening does not touch the network; an unreachable registry raises ``UnreachableError`` on
@@ -115,6 +122,7 @@ class LeptonAI:
         cache_max_bytes: Optional[int] = None,
         cache: bool = True,
         progress: Progress = None,
+        encrypt: Optional[bool] = None,
     ) -> None:
         uri_str = None if uri is None else os.fspath(uri)
         self._key_raw = key_bytes(key)
@@ -129,11 +137,13 @@ class LeptonAI:
             cache_max_bytes,
             not cache,
             self._storage_options,
+            encrypt,
         )
         # What reopens this registry in another process (a pickled dataset, see load_dataset).
         self._reopen: Dict[str, Any] = {
             "uri": self._native.reopen_uri,
             "uri_is_secret": self._native.reopen_uri_is_secret,
+            "process_local": self._native.process_local,
             "cache_dir": None if cache_dir is None else os.fspath(cache_dir),
             "cache_max_bytes": cache_max_bytes,
             "no_cache": not cache,
@@ -198,7 +208,8 @@ class LeptonAI:
                 ``torch.nn.Module`` or a scikit-learn estimator/``Pipeline`` (the last two
                 need ``example_inputs``).
             metadata: any JSON-serializable dict, stored in the manifest.
-            encrypt: encrypt with the platform's key (default: whether the platform has one).
+            encrypt: encrypt with the platform's key (default: yes, unless the platform was opened
+                with ``encrypt=False``).
             key: decrypts an encrypted model file given by path or bytes.
             progress: None (a bar for uploads of 1 MiB or more on a terminal or notebook),
                 True, False, or a callable ``(done_bytes, total_bytes)``.
@@ -224,7 +235,8 @@ class LeptonAI:
                 type.
             ExportError: the export failed or differs from the original beyond tolerance.
             MissingExtraError: torch/onnxscript or skl2onnx is missing (names the extra).
-            KeyRequiredError: ``encrypt=True`` without a key, or an encrypted file without
+            KeyRequiredError: no key (none given, in ``$LEPTON_KEY`` or the key file) and no
+                ``encrypt=False``; ``encrypt=True`` without a key; or an encrypted file without
                 ``key``.
             ReadOnlyError: the registry is read-only (HTTP).
             PermissionDeniedError, UnreachableError: the store refused or cannot be reached.
@@ -353,7 +365,6 @@ class LeptonAI:
             # An object set: the native platform hands each weights object to ONNX Runtime as
             # external initializers, so the model is never one protobuf (no 2 GiB limit).
             model = _load_registry_model(platform._native, name_or_path, info.version, **options)
-            logger.info("loaded model %s version %d from %s", name_or_path, info.version, platform.uri)
         else:
             info, onnx = platform._pull_model(name_or_path, info.version, progress)
             model = _load_model(onnx, **options)
@@ -390,7 +401,8 @@ class LeptonAI:
         """The manifest summary and the clear ONNX bytes of ``name``, through the cache."""
         with progress_callback(self._pick(progress), f"pull {name}") as cb:
             info, onnx = self._native.model_bytes(name, version, cb)
-        logger.info("loaded model %s version %d from %s", name, info.version, self.uri)
+        # Where it came from (the registry, or its cache when unreachable: a UserWarning) is
+        # logged by the core, through the ``lepton_ai`` logger.
         return info, onnx
 
     # ----- auto-optimisation ------------------------------------------------------------------
@@ -585,7 +597,8 @@ class LeptonAI:
                 ``lepton_ai.Dataset`` (copied in batches); or a data frame (pandas, polars,
                 pyarrow ``Table``/``RecordBatchReader``, Hugging Face ``datasets.Dataset``).
             metadata: stored with the version; values become strings.
-            encrypt: encrypt with the platform's key (default: whether the platform has one).
+            encrypt: encrypt with the platform's key (default: yes, unless the platform was opened
+                with ``encrypt=False``).
             chunk_bytes: uncompressed bytes per chunk (default 4 MiB): the unit of random
                 access and of parallel decoding.
             progress: as for :meth:`push_model`; counts the columns' bytes.
@@ -595,7 +608,8 @@ class LeptonAI:
 
         Raises:
             SchemaError: columns of different row counts or unsupported dtypes.
-            KeyRequiredError: ``encrypt=True`` on a platform without a key.
+            KeyRequiredError: no key (none given, in ``$LEPTON_KEY`` or the key file) and no
+                ``encrypt=False``, or ``encrypt=True`` on a platform without a key.
             InvalidArgumentError: a bad name, or ``data`` of another type.
             ReadOnlyError, PermissionDeniedError, UnreachableError: the store refused the write.
         """

@@ -11,8 +11,10 @@
 
 The registry comes from ``--registry``, else ``$LEPTON_URI``, else the local default. The key
 (for encrypted items) comes from ``--key-file`` (32 raw bytes, or 64 hex digits / 44 base64
-characters), else ``$LEPTON_KEY`` (64 hex digits or 44 base64 characters); it is never taken on
-the command line, where other users could see it. Both are parsed by ``lepton-core``'s ``Key``.
+characters), else ``$LEPTON_KEY`` (64 hex digits or 44 base64 characters), else the key file
+``$LEPTON_HOME/key`` (created, mode 0600, by the first push to the local default registry); it is
+never taken on the command line, where other users could see it. Pushes are encrypted by default:
+``--no-encrypt`` stores in clear.
 Exit status: 0 on success, 1 on an error (a message on stderr), 2 on a usage error.
 """
 
@@ -41,13 +43,16 @@ def _kind(text: str) -> str:
 
 
 def _read_key(args: argparse.Namespace) -> Optional[bytes]:
-    """The key bytes from ``--key-file``, else ``$LEPTON_KEY``, else None (``lepton-core``'s
-    ``Key.from_file`` / ``Key.from_env`` parse them)."""
-    if args.key_file:
-        return _lepton.Key.from_file(args.key_file).to_bytes()
-    if os.environ.get("LEPTON_KEY", "").strip():
-        return _lepton.Key.from_env("LEPTON_KEY").to_bytes()
-    return None
+    """The key bytes from ``--key-file``, else ``$LEPTON_KEY``, else the key file
+    ``$LEPTON_HOME/key``, else None (``lepton-core`` finds and parses them)."""
+    given = _given_key(args)
+    return given if given is not None else _lepton.ambient_key()
+
+
+def _given_key(args: argparse.Namespace) -> Optional[bytes]:
+    """The key bytes from ``--key-file``, else None: the registry then finds its own key as the
+    library does (``$LEPTON_KEY``, then the key file)."""
+    return _lepton.Key.from_file(args.key_file).to_bytes() if args.key_file else None
 
 
 #: Commands that only read: on a local registry folder that does not exist they fail instead of
@@ -77,7 +82,7 @@ def _platform(args: argparse.Namespace) -> LeptonAI:
     options = dict(kv.split("=", 1) for kv in args.option) if args.option else None
     return LeptonAI(
         uri,
-        key=_read_key(args),
+        key=_given_key(args),
         cache_dir=args.cache_dir,
         storage_options=options,
         progress=False if args.no_progress else None,
@@ -271,11 +276,46 @@ def _verify_datasets(p: LeptonAI, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _rm_targets(p: LeptonAI, args: argparse.Namespace) -> list[str]:
+    """What ``rm`` would remove, one ``name[/split] vN`` per version."""
+    if args.kind == "dataset":
+        splits = [args.split] if args.split else p.dataset_splits(args.name)
+        out = []
+        for split in splits:
+            versions = [args.version] if args.version else p.dataset_versions(args.name, split)
+            out += [f"{args.name}/{split} v{v}" for v in versions]
+        return out
+    versions = [args.version] if args.version else p.model_versions(args.name)
+    return [f"{args.name} v{v}" for v in versions]
+
+
+def _confirm_rm(targets: list[str], args: argparse.Namespace) -> bool:
+    """Asks on a terminal; refuses without one unless ``--yes``."""
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise InvalidArgumentError(
+            f"rm would remove {len(targets)} version(s) and stdin is not a terminal to ask; "
+            "pass --yes to remove without asking, or --dry-run to list them"
+        )
+    print("this removes:\n  " + "\n  ".join(targets), file=sys.stderr)
+    answer = input(f"remove {len(targets)} version(s)? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
 def cmd_rm(args: argparse.Namespace) -> int:
     p = _platform(args)
+    if args.kind == "dataset" and args.version is not None and args.split is None:
+        raise InvalidArgumentError("--version needs --split")
+    targets = _rm_targets(p, args)
+    if args.dry_run:
+        for t in targets:
+            print(f"would remove {t}")
+        return 0
+    if not _confirm_rm(targets, args):
+        print("nothing removed", file=sys.stderr)
+        return 1
     if args.kind == "dataset":
-        if args.version is not None and args.split is None:
-            raise InvalidArgumentError("--version needs --split")
         p.delete_dataset(args.name, args.split, args.version)
         what = args.name + (f"/{args.split}" if args.split else "")
         what += f" version {args.version}" if args.version else " (all versions)"
@@ -398,7 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", help=split_help)
     p.add_argument("--column", help="dataset from a plain .npy: the column's name (default: x)")
     p.add_argument("--metadata", help="JSON object stored with the version")
-    p.add_argument("--no-encrypt", action="store_true", help="store in clear even with a key")
+    p.add_argument(
+        "--no-encrypt", action="store_true",
+        help="store in clear (the explicit choice; pushes are encrypted by default)",
+    )
 
     p = add("pull", "download a version to a file (datasets: .npz)", cmd_pull)
     p.add_argument("name")
@@ -424,6 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--split", help="dataset split to remove (default: the whole dataset)")
     p.add_argument("--version", type=int, help="only this version (default: all)")
+    p.add_argument("--yes", "-y", action="store_true", help="remove without asking")
+    p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
 
     p = sub.add_parser(
         "tune", help="find the fastest safe settings for a model on this machine and store them",
@@ -444,6 +489,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The Python spelling of how a push gets a key (``lepton-py/src/errors.rs``), and the CLI's.
+_PUSH_KEY_PYTHON = (
+    "LeptonAI(uri, key=lepton_ai.Key.generate()) and keep the key, or set LEPTON_KEY; "
+    "LeptonAI(uri, encrypt=False) to store in clear"
+)
+_PUSH_KEY_CLI = (
+    "pass --key-file FILE or set $LEPTON_KEY (64 hex digits or 44 base64 characters); "
+    "--no-encrypt to store in clear"
+)
+
 KEY_HINT = "pass --key-file FILE or set $LEPTON_KEY (64 hex digits or 44 base64 characters)"
 
 
@@ -452,6 +507,7 @@ def _cli_message(e: LeptonError) -> str:
     calls of the library's messages."""
     text = str(e)
     if isinstance(e, KeyRequiredError):
+        text = text.replace(_PUSH_KEY_PYTHON, _PUSH_KEY_CLI)
         for python_advice in (
             "open the platform with its key (LeptonAI(uri, key=...))",
             "open it with LeptonAI(uri, key=...)",

@@ -27,6 +27,7 @@ __all__ = [
     "InvalidArgumentError",
     "PermissionDeniedError",
     "UnreachableError",
+    "RollbackError",
     "ReadOnlyError",
     "StorageError",
     "ExportError",
@@ -100,6 +101,11 @@ class PermissionDeniedError(LeptonError, PermissionError):
 
 class UnreachableError(LeptonError, ConnectionError):
     """The store could not be reached (after bounded retries)."""
+
+
+class RollbackError(IntegrityError, RuntimeError):
+    """The registry served an older latest version than this client has seen (a stale replica, or
+    tampering with the latest pointer); pinning ``version=`` reads on."""
 
 
 class ReadOnlyError(LeptonError):

@@ -17,6 +17,7 @@ use super::schema::{Batch, Schema};
 use super::source::{ChunkSource, StoreChunks};
 use super::writer::DatasetInfo;
 use crate::crypto::Key;
+use crate::per_process::PerProcess;
 use crate::{Error, Result};
 
 /// Options of [`Dataset::open`].
@@ -46,6 +47,13 @@ struct Cache {
     bytes: usize,
 }
 
+fn empty_cache(_inherited: Option<&Mutex<Cache>>) -> Mutex<Cache> {
+    Mutex::new(Cache {
+        lru: LruCache::unbounded(),
+        bytes: 0,
+    })
+}
+
 pub(crate) struct Inner {
     source: Arc<dyn ChunkSource>,
     prefix: Path,
@@ -54,7 +62,9 @@ pub(crate) struct Inner {
     chunk_key: Option<Key>,
     /// `starts[i]` is the first row of chunk `i`; `starts[chunks] == rows`.
     starts: Vec<u64>,
-    cache: Mutex<Cache>,
+    /// Per process: a forked child (a `DataLoader` worker) starts with an empty cache of its
+    /// own instead of waiting on a lock a parent thread may have held at the fork.
+    cache: PerProcess<Mutex<Cache>>,
     /// Chunk lookups through the cache and how many missed (see [`Dataset::thrashing`]).
     lookups: AtomicU64,
     misses: AtomicU64,
@@ -216,10 +226,7 @@ impl Dataset {
                 prefix,
                 manifest,
                 starts,
-                cache: Mutex::new(Cache {
-                    lru: LruCache::unbounded(),
-                    bytes: 0,
-                }),
+                cache: PerProcess::new(empty_cache),
                 lookups: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
                 options,
@@ -364,6 +371,7 @@ impl Dataset {
         if let Some(c) = self
             .inner
             .cache
+            .get()
             .lock()
             .expect("cache lock")
             .lru
@@ -373,7 +381,7 @@ impl Dataset {
         }
         self.inner.misses.fetch_add(1, Ordering::Relaxed);
         let c = Arc::new(self.fetch_chunk(index)?);
-        let mut cache = self.inner.cache.lock().expect("cache lock");
+        let mut cache = self.inner.cache.get().lock().expect("cache lock");
         if cache.lru.put(index as u32, c.clone()).is_none() {
             cache.bytes += c.memory();
         }
@@ -433,9 +441,12 @@ impl Dataset {
             row += n;
         }
         let chunks: Vec<Arc<DecodedChunk>> = if runs.len() > 1 {
-            runs.par_iter()
-                .map(|&(c, _, _)| self.chunk(c))
-                .collect::<Result<_>>()?
+            // On this process's pool: rayon's global pool has no threads in a forked child.
+            crate::rt::cpu().install(|| {
+                runs.par_iter()
+                    .map(|&(c, _, _)| self.chunk(c))
+                    .collect::<Result<_>>()
+            })?
         } else {
             runs.iter()
                 .map(|&(c, _, _)| self.chunk(c))

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use ort::environment::Environment;
 use ort::logging::LogLevel;
 
+use crate::per_process::PerProcess;
 use crate::{Error, Result};
 
 /// The loaded ONNX Runtime.
@@ -58,7 +59,9 @@ struct Runtime {
 }
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-static INIT: Mutex<()> = Mutex::new(());
+/// Serializes loading; per process, so a child forked mid-load does not wait on its parent's
+/// loading thread (which does not exist there).
+static INIT: PerProcess<Mutex<()>> = PerProcess::new(|_: Option<&Mutex<()>>| Mutex::new(()));
 
 /// How step 3 of the search (the Python package) is done.
 #[derive(Debug, Clone)]
@@ -87,7 +90,10 @@ pub fn init_with(explicit: Option<&Path>, python: PythonLookup) -> Result<&'stat
     if let Some(rt) = RUNTIME.get() {
         return check_same(rt, explicit);
     }
-    let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _guard = INIT
+        .get()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(rt) = RUNTIME.get() {
         return check_same(rt, explicit);
     }

@@ -186,7 +186,8 @@ impl Model {
                 OpenError::Model(reason) => invalid(reason),
             })?;
         if let Some(why) = &fallback {
-            tracing::warn!("{why}");
+            // `user_warning`: bindings show it as their language's warning (Python: UserWarning).
+            tracing::warn!(user_warning = true, "{why}");
         }
         let inputs: Vec<IoInfo> = session
             .inputs()

@@ -5,13 +5,18 @@
 //!                                    never holds a model in clear)
 //! <dir>/refs/<registry id>/<key>     the last manifest seen for a name/version, to keep serving
 //!                                    offline when the registry can't be reached
-//! <dir>/tmp/                         partial writes, renamed into place when complete
+//! <dir>/tmp/<pid>-<uuid>.part        partial writes, renamed into place when complete
 //! ```
 //!
 //! Every object is re-hashed on read and compared with the hash the manifest names: a corrupted
 //! file is deleted and fetched again, never trusted. Writes go to a temporary file and are renamed
 //! into place (atomic on one file system), so several processes can share a cache. When the
 //! objects exceed `max_bytes`, the least recently used are removed.
+//!
+//! On a full disk a read still returns its data (caching is best effort), and leaves nothing
+//! behind: a write that fails removes its partial file. Partial files count against
+//! `max_bytes`, and those of processes that no longer run (killed mid-write) are removed when a
+//! cache opens and when it evicts.
 
 use std::path::{Path, PathBuf};
 
@@ -53,7 +58,45 @@ impl Cache {
             let p = dir.join(sub);
             std::fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
         }
-        Ok(Cache { dir, max_bytes })
+        let cache = Cache { dir, max_bytes };
+        cache.remove_stale_partials();
+        Ok(cache)
+    }
+
+    /// The partial files in `tmp/`: path, size, and whether its writer is gone (its process no
+    /// longer runs; a file not named `<pid>-...` counts as gone once it is an hour old).
+    fn partials(&self) -> Vec<(PathBuf, u64, bool)> {
+        let Ok(files) = std::fs::read_dir(self.dir.join("tmp")) else {
+            return Vec::new();
+        };
+        files
+            .flatten()
+            .filter_map(|f| {
+                let meta = f.metadata().ok()?;
+                let name = f.file_name().to_string_lossy().into_owned();
+                let pid = name
+                    .split_once('-')
+                    .and_then(|(p, _)| p.parse::<u32>().ok());
+                let gone = match pid {
+                    Some(pid) => pid != std::process::id() && !process_alive(pid),
+                    None => meta
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > std::time::Duration::from_secs(3600)),
+                };
+                Some((f.path(), meta.len(), gone))
+            })
+            .collect()
+    }
+
+    /// Removes partial files whose writer is gone.
+    fn remove_stale_partials(&self) {
+        for (path, _, gone) in self.partials() {
+            if gone && std::fs::remove_file(&path).is_ok() {
+                tracing::debug!(path = %path.display(), "removed a partial cache file of a dead writer");
+            }
+        }
     }
 
     /// The cache folder.
@@ -148,11 +191,16 @@ impl Cache {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
-        let tmp = self
-            .dir
-            .join("tmp")
-            .join(format!("{}.part", uuid::Uuid::new_v4()));
-        std::fs::write(&tmp, data).map_err(|e| Error::io(&tmp, e))?;
+        let tmp = self.dir.join("tmp").join(format!(
+            "{}-{}.part",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        if let Err(e) = std::fs::write(&tmp, data) {
+            // A full disk (or a size limit) leaves part of the file: never keep it.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::io(&tmp, e));
+        }
         std::fs::rename(&tmp, path).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             Error::io(path, e)
@@ -177,9 +225,10 @@ impl Cache {
         std::fs::read(self.ref_path(scope, key)).ok()
     }
 
-    /// Total bytes of cached objects.
+    /// Total bytes of cached objects and partial files.
     pub fn size(&self) -> u64 {
-        self.entries().iter().map(|(_, len, _)| len).sum()
+        let partial: u64 = self.partials().iter().map(|(_, len, _)| len).sum();
+        partial + self.entries().iter().map(|(_, len, _)| len).sum::<u64>()
     }
 
     fn entries(&self) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
@@ -203,8 +252,11 @@ impl Cache {
 
     /// Removes least recently used objects until the total is within the bound.
     pub fn evict(&self) {
+        self.remove_stale_partials();
+        // Live writers' partial files count against the bound (they are about to be objects).
+        let partial: u64 = self.partials().iter().map(|(_, len, _)| len).sum();
         let mut entries = self.entries();
-        let mut total: u64 = entries.iter().map(|(_, len, _)| len).sum();
+        let mut total: u64 = partial + entries.iter().map(|(_, len, _)| len).sum::<u64>();
         if total <= self.max_bytes {
             return;
         }
@@ -219,6 +271,16 @@ impl Cache {
             tracing::debug!(path = %path.display(), "evicted from cache");
         }
     }
+}
+
+/// Whether process `pid` still runs (Linux: `/proc/<pid>` exists; elsewhere assumed alive, so
+/// only unnamed partial files age out).
+fn process_alive(pid: u32) -> bool {
+    let proc_root = std::path::Path::new("/proc/self");
+    if !proc_root.exists() {
+        return true;
+    }
+    std::path::Path::new("/proc").join(pid.to_string()).exists()
 }
 
 #[cfg(test)]

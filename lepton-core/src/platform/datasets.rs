@@ -18,7 +18,7 @@ use super::Platform;
 use crate::dataset::{
     manifest, ColumnData, Dataset, DatasetInfo, DatasetWriter, ReadOptions, WriteOptions,
 };
-use crate::error::{ENCRYPT_NEEDS_KEY, NEEDS_PLATFORM_KEY};
+use crate::error::NEEDS_PLATFORM_KEY;
 use crate::rt::block_on;
 use crate::{Error, Result};
 
@@ -136,16 +136,11 @@ impl Platform {
     ) -> Result<DatasetPush> {
         Entry::Dataset(name, split).check()?;
         self.check_writable()?;
-        let encrypt = options.encrypt.unwrap_or(self.key.is_some());
-        if encrypt && self.key.is_none() {
-            return Err(Error::KeyRequired(format!(
-                "{ENCRYPT_NEEDS_KEY}: {NEEDS_PLATFORM_KEY}"
-            )));
-        }
+        let encrypt = self.push_key(options.encrypt)?.is_some();
         let root = dataset_root(&self.prefix, name, split);
         let version = block_on(self.bucket.claim_next(&root))?;
         let mut write = WriteOptions {
-            key: if encrypt { self.key.clone() } else { None },
+            key: if encrypt { self.key().cloned() } else { None },
             version,
             metadata: with_item(&options.metadata, name, split),
             ..Default::default()
@@ -233,7 +228,7 @@ impl Platform {
     fn check_item(&self, name: &str, split: &str, v: u64, bytes: &[u8], what: &str) -> Result<()> {
         let unverified = manifest::parse(bytes, what)?;
         let want = item_of(name, split);
-        let (metadata, authenticated) = match (&self.key, unverified.peek().encryption.is_some()) {
+        let (metadata, authenticated) = match (self.key(), unverified.peek().encryption.is_some()) {
             (Some(key), true) => (
                 unverified.verify(Some(key), Some(v))?.metadata.clone(),
                 true,
@@ -274,6 +269,7 @@ impl Platform {
         let (v, bytes) = block_on(self.dataset_manifest(name, split, version))?;
         let what = Self::dataset_what(name, split, Some(v));
         self.check_item(name, split, v, &bytes, &what)?;
+        let encrypted = manifest::parse(&bytes, &what)?.peek().encryption.is_some();
         let prefix = version_dir(&dataset_root(&self.prefix, name, split), v);
         let source = CachedChunks::new(
             self.bucket.store.clone(),
@@ -285,14 +281,14 @@ impl Platform {
             v,
             &bytes,
             &what,
-            self.key.clone(),
+            self.read_key(encrypted).cloned(),
             ReadOptions {
                 version: Some(v),
                 ..read
             },
         )
         .map_err(|e| match e {
-            Error::KeyRequired(_) if self.key.is_none() => {
+            Error::KeyRequired(_) if self.key().is_none() => {
                 Error::KeyRequired(format!("{what} is encrypted; {NEEDS_PLATFORM_KEY}"))
             }
             other => other,
@@ -310,7 +306,7 @@ impl Platform {
         let (v, bytes) = block_on(self.dataset_manifest(name, split, version))?;
         let what = Self::dataset_what(name, split, Some(v));
         let unverified = manifest::parse(&bytes, &what)?;
-        match (&self.key, unverified.peek().encryption.is_some()) {
+        match (self.key(), unverified.peek().encryption.is_some()) {
             (Some(key), true) => {
                 let m = unverified.verify(Some(key), Some(v))?;
                 Ok(DatasetEntry::of(name, split, &m, true))

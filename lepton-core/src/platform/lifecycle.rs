@@ -145,7 +145,12 @@ impl Platform {
         let root = entry.root(&self.prefix);
         let v = match version {
             Some(v) => v,
-            None => match self.bucket.resolve_latest(&root, entry.commit()).await? {
+            // The latest, checked against the highest this client has seen (rollback).
+            None => match self
+                .bucket
+                .resolve_fresh_latest(&root, entry.commit(), &entry.what(None))
+                .await?
+            {
                 Some(v) => v,
                 None => return Err(self.not_found(entry, None).await),
             },
@@ -175,6 +180,7 @@ impl Platform {
         match self.commit_online(entry, version).await {
             Ok((v, bytes)) => {
                 let (_, t) = read(&bytes, Some(v))?;
+                tracing::info!("{} found in {}", entry.what(Some(v)), self.bucket.endpoint);
                 if let Some(cache) = &self.cache {
                     for key in [entry.cache_key(Some(v)), entry.cache_key(version)] {
                         let _ = cache.put_ref(&self.scope, &key, &bytes);
@@ -191,8 +197,11 @@ impl Platform {
                 match read(&bytes, version) {
                     Ok((v, t)) => {
                         tracing::warn!(
-                            what = entry.what(Some(v)),
-                            "registry unreachable; using the cached manifest ({e})"
+                            user_warning = true,
+                            "registry {} unreachable; serving {} from the local cache, which may \
+                             be out of date ({e})",
+                            self.bucket.endpoint,
+                            entry.what(Some(v))
                         );
                         Ok((v, Bytes::from(bytes), t))
                     }

@@ -16,12 +16,14 @@
 pub mod cache;
 mod cached_chunks;
 mod datasets;
+pub mod keyfile;
 pub mod layout;
 mod lifecycle;
 pub mod model_file;
 mod model_weights;
 mod models;
 mod profiles;
+pub mod rollback;
 pub mod versions;
 
 use std::path::PathBuf;
@@ -31,6 +33,7 @@ use object_store::path::Path;
 use object_store::ObjectStore;
 
 use crate::crypto::Key;
+use crate::error::{ENCRYPT_NEEDS_KEY, NEEDS_PLATFORM_KEY};
 use crate::store::{open_private_memory, open_uri, StoreKind};
 use crate::{Error, Result};
 
@@ -47,9 +50,13 @@ pub type ProgressFn = Arc<dyn Fn(u64, u64) -> Result<()> + Send + Sync>;
 /// How to open a [`Platform`].
 #[derive(Clone, Default)]
 pub struct PlatformOptions {
-    /// The key models are sealed with (and datasets encrypted with). Without it, items are stored
-    /// in clear, and encrypted items can't be read.
+    /// The key models are sealed with (and datasets encrypted with). Without it, the key comes
+    /// from `$LEPTON_KEY` or the key file (see [`keyfile`]); without any, pushes are refused
+    /// unless [`encrypt`](Self::encrypt) chooses plaintext, and encrypted items can't be read.
     pub key: Option<Key>,
+    /// `Some(false)`: store pushes in clear by default (the explicit choice of plaintext); no
+    /// key is looked up, so a push then needs no key. `None` or `Some(true)`: encrypt.
+    pub encrypt: Option<bool>,
     /// Where the local cache lives. Remote registries use `<lepton home>/cache` when unset; local
     /// and in-memory registries use a cache only when this is set.
     pub cache_dir: Option<PathBuf>,
@@ -65,6 +72,7 @@ impl std::fmt::Debug for PlatformOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PlatformOptions")
             .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("encrypt", &self.encrypt)
             .field("cache_dir", &self.cache_dir)
             .field("cache_max_bytes", &self.cache_max_bytes)
             .field("no_cache", &self.no_cache)
@@ -122,7 +130,14 @@ pub struct Platform {
     bucket: Bucket,
     prefix: Path,
     kind: StoreKind,
-    key: Option<Key>,
+    /// The key; set once, at open or (the local default registry) at its first push.
+    key_cell: std::sync::OnceLock<Key>,
+    /// Where the key came from (`None` while there is none).
+    key_origin: Option<keyfile::KeyOrigin>,
+    /// Whether pushes store in clear unless asked to encrypt (the explicit choice).
+    plaintext: bool,
+    /// The key file the first push creates: the local default registry opened without a key.
+    creates_key_file: Option<PathBuf>,
     cache: Option<Cache>,
     /// Names this registry in the cache (a hash of the URI).
     scope: String,
@@ -135,7 +150,7 @@ impl std::fmt::Debug for Platform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Platform")
             .field("uri", &self.bucket.endpoint)
-            .field("encrypted", &self.key.is_some())
+            .field("encrypted", &self.key().is_some())
             .field("cache", &self.cache.as_ref().map(|c| c.dir().to_path_buf()))
             .finish()
     }
@@ -146,6 +161,7 @@ impl Platform {
     /// on first use). Opening does not touch the network: an unreachable remote registry fails on
     /// the first call that needs it, within the configured timeouts.
     pub fn open(uri: Option<&str>, options: PlatformOptions) -> Result<Platform> {
+        let uri_given = uri;
         let uri = match uri {
             Some(u) => u.to_string(),
             None => lepton_home().join("registry").display().to_string(),
@@ -161,8 +177,16 @@ impl Platform {
             }
             _ => (uri.clone(), open_uri(&uri, &options.storage_options)?),
         };
+        let default_local = uri_given.is_none();
         let mut p = Self::with_store(loc.store, loc.prefix, &uri, kind, options)?;
+        if p.bucket.high_water.is_some() {
+            // Keyed by the URI that reopens it (a local folder's absolute path), not as typed.
+            p.bucket.high_water = Some(Arc::new(rollback::HighWater::for_registry(&base)));
+        }
         p.base_uri = base;
+        if default_local && p.key_origin.is_none() && !p.plaintext {
+            p.creates_key_file = Some(keyfile::key_file_path());
+        }
         Ok(p)
     }
 
@@ -207,16 +231,33 @@ impl Platform {
                 )
             })
             .transpose()?;
+        let (key, key_origin) = match (options.key, options.encrypt) {
+            (Some(k), _) => (Some(k), Some(keyfile::KeyOrigin::Given)),
+            (None, Some(false)) => (None, None),
+            (None, _) => match keyfile::ambient_key()? {
+                Some((k, origin)) => (Some(k), Some(origin)),
+                None => (None, None),
+            },
+        };
+        let key_cell = std::sync::OnceLock::new();
+        if let Some(k) = key {
+            let _ = key_cell.set(k);
+        }
         Ok(Platform {
             bucket: Bucket {
                 store,
                 // Printed in messages, reprs and logs: without credentials.
                 endpoint: crate::store::redact_uri(uri),
                 can_list: kind != StoreKind::Http,
+                high_water: (kind != StoreKind::Memory)
+                    .then(|| Arc::new(rollback::HighWater::for_registry(uri))),
             },
             prefix,
             kind,
-            key: options.key,
+            key_cell,
+            key_origin,
+            plaintext: options.encrypt == Some(false),
+            creates_key_file: None,
             scope: cache::sha256_hex(uri.as_bytes())[..16].to_string(),
             base_uri: uri.to_string(),
             cache,
@@ -253,7 +294,51 @@ impl Platform {
 
     /// Whether the platform has a key (pushes are sealed by default then).
     pub fn has_key(&self) -> bool {
-        self.key.is_some()
+        self.key().is_some()
+    }
+
+    /// The key: passed, from `$LEPTON_KEY`, or from the key file (see [`keyfile`]).
+    pub fn key(&self) -> Option<&Key> {
+        self.key_cell.get()
+    }
+
+    /// Where the key came from (`None` without one).
+    pub fn key_origin(&self) -> Option<&keyfile::KeyOrigin> {
+        self.key_origin.as_ref()
+    }
+
+    /// The key a read of an item uses: the platform's, except that an unencrypted item is read
+    /// without a key unless the caller passed one. A key passed explicitly means "this registry
+    /// is mine and encrypted", so plaintext found there is refused (it could have been put by
+    /// anyone with write access); a key picked up from the environment or the key file does
+    /// not make existing plaintext data unreadable.
+    pub(crate) fn read_key(&self, item_encrypted: bool) -> Option<&Key> {
+        if !item_encrypted && self.key_origin != Some(keyfile::KeyOrigin::Given) {
+            return None;
+        }
+        self.key()
+    }
+
+    /// The key a push encrypts with (`None`: store in clear). `encrypt` as asked by the push;
+    /// `None` follows the platform: its key, else the explicit choice of plaintext, else the
+    /// local default registry's new key file, else [`Error::KeyRequired`].
+    pub(crate) fn push_key(&self, encrypt: Option<bool>) -> Result<Option<&Key>> {
+        if encrypt == Some(false) || (encrypt.is_none() && self.plaintext && self.key().is_none()) {
+            return Ok(None);
+        }
+        if let Some(k) = self.key() {
+            return Ok(Some(k));
+        }
+        if let Some(path) = &self.creates_key_file {
+            let k = keyfile::load_or_create_key_file(path)?;
+            return Ok(Some(self.key_cell.get_or_init(|| k)));
+        }
+        if encrypt == Some(true) {
+            return Err(Error::KeyRequired(format!(
+                "{ENCRYPT_NEEDS_KEY}: {NEEDS_PLATFORM_KEY}"
+            )));
+        }
+        Err(keyfile::push_needs_key(&self.bucket.endpoint))
     }
 
     /// The local cache, if any.

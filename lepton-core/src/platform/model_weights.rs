@@ -185,7 +185,7 @@ impl Platform {
             let total: u64 = graph.len() as u64 + files.iter().map(|(_, s)| *s).sum::<u64>();
             let mut done = 0u64;
             report(&options.progress, 0, total)?;
-            let key = self.key.as_ref();
+            let key = self.key();
             let stored = self.store_graph(name, version, graph, encrypt)?;
             self.upload(
                 &dir.clone().join(stored.object),
@@ -318,7 +318,7 @@ impl Platform {
                 .object_bytes(info, &w.object, &w.sha256, use_cache, &None)
                 .await?;
             let plain = if info.encrypted {
-                let Some(key) = &self.key else {
+                let Some(key) = self.key() else {
                     return Err(Error::KeyRequired(format!(
                         "{what} is encrypted; {NEEDS_PLATFORM_KEY}"
                     )));

@@ -15,7 +15,7 @@ use super::model_weights::WeightsObject;
 use super::versions::now_unix;
 use super::{Platform, ProgressFn, PushOptions};
 use crate::crypto;
-use crate::error::{ENCRYPT_NEEDS_KEY, NEEDS_PLATFORM_KEY};
+use crate::error::NEEDS_PLATFORM_KEY;
 use crate::model::{Model, ModelOptions};
 use crate::rt::block_on;
 use crate::{Error, Result};
@@ -175,15 +175,9 @@ fn json_object(
 }
 
 impl Platform {
-    /// Whether a push encrypts: as asked, else when the platform has a key.
+    /// Whether a push encrypts ([`Platform::push_key`]'s rule).
     pub(super) fn wants_encryption(&self, options: &PushOptions) -> Result<bool> {
-        let encrypt = options.encrypt.unwrap_or(self.key.is_some());
-        if encrypt && self.key.is_none() {
-            return Err(Error::KeyRequired(format!(
-                "{ENCRYPT_NEEDS_KEY}: {NEEDS_PLATFORM_KEY}"
-            )));
-        }
-        Ok(encrypt)
+        Ok(self.push_key(options.encrypt)?.is_some())
     }
 
     pub(super) fn model_what(name: &str, version: Option<u64>) -> String {
@@ -317,7 +311,7 @@ impl Platform {
         encrypt: bool,
     ) -> Result<StoredGraph> {
         Ok(if encrypt {
-            let key = self.key.as_ref().expect("wants_encryption checked the key");
+            let key = self.key().expect("wants_encryption checked the key");
             StoredGraph {
                 bytes: Bytes::from(crypto::seal(key, &seal_context(name, version), graph)?),
                 object: MODEL_SEALED,
@@ -335,7 +329,7 @@ impl Platform {
     /// Commits `info` (its objects already uploaded under `root`): signs it with the platform
     /// key, creates the manifest (the commit object), then advances the latest pointer.
     pub(super) async fn commit_model(&self, root: &Path, mut info: ModelInfo) -> Result<ModelInfo> {
-        info.mac = self.key.as_ref().map(|k| manifest_mac(k, &info));
+        info.mac = self.key().map(|k| manifest_mac(k, &info));
         let manifest = serde_json::to_vec_pretty(&info).expect("manifest serializes");
         let dir = version_dir(root, info.version);
         if !self
@@ -442,7 +436,7 @@ impl Platform {
     /// With a platform key, checks the manifest's MAC: a manifest not written by a holder of the
     /// key (e.g. a plain model put in place of a sealed one) is refused.
     fn authenticate(&self, info: &ModelInfo) -> Result<()> {
-        let Some(key) = &self.key else {
+        let Some(key) = self.read_key(info.encrypted || info.mac.is_some()) else {
             return Ok(());
         };
         let what = Self::model_what(&info.name, Some(info.version));
@@ -553,7 +547,7 @@ impl Platform {
         if !info.encrypted {
             return Ok(stored);
         }
-        let Some(key) = &self.key else {
+        let Some(key) = self.key() else {
             return Err(Error::KeyRequired(format!(
                 "{what} is encrypted; {NEEDS_PLATFORM_KEY}"
             )));
@@ -624,7 +618,7 @@ impl Platform {
         block_on(async {
             let info = self.model_info_online(name, version).await?;
             let stored = self.stored_bytes(&info, false, &None).await?;
-            if info.encrypted && self.key.is_none() {
+            if info.encrypted && self.key().is_none() {
                 return Err(Error::KeyRequired(format!(
                     "{} is encrypted; verifying it needs the key: {NEEDS_PLATFORM_KEY}",
                     Self::model_what(name, Some(info.version))

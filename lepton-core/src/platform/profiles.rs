@@ -55,10 +55,7 @@ impl Platform {
         }
         let version = self.model_info(name, version)?.version;
         let mut profile = profile.clone();
-        profile.mac = self
-            .key
-            .as_ref()
-            .map(|k| profile_mac(k, name, version, &profile));
+        profile.mac = self.key().map(|k| profile_mac(k, name, version, &profile));
         let path = self.profile_path(name, version, id);
         block_on(async {
             self.bucket
@@ -112,7 +109,7 @@ impl Platform {
             );
             return Ok(None);
         }
-        if let Some(key) = &self.key {
+        if let Some(key) = self.key() {
             let want = profile_mac(key, name, version, &profile);
             if profile.mac.as_deref() != Some(want.as_str()) {
                 tracing::warn!(

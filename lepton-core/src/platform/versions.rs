@@ -36,6 +36,8 @@ pub struct Bucket {
     pub endpoint: String,
     /// Whether the store can list (plain HTTP can't: versions are found by probing claims).
     pub can_list: bool,
+    /// The latest versions this client has seen (`None`: not tracked, e.g. in-memory).
+    pub high_water: Option<Arc<super::rollback::HighWater>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -317,6 +319,22 @@ impl Bucket {
         Ok(None)
     }
 
+    /// [`resolve_latest`](Self::resolve_latest) for reading the latest: a version below the
+    /// highest this client has seen as the latest is [`Error::Rollback`] (see
+    /// [`super::rollback`]); `what` names the item in the message.
+    pub async fn resolve_fresh_latest(
+        &self,
+        root: &Path,
+        commit: Commit,
+        what: &str,
+    ) -> Result<Option<u64>> {
+        let latest = self.resolve_latest(root, commit).await?;
+        if let (Some(hw), Some(v)) = (&self.high_water, latest) {
+            hw.observe(root.as_ref(), v, what)?;
+        }
+        Ok(latest)
+    }
+
     /// Every committed version of `root`, ascending.
     pub async fn committed_versions(&self, root: &Path, commit: Commit) -> Result<Vec<u64>> {
         let versions: Vec<u64> = if self.can_list {
@@ -347,6 +365,9 @@ impl Bucket {
     /// Removes one version: the commit first (so readers stop seeing it at once), then its data.
     /// The claim stays, so the number is never reused for different content.
     pub async fn delete_version(&self, root: &Path, version: u64, commit: Commit) -> Result<()> {
+        if let Some(hw) = &self.high_water {
+            hw.forget(root.as_ref());
+        }
         let commit_obj = commit_path(root, version, commit);
         match self.store.delete(&commit_obj).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -373,6 +394,9 @@ impl Bucket {
 
     /// Removes a whole item: every commit first, then everything under `root`.
     pub async fn delete_item(&self, root: &Path, commit: Commit) -> Result<()> {
+        if let Some(hw) = &self.high_water {
+            hw.forget(root.as_ref());
+        }
         for v in self.committed_versions(root, commit).await? {
             match self.store.delete(&commit_path(root, v, commit)).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}

@@ -161,6 +161,8 @@ impl Fixture {
         Platform::open(
             Some(self.writer_uri.as_deref().unwrap_or(&self.uri)),
             PlatformOptions {
+                // No key here means plaintext, chosen explicitly (pushes are encrypted by default).
+                encrypt: key.is_none().then_some(false),
                 key,
                 no_cache: true,
                 ..Default::default()
@@ -179,6 +181,7 @@ impl Fixture {
         Platform::open(
             Some(&self.uri),
             PlatformOptions {
+                encrypt: key.is_none().then_some(false),
                 key,
                 cache_dir: cache.then(|| self.cache.path().to_path_buf()),
                 no_cache: !cache,
@@ -224,4 +227,36 @@ pub fn sized_model(seed: u8, len: usize) -> Vec<u8> {
         .map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[1] ^ seed)
         .collect();
     onnx_holding(&payload)
+}
+
+/// Forks; the child runs `f` and exits 0 if it returns true. Returns whether the child succeeded
+/// within `limit` (a hung child is killed and counts as a failure).
+#[cfg(unix)]
+pub fn in_child(limit: std::time::Duration, f: impl FnOnce() -> bool) -> bool {
+    // SAFETY: the child only runs `f` (calls into lepton) and then `_exit`s.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(false);
+        // SAFETY: ends the child without running the parent's destructors or atexit handlers.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let start = std::time::Instant::now();
+    loop {
+        let mut status = 0;
+        // SAFETY: waiting on our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            return libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+        }
+        if start.elapsed() > limit {
+            // SAFETY: our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }

@@ -1,0 +1,120 @@
+//! Rollback detection: a registry that serves an older version as the latest than this client has
+//! seen (a stale replica, or someone with write access hiding the newest version and moving
+//! `LATEST` back) is `Error::Rollback`; pinned versions still read; a delete made through this
+//! client is not a rollback. On a local folder and on S3 (moto).
+
+mod common;
+
+use bytes::Bytes;
+use common::{fixture, Backend};
+use lepton_core::dataset::{ColumnData, ReadOptions};
+use lepton_core::object_store::path::Path;
+use lepton_core::object_store::{ObjectStoreExt, PutPayload};
+use lepton_core::platform::{DatasetPushOptions, PushOptions};
+use lepton_core::rt::block_on;
+use lepton_core::Error;
+
+/// What an attacker with write access does: remove the commit of `version` and point `LATEST`
+/// at the one before.
+fn hide_newest(p: &lepton_core::platform::Platform, root: &str, commit: &str, version: u64) {
+    let store = p.store().clone();
+    let prefix = p.prefix().clone();
+    let at = |rel: &str| -> Path {
+        rel.split('/')
+            .fold(prefix.clone(), |path, part| path.join(part))
+    };
+    block_on(async {
+        store
+            .delete(&at(&format!("{root}/{version}/{commit}")))
+            .await
+            .unwrap();
+        let latest = format!("{{\"version\":{}}}", version - 1);
+        store
+            .put(
+                &at(&format!("{root}/LATEST")),
+                PutPayload::from(Bytes::from(latest)),
+            )
+            .await
+            .unwrap();
+    });
+}
+
+/// `e` is the rollback from version 3 to 2 of `what`.
+fn assert_rollback(e: Error, what: &str) {
+    assert!(
+        matches!(
+            e,
+            Error::Rollback {
+                seen: 3,
+                latest: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!("rollback detected for {what}")),
+        "{text}"
+    );
+}
+
+fn model_rollback_is_detected(backend: Backend) {
+    let f = fixture(backend);
+    let p = f.writer(None);
+    for i in 1..=3u8 {
+        p.push_model("m", &[i; 64], &PushOptions::default())
+            .unwrap();
+    }
+    assert_eq!(p.model_info("m", None).unwrap().version, 3);
+    hide_newest(&p, "models/m", "manifest.json", 3);
+    assert_rollback(p.model_info("m", None).unwrap_err(), "model `m`");
+    // pinned versions are not affected
+    assert_eq!(p.model_bytes("m", Some(2)).unwrap().1, vec![2u8; 64]);
+    // a delete through this client is not a rollback
+    p.delete_model("m", Some(2)).unwrap();
+    assert_eq!(p.model_info("m", None).unwrap().version, 1);
+}
+
+fn dataset_rollback_is_detected(backend: Backend) {
+    let f = fixture(backend);
+    let p = f.writer(None);
+    for i in 0..3i64 {
+        let y = vec![i; 10];
+        p.push_dataset(
+            "d",
+            "train",
+            &[("y", ColumnData::from_slice(&y, &[]).unwrap())],
+            &DatasetPushOptions::default(),
+        )
+        .unwrap();
+    }
+    let read = || p.load_dataset("d", "train", None, ReadOptions::default());
+    assert_eq!(read().unwrap().version(), 3);
+    let manifest = format!("manifests/{:020}.manifest", 3);
+    hide_newest(&p, "datasets/d/train", &manifest, 3);
+    assert_rollback(read().unwrap_err(), "dataset `d` split `train`");
+    assert!(p
+        .load_dataset("d", "train", Some(2), ReadOptions::default())
+        .is_ok());
+}
+
+#[test]
+fn local_model_rollback_is_detected() {
+    model_rollback_is_detected(Backend::Local);
+}
+
+#[test]
+fn s3_model_rollback_is_detected() {
+    model_rollback_is_detected(Backend::S3);
+}
+
+#[test]
+fn local_dataset_rollback_is_detected() {
+    dataset_rollback_is_detected(Backend::Local);
+}
+
+#[test]
+fn s3_dataset_rollback_is_detected() {
+    dataset_rollback_is_detected(Backend::S3);
+}
