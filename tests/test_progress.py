@@ -116,3 +116,24 @@ def test_to_numpy_reports_progress_in_slices_and_reads_the_same_rows(
     assert list(sliced["name"]) == names and sliced["name"].dtype == plain["name"].dtype
     ds.to_numpy(progress=True)
     assert [b.desc for b in bars] == ["read medical/train"]
+
+
+def test_verify_reports_the_bytes_it_checks(tmp_path: Path, bars: list[RecordingBar]) -> None:
+    reg = tmp_path / "reg"
+    platform = LeptonAI(str(reg), key=Key.generate())
+    x = np.random.default_rng(1).normal(size=(20000, 32)).astype(np.float32)
+    platform.push_dataset("medical", "train", {"x": x}, chunk_bytes=256 << 10, progress=False)
+    platform.push_model("m", holding(b"w" * 300_000), progress=False)
+    # What the store holds, measured on disk: every chunk object, and the sealed model object.
+    chunks = sum(f.stat().st_size for f in (reg / "datasets" / "medical" / "train").rglob("*.chunk"))
+    (model_object,) = [f for f in (reg / "models" / "m").rglob("*") if f.is_file() and f.stat().st_size > 300_000]
+    calls: list[tuple[int, int]] = []
+    platform.verify_dataset("medical", "train", progress=lambda d, t: calls.append((d, t)))
+    assert len(calls) > 3 and calls[-1] == (chunks, chunks)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    calls.clear()
+    platform.verify_model("m", progress=lambda d, t: calls.append((d, t)))
+    assert calls[-1] == (model_object.stat().st_size, model_object.stat().st_size)
+    platform.verify_dataset("medical", "train", progress=True)
+    platform.verify_model("m", progress=True)
+    assert [b.desc for b in bars] == ["verify medical/train", "verify m"]

@@ -308,21 +308,22 @@ impl PyPlatform {
 
     /// The manifest of `name` at `version`; with `verify`, re-read from the store (not the
     /// cache) and every stored object checked (`Platform::verify_model`).
-    #[pyo3(signature = (name, version=None, verify=false))]
+    #[pyo3(signature = (name, version=None, verify=false, progress=None))]
     fn model_info(
         &self,
         py: Python<'_>,
         name: String,
         version: Option<u64>,
         verify: bool,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<PyModelInfo> {
-        let info = py
-            .detach(|| match verify {
-                false => self.inner.model_info(&name, version),
-                true => self.inner.verify_model(&name, version),
-            })
-            .py()?;
-        PyModelInfo::new(py, info)
+        let cb = Callback::new(progress);
+        let func = cb.func.clone();
+        let result = py.detach(|| match verify {
+            false => self.inner.model_info(&name, version),
+            true => self.inner.verify_model_with_progress(&name, version, func),
+        });
+        PyModelInfo::new(py, cb.finish(result)?)
     }
 
     fn model_versions(&self, py: Python<'_>, name: String) -> PyResult<Vec<u64>> {
@@ -425,15 +426,22 @@ impl PyPlatform {
             .py()
     }
 
-    #[pyo3(signature = (name, split, version=None))]
+    #[pyo3(signature = (name, split, version=None, progress=None))]
     fn verify_dataset(
         &self,
         py: Python<'_>,
         name: String,
         split: String,
         version: Option<u64>,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<PyDatasetInfo> {
-        dataset_entry(py, || self.inner.verify_dataset(&name, &split, version))
+        let cb = Callback::new(progress);
+        let func = cb.func.clone();
+        let result = py.detach(|| {
+            self.inner
+                .verify_dataset_with_progress(&name, &split, version, func)
+        });
+        Ok(cb.finish(result)?.into())
     }
 }
 

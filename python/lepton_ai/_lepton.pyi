@@ -382,7 +382,7 @@ class Platform:
         self, name: str, version: int | None = None, progress: _Progress = None
     ) -> tuple[ModelInfo, bytes]: ...
     def model_info(
-        self, name: str, version: int | None = None, verify: bool = False
+        self, name: str, version: int | None = None, verify: bool = False, progress: _Progress = None
     ) -> ModelInfo:
         """The manifest of ``name`` at ``version``; with ``verify``, re-read from the store (not
         the cache) and every stored object checked."""
@@ -414,7 +414,9 @@ class Platform:
     def delete_dataset(
         self, name: str, split: str | None = None, version: int | None = None
     ) -> None: ...
-    def verify_dataset(self, name: str, split: str, version: int | None = None) -> DatasetInfo: ...
+    def verify_dataset(
+        self, name: str, split: str, version: int | None = None, progress: _Progress = None
+    ) -> DatasetInfo: ...
 
 # ----- errors (lepton-py/src/errors.rs) --------------------------------------------------------
 

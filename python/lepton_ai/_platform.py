@@ -551,13 +551,17 @@ class LeptonAI:
         self._native.delete_model(name, version)
         logger.info("deleted model %s%s from %s", name, "" if version is None else f" v{version}", self.uri)
 
-    def verify_model(self, name: str, version: Optional[int] = None) -> ModelInfo:
+    def verify_model(
+        self, name: str, version: Optional[int] = None, *, progress: Progress = None
+    ) -> ModelInfo:
         """Re-reads model ``name`` from the store (not the cache), checks its hash and, when
         encrypted, authenticates it with the key.
 
         Args:
             name: the model's name.
             version: the version; None for the latest.
+            progress: as for :meth:`push_model`; counts the bytes read and checked (the stored
+                graph, then the weights objects of an object set).
 
         Returns:
             The verified version's manifest.
@@ -567,7 +571,8 @@ class LeptonAI:
             WrongKeyError: the platform's key is not the model's.
             NotFoundError: no such model or version.
         """
-        return self._native.model_info(name, version, verify=True)
+        with progress_callback(self._pick(progress), f"verify {name}") as cb:
+            return self._native.model_info(name, version, verify=True, progress=cb)
 
     # ----- datasets -----------------------------------------------------------------------
 
@@ -782,7 +787,9 @@ class LeptonAI:
         """
         self._native.delete_dataset(name, split, version)
 
-    def verify_dataset(self, name: str, split: str, version: Optional[int] = None) -> DatasetInfo:
+    def verify_dataset(
+        self, name: str, split: str, version: Optional[int] = None, *, progress: Progress = None
+    ) -> DatasetInfo:
         """Re-reads every chunk from the store (not the cache), checking hashes and, when
         encrypted, authenticating each with the key.
 
@@ -790,6 +797,7 @@ class LeptonAI:
             name: the dataset's name.
             split: the split.
             version: the version; None for the latest.
+            progress: as for :meth:`push_model`; counts the stored bytes of the chunks checked.
 
         Returns:
             The verified version's summary.
@@ -799,7 +807,8 @@ class LeptonAI:
             WrongKeyError: the platform's key is not the dataset's.
             NotFoundError: no such dataset, split or version, or a missing chunk.
         """
-        return self._native.verify_dataset(name, split, version)
+        with progress_callback(self._pick(progress), f"verify {name}/{split}") as cb:
+            return self._native.verify_dataset(name, split, version, progress=cb)
 
     def _pick(self, progress: Progress) -> Progress:
         return self._progress if progress is None else progress

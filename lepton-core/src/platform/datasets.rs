@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::cached_chunks::CachedChunks;
 use super::layout::{check_name, dataset_root, version_dir, DATASETS};
 use super::lifecycle::Entry;
+use super::models::report;
 use super::versions::{Bucket, Commit};
-use super::Platform;
+use super::{Platform, ProgressFn};
 use crate::dataset::{
     manifest, ColumnData, Dataset, DatasetInfo, DatasetWriter, ReadOptions, WriteOptions,
 };
@@ -327,9 +328,27 @@ impl Platform {
         split: &str,
         version: Option<u64>,
     ) -> Result<DatasetEntry> {
+        self.verify_dataset_with_progress(name, split, version, None)
+    }
+
+    /// [`verify_dataset`](Self::verify_dataset), reporting `(stored bytes checked, total stored
+    /// bytes)` to `progress` after each chunk.
+    pub fn verify_dataset_with_progress(
+        &self,
+        name: &str,
+        split: &str,
+        version: Option<u64>,
+        progress: Option<ProgressFn>,
+    ) -> Result<DatasetEntry> {
         let ds = self.open_dataset(name, split, version, ReadOptions::default(), false)?;
-        for i in 0..ds.num_chunks() {
+        let chunks = &ds.manifest().chunks;
+        let total: u64 = chunks.iter().map(|c| c.stored_len).sum();
+        let mut done = 0;
+        report(&progress, 0, total)?;
+        for (i, chunk) in chunks.iter().enumerate() {
             ds.fetch_chunk(i)?;
+            done += chunk.stored_len;
+            report(&progress, done, total)?;
         }
         Ok(DatasetEntry::of(name, split, ds.manifest(), true))
     }

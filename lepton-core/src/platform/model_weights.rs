@@ -351,8 +351,12 @@ impl Platform {
     }
 
     /// Re-reads every weights object from the store (not the cache): hash and decryption.
-    pub(super) async fn object_set_bytes_verify(&self, info: &ModelInfo) -> Result<()> {
-        self.for_each_weights_object(info, false, &None, |_, _| Ok(()))
+    pub(super) async fn object_set_bytes_verify(
+        &self,
+        info: &ModelInfo,
+        progress: &Option<ProgressFn>,
+    ) -> Result<()> {
+        self.for_each_weights_object(info, false, progress, |_, _| Ok(()))
             .await
     }
 

@@ -140,6 +140,15 @@ pub(super) fn seal_context(name: &str, version: u64) -> Vec<u8> {
     format!("lepton-ai model v{MODEL_FORMAT}\0{name}\0{version}").into_bytes()
 }
 
+/// `progress` for one part of a larger transfer: the part's `(done, _)` is reported as
+/// `(base + done, total)`.
+pub(super) fn part_of(progress: &Option<ProgressFn>, base: u64, total: u64) -> Option<ProgressFn> {
+    progress.as_ref().map(|p| {
+        let p = p.clone();
+        std::sync::Arc::new(move |done: u64, _: u64| p(base + done, total)) as ProgressFn
+    })
+}
+
 pub(super) fn report(progress: &Option<ProgressFn>, done: u64, total: u64) -> Result<()> {
     match progress {
         Some(p) => p(done, total),
@@ -615,9 +624,22 @@ impl Platform {
     /// Re-reads `name` at `version` from the store (not the cache), checks its hash and, when
     /// sealed, authenticates it with the platform key.
     pub fn verify_model(&self, name: &str, version: Option<u64>) -> Result<ModelInfo> {
+        self.verify_model_with_progress(name, version, None)
+    }
+
+    /// [`verify_model`](Self::verify_model), reporting `(bytes checked, total)` to `progress`
+    /// (the stored graph, then the weights objects of an object set).
+    pub fn verify_model_with_progress(
+        &self,
+        name: &str,
+        version: Option<u64>,
+        progress: Option<ProgressFn>,
+    ) -> Result<ModelInfo> {
         block_on(async {
             let info = self.model_info_online(name, version).await?;
-            let stored = self.stored_bytes(&info, false, &None).await?;
+            let total = info.stored_size + info.weights.iter().map(|w| w.size).sum::<u64>();
+            let graph_progress = part_of(&progress, 0, total);
+            let stored = self.stored_bytes(&info, false, &graph_progress).await?;
             if info.encrypted && self.key().is_none() {
                 return Err(Error::KeyRequired(format!(
                     "{} is encrypted; verifying it needs the key: {NEEDS_PLATFORM_KEY}",
@@ -627,7 +649,9 @@ impl Platform {
             let onnx = self.decrypt(&info, stored)?;
             if !info.weights.is_empty() {
                 // Every weights object: hash, then (when sealed) authenticated decryption.
-                self.object_set_bytes_verify(&info).await?;
+                let weights_progress = part_of(&progress, info.stored_size, total);
+                self.object_set_bytes_verify(&info, &weights_progress)
+                    .await?;
             }
             if onnx.len() as u64 != info.size {
                 return Err(Error::Integrity {
