@@ -6,7 +6,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{fixture, Backend};
+use common::{fixture, sized_model, Backend};
 use lepton_core::dataset::{ColumnData, ReadOptions};
 use lepton_core::object_store::path::Path;
 use lepton_core::object_store::{ObjectStoreExt, PutPayload};
@@ -63,14 +63,14 @@ fn model_rollback_is_detected(backend: Backend) {
     let f = fixture(backend);
     let p = f.writer(None);
     for i in 1..=3u8 {
-        p.push_model("m", &[i; 64], &PushOptions::default())
+        p.push_model("m", &sized_model(i, 64), &PushOptions::default())
             .unwrap();
     }
     assert_eq!(p.model_info("m", None).unwrap().version, 3);
     hide_newest(&p, "models/m", "manifest.json", 3);
     assert_rollback(p.model_info("m", None).unwrap_err(), "model `m`");
     // pinned versions are not affected
-    assert_eq!(p.model_bytes("m", Some(2)).unwrap().1, vec![2u8; 64]);
+    assert_eq!(p.model_bytes("m", Some(2)).unwrap().1, sized_model(2, 64));
     // a delete through this client is not a rollback
     p.delete_model("m", Some(2)).unwrap();
     assert_eq!(p.model_info("m", None).unwrap().version, 1);

@@ -160,7 +160,7 @@ fn forbidden_is_permission_denied_for_every_operation_datasets_and_registry() {
         ("model_bytes", p.model_bytes("m", None).unwrap_err()),
         (
             "push_model",
-            p.push_model("m", b"x", &PushOptions::default())
+            p.push_model("m", &common::onnx_holding(b"x"), &PushOptions::default())
                 .unwrap_err(),
         ),
         ("delete_model", p.delete_model("m", None).unwrap_err()),
