@@ -28,7 +28,7 @@ def _frame(rows: int = 3000) -> pd.DataFrame:
 
 def test_pandas_round_trip(tmp_path: Path) -> None:
     df = _frame()
-    platform = LeptonAI(str(tmp_path / "reg"))
+    platform = LeptonAI(str(tmp_path / "reg"), encrypt=False)
     info = platform.push_dataset("d", "train", df, chunk_bytes=8192)
     assert info.rows == len(df)
     back = platform.load_dataset("d", "train").to_pandas()

@@ -68,7 +68,7 @@ def test_nested_lists_and_tensors(tmp_path: Path) -> None:
 def test_streamed_batches_including_one_with_equal_shapes(tmp_path: Path) -> None:
     tok = _tokens(90)
     same = [np.full(7, k, np.int32) for k in range(10)]  # this batch's rows share a shape
-    platform = LeptonAI(str(tmp_path / "reg"))
+    platform = LeptonAI(str(tmp_path / "reg"), encrypt=False)
     with platform.dataset_writer("d", "train", chunk_bytes=1024) as w:
         w.write({"tok": tok[:40]})
         w.write({"tok": same})
@@ -109,7 +109,7 @@ def test_rows_of_another_rank_or_dtype_are_schema_errors(tmp_path: Path) -> None
         write_dataset(str(tmp_path / "d"), {"x": [np.zeros(3, np.float32), np.zeros((2, 2), np.float32)]})
     with pytest.raises(SchemaError, match=r"column `x` mixes dtypes \['float32', 'float64'\]"):
         write_dataset(str(tmp_path / "d"), {"x": [np.zeros(3, np.float32), np.zeros(2)]})
-    platform = LeptonAI(str(tmp_path / "reg"))
+    platform = LeptonAI(str(tmp_path / "reg"), encrypt=False)
     with pytest.raises(SchemaError, match=r"column `x` holds 1-dimensional rows, got 2-dimensional ones"):
         with platform.dataset_writer("d", "train") as w:
             w.write({"x": [np.zeros(3, np.float32), np.zeros(2, np.float32)]})

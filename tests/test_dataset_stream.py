@@ -48,7 +48,7 @@ def test_push_dataset_from_a_generator(tmp_path: Path) -> None:
 
 
 def test_dataset_writer_context_manager_and_rows(tmp_path: Path) -> None:
-    platform = LeptonAI(str(tmp_path / "reg"))
+    platform = LeptonAI(str(tmp_path / "reg"), encrypt=False)
     with platform.dataset_writer("d", "train", chunk_bytes=4096) as w:
         for batch in _batches(2):
             w.write(batch)
@@ -64,7 +64,7 @@ def test_dataset_writer_context_manager_and_rows(tmp_path: Path) -> None:
 
 
 def test_an_exception_in_the_block_aborts(tmp_path: Path) -> None:
-    platform = LeptonAI(str(tmp_path / "reg"))
+    platform = LeptonAI(str(tmp_path / "reg"), encrypt=False)
     with pytest.raises(RuntimeError, match="boom"):
         with platform.dataset_writer("d", "train", chunk_bytes=4096) as w:
             for batch in _batches(3):
@@ -80,7 +80,7 @@ def test_a_failing_generator_leaves_no_version(tmp_path: Path) -> None:
         yield from _batches(2)
         raise ValueError("source failed")
 
-    platform = LeptonAI(str(tmp_path / "reg"))
+    platform = LeptonAI(str(tmp_path / "reg"), encrypt=False)
     with pytest.raises(ValueError, match="source failed"):
         platform.push_dataset("d", "train", broken())
     assert "d" not in platform.list_datasets()
@@ -88,7 +88,7 @@ def test_a_failing_generator_leaves_no_version(tmp_path: Path) -> None:
 
 def test_copy_a_dataset_in_batches(tmp_path: Path) -> None:
     src = write_dataset(str(tmp_path / "src"), _batches(4), chunk_bytes=4096)
-    platform = LeptonAI(str(tmp_path / "reg"))
+    platform = LeptonAI(str(tmp_path / "reg"), encrypt=False)
     info = platform.push_dataset("copy", "train", src)
     assert info.rows == 1200
     _assert_columns(platform.load_dataset("copy", "train").to_numpy(), _expected(4))
@@ -114,7 +114,7 @@ def test_copy_a_dataset_in_batches(tmp_path: Path) -> None:
 
 
 def test_later_batches_must_match_the_schema(tmp_path: Path) -> None:
-    platform = LeptonAI(str(tmp_path / "reg"))
+    platform = LeptonAI(str(tmp_path / "reg"), encrypt=False)
     with pytest.raises(SchemaError, match="`x`"):
         with platform.dataset_writer("d", "train") as w:
             w.write({"x": np.zeros((4, 8), np.float32)})

@@ -18,11 +18,13 @@ import numpy as np
 import pytest
 
 from lepton_ai import Key, LeptonAI
+from model_fixtures import sized
 from lepton_ai.errors import KeyRequiredError
 
 
 def blob(seed: int, n: int = 1000) -> bytes:
-    return bytes((i * 31 + seed) % 251 for i in range(n))
+    """A model the registry accepts (pushes refuse bytes that are not ONNX), different per seed."""
+    return sized(seed, n)
 
 
 COLUMNS = {"x": np.arange(40, dtype=np.float32).reshape(20, 2)}

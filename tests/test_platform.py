@@ -258,7 +258,7 @@ def test_s3_cache_serves_offline(tmp_path, caplog):
     with caplog.at_level("INFO", logger="lepton_ai"):
         assert p.model_bytes("edge") == blob(2)
     # the core's tracing events reach Python logging (logger lepton_ai)
-    assert f"model edge version 2 found in {uri}" in [r.getMessage() for r in caplog.records]
+    assert f"model `edge` version 2 found in {uri}" in [r.getMessage() for r in caplog.records]
     caplog.clear()
     dead = LeptonAI(
         uri,
@@ -270,7 +270,7 @@ def test_s3_cache_serves_offline(tmp_path, caplog):
         assert dead.model_bytes("edge") == blob(2)
     # the user is told, once, and the log does not claim it came from the registry
     assert [str(w.message) for w in seen] == [
-        f"registry {uri} unreachable; serving model edge version 2 from the local cache, which "
+        f"registry {uri} unreachable; serving model `edge` version 2 from the local cache, which "
         f"may be out of date ({str(seen[0].message).split('(', 1)[1]}"
     ]
     assert not [r for r in caplog.records if "found in" in r.getMessage()], caplog.text

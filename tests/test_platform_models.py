@@ -125,7 +125,7 @@ def test_push_refuses_bytes_that_are_not_a_model(tmp_path):
         onnx.load_from_string(junk)
     with pytest.raises(Exception):
         onnxruntime.InferenceSession(junk)
-    p = LeptonAI(str(tmp_path / "reg"))
+    p = LeptonAI(str(tmp_path / "reg"), encrypt=False)
     p.push_model("m", add_mul())
     for bad, why in [(junk, "not an ONNX model"), (b"", "it is empty"), (add_mul()[:40], "it is truncated")]:
         with pytest.raises(InvalidModelError) as e:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from lepton_ai import LeptonAI, RollbackError
+from model_fixtures import sized
 from lepton_ai.errors import IntegrityError
 
 
@@ -18,7 +19,7 @@ def test_latest_going_backwards_is_a_rollback_error(tmp_path, lepton_home):
     reg = tmp_path / "reg"
     p = LeptonAI(reg, encrypt=False)
     for i in range(3):
-        p.push_model("m", bytes([i + 1]) * 64)
+        p.push_model("m", sized(i + 1, 64))
         p.push_dataset("d", "train", {"y": np.full(10, i, np.int64)})
     assert p.model_info("m").version == 3
     assert p.load_dataset("d").version == 3
@@ -42,5 +43,5 @@ def test_latest_going_backwards_is_a_rollback_error(tmp_path, lepton_home):
         with pytest.raises(RollbackError, match="dataset `d` split `train`"):
             q.load_dataset("d")
     # pinned versions are not affected
-    assert p.model_bytes("m", version=2) == bytes([2]) * 64
+    assert p.model_bytes("m", version=2) == sized(2, 64)
     np.testing.assert_array_equal(p.load_dataset("d", version=2).to_numpy()["y"], np.full(10, 1))

@@ -17,6 +17,7 @@ import pytest
 
 from backends import FAST_FAIL, closed_port, s3_bucket  # noqa: F401
 from lepton_ai import Dataset, LeptonAI
+from model_fixtures import holding
 from lepton_ai.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError, UnreachableError
 
 DENIED = b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>'
@@ -67,7 +68,7 @@ def test_forbidden_is_permission_denied_for_registry_and_dataset_calls(deny_all)
         "list_models": lambda: p.list_models(),
         "load_dataset": lambda: p.load_dataset("d", "train"),
         "model_bytes": lambda: p.model_bytes("m"),
-        "push_model": lambda: p.push_model("m", b"onnx"),
+        "push_model": lambda: p.push_model("m", holding(b"onnx")),
         "push_dataset": lambda: p.push_dataset("d", "train", {"x": np.zeros(3, np.float32)}),
         "delete_model": lambda: p.delete_model("m"),
         "Dataset(uri)": lambda: Dataset("s3://locked/ds", storage_options=_s3_options(deny_all)),

@@ -95,6 +95,13 @@ class DatasetWriter(Generic[Info]):
 
     The first batch fixes the schema (column names, dtypes, row shapes); later batches must
     match it.
+
+    Args:
+        native: the native writer (``_lepton.DatasetWriter``) the batches go to.
+        committed: turns the native writer's summary into what :attr:`info` returns.
+        progress: ``None`` (a bar on a terminal or in a notebook), ``True``/``False``, or a
+            callable ``(done_bytes, total_bytes)``.
+        label: the progress bar's name (the dataset's name and split).
     """
 
     def __init__(
