@@ -386,3 +386,15 @@ def test_rm_asks_on_a_terminal_refuses_without_one_and_lists_on_dry_run(capsys, 
     assert code == 0 and asked == ["remove 2 version(s)? [y/N] "], (out, err)
     assert "med/train v1" in err
     assert LeptonAI(reg).list_datasets() == []
+
+
+def test_pull_of_a_variable_shape_dataset_names_the_column(capsys, tmp_path, reg):
+    import numpy as np
+
+    from lepton_ai import LeptonAI
+
+    LeptonAI(reg, encrypt=False).push_dataset("r", "t", {"tok": [np.arange(3), np.arange(1)], "y": np.array([0, 1])})
+    out = tmp_path / "r.npz"
+    code, _, err = run(capsys, "-r", reg, "pull", "dataset", "r", "--split", "t", "--output", str(out))
+    assert code != 0 and "column `tok` of r/t is variable-shape" in err, err
+    assert not out.exists()

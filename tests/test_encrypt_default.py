@@ -125,3 +125,20 @@ def test_cli_push_without_a_key_names_the_flags(tmp_path):
     r = subprocess.run([*cmd, str(model), "--no-encrypt"], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     assert LeptonAI(reg).model_info("m").encrypted is False
+
+
+def test_a_lost_key_file_is_not_silently_replaced(lepton_home):
+    # A new key for a registry that already holds data would split it under two keys.
+    LeptonAI().push_model("m", blob(8))
+    (lepton_home / "key").unlink()
+    with pytest.raises(KeyRequiredError, match="already holds models or datasets, but there is no key file"):
+        LeptonAI().push_dataset("d", "train", COLUMNS)
+    assert not (lepton_home / "key").exists()
+    assert LeptonAI().list_datasets() == [] and LeptonAI().model_versions("m") == [1]
+
+
+def test_encrypt_false_stores_in_clear_even_with_a_key(uri):
+    p = LeptonAI(uri, key=Key.generate(), encrypt=False)
+    assert p.push_dataset("d", "train", COLUMNS).encrypted is False
+    assert p.push_model("m", blob(9)).encrypted is False
+    assert LeptonAI(uri, encrypt=False, cache=False).model_bytes("m") == blob(9)

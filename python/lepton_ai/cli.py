@@ -210,6 +210,13 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
         split = _split(args)
         ds = p.load_dataset(args.name, split, args.version)
+        ragged = [name for name, (_, shape) in ds.schema.items() if None in shape]
+        if ragged:
+            raise InvalidArgumentError(
+                f"column `{ragged[0]}` of {args.name}/{split} is variable-shape (each row its own "
+                "shape), which a .npz array can't hold; read it from Python instead: "
+                "load_dataset(...).to_arrow(), .to_pandas() or .iter_batches()"
+            )
         out = args.output or f"{args.name}-{split}.npz"
         # Text columns come back as object arrays; .npz stores them as fixed-width str/bytes.
         cols = {

@@ -62,6 +62,17 @@ pub fn push_needs_key(registry: &str) -> Error {
     ))
 }
 
+/// A push to the local default registry that already holds data finds no key file at `path`.
+pub fn key_file_missing(registry: &str, path: &Path) -> Error {
+    Error::KeyRequired(format!(
+        "{PUSH_NEEDS_KEY}: the registry {registry} already holds models or datasets, but there \
+         is no key file at {} (and ${KEY_ENV} is not set); a new key would leave that data \
+         unreadable under it. Restore the key file from your backup (or set ${KEY_ENV} to the \
+         registry's key); or choose to store in clear explicitly",
+        path.display()
+    ))
+}
+
 /// The key in the key file at `path`, creating the file with a fresh random key (mode 0600, as
 /// 64 hex digits and a newline) when there is none. Safe against a concurrent creator: the file
 /// is written aside and linked into place, so a reader never sees half a key and exactly one

@@ -323,13 +323,21 @@ impl Platform {
     /// `None` follows the platform: its key, else the explicit choice of plaintext, else the
     /// local default registry's new key file, else [`Error::KeyRequired`].
     pub(crate) fn push_key(&self, encrypt: Option<bool>) -> Result<Option<&Key>> {
-        if encrypt == Some(false) || (encrypt.is_none() && self.plaintext && self.key().is_none()) {
+        if encrypt == Some(false) || (encrypt.is_none() && self.plaintext) {
             return Ok(None);
         }
         if let Some(k) = self.key() {
             return Ok(Some(k));
         }
         if let Some(path) = &self.creates_key_file {
+            // A new key only for a registry that holds nothing yet: data already there was
+            // written under some other key (a lost or moved key file), and a second key would
+            // split the registry in two.
+            if !path.exists()
+                && (!self.list_models()?.is_empty() || !self.list_datasets()?.is_empty())
+            {
+                return Err(keyfile::key_file_missing(&self.bucket.endpoint, path));
+            }
             let k = keyfile::load_or_create_key_file(path)?;
             return Ok(Some(self.key_cell.get_or_init(|| k)));
         }
