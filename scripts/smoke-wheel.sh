@@ -42,7 +42,7 @@ for py in "${pythons[@]}"; do
   if env -i HOME="$HOME" PATH="$venv/bin:$clean_path" PIP_DISABLE_PIP_VERSION_CHECK=1 \
       "$venv/bin/python" -m pip install -q "$whl" >"$work/pip-$ver.log" 2>&1 \
     && (cd "$work" && env -i HOME="$HOME" PATH="$venv/bin:$clean_path" LEPTON_PROGRESS=0 \
-      "$venv/bin/python" smoke_test.py) >"$work/smoke-$ver.log" 2>&1; then
+      LEPTON_HOME="$work/home-$ver" "$venv/bin/python" smoke_test.py) >"$work/smoke-$ver.log" 2>&1; then
     line="smoke: CPython $ver ok ($((SECONDS - start)) s): $(tail -n 1 "$work/smoke-$ver.log")"
   else
     failed=1

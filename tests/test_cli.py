@@ -380,6 +380,13 @@ def test_rm_asks_on_a_terminal_refuses_without_one_and_lists_on_dry_run(capsys, 
     monkeypatch.setattr("builtins.input", lambda prompt: "n")
     assert run(capsys, "-r", reg, "rm", "dataset", "med")[0] == 1
     assert LeptonAI(reg).dataset_splits("med") == ["test", "train"]
+
+    def end_of_input(prompt: str) -> str:
+        raise EOFError  # Ctrl-D at the question: keeps everything, no traceback
+
+    monkeypatch.setattr("builtins.input", end_of_input)
+    assert run(capsys, "-r", reg, "rm", "dataset", "med")[0] == 1
+    assert LeptonAI(reg).dataset_splits("med") == ["test", "train"]
     asked = []
     monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or "y")
     code, out, err = run(capsys, "-r", reg, "rm", "dataset", "med")

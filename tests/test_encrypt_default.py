@@ -142,3 +142,12 @@ def test_encrypt_false_stores_in_clear_even_with_a_key(uri):
     assert p.push_dataset("d", "train", COLUMNS).encrypted is False
     assert p.push_model("m", blob(9)).encrypted is False
     assert LeptonAI(uri, encrypt=False, cache=False).model_bytes("m") == blob(9)
+
+
+def test_a_key_file_others_can_read_warns(lepton_home):
+    LeptonAI().push_model("m", blob(10))
+    os.chmod(lepton_home / "key", 0o644)
+    with pytest.warns(UserWarning, match=r"key file .* is readable by other users \(mode 644\); make it private"):
+        p = LeptonAI()
+    assert p.model_bytes("m") == blob(10)  # still used
+    os.chmod(lepton_home / "key", 0o600)

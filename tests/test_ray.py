@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import inspect
+import os
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -35,12 +36,20 @@ pytestmark = [
 def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A local Ray for the module; yields the session folder (its logs)."""
     temp = tmp_path_factory.mktemp("ray")
+    # Ray's workers start with this process's environment: give them a LEPTON_HOME of their own
+    # (rollback marks, key file), as conftest gives each test, so nothing is written to ~.
+    home = os.environ.get("LEPTON_HOME")
+    os.environ["LEPTON_HOME"] = str(tmp_path_factory.mktemp("ray-home"))
     ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(temp), log_to_driver=True)
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = False
     yield temp
     ray.shutdown()
+    if home is None:
+        os.environ.pop("LEPTON_HOME", None)
+    else:
+        os.environ["LEPTON_HOME"] = home
 
 
 @pytest.fixture

@@ -306,7 +306,11 @@ def _confirm_rm(targets: list[str], args: argparse.Namespace) -> bool:
             "pass --yes to remove without asking, or --dry-run to list them"
         )
     print("this removes:\n  " + "\n  ".join(targets), file=sys.stderr)
-    answer = input(f"remove {len(targets)} version(s)? [y/N] ")
+    try:
+        answer = input(f"remove {len(targets)} version(s)? [y/N] ")
+    except EOFError:  # Ctrl-D: the same as answering no
+        print(file=sys.stderr)
+        return False
     return answer.strip().lower() in ("y", "yes")
 
 

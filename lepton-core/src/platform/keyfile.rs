@@ -46,10 +46,34 @@ pub fn ambient_key() -> Result<Option<(Key, KeyOrigin)>> {
     }
     let path = key_file_path();
     match std::fs::metadata(&path) {
-        Ok(_) => Ok(Some((Key::from_file(&path)?, KeyOrigin::File(path)))),
+        Ok(meta) => {
+            warn_if_shared(&path, &meta);
+            Ok(Some((Key::from_file(&path)?, KeyOrigin::File(path))))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(&path, e)),
     }
+}
+
+/// Warns (a `UserWarning` in Python) when other users may read the key file, as ssh does for
+/// private keys; it is still used.
+fn warn_if_shared(path: &Path, meta: &std::fs::Metadata) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                user_warning = true,
+                "the key file {} is readable by other users (mode {mode:o}); make it private: \
+                 chmod 600 {}",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, meta);
 }
 
 /// The message of a push refused for want of a key.
