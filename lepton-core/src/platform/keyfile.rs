@@ -90,8 +90,8 @@ pub fn push_needs_key(registry: &str) -> Error {
 pub fn key_file_missing(registry: &str, path: &Path) -> Error {
     Error::KeyRequired(format!(
         "{PUSH_NEEDS_KEY}: the registry {registry} already holds models or datasets, but there \
-         is no key file at {} (and ${KEY_ENV} is not set); a new key would leave that data \
-         unreadable under it. Restore the key file from your backup (or set ${KEY_ENV} to the \
+         is no key file at {} (and ${KEY_ENV} is not set); data encrypted under the lost key \
+         can't be read with a new one. Restore the key file from your backup (or set ${KEY_ENV} to the \
          registry's key); or choose to store in clear explicitly",
         path.display()
     ))
