@@ -26,13 +26,13 @@ fn key_from(key: Option<&Bound<'_, PyBytes>>) -> PyResult<Option<Key>> {
 }
 
 /// A Python progress callable `(done, total)`, plus the exception it raised, if any.
-struct Callback {
-    func: Option<ProgressFn>,
+pub(crate) struct Callback {
+    pub(crate) func: Option<ProgressFn>,
     raised: Arc<Mutex<Option<PyErr>>>,
 }
 
 impl Callback {
-    fn new(progress: Option<Py<PyAny>>) -> Callback {
+    pub(crate) fn new(progress: Option<Py<PyAny>>) -> Callback {
         let raised: Arc<Mutex<Option<PyErr>>> = Arc::default();
         let slot = raised.clone();
         let func = progress.map(|cb| {
@@ -53,7 +53,7 @@ impl Callback {
     }
 
     /// The callback's own exception wins over the error it caused.
-    fn finish<T>(self, result: lepton_core::Result<T>) -> PyResult<T> {
+    pub(crate) fn finish<T>(self, result: lepton_core::Result<T>) -> PyResult<T> {
         if let Some(e) = self.raised.lock().unwrap_or_else(|p| p.into_inner()).take() {
             return Err(e);
         }

@@ -67,11 +67,13 @@ class NativeModel:
         external_data: Mapping[str, bytes] | None = None,
         platform: Platform | None = None,
         version: int | None = None,
+        progress: Callable[[int, int], Any] | None = None,
     ) -> Self:
         """Loads from bytes or a file path; ``python_runtime`` is onnxruntime's library path;
         ``external_data`` maps side-file names to their bytes (bytes sources only). With
         ``platform``, ``source`` is a model name in that registry (at ``version``; None: latest),
-        loaded by the registry (an object set's weights as external initializers)."""
+        loaded by the registry (an object set's weights as external initializers; ``progress``
+        follows the download)."""
     @property
     def input_specs(self) -> list[_IoTuple]:
         """``[(name, dtype or None, onnx_type, shape)]``."""

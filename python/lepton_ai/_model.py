@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Sequence, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -521,11 +521,13 @@ def _load_registry_model(
     inter_op_threads: int | None = None,
     optimization_level: str | int | None = None,
     runtime_path: "PathLike | None" = None,
+    progress: Callable[[int, int], Any] | None = None,
 ) -> Model:
-    """Model ``name`` at ``version`` loaded by the native registry itself (the route of a model
-    stored as an object set: each weights object is decrypted in memory and handed to ONNX
-    Runtime as external initializers, so the model is never one protobuf and may pass 2 GiB).
-    Options as :func:`load_model`; errors as :meth:`LeptonAI.load_model`."""
+    """Model ``name`` at ``version`` loaded by the native registry itself: a model stored as one
+    object is decrypted in memory and handed to ONNX Runtime from there (no copy through Python
+    bytes); an object set's weights objects go to ONNX Runtime as external initializers, so the
+    model is never one protobuf and may pass 2 GiB. ``progress(done, total)`` follows the
+    download. Options as :func:`load_model`; errors as :meth:`LeptonAI.load_model`."""
     return Model(
         name,
         **_native_options(
@@ -533,4 +535,5 @@ def _load_registry_model(
         ),
         platform=platform,
         version=version,
+        progress=progress,
     )

@@ -361,13 +361,13 @@ class LeptonAI:
         if profile is not None:
             given = {k: v for k, v in options.items() if v is not None and k != "strict"}
             options = {**profile.load_kwargs(), **given, "strict": strict}
-        if info.weights_objects:
-            # An object set: the native platform hands each weights object to ONNX Runtime as
-            # external initializers, so the model is never one protobuf (no 2 GiB limit).
-            model = _load_registry_model(platform._native, name_or_path, info.version, **options)
-        else:
-            info, onnx = platform._pull_model(name_or_path, info.version, progress)
-            model = _load_model(onnx, **options)
+        # The native platform loads it: one object is decrypted in memory and handed to ONNX
+        # Runtime without a round trip through Python bytes; an object set's weights objects go
+        # to ONNX Runtime as external initializers (never one protobuf: no 2 GiB limit).
+        with progress_callback(platform._pick(progress), f"pull {name_or_path}") as cb:
+            model = _load_registry_model(
+                platform._native, name_or_path, info.version, progress=cb, **options
+            )
         model.profile = profile
         if platform._key_raw is not None:
             # ``model.save(path)`` then encrypts with the platform key (``decrypt=True`` for plain).

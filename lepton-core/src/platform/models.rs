@@ -597,11 +597,26 @@ impl Platform {
         version: Option<u64>,
         options: &ModelOptions,
     ) -> Result<Model> {
+        self.load_model_with_progress(name, version, options, None)
+    }
+
+    /// [`Platform::load_model`] reporting download progress (a model stored as one object).
+    pub fn load_model_with_progress(
+        &self,
+        name: &str,
+        version: Option<u64>,
+        options: &ModelOptions,
+        progress: Option<ProgressFn>,
+    ) -> Result<Model> {
         let info = self.model_info(name, version)?;
         if !info.weights.is_empty() {
             return self.load_object_set(&info, options);
         }
-        let (info, onnx) = self.model_bytes(name, Some(info.version))?;
+        // The manifest resolved once: its bytes come straight from the stored object.
+        let onnx = block_on(async {
+            let stored = self.stored_bytes(&info, true, &progress).await?;
+            self.decrypt(&info, stored)
+        })?;
         Model::from_bytes(onnx, options).map_err(|e| match e {
             Error::InvalidModel { reason, .. } => Error::InvalidModel {
                 source_name: Some(Self::model_what(name, Some(info.version))),
