@@ -388,6 +388,40 @@ fn cache_and_tampering(b: Backend) {
     assert_eq!(p.model_bytes("c", None).unwrap().1, data);
 }
 
+/// A push records the BLAKE3 of the stored object (the reference `blake3` crate's hash of the
+/// pushed bytes, stored as they are when plain); a manifest written before that field existed
+/// reads unchanged and its reads check the SHA-256 instead.
+fn reads_check_blake3_else_sha256(b: Backend) {
+    let f = fixture(b);
+    let p = f.open_with(None, false);
+    let data = bytes(3, 4000);
+    let info = p.push_model("h", &data, &PushOptions::default()).unwrap();
+    assert_eq!(
+        info.blake3.as_deref(),
+        Some(blake3::hash(&data).to_hex().as_str())
+    );
+    // the version's manifest as an older build wrote it: no `blake3`
+    let root = model_root(p.prefix(), "h");
+    let manifest = version_dir(&root, 1).join("manifest.json");
+    let mut json: serde_json::Value = serde_json::from_slice(
+        &block_on(async { p.store().get(&manifest).await?.bytes().await }).unwrap(),
+    )
+    .unwrap();
+    json.as_object_mut().unwrap().remove("blake3").unwrap();
+    let older = serde_json::to_vec(&json).unwrap();
+    block_on(p.store().put(&manifest, PutPayload::from(older))).unwrap();
+    let (got_info, got) = p.model_bytes("h", Some(1)).unwrap();
+    assert_eq!((got_info.blake3, got), (None, data.clone()));
+    // same length, one byte changed: the SHA-256 check refuses it
+    let mut evil = data.clone();
+    evil[100] ^= 1;
+    let object = version_dir(&root, 1).join(MODEL_PLAIN);
+    block_on(p.store().put(&object, PutPayload::from(evil))).unwrap();
+    let e = p.model_bytes("h", Some(1)).unwrap_err();
+    assert!(matches!(e, Error::Integrity { .. }), "{e}");
+    assert!(e.to_string().contains(&info.sha256), "{e}");
+}
+
 /// Pushing what the latest version already holds (same bytes, metadata, provenance and
 /// encryption) returns that version and writes nothing; any difference is a new version.
 fn identical_push_returns_the_latest(b: Backend) {
@@ -453,6 +487,7 @@ suite!(
     encrypted_registry_refuses_swaps,
     hostile_latest_hint,
     cache_and_tampering,
+    reads_check_blake3_else_sha256,
     identical_push_returns_the_latest,
 );
 

@@ -315,7 +315,7 @@ impl Platform {
         report(progress, 0, total)?;
         for w in &info.weights {
             let stored = self
-                .object_bytes(info, &w.object, &w.sha256, use_cache, &None)
+                .object_bytes(info, &w.object, &w.sha256, None, use_cache, &None)
                 .await?;
             let plain = if info.encrypted {
                 let Some(key) = self.key() else {

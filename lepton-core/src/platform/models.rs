@@ -43,8 +43,14 @@ pub struct ModelInfo {
     pub size: u64,
     /// Size of the stored object (larger than `size` when sealed).
     pub stored_size: u64,
-    /// SHA-256 (hex) of the stored object: checked on every read and by the cache.
+    /// SHA-256 (hex) of the stored object: its name in the cache, and what a read checks when
+    /// the manifest has no `blake3`.
     pub sha256: String,
+    /// BLAKE3 (hex) of the stored object, written by every push since it was added: what a read
+    /// checks (from the store or the cache), at near memory speed. Absent in older manifests
+    /// (their reads check `sha256`); not written then, so they and their MACs read unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blake3: Option<String>,
     /// Whether the stored object is sealed with the platform key.
     pub encrypted: bool,
     /// The stored object's name inside the version folder.
@@ -102,6 +108,7 @@ impl ModelInfo {
             size: graph.len() as u64,
             stored_size: stored.bytes.len() as u64,
             sha256: sha256_hex(&stored.bytes),
+            blake3: Some(blake3::hash(&stored.bytes).to_hex().to_string()),
             encrypted: stored.encrypted,
             object: stored.object.into(),
             metadata,
@@ -488,27 +495,47 @@ impl Platform {
     }
 
     /// The stored object of `info`: from the cache when it holds it intact, else from the store,
-    /// checked against the manifest hash either way.
+    /// checked against the manifest hash either way (its BLAKE3 when it has one).
     pub(super) async fn stored_bytes(
         &self,
         info: &ModelInfo,
         use_cache: bool,
         progress: &Option<ProgressFn>,
     ) -> Result<Vec<u8>> {
-        self.object_bytes(info, &info.object, &info.sha256, use_cache, progress)
-            .await
+        let blake3 = info.blake3.as_deref();
+        if let (Some(want), true, Some(cache)) = (blake3, use_cache, &self.cache) {
+            // Kept under its SHA-256 name, checked with the manifest's (faster) BLAKE3.
+            if let Some(hit) = cache.get_unverified(&info.sha256) {
+                if blake3::hash(&hit).to_hex().as_str() == want {
+                    return Ok(hit);
+                }
+                tracing::warn!(sha256 = %info.sha256, "cached object is corrupted; fetching it again");
+                cache.remove(&info.sha256);
+            }
+        }
+        self.object_bytes(
+            info,
+            &info.object,
+            &info.sha256,
+            blake3,
+            use_cache,
+            progress,
+        )
+        .await
     }
 
-    /// One stored object of `info`'s version (`object`, hashing to `sha256` per the manifest).
+    /// One stored object of `info`'s version (`object`, hashing to `sha256` per the manifest,
+    /// and to `blake3` when the manifest has it: then that is the hash checked).
     pub(super) async fn object_bytes(
         &self,
         info: &ModelInfo,
         object: &str,
         sha256: &str,
+        blake3: Option<&str>,
         use_cache: bool,
         progress: &Option<ProgressFn>,
     ) -> Result<Vec<u8>> {
-        if use_cache {
+        if use_cache && blake3.is_none() {
             if let Some(hit) = self.cache.as_ref().and_then(|c| c.get_object(sha256)) {
                 return Ok(hit);
             }
@@ -527,14 +554,17 @@ impl Platform {
             }
             other => other?,
         };
-        let got = sha256_hex(&data);
-        if got != sha256 {
+        let (got, want) = match blake3 {
+            Some(want) => (blake3::hash(&data).to_hex().to_string(), want),
+            None => (sha256_hex(&data), sha256),
+        };
+        if got != want {
             return Err(Error::Integrity {
                 what: Self::model_what(&info.name, Some(info.version)),
                 reason: format!(
                     "stored object hashes to {got}, the manifest says {}; the store was modified \
                      or corrupted: push the model again{}",
-                    sha256,
+                    want,
                     if object == info.object {
                         String::new()
                     } else {
@@ -544,7 +574,12 @@ impl Platform {
             });
         }
         if let Some(cache) = &self.cache {
-            if let Err(e) = cache.put_object(sha256, &data) {
+            // Checked above (with the manifest's hash): no second hash to put it in the cache.
+            let kept = match blake3 {
+                Some(_) => cache.put_unverified(sha256, &data),
+                None => cache.put_object(sha256, &data),
+            };
+            if let Err(e) = kept {
                 tracing::warn!("could not cache {}: {e}", info.name);
             }
         }
