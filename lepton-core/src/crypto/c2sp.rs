@@ -135,6 +135,59 @@ pub fn open(input_key: &[u8], context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, 
     Ok(out)
 }
 
+/// [`open`] with the blocks decrypted on rayon's pool, for one large message whose decryption
+/// is on a caller's critical path (a model being loaded); the same checks, and a failing block
+/// reported by its lowest index.
+pub fn open_parallel(
+    input_key: &[u8],
+    context: &[u8],
+    sealed: &[u8],
+) -> Result<Vec<u8>, OpenError> {
+    use rayon::prelude::*;
+    if input_key.len() != KEY {
+        return Err(OpenError::KeySize);
+    }
+    if sealed.len() < HEADER + TAG {
+        return Err(OpenError::Length);
+    }
+    let body = &sealed[HEADER..];
+    let full = body.len() / (CHUNK + TAG);
+    let last = body.len() % (CHUNK + TAG);
+    if last < TAG || full as u64 + 1 > MAX_CHUNKS {
+        return Err(OpenError::Length);
+    }
+    let d = derive(input_key, &sealed[..SALT], context);
+    if !ct_eq(&d.commitment, &sealed[SALT..HEADER]) {
+        return Err(OpenError::Commitment);
+    }
+    let cipher = Aes256Gcm::new_from_slice(&d.key).expect("32-byte key");
+    let mut out = vec![0u8; full * CHUNK + last - TAG];
+    // Every block's slice of `out`, the final one too when it is empty (its tag is checked).
+    let mut dsts: Vec<&mut [u8]> = out.chunks_mut(CHUNK).collect();
+    if last == TAG {
+        dsts.push(&mut []);
+    }
+    let failed = body
+        .par_chunks(CHUNK + TAG)
+        .zip(dsts.into_par_iter())
+        .enumerate()
+        .filter_map(|(i, (chunk, dst))| {
+            let (ct, tag) = chunk.split_at(chunk.len() - TAG);
+            let tag = Tag::try_from(tag).expect("16-byte tag");
+            let buf = InOutBuf::new(ct, dst).expect("equal lengths");
+            cipher
+                .decrypt_inout_detached(&chunk_nonce(&d.nonce, i as u64), b"", buf, &tag)
+                .is_err()
+                .then_some(i as u64)
+        })
+        .min();
+    if let Some(i) = failed {
+        out.zeroize();
+        return Err(OpenError::Chunk(i));
+    }
+    Ok(out)
+}
+
 /// Decrypts a whole message into `out` (resized to the plaintext length; a reused buffer is
 /// neither zeroed nor copied into first: each block is decrypted straight from `sealed`). On
 /// failure `out` is zeroed and emptied.
