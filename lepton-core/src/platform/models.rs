@@ -51,6 +51,12 @@ pub struct ModelInfo {
     /// (their reads check `sha256`); not written then, so they and their MACs read unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blake3: Option<String>,
+    /// The header of a sealed stored object (hex of its C2SP salt and key commitment), written
+    /// by every push of a sealed model since it was added: a keyed read checks that the object
+    /// starts with it and then lets the decryption authenticate every byte, with no hash (see
+    /// `docs/platform-layout.md`). Absent for plain objects and in older manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal_header: Option<String>,
     /// Whether the stored object is sealed with the platform key.
     pub encrypted: bool,
     /// The stored object's name inside the version folder.
@@ -108,7 +114,10 @@ impl ModelInfo {
             size: graph.len() as u64,
             stored_size: stored.bytes.len() as u64,
             sha256: sha256_hex(&stored.bytes),
-            blake3: Some(blake3::hash(&stored.bytes).to_hex().to_string()),
+            blake3: Some(blake3_hex(&stored.bytes)),
+            seal_header: stored
+                .encrypted
+                .then(|| hex::encode(&stored.bytes[..crypto::c2sp::HEADER])),
             encrypted: stored.encrypted,
             object: stored.object.into(),
             metadata,
@@ -122,6 +131,14 @@ impl ModelInfo {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("manifests serialize")
     }
+}
+
+/// The hex BLAKE3 of a stored model object, hashed on every core (a model being loaded waits
+/// for it).
+fn blake3_hex(data: &[u8]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_rayon(data);
+    hasher.finalize().to_hex().to_string()
 }
 
 /// The purpose of the model-manifest MAC subkey.
@@ -506,7 +523,7 @@ impl Platform {
         if let (Some(want), true, Some(cache)) = (blake3, use_cache, &self.cache) {
             // Kept under its SHA-256 name, checked with the manifest's (faster) BLAKE3.
             if let Some(hit) = cache.get_unverified(&info.sha256) {
-                if blake3::hash(&hit).to_hex().as_str() == want {
+                if blake3_hex(&hit) == want {
                     return Ok(hit);
                 }
                 tracing::warn!(sha256 = %info.sha256, "cached object is corrupted; fetching it again");
@@ -540,22 +557,9 @@ impl Platform {
                 return Ok(hit);
             }
         }
-        let root = model_root(&self.prefix, &info.name);
-        let path = version_dir(&root, info.version).clone().join(object);
-        let data = match self.download(&path, progress).await {
-            Err(Error::NotFound { .. }) => {
-                return Err(Error::Integrity {
-                    what: Self::model_what(&info.name, Some(info.version)),
-                    reason: format!(
-                        "its manifest is committed but {} is missing; push the model again",
-                        object
-                    ),
-                })
-            }
-            other => other?,
-        };
+        let data = self.fetch_object(info, object, progress).await?;
         let (got, want) = match blake3 {
-            Some(want) => (blake3::hash(&data).to_hex().to_string(), want),
+            Some(want) => (blake3_hex(&data), want),
             None => (sha256_hex(&data), sha256),
         };
         if got != want {
@@ -586,17 +590,93 @@ impl Platform {
         Ok(data)
     }
 
+    /// The stored object `object` of `info`'s version, as it is (not checked); a committed
+    /// version missing it is [`Error::Integrity`].
+    async fn fetch_object(
+        &self,
+        info: &ModelInfo,
+        object: &str,
+        progress: &Option<ProgressFn>,
+    ) -> Result<Vec<u8>> {
+        let root = model_root(&self.prefix, &info.name);
+        let path = version_dir(&root, info.version).clone().join(object);
+        match self.download(&path, progress).await {
+            Err(Error::NotFound { .. }) => Err(Error::Integrity {
+                what: Self::model_what(&info.name, Some(info.version)),
+                reason: format!(
+                    "its manifest is committed but {} is missing; push the model again",
+                    object
+                ),
+            }),
+            other => other,
+        }
+    }
+
+    /// The clear ONNX bytes of a model stored as one object, through the cache. A sealed object
+    /// whose manifest names its header is checked by its decryption alone: the header must match
+    /// and every block must authenticate under the key, the model's name and version and that
+    /// header's random salt, which only the object the manifest was written for does (a cached
+    /// copy that fails is dropped and fetched again). Others are hashed, then decrypted.
+    pub(super) async fn clear_bytes(
+        &self,
+        info: &ModelInfo,
+        progress: &Option<ProgressFn>,
+    ) -> Result<Vec<u8>> {
+        let header = info.seal_header.as_deref().filter(|_| info.encrypted);
+        let (Some(header), Some(_)) = (header, self.key()) else {
+            let stored = self.stored_bytes(info, true, progress).await?;
+            return self.decrypt(info, stored);
+        };
+        let header = hex::decode(header).map_err(|_| Error::Integrity {
+            what: Self::model_what(&info.name, Some(info.version)),
+            reason: "its manifest's seal_header is not hex; push the model again".into(),
+        })?;
+        if let Some(cache) = &self.cache {
+            if let Some(hit) = cache.get_unverified(&info.sha256) {
+                if hit.starts_with(&header) {
+                    match self.open_sealed(info, &hit) {
+                        Err(Error::Integrity { .. }) => {}
+                        done => return done,
+                    }
+                }
+                tracing::warn!(sha256 = %info.sha256, "cached object is corrupted; fetching it again");
+                cache.remove(&info.sha256);
+            }
+        }
+        let stored = self.fetch_object(info, &info.object, progress).await?;
+        if !stored.starts_with(&header) {
+            return Err(Error::Integrity {
+                what: Self::model_what(&info.name, Some(info.version)),
+                reason: "the stored object is not the one its manifest names (another sealed \
+                         header); the store was modified: push the model again"
+                    .into(),
+            });
+        }
+        let onnx = self.open_sealed(info, &stored)?;
+        if let Some(cache) = &self.cache {
+            if let Err(e) = cache.put_unverified(&info.sha256, &stored) {
+                tracing::warn!("could not cache {}: {e}", info.name);
+            }
+        }
+        Ok(onnx)
+    }
+
     pub(super) fn decrypt(&self, info: &ModelInfo, stored: Vec<u8>) -> Result<Vec<u8>> {
-        let what = Self::model_what(&info.name, Some(info.version));
         if !info.encrypted {
             return Ok(stored);
         }
+        self.open_sealed(info, &stored)
+    }
+
+    /// The clear bytes of `info`'s sealed object `stored` (authenticated decryption).
+    fn open_sealed(&self, info: &ModelInfo, stored: &[u8]) -> Result<Vec<u8>> {
+        let what = Self::model_what(&info.name, Some(info.version));
         let Some(key) = self.key() else {
             return Err(Error::KeyRequired(format!(
                 "{what} is encrypted; {NEEDS_PLATFORM_KEY}"
             )));
         };
-        crypto::open(key, &seal_context(&info.name, info.version), &stored, &what)
+        crypto::open_parallel(key, &seal_context(&info.name, info.version), stored, &what)
     }
 
     /// The ONNX bytes (decrypted in memory) and manifest of `name` at `version` (`None`: latest).
@@ -617,8 +697,7 @@ impl Platform {
                 let onnx = self.object_set_bytes(&info, true, &progress).await?;
                 return Ok((info, onnx));
             }
-            let stored = self.stored_bytes(&info, true, &progress).await?;
-            let onnx = self.decrypt(&info, stored)?;
+            let onnx = self.clear_bytes(&info, &progress).await?;
             Ok((info, onnx))
         })
     }
@@ -648,10 +727,7 @@ impl Platform {
             return self.load_object_set(&info, options);
         }
         // The manifest resolved once: its bytes come straight from the stored object.
-        let onnx = block_on(async {
-            let stored = self.stored_bytes(&info, true, &progress).await?;
-            self.decrypt(&info, stored)
-        })?;
+        let onnx = block_on(self.clear_bytes(&info, &progress))?;
         Model::from_bytes(onnx, options).map_err(|e| match e {
             Error::InvalidModel { reason, .. } => Error::InvalidModel {
                 source_name: Some(Self::model_what(name, Some(info.version))),
