@@ -128,6 +128,54 @@ pub fn seal_with_salt(
     out
 }
 
+/// A message whose lengths and key commitment passed, ready to decrypt block by block.
+struct Opening<'a> {
+    d: Derived,
+    cipher: Aes256Gcm,
+    /// The blocks (after the header).
+    body: &'a [u8],
+    /// The plaintext length.
+    len: usize,
+    /// The final block's stored length (its ciphertext and tag).
+    last: usize,
+}
+
+/// Checks the key size, the lengths and the key commitment of `sealed`, and derives its keys.
+fn opening<'a>(
+    input_key: &[u8],
+    context: &[u8],
+    sealed: &'a [u8],
+) -> Result<Opening<'a>, OpenError> {
+    if input_key.len() != KEY {
+        return Err(OpenError::KeySize);
+    }
+    if sealed.len() < HEADER + TAG {
+        return Err(OpenError::Length);
+    }
+    let body = &sealed[HEADER..];
+    let full = body.len() / (CHUNK + TAG);
+    let last = body.len() % (CHUNK + TAG);
+    if last < TAG {
+        // The final chunk is missing (the message ends on a full chunk) or cut inside its tag.
+        return Err(OpenError::Length);
+    }
+    if full as u64 + 1 > MAX_CHUNKS {
+        return Err(OpenError::Length);
+    }
+    let d = derive(input_key, &sealed[..SALT], context);
+    if !ct_eq(&d.commitment, &sealed[SALT..HEADER]) {
+        return Err(OpenError::Commitment);
+    }
+    let cipher = Aes256Gcm::new_from_slice(&d.key).expect("32-byte key");
+    Ok(Opening {
+        d,
+        cipher,
+        body,
+        len: full * CHUNK + last - TAG,
+        last,
+    })
+}
+
 /// Decrypts a whole message.
 pub fn open(input_key: &[u8], context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
     let mut out = Vec::new();
@@ -144,24 +192,14 @@ pub fn open_parallel(
     sealed: &[u8],
 ) -> Result<Vec<u8>, OpenError> {
     use rayon::prelude::*;
-    if input_key.len() != KEY {
-        return Err(OpenError::KeySize);
-    }
-    if sealed.len() < HEADER + TAG {
-        return Err(OpenError::Length);
-    }
-    let body = &sealed[HEADER..];
-    let full = body.len() / (CHUNK + TAG);
-    let last = body.len() % (CHUNK + TAG);
-    if last < TAG || full as u64 + 1 > MAX_CHUNKS {
-        return Err(OpenError::Length);
-    }
-    let d = derive(input_key, &sealed[..SALT], context);
-    if !ct_eq(&d.commitment, &sealed[SALT..HEADER]) {
-        return Err(OpenError::Commitment);
-    }
-    let cipher = Aes256Gcm::new_from_slice(&d.key).expect("32-byte key");
-    let mut out = vec![0u8; full * CHUNK + last - TAG];
+    let Opening {
+        d,
+        cipher,
+        body,
+        len,
+        last,
+    } = opening(input_key, context, sealed)?;
+    let mut out = vec![0u8; len];
     // Every block's slice of `out`, the final one too when it is empty (its tag is checked).
     let mut dsts: Vec<&mut [u8]> = out.chunks_mut(CHUNK).collect();
     if last == TAG {
@@ -197,28 +235,13 @@ pub fn open_into(
     sealed: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), OpenError> {
-    if input_key.len() != KEY {
-        return Err(OpenError::KeySize);
-    }
-    if sealed.len() < HEADER + TAG {
-        return Err(OpenError::Length);
-    }
-    let body = &sealed[HEADER..];
-    let full = body.len() / (CHUNK + TAG);
-    let last = body.len() % (CHUNK + TAG);
-    if last < TAG {
-        // The final chunk is missing (the message ends on a full chunk) or cut inside its tag.
-        return Err(OpenError::Length);
-    }
-    if full as u64 + 1 > MAX_CHUNKS {
-        return Err(OpenError::Length);
-    }
-    let d = derive(input_key, &sealed[..SALT], context);
-    if !ct_eq(&d.commitment, &sealed[SALT..HEADER]) {
-        return Err(OpenError::Commitment);
-    }
-    let cipher = Aes256Gcm::new_from_slice(&d.key).expect("32-byte key");
-    let len = full * CHUNK + last - TAG;
+    let Opening {
+        d,
+        cipher,
+        body,
+        len,
+        ..
+    } = opening(input_key, context, sealed)?;
     // Only the growth of a reused buffer is zero-filled; every byte is then overwritten.
     if out.len() > len {
         out.truncate(len);
