@@ -133,11 +133,11 @@ impl ModelInfo {
     }
 }
 
-/// The hex BLAKE3 of a stored model object, hashed on every core (a model being loaded waits
-/// for it).
+/// The hex BLAKE3 of a stored model object, hashed on every core of lepton's own pool (a model
+/// being loaded waits for it; rayon's global pool would hang in a forked child).
 fn blake3_hex(data: &[u8]) -> String {
     let mut hasher = blake3::Hasher::new();
-    hasher.update_rayon(data);
+    crate::rt::cpu().install(|| hasher.update_rayon(data));
     hasher.finalize().to_hex().to_string()
 }
 
@@ -676,7 +676,10 @@ impl Platform {
                 "{what} is encrypted; {NEEDS_PLATFORM_KEY}"
             )));
         };
-        crypto::open_parallel(key, &seal_context(&info.name, info.version), stored, &what)
+        // On lepton's own pool: rayon's global one would hang in a forked child.
+        crate::rt::cpu().install(|| {
+            crypto::open_parallel(key, &seal_context(&info.name, info.version), stored, &what)
+        })
     }
 
     /// The ONNX bytes (decrypted in memory) and manifest of `name` at `version` (`None`: latest).
