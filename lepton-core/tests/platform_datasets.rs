@@ -38,6 +38,7 @@ fn opts(encrypt: Option<bool>) -> DatasetPushOptions {
         encrypt,
         chunk_bytes: Some(2048),
         metadata: [("source".to_string(), "generated".to_string())].into(),
+        ..Default::default()
     }
 }
 

@@ -93,8 +93,9 @@ class DatasetWriter(Generic[Info]):
     inside aborts and nothing becomes visible. Memory stays bounded by a few chunks in flight,
     whatever the total size.
 
-    The first batch fixes the schema (column names, dtypes, row shapes); later batches must
-    match it.
+    The first batch fixes the schema (column names, dtypes, row shapes) unless the writer was
+    made with ``schema=``; later batches must match it. Declare a column whose rows vary in
+    shape (``schema={"tokens": ("int64", (None,))}``) when the first rows may happen to share one.
 
     Args:
         native: the native writer (``_lepton.DatasetWriter``) the batches go to.
@@ -179,13 +180,10 @@ class DatasetWriter(Generic[Info]):
         if not self._rows:
             return
         rows, self._rows = self._rows, []
-        names = list(rows[0])
-        columns: dict[str, Any] = {}
-        for name in names:
-            values = [r[name] for r in rows]
-            first = values[0]
-            columns[name] = values if isinstance(first, (str, bytes)) else np.stack([np.asarray(v) for v in values])
-        self.write(columns)
+        # Each column as the list of its rows: rows of one shape stack, rows of different shapes
+        # make a variable-shape column (when the schema declares one, even if these happen to
+        # share a shape), text stays text.
+        self.write({name: [r[name] for r in rows] for name in rows[0]})
 
     def close(self) -> Info:
         """Writes the last chunk, waits for every upload, and commits the version.

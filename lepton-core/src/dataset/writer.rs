@@ -548,20 +548,23 @@ fn check_batch(schema: &Schema, columns: &[ColumnData<'_>]) -> Result<()> {
                 d.dtype()
             )));
         }
-        if d.row_shape() != c.shape.as_slice() {
+        let variable = matches!(d, ColumnData::Variable { .. });
+        if variable != c.row_bytes().is_none() {
             return Err(Error::Schema(format!(
-                "column `{}` has rows of shape {:?}, got {:?}",
-                c.name,
-                c.shape,
-                d.row_shape()
-            )));
-        }
-        if matches!(d, ColumnData::Variable { .. }) != c.row_bytes().is_none() {
-            return Err(Error::Schema(format!(
-                "column `{}` holds {}, got {}",
+                "column `{}` holds {}, got {}{}",
                 c.name,
                 kind(c.row_bytes().is_none(), c.dtype),
-                kind(matches!(d, ColumnData::Variable { .. }), d.dtype()),
+                kind(variable, d.dtype()),
+                declare_variable_hint(c, d.variable_ndim()?.map_or(c.shape.len(), |n| n as usize)),
+            )));
+        }
+        if d.row_shape() != c.shape.as_slice() {
+            return Err(Error::Schema(format!(
+                "column `{}` has rows of shape {:?}, got {:?}{}",
+                c.name,
+                c.shape,
+                d.row_shape(),
+                declare_variable_hint(c, d.row_shape().len()),
             )));
         }
         if let (Some(n), Some(got)) = (c.variable_ndim, d.variable_ndim()?) {
@@ -609,6 +612,23 @@ fn column_of(name: &str, c: &ColumnData<'_>) -> Result<Column> {
         }
         None => Ok(Column::new(name, c.dtype(), c.row_shape().to_vec())),
     }
+}
+
+/// For a fixed-shape column given rows of another shape: how to declare it variable-shape
+/// (`ndim` dimensions, each `None`) where the writer starts. Empty for other columns.
+fn declare_variable_hint(c: &Column, ndim: usize) -> String {
+    if c.variable_ndim.is_some() || c.dtype.is_variable() || ndim == 0 {
+        return String::new();
+    }
+    let dims = vec!["None"; ndim].join(", ");
+    let dims = if ndim == 1 { format!("{dims},") } else { dims };
+    format!(
+        "; if the rows of `{name}` vary in shape, declare it variable-shape where the writer \
+         starts (earlier rows fixed its shape otherwise): schema={{\"{name}\": (\"{dtype}\", \
+         ({dims}))}} in Python, WriteOptions::schema with Column::variable_shape in Rust",
+        name = c.name,
+        dtype = c.dtype,
+    )
 }
 
 /// How errors name what a column holds.

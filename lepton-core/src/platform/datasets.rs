@@ -17,7 +17,7 @@ use super::models::report;
 use super::versions::{Bucket, Commit};
 use super::{Platform, ProgressFn};
 use crate::dataset::{
-    manifest, ColumnData, Dataset, DatasetInfo, DatasetWriter, ReadOptions, WriteOptions,
+    manifest, ColumnData, Dataset, DatasetInfo, DatasetWriter, ReadOptions, Schema, WriteOptions,
 };
 use crate::error::NEEDS_PLATFORM_KEY;
 use crate::rt::block_on;
@@ -34,6 +34,9 @@ pub struct DatasetPushOptions {
     pub metadata: BTreeMap<String, String>,
     /// Target payload bytes per chunk (default: the dataset writer's).
     pub chunk_bytes: Option<usize>,
+    /// The schema, declared up front (e.g. a variable-shape column whose first rows share a
+    /// shape); `None`: the first write defines it.
+    pub schema: Option<Schema>,
 }
 
 /// What the registry knows about one dataset version: where it lives, and its [`DatasetInfo`]
@@ -146,6 +149,7 @@ impl Platform {
             metadata: with_item(&options.metadata, name, split),
             ..Default::default()
         };
+        write.schema = options.schema.clone();
         if let Some(c) = options.chunk_bytes {
             write.chunk_bytes = c;
         }
