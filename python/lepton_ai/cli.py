@@ -149,7 +149,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         raise InvalidArgumentError("--metadata must be a JSON object")
     encrypt = False if args.no_encrypt else None
     if args.kind == "dataset":
-        from ._columns_file import read_columns
+        from ._columns_file import read_columns, read_schema
 
         columns = read_columns(args.path, column=args.column)
         split = _split(args)
@@ -157,7 +157,9 @@ def cmd_push(args: argparse.Namespace) -> int:
         if same is not None:
             print(f"{args.name}/{split} version {same} already holds these rows; nothing pushed")
             return 0
-        dinfo = p.push_dataset(args.name, split, columns, metadata=metadata, encrypt=encrypt)
+        dinfo = p.push_dataset(
+            args.name, split, columns, metadata=metadata, encrypt=encrypt, schema=read_schema(args.path)
+        )
         print(
             f"pushed {args.name}/{split} version {dinfo.version} ({dinfo.rows} rows)"
             f"{' (encrypted)' if dinfo.encrypted else ''}"
