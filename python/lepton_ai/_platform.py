@@ -600,9 +600,11 @@ class LeptonAI:
             data: a mapping of column name -> numpy array or torch tensor of shape
                 ``(rows, ...)`` (any numeric or bool dtype; every column the same ``rows``), or
                 a list of ``str``/``bytes`` (variable length); an iterable of such mappings (a
-                generator: written as they come, memory bounded by a few chunks); a
+                generator: written as they come, memory bounded by a few chunks) or of rows
+                (``[{"text": "a", "label": 1}, ...]``: a mapping holding a scalar is one row); a
                 ``lepton_ai.Dataset`` (copied in batches); or a data frame (pandas, polars,
-                pyarrow ``Table``/``RecordBatchReader``, Hugging Face ``datasets.Dataset``).
+                pyarrow ``Table``/``RecordBatchReader``, Hugging Face ``datasets.Dataset`` or
+                streaming ``IterableDataset``).
             metadata: stored with the version; values become strings.
             encrypt: encrypt with the platform's key (default: yes, unless the platform was opened
                 with ``encrypt=False``).
