@@ -374,14 +374,16 @@ def test_pushing_identical_content_returns_the_latest_version(capsys, tmp_path, 
     assert run(capsys, "-r", reg, "push", "dataset", "d", str(src))[1] == (
         "d/train version 1 already holds these rows; nothing pushed\n"
     )
-    # other metadata, or one changed value, is a new version
-    assert run(capsys, "-r", reg, "push", "dataset", "d", str(src), "--metadata", '{"a": 1}')[1].startswith(
-        "pushed d/train version 2"
-    )
-    np.savez(src, x=np.arange(10.0) + 1e-9, name=np.array([f"r{i}" for i in range(10)]))
+    # other metadata, or one changed value, is a new version (the unchanged push used up the
+    # number 2 it claimed, as a failed push does)
     assert run(capsys, "-r", reg, "push", "dataset", "d", str(src), "--metadata", '{"a": 1}')[1].startswith(
         "pushed d/train version 3"
     )
+    np.savez(src, x=np.arange(10.0) + 1e-9, name=np.array([f"r{i}" for i in range(10)]))
+    assert run(capsys, "-r", reg, "push", "dataset", "d", str(src), "--metadata", '{"a": 1}')[1].startswith(
+        "pushed d/train version 4"
+    )
+    assert LeptonAI(reg, key=os.environ["LEPTON_KEY"]).dataset_versions("d", "train") == [1, 3, 4]
 
 
 def test_rm_asks_on_a_terminal_refuses_without_one_and_lists_on_dry_run(capsys, tmp_path, reg, monkeypatch):
