@@ -347,12 +347,18 @@ def test_base64_key_in_the_environment_and_in_a_key_file(capsys, tmp_path, reg, 
         code, out, _ = run(capsys, "-r", reg, "--key-file", str(kf), "verify", "model", "s")
         assert code == 0 and out.startswith("ok      s v1"), content
     monkeypatch.setenv("LEPTON_KEY", "tooshort")
-    code, _, err = run(capsys, "-r", reg, "ls", "models")
-    assert (code, err) == (
-        1,
+    # Listing needs no key: a malformed $LEPTON_KEY fails only what uses the key, naming it.
+    assert run(capsys, "-r", reg, "ls", "models")[:2] == (0, "s\n")
+    bad_env = (
         "lepton: error: environment variable LEPTON_KEY: a key as text is 64 hex digits or 44 base64 "
-        "characters (32 bytes); got 8 characters\n",
+        "characters (32 bytes); got 8 characters\n"
     )
+    for argv in (["push", "model", "t", str(f)], ["pull", "model", "s", "--decrypt", "--output", str(tmp_path / "o")]):
+        code, _, err = run(capsys, "-r", reg, *argv)
+        assert (code, err) == (1, bad_env), argv
+    code, out, _ = run(capsys, "-r", reg, "verify", "model", "s")
+    assert (code, out) == (1, f"FAILED  s v1: {bad_env[len('lepton: error: '):]}")
+    assert LeptonAI(reg, encrypt=False).list_models() == ["s"]
 
 
 def test_pushing_identical_content_returns_the_latest_version(capsys, tmp_path, reg, monkeypatch):

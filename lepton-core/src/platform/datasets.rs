@@ -20,7 +20,6 @@ use crate::crypto::Key;
 use crate::dataset::{
     manifest, ColumnData, Dataset, DatasetInfo, DatasetWriter, ReadOptions, Schema, WriteOptions,
 };
-use crate::error::NEEDS_PLATFORM_KEY;
 use crate::rt::block_on;
 use crate::{Error, Result};
 
@@ -338,9 +337,7 @@ impl Platform {
             },
         )
         .map_err(|e| match e {
-            Error::KeyRequired(_) if self.key().is_none() => {
-                Error::KeyRequired(format!("{what} is encrypted; {NEEDS_PLATFORM_KEY}"))
-            }
+            Error::KeyRequired(_) if self.key().is_none() => self.missing_key(&what),
             other => other,
         })
     }

@@ -557,9 +557,7 @@ impl Platform {
             return Ok(stored);
         }
         let Some(key) = self.key() else {
-            return Err(Error::KeyRequired(format!(
-                "{what} is encrypted; {NEEDS_PLATFORM_KEY}"
-            )));
+            return Err(self.missing_key(&what));
         };
         crypto::open(key, &seal_context(&info.name, info.version), &stored, &what)
     }
@@ -641,6 +639,9 @@ impl Platform {
             let graph_progress = part_of(&progress, 0, total);
             let stored = self.stored_bytes(&info, false, &graph_progress).await?;
             if info.encrypted && self.key().is_none() {
+                if let Some(e) = self.unusable_ambient_key() {
+                    return Err(e);
+                }
                 return Err(Error::KeyRequired(format!(
                     "{} is encrypted; verifying it needs the key: {NEEDS_PLATFORM_KEY}",
                     Self::model_what(name, Some(info.version))
