@@ -183,7 +183,8 @@ impl Platform {
         self.check_writable()?;
         let encrypt = self.push_key(options.encrypt)?.is_some();
         let root = dataset_root(&self.prefix, name, split);
-        let version = block_on(self.bucket.claim_next(&root))?;
+        let what = Self::dataset_what(name, split, None);
+        let version = block_on(self.bucket.claim_next_fresh(&root, DATASET_COMMIT, &what))?;
         let key = if encrypt { self.key().cloned() } else { None };
         let mut write = WriteOptions {
             key: key.clone(),

@@ -305,7 +305,9 @@ impl Platform {
     /// Claims the next version of model `name`: its root folder, the version, its folder.
     pub(super) async fn claim_model_version(&self, name: &str) -> Result<(Path, u64, Path)> {
         let root = model_root(&self.prefix, name);
-        let version = self.bucket.claim_next(&root).await?;
+        let commit = Entry::Model(name).commit();
+        let what = Self::model_what(name, None);
+        let version = self.bucket.claim_next_fresh(&root, commit, &what).await?;
         let dir = version_dir(&root, version);
         Ok((root, version, dir))
     }

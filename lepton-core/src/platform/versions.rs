@@ -330,9 +330,34 @@ impl Bucket {
     ) -> Result<Option<u64>> {
         let latest = self.resolve_latest(root, commit).await?;
         if let (Some(hw), Some(v)) = (&self.high_water, latest) {
-            hw.observe(root.as_ref(), v, what)?;
+            if let Err(Error::Rollback {
+                what,
+                seen,
+                latest,
+                marks,
+                ..
+            }) = hw.observe(root.as_ref(), v, what)
+            {
+                let available = self.committed_versions(root, commit).await?;
+                return Err(Error::Rollback {
+                    what,
+                    seen,
+                    latest,
+                    marks,
+                    available,
+                });
+            }
         }
         Ok(latest)
+    }
+
+    /// [`claim_next`](Self::claim_next) after checking, where this client keeps marks, that the
+    /// item is not rolled back ([`Error::Rollback`] otherwise; the mark stays).
+    pub async fn claim_next_fresh(&self, root: &Path, commit: Commit, what: &str) -> Result<u64> {
+        if self.high_water.is_some() {
+            self.resolve_fresh_latest(root, commit, what).await?;
+        }
+        self.claim_next(root).await
     }
 
     /// Every committed version of `root`, ascending.
