@@ -48,16 +48,17 @@ def schema_spec(schema: Optional[SchemaArg]) -> Optional[_Spec]:
     """
     if schema is None:
         return None
-    if _is(schema, "datasets", "Features"):
-        schema = schema.arrow_schema
-    if _is(schema, "pyarrow", "Schema"):
-        return [(f.name, *_arrow_type(f.name, f.type)) for f in schema]
-    if not isinstance(schema, Mapping):
+    given: Any = schema
+    if _is(given, "datasets", "Features"):
+        given = given.arrow_schema
+    if _is(given, "pyarrow", "Schema"):
+        return [(f.name, *_arrow_type(f.name, f.type)) for f in given]
+    if not isinstance(given, Mapping):
         raise InvalidArgumentError(
             "schema must be a mapping {column: (dtype, shape)} (shape None where rows vary, e.g. "
-            f'{{"tokens": ("int64", (None,))}}), a pyarrow.Schema or datasets.Features; got {type(schema).__name__}'
+            f'{{"tokens": ("int64", (None,))}}), a pyarrow.Schema or datasets.Features; got {type(given).__name__}'
         )
-    return [_column(str(name), value) for name, value in schema.items()]
+    return [_column(str(name), value) for name, value in given.items()]
 
 
 def frame_schema(data: Any) -> Optional[SchemaArg]:
