@@ -183,8 +183,9 @@ class DatasetWriter(Generic[Info]):
 
         Args:
             batch: ``{column: values}`` with one entry per row along the first axis (numpy
-                arrays, torch tensors, lists of ``str``/``bytes``), or a data frame; every
-                column the same number of rows.
+                arrays, torch tensors, lists of ``str``/``bytes``), every column the same number
+                of rows; one row ``{column: value}`` (see :func:`is_row`); a list of rows; or a
+                data frame.
 
         Raises:
             SchemaError: the columns disagree with each other or with earlier batches; a
