@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use lepton_core::crypto::Key;
-use lepton_core::dataset::ReadOptions;
+use lepton_core::dataset::{ColumnSpec, ReadOptions, Schema};
 use lepton_core::model::ModelOptions;
 use lepton_core::platform::{
     model_file, DatasetEntry, DatasetPushOptions, Platform, PlatformOptions, ProgressFn,
@@ -340,7 +340,8 @@ impl PyPlatform {
     }
 
     /// A writer for the next version of `name`/`split` (claimed now, committed on `close()`).
-    #[pyo3(signature = (name, split, encrypt=None, metadata=None, chunk_bytes=None))]
+    #[pyo3(signature = (name, split, encrypt=None, metadata=None, chunk_bytes=None, schema=None))]
+    #[allow(clippy::too_many_arguments)]
     fn dataset_writer(
         &self,
         py: Python<'_>,
@@ -349,11 +350,13 @@ impl PyPlatform {
         encrypt: Option<bool>,
         metadata: Option<BTreeMap<String, String>>,
         chunk_bytes: Option<usize>,
+        schema: Option<Vec<ColumnSpec>>,
     ) -> PyResult<PyDatasetWriter> {
         let options = DatasetPushOptions {
             encrypt,
             metadata: metadata.unwrap_or_default(),
             chunk_bytes,
+            schema: schema.as_deref().map(Schema::from_spec).transpose().py()?,
         };
         let push = py
             .detach(|| self.inner.dataset_writer(&name, &split, &options))

@@ -155,6 +155,7 @@ class DatasetWriter:
         filter: str = "shuffle",
         storage_options: Optional[Mapping[str, str]] = None,
         metadata: Optional[Mapping[str, str]] = None,
+        schema: Optional[Sequence[tuple[str, str, Sequence[Optional[int]]]]] = None,
     ) -> Self: ...
     def write(self, columns: Sequence[_InColumn]) -> None:
         """Appends rows, one entry per column."""
@@ -398,6 +399,7 @@ class Platform:
         encrypt: bool | None = None,
         metadata: Mapping[str, str] | None = None,
         chunk_bytes: int | None = None,
+        schema: Sequence[tuple[str, str, Sequence[int | None]]] | None = None,
     ) -> DatasetWriter:
         """A writer for the next version of ``name``/``split`` (claimed now, committed on ``close()``)."""
     def load_dataset(

@@ -329,7 +329,9 @@ impl Platform {
     /// Claims the next version of model `name`: its root folder, the version, its folder.
     pub(super) async fn claim_model_version(&self, name: &str) -> Result<(Path, u64, Path)> {
         let root = model_root(&self.prefix, name);
-        let version = self.bucket.claim_next(&root).await?;
+        let commit = Entry::Model(name).commit();
+        let what = Self::model_what(name, None);
+        let version = self.bucket.claim_next_fresh(&root, commit, &what).await?;
         let dir = version_dir(&root, version);
         Ok((root, version, dir))
     }
@@ -672,9 +674,7 @@ impl Platform {
     fn open_sealed(&self, info: &ModelInfo, stored: &[u8]) -> Result<Vec<u8>> {
         let what = Self::model_what(&info.name, Some(info.version));
         let Some(key) = self.key() else {
-            return Err(Error::KeyRequired(format!(
-                "{what} is encrypted; {NEEDS_PLATFORM_KEY}"
-            )));
+            return Err(self.missing_key(&what));
         };
         // On lepton's own pool: rayon's global one would hang in a forked child.
         crate::rt::cpu().install(|| {
@@ -770,6 +770,9 @@ impl Platform {
             let graph_progress = part_of(&progress, 0, total);
             let stored = self.stored_bytes(&info, false, &graph_progress).await?;
             if info.encrypted && self.key().is_none() {
+                if let Some(e) = self.unusable_ambient_key() {
+                    return Err(e);
+                }
                 return Err(Error::KeyRequired(format!(
                     "{} is encrypted; verifying it needs the key: {NEEDS_PLATFORM_KEY}",
                     Self::model_what(name, Some(info.version))
