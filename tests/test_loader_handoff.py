@@ -80,17 +80,36 @@ def test_worker_batches_equal_iter_batches_in_one_aligned_shared_storage(ds: Dat
 
 
 def test_columns_and_batches_are_independent(ds: Dataset) -> None:
-    first, second = list(DataLoader(ds.to_iterable_dataset(batch_size=50), batch_size=None, num_workers=2))[:2]
+    batches = list(DataLoader(ds.to_iterable_dataset(batch_size=50), batch_size=None, num_workers=2))
+    # Batches 0 and 2 come from worker 0, one after the other: the same slab of shared memory.
+    first, second = batches[0], batches[2]
+    assert first["x"].untyped_storage().data_ptr() == second["x"].untyped_storage().data_ptr()
     before = {n: first[n].clone() for n in FIXED}
-    other = second["x"].clone()
+    others = {n: second[n].clone() for n in FIXED}
     first["x"].fill_(7.0)
     first["u"].fill_(255)
     first["h"].fill_(-1.0)
     for n in ("label", "flag"):
         assert torch.equal(first[n], before[n]), n
     assert torch.equal(first["u"], torch.full_like(before["u"], 255))
-    assert torch.equal(second["x"], other)
     assert bool((first["x"] == 7.0).all())
+    for n in FIXED:
+        assert torch.equal(second[n], others[n]), n
+
+
+@pytest.mark.parametrize("slab", [256, 1 << 20])
+def test_batches_larger_or_smaller_than_a_slab(ds: Dataset, slab: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lepton_ai import _handoff
+
+    # Forked workers see the patched size: 256 bytes holds no batch (each gets a storage of its
+    # own size), 1 MiB holds all of a worker's batches.
+    monkeypatch.setattr(_handoff, "SLAB_BYTES", slab)
+    batches = list(DataLoader(ds.to_iterable_dataset(batch_size=30, shuffle=True, seed=8), batch_size=None, num_workers=2))
+    assert _sorted_rows(batches) == list(range(ROWS))
+    for b in batches:
+        _check_values(b)
+    storages = {b["x"].untyped_storage().data_ptr() for b in batches}
+    assert len(storages) == (len(batches) if slab == 256 else 2)
 
 
 def test_main_process_tensors_share_the_decoded_buffers(ds: Dataset) -> None:
@@ -147,3 +166,39 @@ def test_stateful_dataloader_resumes_with_shared_storage_batches(ds: Dataset, tm
         _check_values(b)
         rest.append(b["label"].tolist())
     assert head + rest == full
+
+
+class _Transformed(torch.utils.data.IterableDataset[dict[str, Any]]):
+    """A user's per-batch transform in the workers: a column replaced, one added, and (every
+    other batch) the batch rebuilt as a plain dict."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __iter__(self) -> Any:
+        for i, b in enumerate(self.inner):
+            b["x"] = b["x"] * 2
+            b["u_sum"] = b["u"].sum(dim=1)
+            yield dict(b) if i % 2 else b
+
+
+def test_user_transforms_in_workers_cross_intact(ds: Dataset) -> None:
+    loader = DataLoader(_Transformed(ds.to_iterable_dataset(batch_size=64)), batch_size=None, num_workers=2)
+    src = _source()
+    batches = list(loader)
+    assert _sorted_rows(batches) == list(range(ROWS))
+    for b in batches:
+        labels = b["label"].numpy()
+        np.testing.assert_array_equal(b["x"].numpy(), src["x"][labels] * 2)
+        np.testing.assert_array_equal(b["u_sum"].numpy(), src["u"][labels].sum(axis=1))
+        np.testing.assert_array_equal(b["h"].numpy(), src["h"][labels])
+        assert list(b) == ["label", "x", "u", "flag", "h", "name", "tokens", "u_sum"]
+
+
+def test_a_batch_pickles_outside_a_worker(ds: Dataset) -> None:
+    import pickle
+
+    batch = next(iter(DataLoader(ds.to_iterable_dataset(batch_size=10), batch_size=None, num_workers=1)))
+    again = pickle.loads(pickle.dumps(batch))
+    _check_values(again)
+    assert again.keys() == batch.keys()

@@ -10,11 +10,8 @@ whole batches in the core's chunk-aware shuffled order, split across distributed
         for batch in loader:                                  # {column: tensor}
             ...
 
-In a ``DataLoader`` worker, the fixed-shape columns of a batch are copied once into one
-shared-memory storage (each column a view at a 64-byte aligned offset), so the batch crosses to
-the main process as one segment instead of one per column (torch's per-tensor hand-off, not
-decoding, bounds a multi-worker loader). In the main process (``num_workers=0``) the tensors share
-the decoded buffers, without a copy.
+In the main process (``num_workers=0``) the tensors share the decoded buffers, without a copy;
+from a ``DataLoader`` worker a batch crosses as one shared storage (``_handoff.py``).
 """
 
 from __future__ import annotations
@@ -24,13 +21,13 @@ import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Optional
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 from torch.utils.data._utils.collate import default_collate_fn_map
 
 from . import _lepton
+from ._handoff import Batch, Slab, in_one_storage
 from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -130,9 +127,13 @@ class IterableBatches(IterableDataset[dict[str, Any]]):
     def _generate(self, native: Any) -> Iterator[dict[str, Any]]:
         names = self._dataset.columns
         in_worker = get_worker_info() is not None
+        slab = Slab()
         for cols in native:
             values = self._dataset._convert(cols, self._dataset._rows_of(cols), single=False)
-            yield _Batch(_in_one_storage(names, values) if in_worker else _tensors(names, values))
+            if in_worker:
+                yield in_one_storage(names, values, _to_torch, slab)
+            else:
+                yield Batch({n: _to_torch(v) for n, v in zip(names, values)})
 
     def __len__(self) -> int:
         """Batches per epoch on this rank (the same on every rank; all workers together)."""
@@ -173,12 +174,6 @@ class IterableBatches(IterableDataset[dict[str, Any]]):
         return state
 
 
-class _Batch(dict[str, Any]):
-    """A batch as the iterable form yields it (a ``dict``): its own type only so that
-    ``default_collate`` can tell it apart and refuse to batch it again (see
-    :func:`_refuse_collate`)."""
-
-
 def _refuse_collate(batch: Any, *, collate_fn_map: Any = None) -> Any:
     """``default_collate`` of our batches: a ``DataLoader`` without ``batch_size=None`` would
     stack ``batch_size`` whole batches into one more dimension, ``(1, 256, ...)``."""
@@ -190,50 +185,7 @@ def _refuse_collate(batch: Any, *, collate_fn_map: Any = None) -> Any:
 
 
 # torch's documented way to extend default_collate, for our own type only.
-default_collate_fn_map[_Batch] = _refuse_collate
-
-#: Byte alignment of each column inside a batch's shared storage (a cache line; SIMD loads).
-_ALIGN = 64
-
-
-def _tensors(names: list[str], values: tuple[Any, ...]) -> dict[str, Any]:
-    """A batch's columns as tensors sharing the decoded numpy buffers (the main process)."""
-    return {n: _to_torch(v) for n, v in zip(names, values)}
-
-
-def _in_one_storage(names: list[str], values: tuple[Any, ...]) -> dict[str, Any]:
-    """A batch's columns for the hand-off from a ``DataLoader`` worker: the fixed-shape numeric
-    columns copied once into one shared-memory storage, each a view at a 64-byte aligned
-    offset, so that torch passes one segment per batch to the main process instead of one per
-    column. Text, bytes and variable-shape columns are converted as in the main process."""
-    out: dict[str, Any] = {}
-    fixed = [(n, v) for n, v in zip(names, values) if _is_fixed(v)]
-    offsets, end = [], 0
-    for _, v in fixed:
-        offsets.append(end)
-        end += -(-v.nbytes // _ALIGN) * _ALIGN
-    flat = torch.empty(0, dtype=torch.uint8)
-    if end:
-        flat.set_(torch.UntypedStorage(end).share_memory_())  # type: ignore[no-untyped-call]
-    placed = {}
-    for (n, v), o in zip(fixed, offsets):
-        part = flat[o : o + v.nbytes]
-        # Copied by numpy, byte for byte: no tensor of the (possibly read-only) source is made.
-        part.numpy()[:] = np.ascontiguousarray(v).reshape(-1).view(np.uint8)
-        placed[n] = part.view(_torch_dtype(v.dtype)).view(v.shape)
-    for n, v in zip(names, values):
-        out[n] = placed[n] if n in placed else _to_torch(v)
-    return out
-
-
-def _is_fixed(values: Any) -> bool:
-    """Whether a converted column is one fixed-shape numeric numpy array."""
-    return isinstance(values, np.ndarray) and values.dtype.kind != "O"
-
-
-def _torch_dtype(dtype: np.dtype[Any]) -> torch.dtype:
-    """The torch dtype of a numpy dtype (torch's own mapping)."""
-    return torch.from_numpy(np.empty(0, dtype=dtype)).dtype
+default_collate_fn_map[Batch] = _refuse_collate
 
 
 def _to_torch(values: Any) -> Any:
