@@ -39,9 +39,10 @@ __all__ = ["IterableBatches"]
 class IterableBatches(IterableDataset[dict[str, Any]]):
     """Batches of a lepton ``Dataset`` as a ``torch.utils.data.IterableDataset``.
 
-    Each item is a whole batch: ``{column: tensor of shape (batch, *row_shape)}`` (a list of
-    ``str``/``bytes`` for text and bytes columns, a list of tensors for variable-shape columns).
-    Give it to ``DataLoader(..., batch_size=None)``. Every rank yields the same number of
+    Each item is a whole batch, a ``dict`` ``{column: tensor of shape (batch, *row_shape)}``
+    (a list of ``str``/``bytes`` for text and bytes columns, a list of tensors for
+    variable-shape columns). Give it to ``DataLoader(..., batch_size=None)``; with another
+    batch size the ``DataLoader``'s default collate raises ``InvalidArgumentError``. Every rank yields the same number of
     batches; ``len()`` is that number. ``state_dict``/``load_state_dict`` make it resumable
     mid-epoch under torchdata's ``StatefulDataLoader``, with any number of workers.
     """
