@@ -5,6 +5,7 @@ the main process. Values are checked against the numpy arrays the dataset was wr
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -169,14 +170,17 @@ def test_stateful_dataloader_resumes_with_shared_storage_batches(ds: Dataset, tm
 
 
 class _Transformed(torch.utils.data.IterableDataset[dict[str, Any]]):
-    """A user's per-batch transform in the workers: a column replaced, one added, and (every
-    other batch) the batch rebuilt as a plain dict."""
+    """A user's per-batch transform in the workers: a deep copy changed, a column replaced, one
+    added, and (every other batch) the batch rebuilt as a plain dict."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
 
     def __iter__(self) -> Any:
         for i, b in enumerate(self.inner):
+            deep = copy.deepcopy(b)
+            deep["label"].fill_(-1)
+            assert bool((b["label"] >= 0).all()), "a deep copy shares no memory with the batch"
             b["x"] = b["x"] * 2
             b["u_sum"] = b["u"].sum(dim=1)
             yield dict(b) if i % 2 else b

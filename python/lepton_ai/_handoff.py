@@ -15,6 +15,7 @@ put in the batch, pickle as torch pickles them.
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from typing import Any, Optional
 
@@ -59,6 +60,11 @@ class Batch(dict[str, Any]):
         clone = Batch(self)
         clone.storage = self.storage
         return clone
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "Batch":
+        """A deep copy: tensors of its own (``copy.deepcopy`` would otherwise go through
+        ``__reduce_ex__`` and, in a worker, map the same storage again)."""
+        return Batch({name: copy.deepcopy(value, memo) for name, value in self.items()})
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         """In a ``DataLoader`` worker: the storage by name and each column that views it by
