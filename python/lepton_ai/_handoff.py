@@ -5,10 +5,10 @@ torch hands each tensor over in a shared-memory segment of its own, and with its
 worker through a socket round trip (the worker's resource-sharer thread answers): measured, that
 hand-off, not decoding, bounds a multi-worker loader (``benches/bench_loaders.py``). So a worker
 puts all fixed-shape columns of a batch in one shared storage (each column a view at a 64-byte
-aligned offset, copied there once; consecutive batches share a storage of a few MiB, and the main
-process keeps the last few mapped, so it maps each once for all its batches), and the batch pickles that storage by name, as torch's own
-``file_system`` strategy does (``torch_shm_manager`` frees it if the processes die): no
-descriptor to fetch. This applies to our batches only; torch's global sharing strategy is left
+aligned offset, copied there once; consecutive batches share a storage of a few MiB, and the
+main process keeps the last few mapped, so it maps each once for all its batches), and the batch
+pickles that storage by name, as torch's own ``file_system`` strategy does
+(``torch_shm_manager`` frees it if the processes die): no descriptor to fetch. This applies to our batches only; torch's global sharing strategy is left
 as the user set it. Text, bytes and variable-shape columns, and any value a user's transform
 put in the batch, pickle as torch pickles them.
 """

@@ -42,8 +42,8 @@ class IterableBatches(IterableDataset[dict[str, Any]]):
     Each item is a whole batch, a ``dict`` ``{column: tensor of shape (batch, *row_shape)}``
     (a list of ``str``/``bytes`` for text and bytes columns, a list of tensors for
     variable-shape columns). Give it to ``DataLoader(..., batch_size=None)``; with another
-    batch size the ``DataLoader``'s default collate raises ``InvalidArgumentError``. Every rank yields the same number of
-    batches; ``len()`` is that number. ``state_dict``/``load_state_dict`` make it resumable
+    batch size the ``DataLoader``'s default collate raises ``InvalidArgumentError``. Every rank
+    yields the same number of batches; ``len()`` is that number. ``state_dict``/``load_state_dict`` make it resumable
     mid-epoch under torchdata's ``StatefulDataLoader``, with any number of workers.
     """
 
