@@ -206,3 +206,17 @@ def test_a_batch_pickles_outside_a_worker(ds: Dataset) -> None:
     again = pickle.loads(pickle.dumps(batch))
     _check_values(again)
     assert again.keys() == batch.keys()
+
+
+def test_without_torchs_by_name_internals_batches_fall_back_to_its_pickling(
+    ds: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lepton_ai import _handoff
+
+    # Another torch without the file_system internals: still one storage, pickled by torch.
+    monkeypatch.setattr(_handoff, "_BY_NAME", False)
+    batches = list(DataLoader(ds.to_iterable_dataset(batch_size=64), batch_size=None, num_workers=2))
+    assert _sorted_batches(batches) == _batches_of(ds, batch_size=64)
+    for b in batches:
+        _check_values(b)
+        assert len({b[n].untyped_storage().data_ptr() for n in FIXED}) == 1
