@@ -208,6 +208,31 @@ def test_a_batch_pickles_outside_a_worker(ds: Dataset) -> None:
     assert again.keys() == batch.keys()
 
 
+def _pickled(batch: dict[str, Any]) -> bytes:
+    import pickle
+
+    return pickle.dumps(batch)
+
+
+def test_a_batch_pickled_by_user_code_in_a_worker_holds_its_data(ds: Dataset) -> None:
+    import pickle
+
+    # A user's collate_fn pickles the batch in the worker (as torch.save or an own queue would):
+    # the bytes hold the values, not a shared-memory name that dies with the worker.
+    it = ds.to_iterable_dataset(batch_size=64)
+    blobs = list(DataLoader(it, batch_size=None, num_workers=2, collate_fn=_pickled))
+    # The workers and their slabs are gone now; the pickles still read back.
+    batches = [pickle.loads(b) for b in blobs]
+    for blob, b in zip(blobs, batches):
+        data = sum(b[n].numel() * b[n].element_size() for n in FIXED)
+        plain = len(pickle.dumps({n: v.clone() if isinstance(v, torch.Tensor) else v for n, v in b.items()}))
+        # The values themselves, compactly (not a name; not the whole shared storage).
+        assert data < len(blob) and 0.9 * plain < len(blob) < 1.5 * plain + 1024, (len(blob), plain)
+    assert _sorted_batches(batches) == _batches_of(ds, batch_size=64)
+    for b in batches:
+        _check_values(b)
+
+
 def test_without_torchs_by_name_internals_batches_fall_back_to_its_pickling(
     ds: Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:

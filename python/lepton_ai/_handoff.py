@@ -8,15 +8,18 @@ puts all fixed-shape columns of a batch in one shared storage (each column a vie
 aligned offset, copied there once; consecutive batches share a storage of a few MiB, and the
 main process keeps the last few mapped, so it maps each once for all its batches), and the batch
 pickles that storage by name, as torch's own ``file_system`` strategy does
-(``torch_shm_manager`` frees it if the processes die): no descriptor to fetch. This applies to our batches only; torch's global sharing strategy is left
-as the user set it. Text, bytes and variable-shape columns, and any value a user's transform
-put in the batch, pickle as torch pickles them.
+(``torch_shm_manager`` frees it if the processes die): no descriptor to fetch. This applies
+to our batches only, and only to multiprocessing's pickler (the workers' queue), as torch
+registers its own tensor reductions; ``pickle``/``torch.save`` store the data. Torch's global
+sharing strategy is left as the user set it. Text, bytes and variable-shape columns, and any
+value a user's transform put in the batch, pickle as torch pickles them.
 """
 
 from __future__ import annotations
 
 import copy
 from collections import OrderedDict
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, Optional
 
 import numpy as np
@@ -67,28 +70,52 @@ class Batch(dict[str, Any]):
         return Batch({name: copy.deepcopy(value, memo) for name, value in self.items()})
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        """In a ``DataLoader`` worker: the storage by name and each column that views it by
-        (dtype, offset, size, stride); other values as they are. Elsewhere: a plain ``dict``'s
-        items, pickled as torch pickles them."""
+        """Pickles the data itself (``pickle``, ``torch.save``, a user's own queue): a plain
+        ``dict``'s items, pickled as torch pickles them. Only multiprocessing's pickler, which
+        carries a batch from a worker to the main process, takes the by-name form
+        (:func:`_reduce_for_transfer`)."""
         storage = self.storage
-        if storage is None or not _BY_NAME or get_worker_info() is None:
+        if storage is None:
             return (Batch, (dict(self),))
-        views: dict[str, tuple[torch.dtype, int, tuple[int, ...], tuple[int, ...]]] = {}
-        rest: dict[str, Any] = {}
+        # A column viewing the worker's shared storage pickles as a compact copy of its own
+        # (torch would otherwise pickle the whole storage, every batch sharing it).
         base = storage.data_ptr()
-        for name, value in self.items():
-            if (
-                isinstance(value, torch.Tensor)
-                and not value.requires_grad
-                and value.untyped_storage().data_ptr() == base
-            ):
-                views[name] = (value.dtype, int(value.storage_offset()), tuple(value.size()), tuple(value.stride()))
-            else:
-                rest[name] = value
-        meta = storage._share_filename_cpu_()
-        # Kept alive in transit; the receiver's rebuild drops this reference (torch's protocol).
-        storage._shared_incref()  # type: ignore[no-untyped-call]
-        return (_rebuild, (meta, list(self), views, rest))
+        return (
+            Batch,
+            (
+                {
+                    name: value.clone()
+                    if isinstance(value, torch.Tensor) and value.untyped_storage().data_ptr() == base
+                    else value
+                    for name, value in self.items()
+                },
+            ),
+        )
+
+
+def _reduce_for_transfer(batch: Batch) -> Any:
+    """How multiprocessing's pickler (a ``DataLoader`` worker's queue) carries a batch: in a
+    worker, the storage by name and each column that views it by (dtype, offset, size, stride);
+    other values as they are. Elsewhere, as :meth:`Batch.__reduce_ex__` does."""
+    storage = batch.storage
+    if storage is None or not _BY_NAME or get_worker_info() is None:
+        return (Batch, (dict(batch),))
+    views: dict[str, tuple[torch.dtype, int, tuple[int, ...], tuple[int, ...]]] = {}
+    rest: dict[str, Any] = {}
+    base = storage.data_ptr()
+    for name, value in batch.items():
+        if isinstance(value, torch.Tensor) and not value.requires_grad and value.untyped_storage().data_ptr() == base:
+            views[name] = (value.dtype, int(value.storage_offset()), tuple(value.size()), tuple(value.stride()))
+        else:
+            rest[name] = value
+    meta = storage._share_filename_cpu_()
+    # Kept alive in transit; the receiver's rebuild drops this reference (torch's protocol).
+    storage._shared_incref()  # type: ignore[no-untyped-call]
+    return (_rebuild, (meta, list(batch), views, rest))
+
+
+# As torch registers its tensor reductions: only inter-process transfers use this form.
+ForkingPickler.register(Batch, _reduce_for_transfer)
 
 
 def _rebuild(
