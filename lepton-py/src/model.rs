@@ -224,7 +224,7 @@ pub(crate) fn hold<'py>(
             .call_method1("ascontiguousarray", (&array, dtype.name()))?
             .cast_into::<PyUntypedArray>()?
     };
-    let len = shape.iter().product::<i64>() as usize * dtype.size().unwrap_or(1);
+    let len = shape.iter().product::<i64>() as usize * dtype.itemsize().unwrap_or(1);
     // SAFETY: `array` is a live numpy array (held in `Held::Array` for as long as the pointer is
     // used); reading its fields is what numpy's own PyArray_DATA macro does.
     let ptr = unsafe { (*_PyArray_GET_ITEM_DATA(array.as_array_ptr())).data as *const u8 };

@@ -32,7 +32,7 @@ __all__ = ["Model", "TensorInfo", "load_model"]
 class TensorInfo(NamedTuple):
     """A model input or output.
 
-    ``dtype`` is a numpy dtype name (``"float32"``, ``"int64"``, ``"bool"``, ``"str"``...) or None
+    ``dtype`` is a numpy dtype name (``"float32"``, ``"int64"``, ``"bool"``, ``"string"``...) or None
     for anything that is not a tensor: a sequence (pass a list of arrays; it comes back as a
     list), a map (a dict), or a type lepton cannot exchange; ``onnx_type`` says which
     (``Sequence<Tensor<f32>(dyn)>``, ``Map<String, f32>``...). ``shape`` items are
@@ -168,7 +168,7 @@ class Model(_lepton.NativeModel):
                     device = first.device
                 return _torch_to_numpy(x)
             try:
-                return np.asarray(x, dtype=None if dtype in (None, "str") else dtype)
+                return np.asarray(x, dtype=None if dtype in (None, "string") else dtype)
             except (OverflowError, ValueError, TypeError) as e:
                 raise InvalidInputError(
                     f"input `{name}`: cannot convert {type(x).__name__} to {dtype}: {e}"
