@@ -11,12 +11,13 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence, Union, overload
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from . import _lepton
+from ._lepton import TensorInfo
 from ._model_file import is_encrypted_model_file, read_model_file, save_model_file
 from ._runtime import find_onnxruntime_library
 from .errors import InvalidArgumentError, InvalidInputError
@@ -27,30 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
 PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["Model", "TensorInfo", "load_model"]
-
-
-class TensorInfo(NamedTuple):
-    """A model input or output.
-
-    ``dtype`` is a numpy dtype name (``"float32"``, ``"int64"``, ``"bool"``, ``"string"``...) or None
-    for anything that is not a tensor: a sequence (pass a list of arrays; it comes back as a
-    list), a map (a dict), or a type lepton cannot exchange; ``onnx_type`` says which
-    (``Sequence<Tensor<f32>(dyn)>``, ``Map<String, f32>``...). ``shape`` items are
-    ints (fixed), strs (named free dimensions such as ``"batch"``) or None (unnamed free).
-    """
-
-    name: str
-    dtype: str | None
-    shape: tuple[int | str | None, ...]
-    onnx_type: str
-
-    def __str__(self) -> str:
-        dims = ", ".join("?" if d is None else str(d) for d in self.shape)
-        return f"{self.name}: {self.dtype or self.onnx_type}[{dims}]"
-
-
-def _infos(raw: list[tuple[str, str | None, str, list[Any]]]) -> list[TensorInfo]:
-    return [TensorInfo(name, dtype, tuple(shape), onnx_type) for name, dtype, onnx_type, shape in raw]
 
 
 def _is_torch(x: object) -> bool:
@@ -116,8 +93,8 @@ class Model(_lepton.NativeModel):
             ProviderUnavailableError: a provider is unavailable and ``strict=True``.
         """
         # The native __new__ has loaded the model from the same arguments.
-        self._inputs = _infos(self.input_specs)
-        self._outputs = _infos(self.output_specs)
+        self._inputs = self.input_infos
+        self._outputs = self.output_infos
         self._input_dtypes = {i.name: i.dtype for i in self._inputs}
         self._single_output = len(self._outputs) == 1
 
