@@ -399,3 +399,22 @@ impl Batch {
         self.columns.first().map_or(0, |c| c.rows())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bool_columns_copy_out_only_zeros_and_ones() {
+        let flags = [true, false, true];
+        let col = ColumnData::from_slice(&flags, &[]).unwrap();
+        assert_eq!(col.dtype(), DType::Bool);
+        assert_eq!(col.to_vec::<bool>().unwrap(), flags);
+        // Raw bytes that are not a Rust bool are refused, not transmuted.
+        let err = ColumnData::from_raw(DType::Bool, &[], &[0, 1, 2])
+            .unwrap()
+            .to_vec::<bool>()
+            .unwrap_err();
+        assert!(err.to_string().contains("other than 0 or 1"), "{err}");
+    }
+}
