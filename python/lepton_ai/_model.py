@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union, overload
 
@@ -488,26 +489,14 @@ def _native_options(
 
 
 def _load_registry_model(
-    platform: _lepton.Platform,
-    name: str,
-    version: int | None,
-    *,
-    providers: str | Sequence[str | tuple[str, dict[str, Any]]] | None = None,
-    strict: bool = False,
-    intra_op_threads: int | None = None,
-    inter_op_threads: int | None = None,
-    optimization_level: str | int | None = None,
-    runtime_path: "PathLike | None" = None,
+    platform: _lepton.Platform, name: str, version: int | None, **options: Any
 ) -> Model:
     """Model ``name`` at ``version`` loaded by the native registry itself (the route of a model
     stored as an object set: each weights object is decrypted in memory and handed to ONNX
     Runtime as external initializers, so the model is never one protobuf and may pass 2 GiB).
-    Options as :func:`load_model`; errors as :meth:`LeptonAI.load_model`."""
-    return Model(
-        name,
-        **_native_options(
-            providers, strict, intra_op_threads, inter_op_threads, optimization_level, runtime_path
-        ),
-        platform=platform,
-        version=version,
-    )
+    ``options`` are :func:`load_model`'s runtime keywords, those left out at its defaults (its
+    signature is the one list of them); errors as :meth:`LeptonAI.load_model`."""
+    given = inspect.signature(load_model).bind(name, **options)
+    given.apply_defaults()
+    runtime = {k: given.arguments[k] for k in inspect.signature(_native_options).parameters}
+    return Model(name, **_native_options(**runtime), platform=platform, version=version)
