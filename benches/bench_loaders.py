@@ -10,10 +10,18 @@ Contenders, alternated within each repeat (medians of --repeats; ratios within t
   1M rows would take ~12 minutes to convert), timed over its first --mosaic-batches batches (the
   rate over a prefix includes its start-up, as ours does);
 - the map-style ``DataLoader(ds, batch_size=256, shuffle=True)`` over --map-batches batches (each
-  sampled row decodes a chunk once the data outgrows the cache: the warning names the fast form).
+  sampled row decodes a chunk once the data outgrows the cache: the warning names the fast form);
+- the hand-off ceiling: a trivial ``IterableDataset`` that yields one ready batch
+  ``{"x": (256, 128) float32, "y": (256,) int64}`` per step, the same rows in all, through
+  ``DataLoader(batch_size=None, num_workers=2)``, in three forms: a tensor per column (torch's
+  default: a shared segment and a file descriptor fetched from the worker, each), one shared
+  storage per batch (one segment, a descriptor per tensor), and lepton's form (the same batch
+  through ``lepton_ai._handoff``: one storage pickled by name, 4 MiB slabs); no decoding at all,
+  so no loader handing batches over that way can be faster;
+- a user option on the lepton w2 loader: ``prefetch_factor=8``.
 
 Usage: PYTHONPATH=python python benches/bench_loaders.py [--rows 1000000] [--repeats 3]
-       [--write-gib 4] (build first with scripts/dev-build.sh --release). Data goes to --dir
+       [--write-gib 4, 0 to skip] (build first with scripts/dev-build.sh --release). Data goes to --dir
 (default benches/data/loaders, git-ignored) and is deleted afterwards.
 """
 
@@ -69,6 +77,61 @@ def lepton_loader(ds: la.Dataset, workers: int) -> Callable[[], int]:
     def run() -> int:
         it = ds.to_iterable_dataset(batch_size=BATCH, shuffle=True, seed=0)
         return sum(len(b["y"]) for b in DataLoader(it, batch_size=None, num_workers=workers))
+
+    return run
+
+
+def lepton_loader_prefetch(ds: la.Dataset, prefetch_factor: int) -> Callable[[], int]:
+    from torch.utils.data import DataLoader
+
+    def run() -> int:
+        it = ds.to_iterable_dataset(batch_size=BATCH, shuffle=True, seed=0)
+        loader = DataLoader(it, batch_size=None, num_workers=2, prefetch_factor=prefetch_factor)
+        return sum(len(b["y"]) for b in loader)
+
+    return run
+
+
+class _ReadyBatches:
+    """A trivial ``IterableDataset`` body: ``rows`` rows as ready batches, split between the
+    workers, in ``form``: "per_column", "one_storage" or "lepton" (see the module docs)."""
+
+    def __init__(self, rows: int, form: str) -> None:
+        self.rows, self.form = rows, form
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        import torch
+        from torch.utils.data import get_worker_info
+
+        info = get_worker_info()
+        workers = info.num_workers if info is not None else 1
+        x = np.random.default_rng(0).standard_normal((BATCH, COLS), dtype=np.float32)
+        y = np.arange(BATCH, dtype=np.int64)
+        from lepton_ai._handoff import Slab, in_one_storage
+
+        slab = Slab()
+        for _ in range(self.rows // BATCH // workers):
+            if self.form == "per_column":
+                yield {"x": torch.from_numpy(x.copy()), "y": torch.from_numpy(y.copy())}
+                continue
+            if self.form == "lepton":
+                yield in_one_storage(["x", "y"], (x, y), torch.from_numpy, slab)
+                continue
+            flat = torch.empty(0, dtype=torch.uint8).set_(torch.UntypedStorage(x.nbytes + y.nbytes).share_memory_())
+            xb, yb = flat[: x.nbytes], flat[x.nbytes :]
+            xb.numpy()[:] = x.view(np.uint8).reshape(-1)
+            yb.numpy()[:] = y.view(np.uint8)
+            yield {"x": xb.view(torch.float32).view(BATCH, COLS), "y": yb.view(torch.int64)}
+
+
+def handoff_ceiling(rows: int, form: str) -> Callable[[], int]:
+    from torch.utils.data import DataLoader, IterableDataset
+
+    class Ready(_ReadyBatches, IterableDataset):  # type: ignore[misc]
+        pass
+
+    def run() -> int:
+        return sum(len(b["y"]) for b in DataLoader(Ready(rows, form), batch_size=None, num_workers=2))
 
     return run
 
@@ -188,6 +251,10 @@ def main() -> None:
             "iterable_w2": lepton_loader(ds, 2),
             "mosaic_w2": mosaic_loader(root / "mds", args.mosaic_batches),
             "map_style_w0": lepton_map_style(la.Dataset(str(root / "lepton")), args.map_batches),
+            "ceiling_per_column_w2": handoff_ceiling(args.rows, "per_column"),
+            "ceiling_one_storage_w2": handoff_ceiling(args.rows, "one_storage"),
+            "ceiling_lepton_w2": handoff_ceiling(args.rows, "lepton"),
+            "iterable_w2_prefetch8": lepton_loader_prefetch(ds, 8),
         }
         rates: dict[str, list[float]] = {k: [] for k in contenders}
         for r in range(args.repeats):
@@ -200,17 +267,22 @@ def main() -> None:
         results["iterable_w0_vs_iter_batches"] = med["iterable_w0"] / med["iter_batches"]
         results["iterable_w2_vs_mosaic_w2"] = med["iterable_w2"] / med["mosaic_w2"]
         results["iterable_w2_vs_map_style"] = med["iterable_w2"] / med["map_style_w0"]
+        for ceiling in ("per_column", "one_storage", "lepton"):
+            results[f"iterable_w2_vs_ceiling_{ceiling}"] = med["iterable_w2"] / med[f"ceiling_{ceiling}_w2"]
+            results[f"ceiling_{ceiling}_vs_mosaic_w2"] = med[f"ceiling_{ceiling}_w2"] / med["mosaic_w2"]
+        results["iterable_w2_prefetch8_vs_mosaic_w2"] = med["iterable_w2_prefetch8"] / med["mosaic_w2"]
         del ds
         shutil.rmtree(root / "lepton")
         shutil.rmtree(root / "mds")
 
-        child = subprocess.run(
-            [sys.executable, __file__, "--child-write", str(root / "gen"), "--write-gib", str(args.write_gib)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        results["generator_write"] = json.loads(child.stdout)
+        if args.write_gib > 0:
+            child = subprocess.run(
+                [sys.executable, __file__, "--child-write", str(root / "gen"), "--write-gib", str(args.write_gib)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            results["generator_write"] = json.loads(child.stdout)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(json.dumps(results, indent=2))

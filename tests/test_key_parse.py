@@ -33,3 +33,24 @@ def test_platform_takes_a_base64_key() -> None:
     p.push_dataset("d", "train", {"x": np.arange(5.0)})
     same = LeptonAI("memory://key-parse", key=raw.hex())
     np.testing.assert_array_equal(same.load_dataset("d").to_numpy()["x"], np.arange(5.0))
+
+
+def test_a_malformed_ambient_key_fails_only_what_uses_it(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    reg = str(tmp_path / "reg")
+    LeptonAI(reg, encrypt=False).push_dataset("d", "train", {"x": np.arange(3)})
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "key").write_text("not a key\n")
+    (home / "key").chmod(0o600)
+    monkeypatch.setenv("LEPTON_HOME", str(home))
+    monkeypatch.delenv("LEPTON_KEY", raising=False)
+    p = LeptonAI(reg)  # opening, listing and reading plaintext need no key
+    assert p.list_datasets() == ["d"]
+    np.testing.assert_array_equal(p.load_dataset("d", "train").to_numpy()["x"], np.arange(3))
+    with pytest.raises(InvalidArgumentError, match=f"^key file {home / 'key'} holds neither 32 raw bytes"):
+        p.push_dataset("d", "train", {"x": np.arange(4)})
+    monkeypatch.setenv("LEPTON_KEY", "zz")  # $LEPTON_KEY comes first, and says so
+    with pytest.raises(InvalidArgumentError, match="^environment variable LEPTON_KEY: a key as text"):
+        LeptonAI(reg).push_dataset("d", "train", {"x": np.arange(4)})
+    with pytest.raises(InvalidArgumentError, match="^key=: a key as text is 64 hex digits"):
+        LeptonAI(reg, key="zz")

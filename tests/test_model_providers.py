@@ -84,3 +84,13 @@ def test_malformed_provider_items_are_typed_errors() -> None:
         lepton_ai.load_model(ONNX, providers=[("CPUExecutionProvider",)])  # type: ignore[list-item]
     with pytest.raises(InvalidArgumentError, match="unknown execution provider `TPUExecutionProvider`"):
         lepton_ai.load_model(ONNX, providers=["TPUExecutionProvider"])
+
+
+def test_a_fallback_to_cpu_is_reported_once(caplog: pytest.LogCaptureFixture) -> None:
+    # ROCm is in neither the CPU nor the CUDA onnxruntime wheel: always a fallback here.
+    assert "ROCMExecutionProvider" not in ort.get_available_providers()
+    with caplog.at_level("DEBUG", logger="lepton_ai"):
+        model, seen = _load_recording_warnings(["ROCMExecutionProvider", "CPUExecutionProvider"])
+    assert model.providers == ["cpu"]
+    assert seen == [model.fallback_reason]  # one UserWarning
+    assert not [r for r in caplog.records if "unavailable" in r.getMessage()], caplog.text  # no log record too

@@ -39,9 +39,20 @@ def test_latest_going_backwards_is_a_rollback_error(tmp_path, lepton_home):
             "rollback detected for model `m`: the registry says its latest version is 2, but this "
             "client has seen version 3 as the latest"
         ), text
-        assert "Pin version=3" in text, text
+        # it suggests only versions the store still has (3 is hidden)
+        assert "To read on, pin one of the versions the store has (version=2, 1);" in text, text
+        assert "Pin version=3" not in text and "version=3" not in text, text
         with pytest.raises(RollbackError, match="dataset `d` split `train`"):
             q.load_dataset("d")
+    # a push to a rolled-back item is refused and the mark stays (as TUF keeps it): a new
+    # version would hide the rollback
+    with pytest.raises(RollbackError, match="pushes to it are refused until then"):
+        p.push_model("m", sized(9, 64))
+    with pytest.raises(RollbackError):
+        p.push_dataset("d", "train", {"y": np.full(10, 9, np.int64)})
+    with pytest.raises(RollbackError):
+        LeptonAI(reg, encrypt=False).model_info("m")
+    assert p.model_versions("m") == [1, 2] and p.dataset_versions("d", "train") == [1, 2]
     # pinned versions are not affected
     assert p.model_bytes("m", version=2) == sized(2, 64)
     np.testing.assert_array_equal(p.load_dataset("d", version=2).to_numpy()["y"], np.full(10, 1))

@@ -127,11 +127,15 @@ pub enum Error {
     },
     /// The registry served an older version as the latest than this client has seen before (a
     /// stale replica, or someone with write access moving the latest pointer back).
+    ///
+    /// Pushes to such an item are refused too (as TUF keeps its mark): a new version would hide
+    /// the rollback and could reuse a hidden version's number.
     #[error(
         "rollback detected for {what}: the registry says its latest version is {latest}, but this \
          client has seen version {seen} as the latest; the store may be a stale replica or may \
-         have been tampered with. Pin version={seen} (or another) to read on; if newer versions \
-         were deleted on purpose, remove the item's entry from {marks}"
+         have been tampered with. {}; if newer versions were deleted on purpose, remove the \
+         item's entry from {marks} (pushes to it are refused until then)",
+        pin_hint(available)
     )]
     Rollback {
         /// The item (model, or dataset split).
@@ -142,6 +146,8 @@ pub enum Error {
         latest: u64,
         /// The file holding the versions seen.
         marks: String,
+        /// The committed versions the store has now, ascending (what a pinned read can ask for).
+        available: Vec<u64>,
     },
     /// The store is read-only (e.g. an `http(s)://` registry).
     #[error("{0} is read-only")]
@@ -243,6 +249,21 @@ error_kinds!(
     Store,
     Io,
 );
+
+/// How a [`Error::Rollback`] message says to read on: pin one of the versions the store has.
+fn pin_hint(available: &[u64]) -> String {
+    match available {
+        [] => "The store has no committed version of it left to pin".into(),
+        [v] => format!("To read on, pin the one version the store has: version={v}"),
+        _ => {
+            let list: Vec<String> = available.iter().rev().map(u64::to_string).collect();
+            format!(
+                "To read on, pin one of the versions the store has (version={})",
+                list.join(", ")
+            )
+        }
+    }
+}
 
 /// Ends the message of an error that opening the registry with its key would fix. Bindings may
 /// add how that is spelled in their language.
@@ -443,6 +464,7 @@ mod tests {
                 seen: 2,
                 latest: 1,
                 marks: "".into(),
+                available: vec![1],
             },
             Error::ReadOnly("".into()),
             Error::Store(store()),

@@ -162,3 +162,22 @@ fn forks_200_times_while_the_parent_reads_local_and_s3() {
     );
     eprintln!("200 forks in {:?}", start.elapsed());
 }
+
+/// A model load decrypts and hashes on several threads: in a child forked after the parent
+/// loaded (so any pool the load used has threads only in the parent), a load still completes
+/// and returns the same bytes, encrypted and plain.
+#[test]
+fn a_forked_child_loads_a_model_the_parent_loaded() {
+    use lepton_core::crypto::Key;
+    use lepton_core::platform::PushOptions;
+    let f = fixture(Backend::Local);
+    // Many 64 KiB blocks, so decryption and BLAKE3 really split the work.
+    let data = common::sized_model(7, 3 << 20);
+    for key in [Some(Key::generate()), None] {
+        let p = f.writer(key);
+        p.push_model("m", &data, &PushOptions::default()).unwrap();
+        assert_eq!(p.model_bytes("m", None).unwrap().1, data);
+        let ok = in_child(|| p.model_bytes("m", None).is_ok_and(|(_, got)| got == data));
+        assert!(ok, "the forked child hung or read other bytes");
+    }
+}

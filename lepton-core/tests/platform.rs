@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lepton_core::crypto::Key;
+use lepton_core::crypto::{c2sp, Key};
 use lepton_core::platform::layout::{model_root, version_dir, CLAIM, MODEL_PLAIN};
 use lepton_core::platform::{Platform, PlatformOptions, PushOptions};
 use lepton_core::rt::block_on;
@@ -283,6 +283,65 @@ fn encrypted_models(b: Backend) {
     assert_eq!(p.verify_model("secret", None).unwrap().version, 1);
 }
 
+/// A sealed model is checked by its decryption, bound to the object its manifest names: the
+/// manifest records the object's header (salt and key commitment, its first bytes), and another
+/// object sealed under the same key, name and version (another registry sharing the key file)
+/// is refused, from the store and from the cache; a corrupted cached copy is fetched again.
+fn sealed_reads_are_bound_to_their_object(b: Backend) {
+    let key = Key::generate();
+    let (f, other) = (fixture(b), fixture(b));
+    let p = f.open(Some(key.clone()));
+    let q = other.open_with(Some(key.clone()), false);
+    let (mine, theirs) = (bytes(4, 70_000), bytes(5, 70_000));
+    let info = p.push_model("m", &mine, &PushOptions::default()).unwrap();
+    q.push_model("m", &theirs, &PushOptions::default()).unwrap();
+    let object = version_dir(&model_root(p.prefix(), "m"), 1).join(info.object.as_str());
+    let get = |pl: &Platform| {
+        let path = version_dir(&model_root(pl.prefix(), "m"), 1).join(info.object.as_str());
+        block_on(async { pl.store().get(&path).await?.bytes().await }).unwrap()
+    };
+    let (stored, foreign) = (get(&p), get(&q));
+    let header = &stored[..c2sp::HEADER];
+    assert_eq!(
+        info.seal_header.as_deref(),
+        Some(hex::encode(header).as_str())
+    );
+    // the cache holds the pushed object; a corrupted copy is dropped and fetched again
+    let cached = p.cache().map(|c| c.object_path(&info.sha256));
+    if let Some(cached) = &cached {
+        let mut bad = stored.to_vec();
+        bad[c2sp::HEADER + 10] ^= 1;
+        std::fs::write(cached, &bad).unwrap();
+    }
+    assert_eq!(p.model_bytes("m", None).unwrap().1, mine);
+    if let Some(cached) = &cached {
+        assert_eq!(std::fs::read(cached).unwrap(), stored.to_vec());
+    }
+    // the other registry's object (same key, name and version) put in place of this one
+    block_on(p.store().put(&object, PutPayload::from(foreign.clone()))).unwrap();
+    let fresh = f.open_with(Some(key.clone()), false);
+    let e = fresh.model_bytes("m", None).unwrap_err();
+    assert!(matches!(e, Error::Integrity { .. }), "{e}");
+    assert!(
+        e.to_string().contains("not the one its manifest names"),
+        "{e}"
+    );
+    assert!(fresh.load_model("m", None, &Default::default()).is_err());
+    // a cached copy of it is refused too; the store's (also foreign) object then fails
+    if let Some(cached) = &cached {
+        std::fs::write(cached, &foreign).unwrap();
+        let e = p.model_bytes("m", None).unwrap_err();
+        assert!(matches!(e, Error::Integrity { .. }), "{e}");
+    }
+    // one flipped byte inside a block, header intact: the block fails to authenticate
+    let mut flipped = stored.to_vec();
+    flipped[c2sp::HEADER + 40_000] ^= 1;
+    block_on(p.store().put(&object, PutPayload::from(flipped))).unwrap();
+    let e = fresh.model_bytes("m", None).unwrap_err();
+    assert!(matches!(e, Error::Integrity { .. }), "{e}");
+    assert!(e.to_string().contains("failed to authenticate"), "{e}");
+}
+
 /// A push in clear, even on a keyed registry.
 fn unencrypted() -> PushOptions {
     PushOptions {
@@ -388,6 +447,40 @@ fn cache_and_tampering(b: Backend) {
     assert_eq!(p.model_bytes("c", None).unwrap().1, data);
 }
 
+/// A push records the BLAKE3 of the stored object (the reference `blake3` crate's hash of the
+/// pushed bytes, stored as they are when plain); a manifest written before that field existed
+/// reads unchanged and its reads check the SHA-256 instead.
+fn reads_check_blake3_else_sha256(b: Backend) {
+    let f = fixture(b);
+    let p = f.open_with(None, false);
+    let data = bytes(3, 4000);
+    let info = p.push_model("h", &data, &PushOptions::default()).unwrap();
+    assert_eq!(
+        info.blake3.as_deref(),
+        Some(blake3::hash(&data).to_hex().as_str())
+    );
+    // the version's manifest as an older build wrote it: no `blake3`
+    let root = model_root(p.prefix(), "h");
+    let manifest = version_dir(&root, 1).join("manifest.json");
+    let mut json: serde_json::Value = serde_json::from_slice(
+        &block_on(async { p.store().get(&manifest).await?.bytes().await }).unwrap(),
+    )
+    .unwrap();
+    json.as_object_mut().unwrap().remove("blake3").unwrap();
+    let older = serde_json::to_vec(&json).unwrap();
+    block_on(p.store().put(&manifest, PutPayload::from(older))).unwrap();
+    let (got_info, got) = p.model_bytes("h", Some(1)).unwrap();
+    assert_eq!((got_info.blake3, got), (None, data.clone()));
+    // same length, one byte changed: the SHA-256 check refuses it
+    let mut evil = data.clone();
+    evil[100] ^= 1;
+    let object = version_dir(&root, 1).join(MODEL_PLAIN);
+    block_on(p.store().put(&object, PutPayload::from(evil))).unwrap();
+    let e = p.model_bytes("h", Some(1)).unwrap_err();
+    assert!(matches!(e, Error::Integrity { .. }), "{e}");
+    assert!(e.to_string().contains(&info.sha256), "{e}");
+}
+
 /// Pushing what the latest version already holds (same bytes, metadata, provenance and
 /// encryption) returns that version and writes nothing; any difference is a new version.
 fn identical_push_returns_the_latest(b: Backend) {
@@ -451,8 +544,10 @@ suite!(
     interrupted_push,
     encrypted_models,
     encrypted_registry_refuses_swaps,
+    sealed_reads_are_bound_to_their_object,
     hostile_latest_hint,
     cache_and_tampering,
+    reads_check_blake3_else_sha256,
     identical_push_returns_the_latest,
 );
 

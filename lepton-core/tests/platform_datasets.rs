@@ -38,6 +38,7 @@ fn opts(encrypt: Option<bool>) -> DatasetPushOptions {
         encrypt,
         chunk_bytes: Some(2048),
         metadata: [("source".to_string(), "generated".to_string())].into(),
+        ..Default::default()
     }
 }
 
@@ -269,7 +270,34 @@ fn swapped_split(b: Backend) {
     );
 }
 
+/// A push of the rows the latest version holds commits nothing and returns that version (its
+/// chunks are deleted; the number it claimed stays used); other rows add a version.
+fn unchanged_push(b: Backend) {
+    use futures::TryStreamExt;
+    use lepton_core::rt::block_on;
+    let f = fixture(b);
+    for key in [None, Some(Key::generate())] {
+        let p = f.writer(key.clone());
+        let name = if key.is_some() { "enc" } else { "plain" };
+        let d = data(4, 300);
+        assert_eq!(push(&p, name, "train", &d), 1);
+        let root = lepton_core::platform::layout::dataset_root(p.prefix(), name, "train");
+        let objects = || {
+            block_on(p.store().list(Some(&root)).try_collect::<Vec<_>>())
+                .unwrap()
+                .len()
+        };
+        let before = objects();
+        assert_eq!(push(&p, name, "train", &d), 1);
+        assert_eq!(p.dataset_versions(name, "train").unwrap(), vec![1]);
+        assert_eq!(objects(), before + 1, "only the claim of version 2 is left");
+        assert_eq!(push(&p, name, "train", &data(5, 300)), 3);
+        assert_eq!(load(&p, name, "train", Some(1)).unwrap(), expected(&d));
+    }
+}
+
 suite!(
+    unchanged_push,
     push_load_list,
     delete_and_errors,
     encrypted,

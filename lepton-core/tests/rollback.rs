@@ -68,6 +68,15 @@ fn model_rollback_is_detected(backend: Backend) {
     }
     assert_eq!(p.model_info("m", None).unwrap().version, 3);
     hide_newest(&p, "models/m", "manifest.json", 3);
+    let e = p.model_info("m", None).unwrap_err();
+    assert!(
+        matches!(&e, Error::Rollback { available, .. } if *available == [1, 2]),
+        "{e}"
+    );
+    assert_rollback(e, "model `m`");
+    // a push is refused too, and the mark stays
+    let pushed = p.push_model("m", &sized_model(9, 64), &PushOptions::default());
+    assert_rollback(pushed.unwrap_err(), "model `m`");
     assert_rollback(p.model_info("m", None).unwrap_err(), "model `m`");
     // pinned versions are not affected
     assert_eq!(p.model_bytes("m", Some(2)).unwrap().1, sized_model(2, 64));
@@ -94,6 +103,14 @@ fn dataset_rollback_is_detected(backend: Backend) {
     let manifest = format!("manifests/{:020}.manifest", 3);
     hide_newest(&p, "datasets/d/train", &manifest, 3);
     assert_rollback(read().unwrap_err(), "dataset `d` split `train`");
+    let y = [9i64; 4];
+    let pushed = p.push_dataset(
+        "d",
+        "train",
+        &[("y", ColumnData::from_slice(&y, &[]).unwrap())],
+        &DatasetPushOptions::default(),
+    );
+    assert_rollback(pushed.unwrap_err(), "dataset `d` split `train`");
     assert!(p
         .load_dataset("d", "train", Some(2), ReadOptions::default())
         .is_ok());

@@ -11,8 +11,8 @@ use std::sync::Mutex;
 
 use lepton_core::crypto::Key;
 use lepton_core::dataset::{
-    Batch, BatchIter, Codec, ColumnData, DType, Dataset, DatasetInfo, DatasetWriter, Filter,
-    IterOptions, ReadOptions, WriteOptions,
+    Batch, BatchIter, Codec, ColumnData, ColumnSpec, DType, Dataset, DatasetInfo, DatasetWriter,
+    Filter, IterOptions, ReadOptions, Schema, WriteOptions,
 };
 use lepton_core::platform::DatasetPush;
 use lepton_core::store::open_uri;
@@ -350,7 +350,7 @@ type InColumn<'py> = (
 #[pymethods]
 impl PyDatasetWriter {
     #[new]
-    #[pyo3(signature = (uri, key=None, version=1, chunk_bytes=4194304, codec="zstd", zstd_level=3, filter="shuffle", storage_options=None, metadata=None))]
+    #[pyo3(signature = (uri, key=None, version=1, chunk_bytes=4194304, codec="zstd", zstd_level=3, filter="shuffle", storage_options=None, metadata=None, schema=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -363,8 +363,10 @@ impl PyDatasetWriter {
         filter: &str,
         storage_options: Option<BTreeMap<String, String>>,
         metadata: Option<BTreeMap<String, String>>,
+        schema: Option<Vec<ColumnSpec>>,
     ) -> PyResult<Self> {
         let codec = parse_codec(codec).py()?;
+        let schema = schema.as_deref().map(Schema::from_spec).transpose().py()?;
         let filter = parse_filter(filter).py()?;
         let key = key.map(|k| k.get().secret.clone());
         let writer = py
@@ -385,7 +387,7 @@ impl PyDatasetWriter {
                         codec,
                         zstd_level,
                         filter,
-                        schema: None,
+                        schema,
                         metadata: metadata.unwrap_or_default(),
                     },
                 )

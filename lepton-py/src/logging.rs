@@ -1,6 +1,7 @@
-//! lepton-core's `tracing` events in Python: INFO and above go to the `lepton_ai` logger, and
+//! lepton-core's `tracing` events in Python: INFO and above go to the `lepton_ai` logger, except
 //! events the core marks `user_warning = true` (a provider fell back to CPU, an unreachable
-//! registry served from the cache) also raise a `UserWarning`, as onnxruntime warns.
+//! registry served from the cache), which raise a `UserWarning` instead, as onnxruntime warns:
+//! each is reported once (`logging.captureWarnings(True)` routes warnings to logging).
 //!
 //! Events are buffered, never handed to Python on the thread that emits them: that may be a pool
 //! thread while the calling thread holds the GIL and waits for it. The buffer is flushed on the
@@ -127,10 +128,11 @@ pub fn flush() -> PyResult<()> {
                 Level::WARN => 30,
                 _ => 20,
             };
-            logger.call_method1("log", (level, r.message.as_str()))?;
             if r.user_warning {
                 let text = CString::new(r.message.replace('\0', " ")).expect("no NUL");
                 PyErr::warn(py, &user_warning, &text, 2)?;
+            } else {
+                logger.call_method1("log", (level, r.message.as_str()))?;
             }
         }
         Ok(())

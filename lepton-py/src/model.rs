@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use crate::errors::IntoPyResult;
-use crate::platform::PyPlatform;
+use crate::platform::{Callback, PyPlatform};
 use crate::tensor_info::PyTensorInfo;
 
 /// A loaded model; `lepton_ai.Model` subclasses it (so that calling a model with numpy arrays goes
@@ -370,11 +370,12 @@ fn strings_to_numpy(py: Python<'_>, shape: &[i64], strings: Vec<String>) -> PyRe
 #[pymethods]
 impl PyModel {
     /// Loads a model from bytes or a file path. `python_runtime` is where Python found
-    /// onnxruntime's library (None: not installed).
+    /// onnxruntime's library (None: not installed); `progress(done, total)` follows the download
+    /// of a registry model.
     #[new]
     #[pyo3(signature = (source, providers=None, strict=false, intra_op_threads=None,
         inter_op_threads=None, optimization_level=None, runtime_path=None, python_runtime=None,
-        external_data=None, platform=None, version=None))]
+        external_data=None, platform=None, version=None, progress=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -389,6 +390,7 @@ impl PyModel {
         external_data: Option<HashMap<String, Vec<u8>>>,
         platform: Option<Py<PyPlatform>>,
         version: Option<u64>,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<PyModel> {
         let mut options = ModelOptions::default().with_strict(strict);
         if let Some(list) = providers {
@@ -452,24 +454,26 @@ impl PyModel {
         } else {
             Source::Path(source.extract::<PathBuf>()?)
         };
-        let model = py
-            .detach(move || {
-                runtime::init_with(
-                    options.runtime_path.as_deref(),
-                    runtime::PythonLookup::Done(python_runtime),
-                )?;
-                match (src, external_data) {
-                    (Source::Bytes(b), Some(files)) => {
-                        Model::from_bytes_with_external_data(b, &files, &options)
-                    }
-                    (Source::Bytes(b), None) => Model::from_bytes(b, &options),
-                    (Source::Path(p), _) => Model::from_file(p, &options),
-                    (Source::Registry(platform, name), _) => {
-                        platform.get().inner.load_model(&name, version, &options)
-                    }
+        let cb = Callback::new(progress);
+        let func = cb.func.clone();
+        let result = py.detach(move || {
+            runtime::init_with(
+                options.runtime_path.as_deref(),
+                runtime::PythonLookup::Done(python_runtime),
+            )?;
+            match (src, external_data) {
+                (Source::Bytes(b), Some(files)) => {
+                    Model::from_bytes_with_external_data(b, &files, &options)
                 }
-            })
-            .py()?;
+                (Source::Bytes(b), None) => Model::from_bytes(b, &options),
+                (Source::Path(p), _) => Model::from_file(p, &options),
+                (Source::Registry(platform, name), _) => platform
+                    .get()
+                    .inner
+                    .load_model_with_progress(&name, version, &options, func),
+            }
+        });
+        let model = cb.finish(result)?;
         Ok(PyModel { model })
     }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use lepton_core::crypto::Key;
-use lepton_core::dataset::ReadOptions;
+use lepton_core::dataset::{ColumnSpec, ReadOptions, Schema};
 use lepton_core::model::ModelOptions;
 use lepton_core::platform::{
     model_file, DatasetEntry, DatasetPushOptions, Platform, PlatformOptions, ProgressFn,
@@ -26,13 +26,13 @@ fn key_from(key: Option<&Bound<'_, PyBytes>>) -> PyResult<Option<Key>> {
 }
 
 /// A Python progress callable `(done, total)`, plus the exception it raised, if any.
-struct Callback {
-    func: Option<ProgressFn>,
+pub(crate) struct Callback {
+    pub(crate) func: Option<ProgressFn>,
     raised: Arc<Mutex<Option<PyErr>>>,
 }
 
 impl Callback {
-    fn new(progress: Option<Py<PyAny>>) -> Callback {
+    pub(crate) fn new(progress: Option<Py<PyAny>>) -> Callback {
         let raised: Arc<Mutex<Option<PyErr>>> = Arc::default();
         let slot = raised.clone();
         let func = progress.map(|cb| {
@@ -53,7 +53,7 @@ impl Callback {
     }
 
     /// The callback's own exception wins over the error it caused.
-    fn finish<T>(self, result: lepton_core::Result<T>) -> PyResult<T> {
+    pub(crate) fn finish<T>(self, result: lepton_core::Result<T>) -> PyResult<T> {
         if let Some(e) = self.raised.lock().unwrap_or_else(|p| p.into_inner()).take() {
             return Err(e);
         }
@@ -340,7 +340,8 @@ impl PyPlatform {
     }
 
     /// A writer for the next version of `name`/`split` (claimed now, committed on `close()`).
-    #[pyo3(signature = (name, split, encrypt=None, metadata=None, chunk_bytes=None))]
+    #[pyo3(signature = (name, split, encrypt=None, metadata=None, chunk_bytes=None, schema=None))]
+    #[allow(clippy::too_many_arguments)]
     fn dataset_writer(
         &self,
         py: Python<'_>,
@@ -349,11 +350,13 @@ impl PyPlatform {
         encrypt: Option<bool>,
         metadata: Option<BTreeMap<String, String>>,
         chunk_bytes: Option<usize>,
+        schema: Option<Vec<ColumnSpec>>,
     ) -> PyResult<PyDatasetWriter> {
         let options = DatasetPushOptions {
             encrypt,
             metadata: metadata.unwrap_or_default(),
             chunk_bytes,
+            schema: schema.as_deref().map(Schema::from_spec).transpose().py()?,
         };
         let push = py
             .detach(|| self.inner.dataset_writer(&name, &split, &options))

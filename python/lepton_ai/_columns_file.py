@@ -3,7 +3,8 @@
 
 Every reader returns ``{column name: numpy array or list of str}``, the form
 ``LeptonAI.push_dataset`` takes: numeric columns as numpy arrays (rows on axis 0), text columns
-as lists of ``str`` (the datasets' variable-length type).
+as lists of ``str`` (the datasets' variable-length type), a Parquet ``list`` column as a list of
+one array per row (a variable-shape column; ``read_schema`` declares it so).
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ def _read_csv(path: str) -> Columns:
 
 
 def _read_parquet(path: str) -> Columns:
-    import numpy as np
+    from ._frames import _from_arrow
 
     try:
         import pyarrow.parquet as pq  # type: ignore[import-untyped,import-not-found,unused-ignore]
@@ -178,17 +179,37 @@ def _read_parquet(path: str) -> Columns:
         elif pat.is_string(kind) or pat.is_large_string(kind):
             columns[name] = chunked.to_pylist()
         elif pat.is_list(kind) or pat.is_large_list(kind) or pat.is_fixed_size_list(kind):
-            try:
-                # Lists of equal length (tensor rows) become one array of shape (rows, n, ...).
-                columns[name] = np.asarray(chunked.to_pylist())
-            except ValueError as e:
-                raise InvalidArgumentError(
-                    f"{path}: column {name!r} has lists of unequal length; a tensor column "
-                    f"needs the same shape in every row: {e}"
-                ) from None
+            # Fixed-size lists become one array of shape (rows, n, ...); lists one array per row
+            # (a variable-shape column, as read_schema declares it).
+            columns[name] = _from_arrow(name, chunked)
         else:
             raise InvalidArgumentError(
                 f"{path}: column {name!r} has type {kind}; a dataset column holds numbers, "
-                "booleans, text, or equal-length lists of numbers"
+                "booleans, text, or lists of numbers"
             )
     return columns
+
+
+def read_schema(path: PathLike) -> Any:
+    """The schema a file declares, for ``push_dataset(schema=...)``: a Parquet file's Arrow
+    schema (a ``list<...>`` column is variable-shape even when its rows share a length); None for
+    the other formats, whose first rows define the schema.
+
+    Args:
+        path: the file ``read_columns`` reads.
+
+    Returns:
+        A ``pyarrow.Schema`` or None.
+
+    Raises:
+        InvalidArgumentError: a Parquet file whose schema cannot be read.
+    """
+    p = os.fspath(path)
+    if os.path.splitext(p)[1].lower() not in (".parquet", ".pq"):
+        return None
+    import pyarrow.parquet as pq  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    try:
+        return pq.read_schema(p)
+    except (OSError, ValueError) as e:
+        raise InvalidArgumentError(f"cannot read {p} as .parquet: {e}") from None

@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from . import _lepton
 from ._progress import Progress, ProgressCallback, progress_callback
+from ._schema_arg import SchemaArg, frame_schema, schema_spec
 from ._writer import DatasetWriter
 from .errors import IndexOutOfRangeError, InvalidArgumentError, MissingExtraError, SchemaError
 
@@ -223,6 +224,7 @@ def write_dataset(
     filter: str = "shuffle",
     storage_options: Mapping[str, str] | None = None,
     metadata: Mapping[str, str] | None = None,
+    schema: SchemaArg | None = None,
     progress: Progress = None,
 ) -> "Dataset":
     """Writes ``columns`` as version ``version`` of the dataset at ``uri`` (a local path or an
@@ -249,6 +251,11 @@ def write_dataset(
         filter: ``"shuffle"`` or ``"none"``.
         storage_options: object-store options (as ``LeptonAI`` takes them).
         metadata: free-form string metadata stored in the manifest.
+        schema: the columns declared up front, as ``Dataset.schema`` reads them back:
+            ``{name: (dtype, shape)}`` with ``None`` for each dimension that varies by row
+            (``{"tokens": ("int64", (None,))}``), or a ``pyarrow.Schema`` /
+            ``datasets.Features``. Default: a pyarrow, polars or Hugging Face frame's own
+            schema; else the first batch's columns.
         progress: ``None`` (a bar on a terminal or in a notebook), ``True``/``False``, or a
             callable ``(done_bytes, total_bytes)`` (``total_bytes`` is 0 for a stream).
 
@@ -257,8 +264,8 @@ def write_dataset(
 
     Raises:
         AlreadyExistsError: that version exists.
-        SchemaError: the columns disagree in length, a column mixes types, or a column's dtype
-            is not supported (the message names the column).
+        SchemaError: the columns disagree in length or with ``schema``, a column mixes types,
+            or a column's dtype is not supported (the message names the column).
         InvalidArgumentError: an unknown codec or filter, or a bad option.
     """
     uri = str(uri)
@@ -272,6 +279,7 @@ def write_dataset(
         filter=filter,
         storage_options=dict(storage_options) if storage_options else None,
         metadata=dict(metadata) if metadata else None,
+        schema=schema_spec(schema if schema is not None else frame_schema(columns)),
     )
     # Named by the folder's last part: the whole URI can be long or carry credentials.
     label = f"write {uri.rstrip('/').rsplit('/', 1)[-1]}"

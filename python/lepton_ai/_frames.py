@@ -1,6 +1,6 @@
 """Data frames in and out: pandas, polars, pyarrow (``Table``, ``RecordBatch``,
-``RecordBatchReader``) and Hugging Face ``datasets.Dataset`` as input batches; Arrow and pandas
-as output.
+``RecordBatchReader``) and Hugging Face ``datasets.Dataset`` / ``IterableDataset`` as input
+batches; Arrow and pandas as output.
 
 Arrow lives in Python (pyarrow), not in the Rust core: every frame library named here already
 depends on pyarrow or converts to it, pyarrow wraps numpy buffers without copying for the
@@ -25,6 +25,9 @@ __all__ = ["frame_batches", "to_arrow", "to_pandas"]
 #: Rows per batch when a frame is written (each batch is handed to the native writer whole).
 FRAME_BATCH_ROWS = 65536
 
+#: Rows per batch read from a Hugging Face ``IterableDataset`` (Python values: smaller batches).
+STREAM_BATCH_ROWS = 4096
+
 
 def _is(obj: Any, module: str, *names: str) -> bool:
     """Whether ``obj`` is an instance of ``module.<name>`` (only if ``module`` is imported)."""
@@ -37,7 +40,8 @@ def frame_batches(data: Any) -> Optional[Iterator[Mapping[str, Any]]]:
 
     Args:
         data: a pandas ``DataFrame``, a polars ``DataFrame``, a pyarrow ``Table``,
-            ``RecordBatch`` or ``RecordBatchReader``, or a Hugging Face ``datasets.Dataset``.
+            ``RecordBatch`` or ``RecordBatchReader``, or a Hugging Face ``datasets.Dataset`` or
+            (streaming) ``datasets.IterableDataset``.
 
     Returns:
         An iterator of batches of up to 65536 rows, or None.
@@ -50,6 +54,12 @@ def frame_batches(data: Any) -> Optional[Iterator[Mapping[str, Any]]]:
         return _arrow_batches(data)
     if _is(data, "datasets", "Dataset"):
         return _arrow_batches(data.with_format("arrow").iter(batch_size=FRAME_BATCH_ROWS))
+    if _is(data, "datasets", "IterableDataset"):
+        # A stream, one batch at a time: as Arrow when its features are declared (typed like
+        # them), else as Python values (the Arrow form needs batches whose types agree).
+        if data.features is not None:
+            return _arrow_batches(data.with_format("arrow").iter(batch_size=STREAM_BATCH_ROWS))
+        return (dict(b) for b in data.iter(batch_size=STREAM_BATCH_ROWS))
     return None
 
 

@@ -106,11 +106,13 @@ class NativeModel:
         external_data: Mapping[str, bytes] | None = None,
         platform: Platform | None = None,
         version: int | None = None,
+        progress: Callable[[int, int], Any] | None = None,
     ) -> Self:
         """Loads from bytes or a file path; ``python_runtime`` is onnxruntime's library path;
         ``external_data`` maps side-file names to their bytes (bytes sources only). With
         ``platform``, ``source`` is a model name in that registry (at ``version``; None: latest),
-        loaded by the registry (an object set's weights as external initializers)."""
+        loaded by the registry (an object set's weights as external initializers; ``progress``
+        follows the download)."""
     @property
     def input_infos(self) -> list[TensorInfo]:
         """The inputs, in order."""
@@ -192,6 +194,7 @@ class DatasetWriter:
         filter: str = "shuffle",
         storage_options: Optional[Mapping[str, str]] = None,
         metadata: Optional[Mapping[str, str]] = None,
+        schema: Optional[Sequence[tuple[str, str, Sequence[Optional[int]]]]] = None,
     ) -> Self: ...
     def write(self, columns: Sequence[_InColumn]) -> None:
         """Appends rows, one entry per column."""
@@ -435,6 +438,7 @@ class Platform:
         encrypt: bool | None = None,
         metadata: Mapping[str, str] | None = None,
         chunk_bytes: int | None = None,
+        schema: Sequence[tuple[str, str, Sequence[int | None]]] | None = None,
     ) -> DatasetWriter:
         """A writer for the next version of ``name``/``split`` (claimed now, committed on ``close()``)."""
     def load_dataset(

@@ -9,6 +9,9 @@ whole batches in the core's chunk-aware shuffled order, split across distributed
         it.set_epoch(epoch)
         for batch in loader:                                  # {column: tensor}
             ...
+
+In the main process (``num_workers=0``) the tensors share the decoded buffers, without a copy;
+from a ``DataLoader`` worker a batch crosses as one shared storage (``_handoff.py``).
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ from typing import TYPE_CHECKING, Any, Optional
 import torch
 import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
+from torch.utils.data._utils.collate import default_collate_fn_map
 
 from . import _lepton
+from ._handoff import Batch, Slab, in_one_storage
+from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from ._dataset import Dataset
@@ -33,10 +39,11 @@ __all__ = ["IterableBatches"]
 class IterableBatches(IterableDataset[dict[str, Any]]):
     """Batches of a lepton ``Dataset`` as a ``torch.utils.data.IterableDataset``.
 
-    Each item is a whole batch: ``{column: tensor of shape (batch, *row_shape)}`` (a list of
-    ``str``/``bytes`` for text and bytes columns, a list of tensors for variable-shape columns).
-    Give it to ``DataLoader(..., batch_size=None)``. Every rank yields the same number of
-    batches; ``len()`` is that number. ``state_dict``/``load_state_dict`` make it resumable
+    Each item is a whole batch, a ``dict`` ``{column: tensor of shape (batch, *row_shape)}``
+    (a list of ``str``/``bytes`` for text and bytes columns, a list of tensors for
+    variable-shape columns). Give it to ``DataLoader(..., batch_size=None)``; with another
+    batch size the ``DataLoader``'s default collate raises ``InvalidArgumentError``. Every rank
+    yields the same number of batches; ``len()`` is that number. ``state_dict``/``load_state_dict`` make it resumable
     mid-epoch under torchdata's ``StatefulDataLoader``, with any number of workers.
     """
 
@@ -62,7 +69,9 @@ class IterableBatches(IterableDataset[dict[str, Any]]):
             pad=not drop_last,
         )
         self._rank, self._world_size = rank, world_size
-        self._epoch = 0
+        # In shared memory (Hugging Face's way): DataLoader workers, persistent ones included,
+        # see the epoch the main process sets; a plain pickle copies the value.
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()  # type: ignore[no-untyped-call]
         self._native_iter: Any = None
         self._resume: Optional[str] = None
         _, world = self._ranks()
@@ -90,7 +99,7 @@ class IterableBatches(IterableDataset[dict[str, Any]]):
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         return dict(
             self._options,
-            epoch=self._epoch,
+            epoch=int(self._epoch),
             rank=rank,
             world_size=world,
             worker=worker,
@@ -100,11 +109,14 @@ class IterableBatches(IterableDataset[dict[str, Any]]):
     def set_epoch(self, epoch: int) -> None:
         """Sets the epoch of the next iteration (each epoch has its own order for the seed).
 
+        Call it before iterating the ``DataLoader`` of each epoch, as for
+        ``DistributedSampler``; its workers see it, ``persistent_workers=True`` included (the
+        epoch lives in shared memory).
+
         Args:
-            epoch: the epoch number; with ``persistent_workers=True`` set it before the
-                ``DataLoader`` starts its workers, as for ``DistributedSampler``.
+            epoch: the epoch number.
         """
-        self._epoch = int(epoch)
+        self._epoch.fill_(int(epoch))
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Starts an iteration (or resumes the loaded state) and yields its batches."""
@@ -115,9 +127,14 @@ class IterableBatches(IterableDataset[dict[str, Any]]):
 
     def _generate(self, native: Any) -> Iterator[dict[str, Any]]:
         names = self._dataset.columns
+        in_worker = get_worker_info() is not None
+        slab = Slab()
         for cols in native:
             values = self._dataset._convert(cols, self._dataset._rows_of(cols), single=False)
-            yield {n: _to_torch(v) for n, v in zip(names, values)}
+            if in_worker:
+                yield in_one_storage(names, values, _to_torch, slab)
+            else:
+                yield Batch({n: _to_torch(v) for n, v in zip(names, values)})
 
     def __len__(self) -> int:
         """Batches per epoch on this rank (the same on every rank; all workers together)."""
@@ -149,13 +166,27 @@ class IterableBatches(IterableDataset[dict[str, Any]]):
                 settings (batch size, seed, ranks, workers); checked when iteration starts.
         """
         self._resume = json.dumps(dict(state))
-        self._epoch = int(state["epoch"])
+        self._epoch.fill_(int(state["epoch"]))
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickles for a spawned ``DataLoader`` worker (the native iterator stays behind)."""
         state = dict(self.__dict__)
         state["_native_iter"] = None
         return state
+
+
+def _refuse_collate(batch: Any, *, collate_fn_map: Any = None) -> Any:
+    """``default_collate`` of our batches: a ``DataLoader`` without ``batch_size=None`` would
+    stack ``batch_size`` whole batches into one more dimension, ``(1, 256, ...)``."""
+    raise InvalidArgumentError(
+        "to_iterable_dataset() yields whole batches, and this DataLoader batches them again (its "
+        "default batch_size=1 adds a dimension: (1, batch, ...)): pass DataLoader(it, "
+        "batch_size=None, ...) and set the batch size in to_iterable_dataset(batch_size=...)"
+    )
+
+
+# torch's documented way to extend default_collate, for our own type only.
+default_collate_fn_map[Batch] = _refuse_collate
 
 
 def _to_torch(values: Any) -> Any:

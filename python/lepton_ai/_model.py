@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -489,14 +489,21 @@ def _native_options(
 
 
 def _load_registry_model(
-    platform: _lepton.Platform, name: str, version: int | None, **options: Any
+    platform: _lepton.Platform,
+    name: str,
+    version: int | None,
+    progress: Callable[[int, int], Any] | None = None,
+    **options: Any,
 ) -> Model:
-    """Model ``name`` at ``version`` loaded by the native registry itself (the route of a model
-    stored as an object set: each weights object is decrypted in memory and handed to ONNX
-    Runtime as external initializers, so the model is never one protobuf and may pass 2 GiB).
-    ``options`` are :func:`load_model`'s runtime keywords, those left out at its defaults (its
-    signature is the one list of them); errors as :meth:`LeptonAI.load_model`."""
+    """Model ``name`` at ``version`` loaded by the native registry itself: a model stored as one
+    object is decrypted in memory and handed to ONNX Runtime from there (no copy through Python
+    bytes); an object set's weights objects go to ONNX Runtime as external initializers, so the
+    model is never one protobuf and may pass 2 GiB. ``progress(done, total)`` follows the
+    download. ``options`` are :func:`load_model`'s runtime keywords, those left out at its
+    defaults (its signature is the one list of them); errors as :meth:`LeptonAI.load_model`."""
     given = inspect.signature(load_model).bind(name, **options)
     given.apply_defaults()
     runtime = {k: given.arguments[k] for k in inspect.signature(_native_options).parameters}
-    return Model(name, **_native_options(**runtime), platform=platform, version=version)
+    return Model(
+        name, **_native_options(**runtime), platform=platform, version=version, progress=progress
+    )

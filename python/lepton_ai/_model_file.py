@@ -12,6 +12,7 @@ import os
 from typing import Any, Optional, Union
 
 from . import _lepton
+from .errors import InvalidArgumentError
 
 PathLike = Union[str, "os.PathLike[str]"]
 #: What every ``key=`` parameter takes: a ``lepton_ai.Key``, its 32 bytes, or the key as text
@@ -27,11 +28,15 @@ def key_bytes(key: KeyLike) -> Optional[bytes]:
     of keys that the ``lepton`` command and ``Key.from_env`` use too.
 
     Raises:
-        InvalidArgumentError: anything else, or bytes/text that are not a 32-byte key.
+        InvalidArgumentError: anything else, or bytes/text that are not a 32-byte key (the
+            message starts with ``key=``, naming where the bad key came from).
     """
     if key is None:
         return None
-    return _lepton.Key.parse(key).to_bytes()
+    try:
+        return _lepton.Key.parse(key).to_bytes()
+    except InvalidArgumentError as e:
+        raise InvalidArgumentError(f"key=: {e}") from None
 
 
 def is_encrypted_model_file(path_or_bytes: Union[PathLike, bytes]) -> bool:

@@ -23,6 +23,7 @@ from . import _lepton
 from ._model import Model, _load_registry_model, load_model as _load_model
 from ._model_file import KeyLike, is_encrypted_model_file, key_bytes
 from ._progress import Progress, progress_callback
+from ._schema_arg import SchemaArg, frame_schema, schema_spec
 from ._tune import Profile, TuneReport, machine_fingerprint
 from .errors import InvalidArgumentError
 
@@ -361,13 +362,13 @@ class LeptonAI:
         if profile is not None:
             given = {k: v for k, v in options.items() if v is not None and k != "strict"}
             options = {**profile.load_kwargs(), **given, "strict": strict}
-        if info.weights_objects:
-            # An object set: the native platform hands each weights object to ONNX Runtime as
-            # external initializers, so the model is never one protobuf (no 2 GiB limit).
-            model = _load_registry_model(platform._native, name_or_path, info.version, **options)
-        else:
-            info, onnx = platform._pull_model(name_or_path, info.version, progress)
-            model = _load_model(onnx, **options)
+        # The native platform loads it: one object is decrypted in memory and handed to ONNX
+        # Runtime without a round trip through Python bytes; an object set's weights objects go
+        # to ONNX Runtime as external initializers (never one protobuf: no 2 GiB limit).
+        with progress_callback(platform._pick(progress), f"pull {name_or_path}") as cb:
+            model = _load_registry_model(
+                platform._native, name_or_path, info.version, progress=cb, **options
+            )
         model.profile = profile
         if platform._key_raw is not None:
             # ``model.save(path)`` then encrypts with the platform key (``decrypt=True`` for plain).
@@ -585,6 +586,7 @@ class LeptonAI:
         metadata: Optional[Mapping[str, Any]] = None,
         encrypt: Optional[bool] = None,
         chunk_bytes: int = 4 << 20,
+        schema: Optional[SchemaArg] = None,
         progress: Progress = None,
     ) -> DatasetInfo:
         """Pushes ``data`` as the next version of split ``split`` of dataset ``name``.
@@ -598,14 +600,22 @@ class LeptonAI:
             data: a mapping of column name -> numpy array or torch tensor of shape
                 ``(rows, ...)`` (any numeric or bool dtype; every column the same ``rows``), or
                 a list of ``str``/``bytes`` (variable length); an iterable of such mappings (a
-                generator: written as they come, memory bounded by a few chunks); a
+                generator: written as they come, memory bounded by a few chunks) or of rows
+                (``[{"text": "a", "label": 1}, ...]``: a mapping holding a scalar is one row); a
                 ``lepton_ai.Dataset`` (copied in batches); or a data frame (pandas, polars,
-                pyarrow ``Table``/``RecordBatchReader``, Hugging Face ``datasets.Dataset``).
+                pyarrow ``Table``/``RecordBatchReader``, Hugging Face ``datasets.Dataset`` or
+                streaming ``IterableDataset``).
             metadata: stored with the version; values become strings.
             encrypt: encrypt with the platform's key (default: yes, unless the platform was opened
                 with ``encrypt=False``).
             chunk_bytes: uncompressed bytes per chunk (default 4 MiB): the unit of random
                 access and of parallel decoding.
+            schema: the columns declared up front, as ``Dataset.schema`` reads them back:
+                ``{name: (dtype, shape)}`` with ``None`` for each dimension that varies by row
+                (``{"tokens": ("int64", (None,))}`` declares variable-length token lists even
+                when the first rows share a length), or a ``pyarrow.Schema`` /
+                ``datasets.Features``. Default: a pyarrow, polars or Hugging Face frame's own
+                schema; else the first batch's columns.
             progress: as for :meth:`push_model`; counts the columns' bytes.
 
         Returns:
@@ -619,7 +629,13 @@ class LeptonAI:
             ReadOnlyError, PermissionDeniedError, UnreachableError: the store refused the write.
         """
         with self.dataset_writer(
-            name, split, metadata=metadata, encrypt=encrypt, chunk_bytes=chunk_bytes, progress=progress
+            name,
+            split,
+            metadata=metadata,
+            encrypt=encrypt,
+            chunk_bytes=chunk_bytes,
+            schema=schema if schema is not None else frame_schema(data),
+            progress=progress,
         ) as w:
             w._write_all(data)
         return w.info
@@ -632,6 +648,7 @@ class LeptonAI:
         metadata: Optional[Mapping[str, Any]] = None,
         encrypt: Optional[bool] = None,
         chunk_bytes: int = 4 << 20,
+        schema: Optional[SchemaArg] = None,
         progress: Progress = None,
     ) -> "DatasetWriter[DatasetInfo]":
         """A streaming writer of the next version of split ``split`` of dataset ``name``: give
@@ -652,6 +669,9 @@ class LeptonAI:
             metadata: stored with the version; values become strings.
             encrypt: encrypt with the platform's key (default: whether the platform has one).
             chunk_bytes: uncompressed bytes per chunk (default 4 MiB).
+            schema: the columns declared up front (as for :meth:`push_dataset`); needed for a
+                variable-shape column whose first rows may share one shape (``write_row``, a
+                first batch of equal lengths). Default: the first batch defines it.
             progress: as for :meth:`push_model`; counts the bytes written (the total is not
                 known ahead: ``total_bytes`` is 0).
 
@@ -661,7 +681,9 @@ class LeptonAI:
 
         Raises:
             KeyRequiredError: ``encrypt=True`` on a platform without a key.
-            InvalidArgumentError: a bad name.
+            SchemaError: ``schema`` declares an unknown dtype or a shape mixing fixed and
+                varying (``None``) dimensions.
+            InvalidArgumentError: a bad name, or ``schema`` of another type.
             ReadOnlyError, PermissionDeniedError, UnreachableError: the store refused the write.
         """
         from ._writer import DatasetWriter
@@ -672,6 +694,7 @@ class LeptonAI:
             encrypt,
             None if metadata is None else {str(k): str(v) for k, v in metadata.items()},
             chunk_bytes,
+            schema_spec(schema),
         )
 
         def committed(info: dict[str, Any]) -> DatasetInfo:

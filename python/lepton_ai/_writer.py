@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, Optional, TypeVar
 import numpy as np
 
 from ._progress import Progress, ProgressCallback, progress_callback
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, SchemaError
 
 if TYPE_CHECKING:
     import contextlib
 
-__all__ = ["DatasetWriter", "batches_of"]
+__all__ = ["DatasetWriter", "batches_of", "is_row", "rows_to_batch"]
 
 Info = TypeVar("Info")
 
@@ -41,10 +41,11 @@ def batches_of(data: Any) -> Iterator[Mapping[str, Any]]:
     """The batches of ``data`` as ``{column: values}`` mappings, one at a time.
 
     Args:
-        data: a mapping of column name -> values (one batch); a ``lepton_ai.Dataset`` (read in
-            batches of about 64 MiB); a data frame (pandas, polars, pyarrow ``Table`` or
-            ``RecordBatchReader``, Hugging Face ``datasets.Dataset``); or an iterable (a list, a
-            generator) of such mappings or frames.
+        data: a mapping of column name -> values (one batch), or of column name -> one value
+            (one row: see :func:`is_row`); a ``lepton_ai.Dataset`` (read in batches of about
+            64 MiB); a data frame (pandas, polars, pyarrow ``Table`` or ``RecordBatchReader``,
+            Hugging Face ``datasets.Dataset`` or streaming ``IterableDataset``); or an iterable
+            (a list, a generator) of such batches, rows (gathered 1024 at a time) or frames.
 
     Returns:
         An iterator of mappings; nothing is read ahead of the batch being written.
@@ -56,7 +57,7 @@ def batches_of(data: Any) -> Iterator[Mapping[str, Any]]:
     from ._frames import frame_batches
 
     if isinstance(data, Mapping):
-        yield data
+        yield rows_to_batch([data]) if is_row(data) else data
         return
     if isinstance(data, Dataset):
         yield from data._column_batches(COPY_BATCH_BYTES)
@@ -67,7 +68,17 @@ def batches_of(data: Any) -> Iterator[Mapping[str, Any]]:
         return
     if isinstance(data, (str, bytes, bytearray, np.ndarray)) or not isinstance(data, Iterable):
         raise InvalidArgumentError(_what_data(data))
+    rows: list[Mapping[str, Any]] = []
     for i, item in enumerate(data):
+        if isinstance(item, Mapping) and is_row(item):
+            rows.append(item)
+            if len(rows) >= ROWS_PER_BATCH:
+                yield rows_to_batch(rows)
+                rows = []
+            continue
+        if rows:
+            yield rows_to_batch(rows)
+            rows = []
         if isinstance(item, Mapping):
             yield item
             continue
@@ -75,13 +86,57 @@ def batches_of(data: Any) -> Iterator[Mapping[str, Any]]:
         if nested is None:
             raise InvalidArgumentError(f"item {i} of the batches: {_what_data(item)}")
         yield from nested
+    if rows:
+        yield rows_to_batch(rows)
+
+
+def is_row(mapping: Mapping[str, Any]) -> bool:
+    """Whether a mapping is one row (``{"text": "a", "label": 1}``) rather than a batch: it holds
+    a scalar (a number, ``str``, ``bytes``, a 0-d array), which no column of a batch can be (a
+    batch's every value has one entry per row). A mapping of arrays only is a batch: give such
+    rows to ``write_row``, or declare them with a scalar column.
+
+    Args:
+        mapping: a row or a batch.
+
+    Returns:
+        True for a row.
+    """
+    return any(
+        isinstance(v, (str, bytes, bytearray, int, float, complex, np.generic))
+        or (getattr(v, "ndim", None) == 0)
+        for v in mapping.values()
+    )
+
+
+def rows_to_batch(rows: list[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """Rows (``{column: value}`` each, the same columns) as one batch: each column the list of its
+    rows' values (rows of one shape stack; of different shapes, a variable-shape column).
+
+    Args:
+        rows: at least one row.
+
+    Returns:
+        ``{column: [value of row 0, value of row 1, ...]}`` in the first row's column order.
+
+    Raises:
+        SchemaError: a row's columns differ from the first row's (naming both).
+    """
+    names = list(rows[0])
+    for i, r in enumerate(rows):
+        if len(r) != len(names) or any(n not in r for n in names):
+            raise SchemaError(
+                f"schema error: row {i} has the columns {sorted(map(str, r))}, row 0 "
+                f"{sorted(map(str, names))}; give every row the same columns"
+            )
+    return {name: [r[name] for r in rows] for name in names}
 
 
 def _what_data(data: Any) -> str:
     return (
-        "expected a mapping of column name -> array, an iterable (list, generator) of such "
-        "mappings, a lepton_ai.Dataset, or a data frame (pandas, polars, pyarrow, Hugging Face "
-        f"datasets); got {type(data).__name__}"
+        "expected a mapping of column name -> array (a batch) or -> value (a row), an iterable "
+        "(list, generator) of such mappings, a lepton_ai.Dataset, or a data frame (pandas, "
+        f"polars, pyarrow, Hugging Face datasets); got {type(data).__name__}"
     )
 
 
@@ -93,8 +148,9 @@ class DatasetWriter(Generic[Info]):
     inside aborts and nothing becomes visible. Memory stays bounded by a few chunks in flight,
     whatever the total size.
 
-    The first batch fixes the schema (column names, dtypes, row shapes); later batches must
-    match it.
+    The first batch fixes the schema (column names, dtypes, row shapes) unless the writer was
+    made with ``schema=``; later batches must match it. Declare a column whose rows vary in
+    shape (``schema={"tokens": ("int64", (None,))}``) when the first rows may happen to share one.
 
     Args:
         native: the native writer (``_lepton.DatasetWriter``) the batches go to.
@@ -127,8 +183,9 @@ class DatasetWriter(Generic[Info]):
 
         Args:
             batch: ``{column: values}`` with one entry per row along the first axis (numpy
-                arrays, torch tensors, lists of ``str``/``bytes``), or a data frame; every
-                column the same number of rows.
+                arrays, torch tensors, lists of ``str``/``bytes``), every column the same number
+                of rows; one row ``{column: value}`` (see :func:`is_row`); a list of rows; or a
+                data frame.
 
         Raises:
             SchemaError: the columns disagree with each other or with earlier batches; a
@@ -179,13 +236,7 @@ class DatasetWriter(Generic[Info]):
         if not self._rows:
             return
         rows, self._rows = self._rows, []
-        names = list(rows[0])
-        columns: dict[str, Any] = {}
-        for name in names:
-            values = [r[name] for r in rows]
-            first = values[0]
-            columns[name] = values if isinstance(first, (str, bytes)) else np.stack([np.asarray(v) for v in values])
-        self.write(columns)
+        self.write(rows_to_batch(rows))
 
     def close(self) -> Info:
         """Writes the last chunk, waits for every upload, and commits the version.

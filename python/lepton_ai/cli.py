@@ -149,15 +149,18 @@ def cmd_push(args: argparse.Namespace) -> int:
         raise InvalidArgumentError("--metadata must be a JSON object")
     encrypt = False if args.no_encrypt else None
     if args.kind == "dataset":
-        from ._columns_file import read_columns
+        from ._columns_file import read_columns, read_schema
 
         columns = read_columns(args.path, column=args.column)
         split = _split(args)
-        same = _same_dataset_version(p, args.name, split, columns, metadata)
-        if same is not None:
-            print(f"{args.name}/{split} version {same} already holds these rows; nothing pushed")
+        exists = args.name in p.list_datasets() and split in p.dataset_splits(args.name)
+        before = p.dataset_versions(args.name, split) if exists else []
+        dinfo = p.push_dataset(
+            args.name, split, columns, metadata=metadata, encrypt=encrypt, schema=read_schema(args.path)
+        )
+        if dinfo.version in before:  # the core returns the latest version when it holds these rows
+            print(f"{args.name}/{split} version {dinfo.version} already holds these rows; nothing pushed")
             return 0
-        dinfo = p.push_dataset(args.name, split, columns, metadata=metadata, encrypt=encrypt)
         print(
             f"pushed {args.name}/{split} version {dinfo.version} ({dinfo.rows} rows)"
             f"{' (encrypted)' if dinfo.encrypted else ''}"
@@ -172,35 +175,6 @@ def cmd_push(args: argparse.Namespace) -> int:
         return 0
     print(f"pushed {info.name} version {info.version}{' (encrypted)' if info.encrypted else ''}")
     return 0
-
-
-def _same_dataset_version(
-    p: LeptonAI, name: str, split: str, columns: dict[str, Any], metadata: Any
-) -> Optional[int]:
-    """The latest version of ``name/split`` if it holds exactly these columns and rows (and the
-    same metadata): compared column by column after reading it back."""
-    import numpy as np
-
-    if name not in p.list_datasets() or split not in p.dataset_splits(name):
-        return None
-    latest = p.dataset_info(name, split)
-    wanted_meta = {str(k): str(v) for k, v in (metadata or {}).items()}
-    stored_meta = {k: v for k, v in latest.metadata.items() if not k.startswith("lepton.")}
-    if [c.name for c in latest.columns] != list(columns) or stored_meta != wanted_meta:
-        return None
-    stored = p.load_dataset(name, split, latest.version).to_numpy()
-    for col, mine in columns.items():
-        theirs = stored[col]
-        if isinstance(mine, list):
-            if list(theirs) != mine:
-                return None
-        elif not (
-            theirs.dtype == mine.dtype
-            and theirs.shape == mine.shape
-            and np.array_equal(theirs, mine)
-        ):
-            return None
-    return latest.version
 
 
 def cmd_pull(args: argparse.Namespace) -> int:

@@ -128,22 +128,24 @@ pub fn seal_with_salt(
     out
 }
 
-/// Decrypts a whole message.
-pub fn open(input_key: &[u8], context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
-    let mut out = Vec::new();
-    open_into(input_key, context, sealed, &mut out)?;
-    Ok(out)
+/// A message whose lengths and key commitment passed, ready to decrypt block by block.
+struct Opening<'a> {
+    d: Derived,
+    cipher: Aes256Gcm,
+    /// The blocks (after the header).
+    body: &'a [u8],
+    /// The plaintext length.
+    len: usize,
+    /// The final block's stored length (its ciphertext and tag).
+    last: usize,
 }
 
-/// Decrypts a whole message into `out` (resized to the plaintext length; a reused buffer is
-/// neither zeroed nor copied into first: each block is decrypted straight from `sealed`). On
-/// failure `out` is zeroed and emptied.
-pub fn open_into(
+/// Checks the key size, the lengths and the key commitment of `sealed`, and derives its keys.
+fn opening<'a>(
     input_key: &[u8],
     context: &[u8],
-    sealed: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<(), OpenError> {
+    sealed: &'a [u8],
+) -> Result<Opening<'a>, OpenError> {
     if input_key.len() != KEY {
         return Err(OpenError::KeySize);
     }
@@ -165,7 +167,82 @@ pub fn open_into(
         return Err(OpenError::Commitment);
     }
     let cipher = Aes256Gcm::new_from_slice(&d.key).expect("32-byte key");
-    let len = full * CHUNK + last - TAG;
+    Ok(Opening {
+        d,
+        cipher,
+        body,
+        len: full * CHUNK + last - TAG,
+        last,
+    })
+}
+
+/// Decrypts a whole message.
+pub fn open(input_key: &[u8], context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+    let mut out = Vec::new();
+    open_into(input_key, context, sealed, &mut out)?;
+    Ok(out)
+}
+
+/// [`open`] with the blocks decrypted on the current rayon pool (callers install lepton's own,
+/// `rt::cpu()`, which survives a fork), for one large message whose decryption
+/// is on a caller's critical path (a model being loaded); the same checks, and a failing block
+/// reported by its lowest index.
+pub fn open_parallel(
+    input_key: &[u8],
+    context: &[u8],
+    sealed: &[u8],
+) -> Result<Vec<u8>, OpenError> {
+    use rayon::prelude::*;
+    let Opening {
+        d,
+        cipher,
+        body,
+        len,
+        last,
+    } = opening(input_key, context, sealed)?;
+    let mut out = vec![0u8; len];
+    // Every block's slice of `out`, the final one too when it is empty (its tag is checked).
+    let mut dsts: Vec<&mut [u8]> = out.chunks_mut(CHUNK).collect();
+    if last == TAG {
+        dsts.push(&mut []);
+    }
+    let failed = body
+        .par_chunks(CHUNK + TAG)
+        .zip(dsts.into_par_iter())
+        .enumerate()
+        .filter_map(|(i, (chunk, dst))| {
+            let (ct, tag) = chunk.split_at(chunk.len() - TAG);
+            let tag = Tag::try_from(tag).expect("16-byte tag");
+            let buf = InOutBuf::new(ct, dst).expect("equal lengths");
+            cipher
+                .decrypt_inout_detached(&chunk_nonce(&d.nonce, i as u64), b"", buf, &tag)
+                .is_err()
+                .then_some(i as u64)
+        })
+        .min();
+    if let Some(i) = failed {
+        out.zeroize();
+        return Err(OpenError::Chunk(i));
+    }
+    Ok(out)
+}
+
+/// Decrypts a whole message into `out` (resized to the plaintext length; a reused buffer is
+/// neither zeroed nor copied into first: each block is decrypted straight from `sealed`). On
+/// failure `out` is zeroed and emptied.
+pub fn open_into(
+    input_key: &[u8],
+    context: &[u8],
+    sealed: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), OpenError> {
+    let Opening {
+        d,
+        cipher,
+        body,
+        len,
+        ..
+    } = opening(input_key, context, sealed)?;
     // Only the growth of a reused buffer is zero-filled; every byte is then overwritten.
     if out.len() > len {
         out.truncate(len);

@@ -32,6 +32,11 @@ pub fn open(key: &Key, context: &[u8], sealed: &[u8], what: &str) -> Result<Vec<
     c2sp::open(key.as_bytes(), context, sealed).map_err(|e| open_error(e, what))
 }
 
+/// [`open`] decrypting the blocks on every core: for one large object a caller waits for.
+pub fn open_parallel(key: &Key, context: &[u8], sealed: &[u8], what: &str) -> Result<Vec<u8>> {
+    c2sp::open_parallel(key.as_bytes(), context, sealed).map_err(|e| open_error(e, what))
+}
+
 /// Maps a C2SP failure to the crate error for the object `what`.
 pub(crate) fn open_error(e: c2sp::OpenError, what: &str) -> Error {
     use c2sp::OpenError as E;

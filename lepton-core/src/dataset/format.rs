@@ -19,6 +19,7 @@ pub const SCHEME: &str = "c2sp-chunked-encryption/aes-256-gcm";
 pub(crate) const MAC_PURPOSE: &[u8] = b"lepton-dataset/v1 manifest-mac";
 pub(crate) const CHECK_PURPOSE: &[u8] = b"lepton-dataset/v1 key-check";
 pub(crate) const CHUNK_KEY_PURPOSE: &[u8] = b"lepton-dataset/v1 chunk-key";
+pub(crate) const CONTENT_KEY_PURPOSE: &[u8] = b"lepton-dataset/v1 content-digest";
 
 /// How a chunk's payload is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -72,6 +72,12 @@ pub struct Manifest {
     /// User metadata.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// Digest of the rows (hex BLAKE3 of the schema, then each chunk's row count and payload
+    /// digest; keyed with a key derived from the dataset key when encrypted), written by
+    /// registry pushes: a push of the rows the latest version holds adds no version. Optional
+    /// (older manifests and plain writes have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
 }
 
 fn key_check(key: &Key, dataset_id: &str) -> String {

@@ -40,6 +40,7 @@ pub mod manifest;
 pub mod ragged;
 mod reader;
 mod schema;
+mod schema_spec;
 mod source;
 mod writer;
 
@@ -52,6 +53,7 @@ pub use loader::rows_per_rank;
 pub use manifest::{ChunkEntry, Codec, Filter, Manifest, FORMAT_VERSION};
 pub use reader::{versions, Dataset, ReadOptions};
 pub use schema::{Batch, Column, ColumnData, DType, Element, Schema};
+pub use schema_spec::ColumnSpec;
 pub use source::{ChunkSource, StoreChunks};
 pub use writer::{DatasetInfo, DatasetWriter, WriteOptions};
 

@@ -94,7 +94,8 @@ impl DatasetInfo {
     }
 }
 
-type Done = (u64, Result<ChunkEntry>);
+/// A chunk's index, and its entry plus the digest of its payload (see [`DatasetWriter::content`]).
+type Done = (u64, Result<(ChunkEntry, Option<blake3::Hash>)>);
 
 /// Writes one version of a dataset under a prefix of an object store.
 ///
@@ -117,6 +118,10 @@ pub struct DatasetWriter {
     in_flight: usize,
     max_in_flight: usize,
     entries: Vec<Option<ChunkEntry>>,
+    /// Per chunk, the digest of its payload, when [`DatasetWriter::record_content`] asked.
+    digests: Vec<Option<blake3::Hash>>,
+    /// The key of those digests (`None`: plain BLAKE3 for an unencrypted dataset), when asked.
+    content_key: Option<Option<[u8; 32]>>,
     tx: mpsc::Sender<Done>,
     rx: mpsc::Receiver<Done>,
     error: Option<Error>,
@@ -203,6 +208,8 @@ impl DatasetWriter {
             in_flight: 0,
             max_in_flight: 2 * crate::rt::cpu().current_num_threads() + 2,
             entries: Vec::new(),
+            digests: Vec::new(),
+            content_key: None,
             tx,
             rx,
             error: None,
@@ -404,19 +411,23 @@ impl DatasetWriter {
         let index = self.next_index;
         self.next_index += 1;
         self.entries.push(None);
+        self.digests.push(None);
         self.in_flight += 1;
         let schema = self.schema.clone().expect("known once rows are pending");
         let (ids, params, tx) = (self.ids.clone(), self.params.clone(), self.tx.clone());
         let store = self.store.clone();
         let path = manifest::chunk_path(&self.prefix, &self.dataset_id, index);
+        let content_key = self.content_key;
         crate::rt::cpu().spawn(move || {
             let payload = chunk::build_payload(parts);
+            let digest =
+                content_key.map(|k| content_hasher(k.as_ref()).update(&payload).finalize());
             let result = chunk::encode(payload, rows, index, &schema, &ids, &params).and_then(
                 |(entry, stored)| {
                     crate::rt::block_on(store.put(&path, stored.into())).map_err(|e| {
                         Error::from_store(e, &super::location(store.as_ref(), &path))
                     })?;
-                    Ok(entry)
+                    Ok((entry, digest))
                 },
             );
             let _ = tx.send((index, result));
@@ -428,10 +439,11 @@ impl DatasetWriter {
         let (index, result) = self.rx.recv().expect("the writer holds a sender");
         self.in_flight -= 1;
         match result {
-            Ok(e) => {
+            Ok((e, digest)) => {
                 self.stored.0 += e.rows;
                 self.stored.1 += e.raw_len;
                 self.entries[index as usize] = Some(e);
+                self.digests[index as usize] = digest;
                 match &mut self.progress {
                     Some(f) => f(self.stored.0, self.stored.1),
                     None => Ok(()),
@@ -441,10 +453,30 @@ impl DatasetWriter {
         }
     }
 
+    /// Asks the writer to record a digest of the rows written (see [`Manifest::content`]): what
+    /// the registry compares to tell a push of the rows its latest version holds. Keyed (with a
+    /// key derived from the dataset key) when encrypted, so the manifest, stored in clear,
+    /// reveals nothing about the rows to whoever lacks the key. Call before the first write.
+    pub(crate) fn record_content(&mut self) {
+        self.content_key = Some(
+            self.options
+                .key
+                .as_ref()
+                .map(|k| *k.derive(super::format::CONTENT_KEY_PURPOSE).as_bytes()),
+        );
+    }
+
     /// Uploads the last chunk, waits for every chunk, then commits the manifest with a
     /// conditional put. Returns what was written; [`Error::AlreadyExists`] if another writer
     /// committed this version first.
     pub fn close(mut self) -> Result<DatasetInfo> {
+        let m = self.finish()?;
+        self.commit(&m)
+    }
+
+    /// Uploads the last chunk and waits for every chunk; returns the manifest that
+    /// [`commit`](Self::commit) makes visible (or [`discard`](Self::discard) drops).
+    pub(crate) fn finish(&mut self) -> Result<Manifest> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
@@ -467,7 +499,17 @@ impl DatasetWriter {
             .drain(..)
             .map(|e| e.expect("every chunk reported"))
             .collect();
-        let m = Manifest {
+        let content = self.content_key.map(|key| {
+            // The schema, then each chunk's rows and payload digest, in order.
+            let mut h = content_hasher(key.as_ref());
+            h.update(&serde_json::to_vec(&*schema).expect("schema serializes"));
+            for (c, d) in chunks.iter().zip(&self.digests) {
+                h.update(&c.rows.to_le_bytes());
+                h.update(d.expect("digest recorded").as_bytes());
+            }
+            h.finalize().to_hex().to_string()
+        });
+        Ok(Manifest {
             format_version: FORMAT_VERSION,
             dataset_id: self.dataset_id.clone(),
             version: self.options.version,
@@ -482,8 +524,31 @@ impl DatasetWriter {
                 .map(|k| manifest::encryption_for(k, &self.dataset_id)),
             chunks,
             metadata: self.options.metadata.clone(),
-        };
-        let bytes = manifest::encode(&m, self.options.key.as_ref());
+            content,
+        })
+    }
+
+    /// Deletes the chunks [`finish`](Self::finish) uploaded, committing nothing (a push whose
+    /// rows the latest version already holds).
+    pub(crate) fn discard(self, m: &Manifest) -> Result<()> {
+        for index in 0..m.chunks.len() as u64 {
+            let path = manifest::chunk_path(&self.prefix, &self.dataset_id, index);
+            match crate::rt::block_on(self.store.delete(&path)) {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => {
+                    return Err(Error::from_store(
+                        e,
+                        &super::location(self.store.as_ref(), &path),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits `m` (from [`finish`](Self::finish)) with a conditional put.
+    pub(crate) fn commit(&self, m: &Manifest) -> Result<DatasetInfo> {
+        let bytes = manifest::encode(m, self.options.key.as_ref());
         let path = manifest::manifest_path(&self.prefix, self.options.version);
         let put = crate::rt::block_on(self.store.put_opts(
             &path,
@@ -491,7 +556,7 @@ impl DatasetWriter {
             PutOptions::from(PutMode::Create),
         ));
         match put {
-            Ok(_) => Ok(DatasetInfo::of(&m)),
+            Ok(_) => Ok(DatasetInfo::of(m)),
             // Lost the race to another writer: 409, or 412 from stores that answer
             // `If-None-Match: *` so (as the registry's commit treats them).
             Err(object_store::Error::AlreadyExists { .. })
@@ -505,6 +570,14 @@ impl DatasetWriter {
                 &super::location(self.store.as_ref(), &self.prefix),
             )),
         }
+    }
+}
+
+/// BLAKE3 of content digests: keyed for an encrypted dataset.
+fn content_hasher(key: Option<&[u8; 32]>) -> blake3::Hasher {
+    match key {
+        Some(k) => blake3::Hasher::new_keyed(k),
+        None => blake3::Hasher::new(),
     }
 }
 
@@ -548,20 +621,23 @@ fn check_batch(schema: &Schema, columns: &[ColumnData<'_>]) -> Result<()> {
                 d.dtype()
             )));
         }
-        if d.row_shape() != c.shape.as_slice() {
+        let variable = matches!(d, ColumnData::Variable { .. });
+        if variable != c.row_bytes().is_none() {
             return Err(Error::Schema(format!(
-                "column `{}` has rows of shape {:?}, got {:?}",
-                c.name,
-                c.shape,
-                d.row_shape()
-            )));
-        }
-        if matches!(d, ColumnData::Variable { .. }) != c.row_bytes().is_none() {
-            return Err(Error::Schema(format!(
-                "column `{}` holds {}, got {}",
+                "column `{}` holds {}, got {}{}",
                 c.name,
                 kind(c.row_bytes().is_none(), c.dtype),
-                kind(matches!(d, ColumnData::Variable { .. }), d.dtype()),
+                kind(variable, d.dtype()),
+                declare_variable_hint(c, d.variable_ndim()?.map_or(c.shape.len(), |n| n as usize)),
+            )));
+        }
+        if d.row_shape() != c.shape.as_slice() {
+            return Err(Error::Schema(format!(
+                "column `{}` has rows of shape {:?}, got {:?}{}",
+                c.name,
+                c.shape,
+                d.row_shape(),
+                declare_variable_hint(c, d.row_shape().len()),
             )));
         }
         if let (Some(n), Some(got)) = (c.variable_ndim, d.variable_ndim()?) {
@@ -609,6 +685,23 @@ fn column_of(name: &str, c: &ColumnData<'_>) -> Result<Column> {
         }
         None => Ok(Column::new(name, c.dtype(), c.row_shape().to_vec())),
     }
+}
+
+/// For a fixed-shape column given rows of another shape: how to declare it variable-shape
+/// (`ndim` dimensions, each `None`) where the writer starts. Empty for other columns.
+fn declare_variable_hint(c: &Column, ndim: usize) -> String {
+    if c.variable_ndim.is_some() || c.dtype.is_variable() || ndim == 0 {
+        return String::new();
+    }
+    let dims = vec!["None"; ndim].join(", ");
+    let dims = if ndim == 1 { format!("{dims},") } else { dims };
+    format!(
+        "; if the rows of `{name}` vary in shape, declare it variable-shape where the writer \
+         starts (earlier rows fixed its shape otherwise): schema={{\"{name}\": (\"{dtype}\", \
+         ({dims}))}} in Python, WriteOptions::schema with Column::variable_shape in Rust",
+        name = c.name,
+        dtype = c.dtype,
+    )
 }
 
 /// How errors name what a column holds.

@@ -14,12 +14,12 @@ use super::cached_chunks::CachedChunks;
 use super::layout::{check_name, dataset_root, version_dir, DATASETS};
 use super::lifecycle::Entry;
 use super::models::report;
-use super::versions::{Bucket, Commit};
+use super::versions::{commit_path, Bucket, Commit};
 use super::{Platform, ProgressFn};
+use crate::crypto::Key;
 use crate::dataset::{
-    manifest, ColumnData, Dataset, DatasetInfo, DatasetWriter, ReadOptions, WriteOptions,
+    manifest, ColumnData, Dataset, DatasetInfo, DatasetWriter, ReadOptions, Schema, WriteOptions,
 };
-use crate::error::NEEDS_PLATFORM_KEY;
 use crate::rt::block_on;
 use crate::{Error, Result};
 
@@ -34,6 +34,9 @@ pub struct DatasetPushOptions {
     pub metadata: BTreeMap<String, String>,
     /// Target payload bytes per chunk (default: the dataset writer's).
     pub chunk_bytes: Option<usize>,
+    /// The schema, declared up front (e.g. a variable-shape column whose first rows share a
+    /// shape); `None`: the first write defines it.
+    pub schema: Option<Schema>,
 }
 
 /// What the registry knows about one dataset version: where it lives, and its [`DatasetInfo`]
@@ -84,6 +87,8 @@ pub struct DatasetPush {
     bucket: Bucket,
     root: Path,
     version: u64,
+    /// The key the version is encrypted with (it authenticates the latest manifest compared).
+    key: Option<Key>,
 }
 
 impl std::fmt::Debug for DatasetPush {
@@ -115,11 +120,50 @@ impl DatasetPush {
     }
 
     /// Commits the version (manifest with `PutMode::Create`), then advances the latest pointer.
-    pub fn close(self) -> Result<DatasetInfo> {
-        let info = self.writer.close()?;
+    ///
+    /// When the latest committed version holds the same rows (the same content digest, see
+    /// [`manifest::Manifest::content`]) with the same schema, metadata and encryption, nothing is
+    /// committed: the chunks just written are deleted and that version's info is returned (as
+    /// [`Platform::push_model`] does for identical bytes). The claimed version number stays
+    /// used, as after a failed push.
+    pub fn close(mut self) -> Result<DatasetInfo> {
+        let m = self.writer.finish()?;
+        if let Some(latest) = block_on(self.latest_holding(&m)) {
+            tracing::info!(root = %self.root, version = latest.version, "dataset unchanged; nothing pushed");
+            self.writer.discard(&m)?;
+            return Ok(latest);
+        }
+        let info = self.writer.commit(&m)?;
         block_on(self.bucket.advance_latest(&self.root, self.version))?;
         tracing::info!(root = %self.root, version = self.version, rows = info.rows, "pushed dataset");
         Ok(info)
+    }
+
+    /// The latest committed version's info when it holds what `m` describes; `None` otherwise,
+    /// or when it cannot be read or authenticated (the push then adds a version, as it would
+    /// without this check).
+    async fn latest_holding(&self, m: &manifest::Manifest) -> Option<DatasetInfo> {
+        let content = m.content.as_ref()?;
+        let v = self
+            .bucket
+            .resolve_latest(&self.root, DATASET_COMMIT)
+            .await
+            .ok()??;
+        let bytes = self
+            .bucket
+            .get(&commit_path(&self.root, v, DATASET_COMMIT))
+            .await
+            .ok()?;
+        let what = format!("{}/{v}", self.root);
+        let latest = manifest::parse(&bytes, &what)
+            .ok()?
+            .verify(self.key.as_ref(), Some(v))
+            .ok()?;
+        let same = latest.content.as_ref() == Some(content)
+            && latest.schema == m.schema
+            && latest.metadata == m.metadata
+            && latest.encryption.is_some() == m.encryption.is_some();
+        same.then(|| DatasetInfo::of(&latest))
     }
 }
 
@@ -139,26 +183,31 @@ impl Platform {
         self.check_writable()?;
         let encrypt = self.push_key(options.encrypt)?.is_some();
         let root = dataset_root(&self.prefix, name, split);
-        let version = block_on(self.bucket.claim_next(&root))?;
+        let what = Self::dataset_what(name, split, None);
+        let version = block_on(self.bucket.claim_next_fresh(&root, DATASET_COMMIT, &what))?;
+        let key = if encrypt { self.key().cloned() } else { None };
         let mut write = WriteOptions {
-            key: if encrypt { self.key().cloned() } else { None },
+            key: key.clone(),
             version,
             metadata: with_item(&options.metadata, name, split),
             ..Default::default()
         };
+        write.schema = options.schema.clone();
         if let Some(c) = options.chunk_bytes {
             write.chunk_bytes = c;
         }
-        let writer = DatasetWriter::create(
+        let mut writer = DatasetWriter::create(
             self.bucket.store.clone(),
             version_dir(&root, version),
             write,
         )?;
+        writer.record_content();
         Ok(DatasetPush {
             writer,
             bucket: self.bucket.clone(),
             root,
             version,
+            key,
         })
     }
 
@@ -289,9 +338,7 @@ impl Platform {
             },
         )
         .map_err(|e| match e {
-            Error::KeyRequired(_) if self.key().is_none() => {
-                Error::KeyRequired(format!("{what} is encrypted; {NEEDS_PLATFORM_KEY}"))
-            }
+            Error::KeyRequired(_) if self.key().is_none() => self.missing_key(&what),
             other => other,
         })
     }

@@ -55,6 +55,33 @@ pub fn ambient_key() -> Result<Option<(Key, KeyOrigin)>> {
     }
 }
 
+/// Why the ambient key ([`ambient_key`]) cannot be used, read again: the error of `$LEPTON_KEY`
+/// or of the key file, which names its source. `None` when it can be read now.
+pub fn ambient_key_error() -> Option<Error> {
+    ambient_key().err()
+}
+
+impl super::Platform {
+    /// Why `$LEPTON_KEY` or the key file holds no usable key, when the platform was opened
+    /// without a key because of that (the error names the source).
+    pub(crate) fn unusable_ambient_key(&self) -> Option<Error> {
+        self.key_unreadable.then(ambient_key_error).flatten()
+    }
+
+    /// The error of an operation on `what` that needs the key the platform does not have: why
+    /// `$LEPTON_KEY` or the key file could not be used (naming it) when that is the reason, else
+    /// [`Error::KeyRequired`] saying to open the platform with its key.
+    pub(crate) fn missing_key(&self, what: &str) -> Error {
+        if let Some(e) = self.unusable_ambient_key() {
+            return e;
+        }
+        Error::KeyRequired(format!(
+            "{what} is encrypted; {}",
+            crate::error::NEEDS_PLATFORM_KEY
+        ))
+    }
+}
+
 /// Warns (a `UserWarning` in Python) when other users may read the key file, as ssh does for
 /// private keys; it is still used.
 fn warn_if_shared(path: &Path, meta: &std::fs::Metadata) {

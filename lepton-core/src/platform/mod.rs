@@ -134,6 +134,9 @@ pub struct Platform {
     key_cell: std::sync::OnceLock<Key>,
     /// Where the key came from (`None` while there is none).
     key_origin: Option<keyfile::KeyOrigin>,
+    /// `$LEPTON_KEY` or the key file holds no valid key: only what needs the key fails, saying
+    /// so (see [`keyfile::ambient_key_error`]).
+    key_unreadable: bool,
     /// Whether pushes store in clear unless asked to encrypt (the explicit choice).
     plaintext: bool,
     /// The key file the first push creates: the local default registry opened without a key.
@@ -231,12 +234,19 @@ impl Platform {
                 )
             })
             .transpose()?;
+        let mut key_unreadable = false;
         let (key, key_origin) = match (options.key, options.encrypt) {
             (Some(k), _) => (Some(k), Some(keyfile::KeyOrigin::Given)),
             (None, Some(false)) => (None, None),
-            (None, _) => match keyfile::ambient_key()? {
-                Some((k, origin)) => (Some(k), Some(origin)),
-                None => (None, None),
+            (None, _) => match keyfile::ambient_key() {
+                Ok(Some((k, origin))) => (Some(k), Some(origin)),
+                Ok(None) => (None, None),
+                // Listing and reading plaintext need no key: fail only what uses it.
+                Err(e) => {
+                    tracing::debug!("no usable ambient key: {e}");
+                    key_unreadable = true;
+                    (None, None)
+                }
             },
         };
         let key_cell = std::sync::OnceLock::new();
@@ -256,6 +266,7 @@ impl Platform {
             kind,
             key_cell,
             key_origin,
+            key_unreadable,
             plaintext: options.encrypt == Some(false),
             creates_key_file: None,
             scope: cache::sha256_hex(uri.as_bytes())[..16].to_string(),
@@ -328,6 +339,9 @@ impl Platform {
         }
         if let Some(k) = self.key() {
             return Ok(Some(k));
+        }
+        if let Some(e) = self.unusable_ambient_key() {
+            return Err(e);
         }
         if let Some(path) = &self.creates_key_file {
             // A new key only for a registry that holds nothing yet: data already there was

@@ -20,7 +20,6 @@ use super::cache::sha256_hex;
 use super::models::{report, ModelInfo, MODEL_FORMAT_OBJECT_SET};
 use super::{Platform, ProgressFn, PushOptions};
 use crate::crypto;
-use crate::error::NEEDS_PLATFORM_KEY;
 use crate::model::external::{
     inline_external_data, read_model_path, split_external_data, ExternalTensor, SideFiles,
     PROTOBUF_LIMIT, SPLIT_MIN_BYTES,
@@ -315,13 +314,11 @@ impl Platform {
         report(progress, 0, total)?;
         for w in &info.weights {
             let stored = self
-                .object_bytes(info, &w.object, &w.sha256, use_cache, &None)
+                .object_bytes(info, &w.object, &w.sha256, None, use_cache, &None)
                 .await?;
             let plain = if info.encrypted {
                 let Some(key) = self.key() else {
-                    return Err(Error::KeyRequired(format!(
-                        "{what} is encrypted; {NEEDS_PLATFORM_KEY}"
-                    )));
+                    return Err(self.missing_key(&what));
                 };
                 crypto::open(
                     key,

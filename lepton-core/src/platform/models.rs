@@ -43,8 +43,20 @@ pub struct ModelInfo {
     pub size: u64,
     /// Size of the stored object (larger than `size` when sealed).
     pub stored_size: u64,
-    /// SHA-256 (hex) of the stored object: checked on every read and by the cache.
+    /// SHA-256 (hex) of the stored object: its name in the cache, and what a read checks when
+    /// the manifest has no `blake3`.
     pub sha256: String,
+    /// BLAKE3 (hex) of the stored object, written by every push since it was added: what a read
+    /// checks (from the store or the cache), at near memory speed. Absent in older manifests
+    /// (their reads check `sha256`); not written then, so they and their MACs read unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blake3: Option<String>,
+    /// The header of a sealed stored object (hex of its C2SP salt and key commitment), written
+    /// by every push of a sealed model since it was added: a keyed read checks that the object
+    /// starts with it and then lets the decryption authenticate every byte, with no hash (see
+    /// `docs/platform-layout.md`). Absent for plain objects and in older manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal_header: Option<String>,
     /// Whether the stored object is sealed with the platform key.
     pub encrypted: bool,
     /// The stored object's name inside the version folder.
@@ -102,6 +114,10 @@ impl ModelInfo {
             size: graph.len() as u64,
             stored_size: stored.bytes.len() as u64,
             sha256: sha256_hex(&stored.bytes),
+            blake3: Some(blake3_hex(&stored.bytes)),
+            seal_header: stored
+                .encrypted
+                .then(|| hex::encode(&stored.bytes[..crypto::c2sp::HEADER])),
             encrypted: stored.encrypted,
             object: stored.object.into(),
             metadata,
@@ -115,6 +131,14 @@ impl ModelInfo {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("manifests serialize")
     }
+}
+
+/// The hex BLAKE3 of a stored model object, hashed on every core of lepton's own pool (a model
+/// being loaded waits for it; rayon's global pool would hang in a forked child).
+fn blake3_hex(data: &[u8]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    crate::rt::cpu().install(|| hasher.update_rayon(data));
+    hasher.finalize().to_hex().to_string()
 }
 
 /// The purpose of the model-manifest MAC subkey.
@@ -305,7 +329,9 @@ impl Platform {
     /// Claims the next version of model `name`: its root folder, the version, its folder.
     pub(super) async fn claim_model_version(&self, name: &str) -> Result<(Path, u64, Path)> {
         let root = model_root(&self.prefix, name);
-        let version = self.bucket.claim_next(&root).await?;
+        let commit = Entry::Model(name).commit();
+        let what = Self::model_what(name, None);
+        let version = self.bucket.claim_next_fresh(&root, commit, &what).await?;
         let dir = version_dir(&root, version);
         Ok((root, version, dir))
     }
@@ -488,53 +514,63 @@ impl Platform {
     }
 
     /// The stored object of `info`: from the cache when it holds it intact, else from the store,
-    /// checked against the manifest hash either way.
+    /// checked against the manifest hash either way (its BLAKE3 when it has one).
     pub(super) async fn stored_bytes(
         &self,
         info: &ModelInfo,
         use_cache: bool,
         progress: &Option<ProgressFn>,
     ) -> Result<Vec<u8>> {
-        self.object_bytes(info, &info.object, &info.sha256, use_cache, progress)
-            .await
+        let blake3 = info.blake3.as_deref();
+        if let (Some(want), true, Some(cache)) = (blake3, use_cache, &self.cache) {
+            // Kept under its SHA-256 name, checked with the manifest's (faster) BLAKE3.
+            if let Some(hit) = cache.get_unverified(&info.sha256) {
+                if blake3_hex(&hit) == want {
+                    return Ok(hit);
+                }
+                tracing::warn!(sha256 = %info.sha256, "cached object is corrupted; fetching it again");
+                cache.remove(&info.sha256);
+            }
+        }
+        self.object_bytes(
+            info,
+            &info.object,
+            &info.sha256,
+            blake3,
+            use_cache,
+            progress,
+        )
+        .await
     }
 
-    /// One stored object of `info`'s version (`object`, hashing to `sha256` per the manifest).
+    /// One stored object of `info`'s version (`object`, hashing to `sha256` per the manifest,
+    /// and to `blake3` when the manifest has it: then that is the hash checked).
     pub(super) async fn object_bytes(
         &self,
         info: &ModelInfo,
         object: &str,
         sha256: &str,
+        blake3: Option<&str>,
         use_cache: bool,
         progress: &Option<ProgressFn>,
     ) -> Result<Vec<u8>> {
-        if use_cache {
+        if use_cache && blake3.is_none() {
             if let Some(hit) = self.cache.as_ref().and_then(|c| c.get_object(sha256)) {
                 return Ok(hit);
             }
         }
-        let root = model_root(&self.prefix, &info.name);
-        let path = version_dir(&root, info.version).clone().join(object);
-        let data = match self.download(&path, progress).await {
-            Err(Error::NotFound { .. }) => {
-                return Err(Error::Integrity {
-                    what: Self::model_what(&info.name, Some(info.version)),
-                    reason: format!(
-                        "its manifest is committed but {} is missing; push the model again",
-                        object
-                    ),
-                })
-            }
-            other => other?,
+        let data = self.fetch_object(info, object, progress).await?;
+        let (got, want) = match blake3 {
+            Some(want) => (blake3_hex(&data), want),
+            None => (sha256_hex(&data), sha256),
         };
-        let got = sha256_hex(&data);
-        if got != sha256 {
+        if got != want {
             return Err(Error::Integrity {
                 what: Self::model_what(&info.name, Some(info.version)),
                 reason: format!(
                     "stored object hashes to {got}, the manifest says {}; the store was modified \
                      or corrupted: push the model again{}",
-                    sha256,
+                    want,
                     if object == info.object {
                         String::new()
                     } else {
@@ -544,24 +580,106 @@ impl Platform {
             });
         }
         if let Some(cache) = &self.cache {
-            if let Err(e) = cache.put_object(sha256, &data) {
+            // Checked above (with the manifest's hash): no second hash to put it in the cache.
+            let kept = match blake3 {
+                Some(_) => cache.put_unverified(sha256, &data),
+                None => cache.put_object(sha256, &data),
+            };
+            if let Err(e) = kept {
                 tracing::warn!("could not cache {}: {e}", info.name);
             }
         }
         Ok(data)
     }
 
+    /// The stored object `object` of `info`'s version, as it is (not checked); a committed
+    /// version missing it is [`Error::Integrity`].
+    async fn fetch_object(
+        &self,
+        info: &ModelInfo,
+        object: &str,
+        progress: &Option<ProgressFn>,
+    ) -> Result<Vec<u8>> {
+        let root = model_root(&self.prefix, &info.name);
+        let path = version_dir(&root, info.version).clone().join(object);
+        match self.download(&path, progress).await {
+            Err(Error::NotFound { .. }) => Err(Error::Integrity {
+                what: Self::model_what(&info.name, Some(info.version)),
+                reason: format!(
+                    "its manifest is committed but {} is missing; push the model again",
+                    object
+                ),
+            }),
+            other => other,
+        }
+    }
+
+    /// The clear ONNX bytes of a model stored as one object, through the cache. A sealed object
+    /// whose manifest names its header is checked by its decryption alone: the header must match
+    /// and every block must authenticate under the key, the model's name and version and that
+    /// header's random salt, which only the object the manifest was written for does (a cached
+    /// copy that fails is dropped and fetched again). Others are hashed, then decrypted.
+    pub(super) async fn clear_bytes(
+        &self,
+        info: &ModelInfo,
+        progress: &Option<ProgressFn>,
+    ) -> Result<Vec<u8>> {
+        let header = info.seal_header.as_deref().filter(|_| info.encrypted);
+        let (Some(header), Some(_)) = (header, self.key()) else {
+            let stored = self.stored_bytes(info, true, progress).await?;
+            return self.decrypt(info, stored);
+        };
+        let header = hex::decode(header).map_err(|_| Error::Integrity {
+            what: Self::model_what(&info.name, Some(info.version)),
+            reason: "its manifest's seal_header is not hex; push the model again".into(),
+        })?;
+        if let Some(cache) = &self.cache {
+            if let Some(hit) = cache.get_unverified(&info.sha256) {
+                if hit.starts_with(&header) {
+                    match self.open_sealed(info, &hit) {
+                        Err(Error::Integrity { .. }) => {}
+                        done => return done,
+                    }
+                }
+                tracing::warn!(sha256 = %info.sha256, "cached object is corrupted; fetching it again");
+                cache.remove(&info.sha256);
+            }
+        }
+        let stored = self.fetch_object(info, &info.object, progress).await?;
+        if !stored.starts_with(&header) {
+            return Err(Error::Integrity {
+                what: Self::model_what(&info.name, Some(info.version)),
+                reason: "the stored object is not the one its manifest names (another sealed \
+                         header); the store was modified: push the model again"
+                    .into(),
+            });
+        }
+        let onnx = self.open_sealed(info, &stored)?;
+        if let Some(cache) = &self.cache {
+            if let Err(e) = cache.put_unverified(&info.sha256, &stored) {
+                tracing::warn!("could not cache {}: {e}", info.name);
+            }
+        }
+        Ok(onnx)
+    }
+
     pub(super) fn decrypt(&self, info: &ModelInfo, stored: Vec<u8>) -> Result<Vec<u8>> {
-        let what = Self::model_what(&info.name, Some(info.version));
         if !info.encrypted {
             return Ok(stored);
         }
+        self.open_sealed(info, &stored)
+    }
+
+    /// The clear bytes of `info`'s sealed object `stored` (authenticated decryption).
+    fn open_sealed(&self, info: &ModelInfo, stored: &[u8]) -> Result<Vec<u8>> {
+        let what = Self::model_what(&info.name, Some(info.version));
         let Some(key) = self.key() else {
-            return Err(Error::KeyRequired(format!(
-                "{what} is encrypted; {NEEDS_PLATFORM_KEY}"
-            )));
+            return Err(self.missing_key(&what));
         };
-        crypto::open(key, &seal_context(&info.name, info.version), &stored, &what)
+        // On lepton's own pool: rayon's global one would hang in a forked child.
+        crate::rt::cpu().install(|| {
+            crypto::open_parallel(key, &seal_context(&info.name, info.version), stored, &what)
+        })
     }
 
     /// The ONNX bytes (decrypted in memory) and manifest of `name` at `version` (`None`: latest).
@@ -582,8 +700,7 @@ impl Platform {
                 let onnx = self.object_set_bytes(&info, true, &progress).await?;
                 return Ok((info, onnx));
             }
-            let stored = self.stored_bytes(&info, true, &progress).await?;
-            let onnx = self.decrypt(&info, stored)?;
+            let onnx = self.clear_bytes(&info, &progress).await?;
             Ok((info, onnx))
         })
     }
@@ -597,11 +714,23 @@ impl Platform {
         version: Option<u64>,
         options: &ModelOptions,
     ) -> Result<Model> {
+        self.load_model_with_progress(name, version, options, None)
+    }
+
+    /// [`Platform::load_model`] reporting download progress (a model stored as one object).
+    pub fn load_model_with_progress(
+        &self,
+        name: &str,
+        version: Option<u64>,
+        options: &ModelOptions,
+        progress: Option<ProgressFn>,
+    ) -> Result<Model> {
         let info = self.model_info(name, version)?;
         if !info.weights.is_empty() {
             return self.load_object_set(&info, options);
         }
-        let (info, onnx) = self.model_bytes(name, Some(info.version))?;
+        // The manifest resolved once: its bytes come straight from the stored object.
+        let onnx = block_on(self.clear_bytes(&info, &progress))?;
         Model::from_bytes(onnx, options).map_err(|e| match e {
             Error::InvalidModel { reason, .. } => Error::InvalidModel {
                 source_name: Some(Self::model_what(name, Some(info.version))),
@@ -641,6 +770,9 @@ impl Platform {
             let graph_progress = part_of(&progress, 0, total);
             let stored = self.stored_bytes(&info, false, &graph_progress).await?;
             if info.encrypted && self.key().is_none() {
+                if let Some(e) = self.unusable_ambient_key() {
+                    return Err(e);
+                }
                 return Err(Error::KeyRequired(format!(
                     "{} is encrypted; verifying it needs the key: {NEEDS_PLATFORM_KEY}",
                     Self::model_what(name, Some(info.version))

@@ -5,8 +5,10 @@
 //! unnoticed. As in TUF's freshness rules, the client keeps a high-water mark: for each item of
 //! each registry, the highest version it has resolved as the latest, in
 //! `<lepton home>/seen/<registry id>.json`. Resolving the latest to a lower version is
-//! [`Error::Rollback`]. Asking for a version by number is not affected, and a delete made
-//! through this client lowers its own mark. In-memory registries keep no mark (they live in one
+//! [`Error::Rollback`], which lists the versions the store still has to pin. Asking for a version
+//! by number is not affected, and a delete made through this client lowers its own mark. A push
+//! to a rolled-back item is refused with the same error and the mark stays (as TUF keeps its
+//! mark): a new version would hide the rollback, and could reuse the number of a hidden one. In-memory registries keep no mark (they live in one
 //! process).
 
 use std::collections::BTreeMap;
@@ -78,6 +80,8 @@ impl HighWater {
                 seen,
                 latest,
                 marks: self.path.display().to_string(),
+                // Filled in by the caller, which can list the store.
+                available: Vec::new(),
             });
         }
         if latest > seen {

@@ -328,11 +328,50 @@ impl Bucket {
         commit: Commit,
         what: &str,
     ) -> Result<Option<u64>> {
-        let latest = self.resolve_latest(root, commit).await?;
-        if let (Some(hw), Some(v)) = (&self.high_water, latest) {
-            hw.observe(root.as_ref(), v, what)?;
+        let Some(hw) = &self.high_water else {
+            return self.resolve_latest(root, commit).await;
+        };
+        // Up to 4 times: another client of this home may commit, resolve and raise the mark
+        // between our resolve and our check; resolving again then sees that commit. Only a
+        // latest still below the mark is a rollback.
+        let mut attempts = 4;
+        loop {
+            let latest = self.resolve_latest(root, commit).await?;
+            let Some(v) = latest else {
+                return Ok(None);
+            };
+            attempts -= 1;
+            match hw.observe(root.as_ref(), v, what) {
+                Ok(()) => return Ok(latest),
+                Err(Error::Rollback { .. }) if attempts > 0 => continue,
+                Err(Error::Rollback {
+                    what,
+                    seen,
+                    latest,
+                    marks,
+                    ..
+                }) => {
+                    let available = self.committed_versions(root, commit).await?;
+                    return Err(Error::Rollback {
+                        what,
+                        seen,
+                        latest,
+                        marks,
+                        available,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
         }
-        Ok(latest)
+    }
+
+    /// [`claim_next`](Self::claim_next) after checking, where this client keeps marks, that the
+    /// item is not rolled back ([`Error::Rollback`] otherwise; the mark stays).
+    pub async fn claim_next_fresh(&self, root: &Path, commit: Commit, what: &str) -> Result<u64> {
+        if self.high_water.is_some() {
+            self.resolve_fresh_latest(root, commit, what).await?;
+        }
+        self.claim_next(root).await
     }
 
     /// Every committed version of `root`, ascending.

@@ -1,0 +1,173 @@
+"""How a batch of the iterable form crosses from a ``DataLoader`` worker to the main process.
+
+torch hands each tensor over in a shared-memory segment of its own, and with its default
+``file_descriptor`` strategy the main process fetches every segment's descriptor from the
+worker through a socket round trip (the worker's resource-sharer thread answers): measured, that
+hand-off, not decoding, bounds a multi-worker loader (``benches/bench_loaders.py``). So a worker
+puts all fixed-shape columns of a batch in one shared storage (each column a view at a 64-byte
+aligned offset, copied there once; consecutive batches share a storage of a few MiB, and the
+main process keeps the last few mapped, so it maps each once for all its batches), and the batch
+pickles that storage by name, as torch's own ``file_system`` strategy does
+(``torch_shm_manager`` frees it if the processes die): no descriptor to fetch. This applies to our batches only; torch's global sharing strategy is left
+as the user set it. Text, bytes and variable-shape columns, and any value a user's transform
+put in the batch, pickle as torch pickles them.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch.multiprocessing import reductions
+from torch.utils.data import get_worker_info
+
+__all__ = ["Batch", "Slab", "in_one_storage"]
+
+#: Byte alignment of each column inside a batch's storage (a cache line; SIMD loads).
+ALIGN = 64
+
+#: Consecutive batches of a worker share one storage up to this size (or one batch, if larger):
+#: the main process maps it once for all of them (torch caches a mapping by name). A batch held
+#: keeps at most this much more memory alive.
+SLAB_BYTES = 4 << 20
+
+#: torch's internals for storages shared by name (its ``file_system`` strategy); without them
+#: (another torch) batches fall back to torch's default pickling, one segment per batch still.
+_BY_NAME = all(
+    hasattr(torch.UntypedStorage, a) for a in ("_new_using_filename_cpu", "_share_filename_cpu_", "_shared_incref")
+) and hasattr(reductions, "rebuild_storage_filename")
+
+
+#: Slabs the main process keeps mapped (by name), most recent last: a few per worker.
+_KEEP_MAPPED = 8
+_MAPPED: OrderedDict[bytes, torch.UntypedStorage] = OrderedDict()
+
+
+class Batch(dict[str, Any]):
+    """A batch as the iterable form yields it: a ``dict`` of columns. Its own type so that
+    ``default_collate`` can refuse to batch it again, and so that, in a worker, it pickles its
+    shared storage by name (see the module docs)."""
+
+    #: The shared storage of the fixed-shape columns (set in a worker), else None.
+    storage: Optional[torch.UntypedStorage] = None
+
+    def __copy__(self) -> "Batch":
+        """A shallow copy that keeps the storage (torch's ``default_convert`` and
+        ``pin_memory`` copy mappings)."""
+        clone = Batch(self)
+        clone.storage = self.storage
+        return clone
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "Batch":
+        """A deep copy: tensors of its own (``copy.deepcopy`` would otherwise go through
+        ``__reduce_ex__`` and, in a worker, map the same storage again)."""
+        return Batch({name: copy.deepcopy(value, memo) for name, value in self.items()})
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """In a ``DataLoader`` worker: the storage by name and each column that views it by
+        (dtype, offset, size, stride); other values as they are. Elsewhere: a plain ``dict``'s
+        items, pickled as torch pickles them."""
+        storage = self.storage
+        if storage is None or not _BY_NAME or get_worker_info() is None:
+            return (Batch, (dict(self),))
+        views: dict[str, tuple[torch.dtype, int, tuple[int, ...], tuple[int, ...]]] = {}
+        rest: dict[str, Any] = {}
+        base = storage.data_ptr()
+        for name, value in self.items():
+            if (
+                isinstance(value, torch.Tensor)
+                and not value.requires_grad
+                and value.untyped_storage().data_ptr() == base
+            ):
+                views[name] = (value.dtype, int(value.storage_offset()), tuple(value.size()), tuple(value.stride()))
+            else:
+                rest[name] = value
+        meta = storage._share_filename_cpu_()
+        # Kept alive in transit; the receiver's rebuild drops this reference (torch's protocol).
+        storage._shared_incref()  # type: ignore[no-untyped-call]
+        return (_rebuild, (meta, list(self), views, rest))
+
+
+def _rebuild(
+    meta: tuple[bytes, bytes, int],
+    names: list[str],
+    views: dict[str, tuple[torch.dtype, int, tuple[int, ...], tuple[int, ...]]],
+    rest: dict[str, Any],
+) -> Batch:
+    """The batch in the receiving process: the storage mapped by name, the columns as views."""
+    storage = reductions.rebuild_storage_filename(torch.UntypedStorage, *meta)  # type: ignore[no-untyped-call]
+    if storage.nbytes() == SLAB_BYTES:
+        # torch finds a mapping again only while it is alive: keep the last few slabs mapped, so
+        # that a slab's later batches do not map it again after its earlier ones were freed.
+        _MAPPED[meta[1]] = storage
+        _MAPPED.move_to_end(meta[1])
+        while len(_MAPPED) > _KEEP_MAPPED:
+            _MAPPED.popitem(last=False)
+    out = Batch()
+    for name in names:
+        if name in views:
+            dtype, offset, size, stride = views[name]
+            out[name] = torch.empty(0, dtype=dtype).set_(storage, offset, size, stride)
+        else:
+            out[name] = rest[name]
+    return out
+
+
+class Slab:
+    """Where a worker's next batches go: a shared storage of ``SLAB_BYTES`` filled from the
+    front, batch after batch (never written twice), and a new one when a batch does not fit."""
+
+    def __init__(self) -> None:
+        self.storage: Optional[torch.UntypedStorage] = None
+        self.used = 0
+
+    def take(self, nbytes: int) -> tuple[torch.UntypedStorage, int]:
+        """Room for ``nbytes`` (a multiple of ``ALIGN``): (storage, byte offset)."""
+        if self.storage is None or self.storage.nbytes() - self.used < nbytes:
+            size = max(SLAB_BYTES, nbytes)
+            if _BY_NAME:
+                self.storage = torch.UntypedStorage._new_using_filename_cpu(size)
+            else:
+                self.storage = torch.UntypedStorage(size).share_memory_()  # type: ignore[no-untyped-call]
+            self.used = 0
+        at = self.used
+        self.used += nbytes
+        return self.storage, at
+
+
+def in_one_storage(names: list[str], values: tuple[Any, ...], to_torch: Any, slab: Slab) -> Batch:
+    """A batch's columns in a worker: the fixed-shape numeric numpy arrays copied once into the
+    worker's current shared storage, each a view at an ``ALIGN``-byte offset; the others
+    through ``to_torch``.
+
+    Args:
+        names: the column names.
+        values: one converted column per name (numpy arrays, object arrays, lists of arrays).
+        to_torch: converts a column that is not fixed-shape numeric.
+        slab: the worker's storage for its batches.
+
+    Returns:
+        The batch, its storage set when it has fixed-shape columns.
+    """
+    fixed = [(n, v) for n, v in zip(names, values) if isinstance(v, np.ndarray) and v.dtype.kind != "O"]
+    offsets, end = [], 0
+    for _, v in fixed:
+        offsets.append(end)
+        end += -(-v.nbytes // ALIGN) * ALIGN
+    out = Batch()
+    flat = torch.empty(0, dtype=torch.uint8)
+    if end:
+        out.storage, at = slab.take(end)
+        flat.set_(out.storage, at, (end,), (1,))
+    placed = {}
+    for (n, v), o in zip(fixed, offsets):
+        part = flat[o : o + v.nbytes]
+        # Copied by numpy, byte for byte: no tensor of the (possibly read-only) source is made.
+        part.numpy()[:] = np.ascontiguousarray(v).reshape(-1).view(np.uint8)
+        placed[n] = part.view(torch.from_numpy(np.empty(0, dtype=v.dtype)).dtype).view(v.shape)
+    for n, v in zip(names, values):
+        out[n] = placed[n] if n in placed else to_torch(v)
+    return out

@@ -1,0 +1,128 @@
+"""``schema=`` where a writer starts: a variable-shape column declared up front can start with
+``write_row`` or a first batch whose rows share one shape; frames (pyarrow, Hugging Face) bring
+their own schema; without one, a later batch of another shape names the column and says to pass
+``schema=``. Expected values are the numpy arrays the rows were made from, or pyarrow's and
+Hugging Face's own reading of their data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lepton_ai import Dataset, InvalidArgumentError, LeptonAI, SchemaError, write_dataset
+
+
+def _platform(tmp_path: Path) -> LeptonAI:
+    return LeptonAI(str(tmp_path / "reg"), encrypt=False, progress=False)
+
+
+def _assert_rows(got: object, want: list[np.ndarray]) -> None:
+    rows = list(got)  # type: ignore[call-overload]
+    assert len(rows) == len(want)
+    for g, w in zip(rows, want):
+        assert g.dtype == w.dtype
+        np.testing.assert_array_equal(g, w)
+
+
+def test_write_row_starts_a_declared_variable_shape_column(tmp_path: Path) -> None:
+    # The first two rows share a length: without the schema the column would be fixed (3,).
+    tokens = [np.arange(3, dtype=np.int32), np.arange(3, 6, dtype=np.int32), np.arange(7, dtype=np.int32)]
+    p = _platform(tmp_path)
+    with p.dataset_writer("tok", "train", schema={"ids": ("int32", (None,)), "label": "int64"}) as w:
+        for i, t in enumerate(tokens):
+            w.write_row({"ids": t, "label": i})
+    ds = p.load_dataset("tok", "train")
+    assert ds.schema == {"ids": ("int32", (None,)), "label": ("int64", ())}
+    got = ds.to_numpy()
+    _assert_rows(got["ids"], tokens)
+    np.testing.assert_array_equal(got["label"], np.arange(3))
+
+
+def test_a_first_batch_of_one_shape_then_others(tmp_path: Path) -> None:
+    first = [np.ones((2, 2), np.float32), np.zeros((2, 2), np.float32)]
+    later = [np.full((3, 1), 7, np.float32)]
+    p = _platform(tmp_path)
+    with p.dataset_writer("img", "train", schema={"img": ("float32", (None, None))}) as w:
+        w.write({"img": np.stack(first)})  # one (2, 2, 2) array: rows of one shape
+        w.write({"img": later})
+    _assert_rows(p.load_dataset("img", "train").to_numpy()["img"], first + later)
+
+
+def test_without_a_schema_a_later_shape_names_the_column_and_schema(tmp_path: Path) -> None:
+    p = _platform(tmp_path)
+    with pytest.raises(SchemaError) as e:
+        with p.dataset_writer("d", "train") as w:
+            w.write({"ids": [np.arange(3), np.arange(3)]})
+            w.write({"ids": [np.arange(3), np.arange(5)]})
+    assert str(e.value) == (
+        "schema error: column `ids` holds fixed-shape int64 rows, got variable-shape int64 rows; if "
+        "the rows of `ids` vary in shape, declare it variable-shape where the writer starts (earlier "
+        'rows fixed its shape otherwise): schema={"ids": ("int64", (None,))} in Python, '
+        "WriteOptions::schema with Column::variable_shape in Rust"
+    )
+    assert p.list_datasets() == []  # aborted: nothing visible
+    with pytest.raises(SchemaError, match=r"`x` has rows of shape \[3\], got \[4\].*schema=\{\"x\""):
+        with p.dataset_writer("d", "train") as w:
+            w.write({"x": np.zeros((2, 3), np.float32)})
+            w.write({"x": np.zeros((2, 4), np.float32)})
+
+
+def test_write_dataset_and_push_dataset_take_a_schema(tmp_path: Path) -> None:
+    rows = [np.arange(4, dtype=np.int64), np.arange(4, 8, dtype=np.int64)]  # equal lengths
+    ds = write_dataset(str(tmp_path / "w"), {"ids": rows}, schema={"ids": ("int64", (None,))})
+    assert ds.schema == {"ids": ("int64", (None,))}
+    _assert_rows(ds.to_numpy()["ids"], rows)
+    p = _platform(tmp_path)
+    p.push_dataset("d", "train", [{"ids": rows}], schema={"ids": ("int64", (None,))})
+    _assert_rows(p.load_dataset("d", "train").to_numpy()["ids"], rows)
+    # Copying a Dataset keeps its declared schema, even when every row has one shape.
+    copy = write_dataset(str(tmp_path / "copy"), ds)
+    assert copy.schema == ds.schema
+
+
+def test_a_pyarrow_schema_and_a_table_own_schema(tmp_path: Path) -> None:
+    import pyarrow as pa
+    table = pa.table(
+        {
+            "ids": pa.array([[1, 2], [3, 4], [5, 6]], pa.list_(pa.int16())),  # equal lengths
+            "xy": pa.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], pa.list_(pa.float32(), 2)),
+            "text": ["a", "b", "c"],
+        }
+    )
+    p = _platform(tmp_path)
+    p.push_dataset("t", "train", table)  # the table's own schema: list<> varies, fixed_size_list not
+    ds = p.load_dataset("t", "train")
+    assert ds.schema == {"ids": ("int16", (None,)), "xy": ("float32", (2,)), "text": ("string", ())}
+    assert ds.to_arrow().column("ids").to_pylist() == table.column("ids").to_pylist()
+    assert ds.to_arrow().column("xy").to_pylist() == table.column("xy").to_pylist()
+    # A pyarrow.Schema given for numpy batches.
+    p.push_dataset("s", "train", {"ids": np.ones((2, 3), np.int16)}, schema=pa.schema([("ids", pa.list_(pa.int16()))]))
+    assert p.load_dataset("s", "train").schema == {"ids": ("int16", (None,))}
+
+
+def test_hugging_face_features_declare_sequences_variable(tmp_path: Path) -> None:
+    import datasets
+    hf = datasets.Dataset.from_dict({"ids": [[1, 2], [3, 4]], "label": [0, 1]})  # equal lengths
+    p = _platform(tmp_path)
+    p.push_dataset("hf", "train", hf)
+    ds = p.load_dataset("hf", "train")
+    assert ds.schema == {"ids": ("int64", (None,)), "label": ("int64", ())}
+    assert [r.tolist() for r in ds.to_numpy()["ids"]] == hf["ids"]
+
+
+def test_bad_schemas_are_typed_errors_naming_the_column(tmp_path: Path) -> None:
+    p = _platform(tmp_path)
+    with pytest.raises(SchemaError, match=r"schema column `pts`: the shape \(None, 3\) mixes fixed and varying"):
+        p.dataset_writer("d", "train", schema={"pts": ("float32", (None, 3))})
+    with pytest.raises(SchemaError, match="schema column `z`: unsupported dtype `complex64`"):
+        write_dataset(str(tmp_path / "w"), {"z": np.zeros(2)}, schema={"z": "complex64"})
+    with pytest.raises(InvalidArgumentError, match="schema column 'x': expected a dtype or"):
+        p.dataset_writer("d", "train", schema={"x": ("int64", "3")})
+    with pytest.raises(InvalidArgumentError, match="schema must be a mapping"):
+        p.dataset_writer("d", "train", schema=[("x", "int64")])
+    # Data that disagrees with a declared schema names the column.
+    with pytest.raises(SchemaError, match="column `y` is int64, got float64"):
+        p.push_dataset("d", "train", {"y": np.zeros(3)}, schema={"y": "int64"})
+    assert isinstance(write_dataset(str(tmp_path / "ok"), {"y": np.arange(2)}, schema={"y": np.int64}), Dataset)

@@ -1,0 +1,222 @@
+"""The hand-off of batches from ``DataLoader`` workers: each batch's fixed-shape columns in one
+shared-memory storage (one segment per batch, views at 64-byte aligned offsets), the rest as in
+the main process. Values are checked against the numpy arrays the dataset was written from
+(each row carries its index in ``label``) and against ``iter_batches``' batches."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from lepton_ai import Dataset, write_dataset
+
+ROWS = 500
+
+
+def _source() -> dict[str, Any]:
+    rng = np.random.default_rng(11)
+    return {
+        "label": np.arange(ROWS, dtype=np.int64),
+        "x": rng.standard_normal((ROWS, 3, 5)).astype(np.float32),
+        # Odd row sizes (3 and 1 bytes): the next column's offset must still be aligned.
+        "u": rng.integers(0, 255, (ROWS, 3), dtype=np.uint8),
+        "flag": rng.integers(0, 2, ROWS).astype(bool),
+        "h": rng.standard_normal((ROWS, 2)).astype(np.float16),
+        "name": [f"row {i}" for i in range(ROWS)],
+        "tokens": [np.arange(i % 9 + 1, dtype=np.int32) * i for i in range(ROWS)],
+    }
+
+
+FIXED = ["label", "x", "u", "flag", "h"]
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    return write_dataset(str(tmp_path_factory.mktemp("handoff") / "d"), _source(), chunk_bytes=2048)
+
+
+def _check_values(batch: dict[str, Any]) -> None:
+    src = _source()
+    labels = batch["label"].numpy()
+    for name in FIXED:
+        np.testing.assert_array_equal(batch[name].numpy(), src[name][labels])
+        assert batch[name].dtype == torch.from_numpy(src[name][:1]).dtype
+    assert batch["name"] == [src["name"][i] for i in labels]
+    for got, i in zip(batch["tokens"], labels):
+        np.testing.assert_array_equal(got.numpy(), src["tokens"][i])
+
+
+def _batches_of(ds: Dataset, **options: Any) -> list[tuple[int, ...]]:
+    """``iter_batches``' batches (as label tuples), sorted: workers deal out whole batches."""
+    return sorted(tuple(b[0].tolist()) for b in ds.iter_batches(**options))
+
+
+def _sorted_batches(batches: list[dict[str, Any]]) -> list[tuple[int, ...]]:
+    return sorted(tuple(b["label"].tolist()) for b in batches)
+
+
+def _sorted_rows(batches: list[dict[str, Any]]) -> list[int]:
+    return sorted(sum((b["label"].tolist() for b in batches), []))
+
+
+def test_worker_batches_equal_iter_batches_in_one_aligned_shared_storage(ds: Dataset) -> None:
+    it = ds.to_iterable_dataset(batch_size=64)
+    batches = list(DataLoader(it, batch_size=None, num_workers=2))
+    assert _sorted_batches(batches) == _batches_of(ds, batch_size=64)
+    shuffled = list(DataLoader(ds.to_iterable_dataset(batch_size=64, shuffle=True, seed=4), batch_size=None, num_workers=2))
+    assert _sorted_rows(shuffled) == list(range(ROWS))
+    for b in batches + shuffled:
+        _check_values(b)
+        storages = {b[n].untyped_storage().data_ptr() for n in FIXED}
+        assert len(storages) == 1, "the fixed columns of a batch share one storage"
+        assert all(b[n].is_shared() for n in FIXED)
+        assert all(b[n].data_ptr() % 64 == 0 for n in FIXED)
+        assert all(b[n].is_contiguous() for n in FIXED)
+
+
+def test_columns_and_batches_are_independent(ds: Dataset) -> None:
+    batches = list(DataLoader(ds.to_iterable_dataset(batch_size=50), batch_size=None, num_workers=2))
+    # Batches 0 and 2 come from worker 0, one after the other: the same slab of shared memory.
+    first, second = batches[0], batches[2]
+    assert first["x"].untyped_storage().data_ptr() == second["x"].untyped_storage().data_ptr()
+    before = {n: first[n].clone() for n in FIXED}
+    others = {n: second[n].clone() for n in FIXED}
+    first["x"].fill_(7.0)
+    first["u"].fill_(255)
+    first["h"].fill_(-1.0)
+    for n in ("label", "flag"):
+        assert torch.equal(first[n], before[n]), n
+    assert torch.equal(first["u"], torch.full_like(before["u"], 255))
+    assert bool((first["x"] == 7.0).all())
+    for n in FIXED:
+        assert torch.equal(second[n], others[n]), n
+
+
+@pytest.mark.parametrize("slab", [256, 1 << 20])
+def test_batches_larger_or_smaller_than_a_slab(ds: Dataset, slab: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lepton_ai import _handoff
+
+    # Forked workers see the patched size: 256 bytes holds no batch (each gets a storage of its
+    # own size), 1 MiB holds all of a worker's batches.
+    monkeypatch.setattr(_handoff, "SLAB_BYTES", slab)
+    batches = list(DataLoader(ds.to_iterable_dataset(batch_size=30, shuffle=True, seed=8), batch_size=None, num_workers=2))
+    assert _sorted_rows(batches) == list(range(ROWS))
+    for b in batches:
+        _check_values(b)
+    storages = {b["x"].untyped_storage().data_ptr() for b in batches}
+    assert len(storages) == (len(batches) if slab == 256 else 2)
+
+
+def test_main_process_tensors_share_the_decoded_buffers(ds: Dataset) -> None:
+    batches = list(DataLoader(ds.to_iterable_dataset(batch_size=100), batch_size=None))
+    for b in batches:
+        _check_values(b)
+    b = batches[0]
+    # Zero-copy: each column has a storage of its own, exactly its size (no shared segment).
+    assert len({b[n].untyped_storage().data_ptr() for n in FIXED}) == len(FIXED)
+    assert not b["x"].is_shared()
+
+
+def test_persistent_workers_over_two_epochs(ds: Dataset) -> None:
+    it = ds.to_iterable_dataset(batch_size=40)
+    loader = DataLoader(it, batch_size=None, num_workers=2, persistent_workers=True)
+    for _ in (0, 1):
+        batches = list(loader)
+        for b in batches:
+            _check_values(b)
+        assert _sorted_batches(batches) == _batches_of(ds, batch_size=40)
+
+
+def test_spawned_workers(ds: Dataset) -> None:
+    it = ds.to_iterable_dataset(batch_size=128)
+    loader = DataLoader(it, batch_size=None, num_workers=2, multiprocessing_context="spawn")
+    batches = list(loader)
+    for b in batches:
+        _check_values(b)
+        assert len({b[n].untyped_storage().data_ptr() for n in FIXED}) == 1
+    assert _sorted_batches(batches) == _batches_of(ds, batch_size=128)
+
+
+def test_stateful_dataloader_resumes_with_shared_storage_batches(ds: Dataset, tmp_path: Path) -> None:
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    def loader() -> StatefulDataLoader:
+        it = ds.to_iterable_dataset(batch_size=32, shuffle=True, seed=1)
+        it.set_epoch(1)
+        return StatefulDataLoader(it, batch_size=None, num_workers=2, persistent_workers=True)
+
+    full = [b["label"].tolist() for b in loader()]
+    first = loader()
+    head = []
+    for i, b in enumerate(first):
+        head.append(b["label"].tolist())
+        if i == 4:
+            break
+    state = first.state_dict()
+    del first
+    resumed = loader()
+    resumed.load_state_dict(state)
+    rest = []
+    for b in resumed:
+        _check_values(b)
+        rest.append(b["label"].tolist())
+    assert head + rest == full
+
+
+class _Transformed(torch.utils.data.IterableDataset[dict[str, Any]]):
+    """A user's per-batch transform in the workers: a deep copy changed, a column replaced, one
+    added, and (every other batch) the batch rebuilt as a plain dict."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __iter__(self) -> Any:
+        for i, b in enumerate(self.inner):
+            deep = copy.deepcopy(b)
+            deep["label"].fill_(-1)
+            assert bool((b["label"] >= 0).all()), "a deep copy shares no memory with the batch"
+            b["x"] = b["x"] * 2
+            b["u_sum"] = b["u"].sum(dim=1)
+            yield dict(b) if i % 2 else b
+
+
+def test_user_transforms_in_workers_cross_intact(ds: Dataset) -> None:
+    loader = DataLoader(_Transformed(ds.to_iterable_dataset(batch_size=64)), batch_size=None, num_workers=2)
+    src = _source()
+    batches = list(loader)
+    assert _sorted_rows(batches) == list(range(ROWS))
+    for b in batches:
+        labels = b["label"].numpy()
+        np.testing.assert_array_equal(b["x"].numpy(), src["x"][labels] * 2)
+        np.testing.assert_array_equal(b["u_sum"].numpy(), src["u"][labels].sum(axis=1))
+        np.testing.assert_array_equal(b["h"].numpy(), src["h"][labels])
+        assert list(b) == ["label", "x", "u", "flag", "h", "name", "tokens", "u_sum"]
+
+
+def test_a_batch_pickles_outside_a_worker(ds: Dataset) -> None:
+    import pickle
+
+    batch = next(iter(DataLoader(ds.to_iterable_dataset(batch_size=10), batch_size=None, num_workers=1)))
+    again = pickle.loads(pickle.dumps(batch))
+    _check_values(again)
+    assert again.keys() == batch.keys()
+
+
+def test_without_torchs_by_name_internals_batches_fall_back_to_its_pickling(
+    ds: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lepton_ai import _handoff
+
+    # Another torch without the file_system internals: still one storage, pickled by torch.
+    monkeypatch.setattr(_handoff, "_BY_NAME", False)
+    batches = list(DataLoader(ds.to_iterable_dataset(batch_size=64), batch_size=None, num_workers=2))
+    assert _sorted_batches(batches) == _batches_of(ds, batch_size=64)
+    for b in batches:
+        _check_values(b)
+        assert len({b[n].untyped_storage().data_ptr() for n in FIXED}) == 1
