@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
+import types
 
 import pytest
 
@@ -92,6 +93,9 @@ def _documented(obj: object) -> list[tuple[str, object, str]]:
             target = getattr(value, "__func__", value)
             if isinstance(value, property) or not callable(target):
                 continue
+            if isinstance(target, types.WrapperDescriptorType):
+                continue  # a native class's slot (`__getitem__`): CPython fixes its docstring
+
             doc = inspect.getdoc(target) or ""
             if attr == "__init__":
                 if dataclasses.is_dataclass(obj):

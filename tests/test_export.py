@@ -186,6 +186,13 @@ def test_onnx_proto_path_bytes_and_model_round_trip(platform: LeptonAI, tmp_path
     assert platform.push_model("again", exported).provenance == exported.provenance
 
 
+def test_a_misspelled_export_keyword_is_refused_by_name(platform: LeptonAI) -> None:
+    # push_model's **export are export_model's keywords, checked against its signature
+    with pytest.raises(TypeError, match="chek"):
+        platform.push_model("typo", add_mul(), chek=False)
+    assert platform.list_models() == []
+
+
 def test_lepton_info_shows_provenance(capsys, tmp_path) -> None:
     reg = str(tmp_path / "reg")
     LeptonAI(reg, encrypt=False).push_model("net", Net(), example_inputs=_x(4))

@@ -72,7 +72,8 @@ def test_scikit_learn_classifier_with_default_zipmap_export() -> None:
     np.testing.assert_array_equal(labels, clf.predict(x[:5]))
 
 
-def test_sequence_input_of_arrays_of_different_lengths() -> None:
+def _concat_sequence() -> bytes:
+    """A model joining a sequence input ``parts`` of float vectors into one vector ``joined``."""
     graph = helper.make_graph(
         [helper.make_node("ConcatFromSequence", ["parts"], ["joined"], axis=0)],
         "concat",
@@ -80,7 +81,11 @@ def test_sequence_input_of_arrays_of_different_lengths() -> None:
             helper.make_tensor_type_proto(TensorProto.FLOAT, ["n"])))],
         [helper.make_tensor_value_info("joined", TensorProto.FLOAT, ["m"])],
     )
-    onx = _bytes(graph)
+    return _bytes(graph)
+
+
+def test_sequence_input_of_arrays_of_different_lengths() -> None:
+    onx = _concat_sequence()
     parts = [np.arange(3, dtype=np.float32), np.arange(5, dtype=np.float32) + 10]
     want = _ort(onx).run(None, {"parts": parts})
     model = lepton_ai.load_model(onx)
@@ -232,14 +237,7 @@ def test_torch_values_inside_sequences_come_back_as_torch() -> None:
     assert isinstance(got, list) and all(isinstance(t, torch.Tensor) for t in got)
     assert_same([t.numpy() for t in got], want)
 
-    concat = helper.make_graph(
-        [helper.make_node("ConcatFromSequence", ["parts"], ["joined"], axis=0)],
-        "concat",
-        [helper.make_value_info("parts", helper.make_sequence_type_proto(
-            helper.make_tensor_type_proto(TensorProto.FLOAT, ["n"])))],
-        [helper.make_tensor_value_info("joined", TensorProto.FLOAT, ["m"])],
-    )
-    onx = _bytes(concat)
+    onx = _concat_sequence()
     parts = [np.arange(2, dtype=np.float32), np.arange(4, dtype=np.float32)]
     [want] = _ort(onx).run(None, {"parts": parts})
     joined = lepton_ai.load_model(onx)([torch.from_numpy(p) for p in parts])

@@ -134,6 +134,7 @@ def test_top_level_all_lists_every_error() -> None:
     import lepton_ai
     import lepton_ai.errors
 
-    assert set(lepton_ai.errors.__all__) <= set(lepton_ai.__all__)
+    classes = {n for n, v in vars(lepton_ai.errors).items() if isinstance(v, type)}
+    assert classes <= set(lepton_ai.__all__)
     for name in lepton_ai.__all__:
         assert hasattr(lepton_ai, name), name

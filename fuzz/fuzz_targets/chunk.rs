@@ -12,9 +12,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let rows = data[0] as usize % 17;
     let schema = Schema::new(vec![
-        Column::new("a", DType::Float32, [data[1] as u64 % 3 + 1]),
+        Column::new("a", DType::F32, [data[1] as u64 % 3 + 1]),
         Column::new("s", DType::String, []),
-        Column::new("b", DType::Int16, []),
+        Column::new("b", DType::I16, []),
     ])
     .unwrap();
     for filter in [Filter::None, Filter::Shuffle] {

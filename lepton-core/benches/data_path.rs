@@ -93,7 +93,7 @@ fn lepton_write(cfg: &Config, key: &Key, raw: &[u8]) -> (f64, Arc<dyn ObjectStor
     w.write_columns(&[(
         "x",
         ColumnData::Fixed {
-            dtype: DType::Float32,
+            dtype: DType::F32,
             row_shape: vec![COLS as u64],
             rows: raw.len() / (COLS * 4),
             data: Cow::Borrowed(raw),

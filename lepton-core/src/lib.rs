@@ -30,6 +30,7 @@
 
 pub mod crypto;
 pub mod dataset;
+pub mod dtype;
 pub mod error;
 pub mod model;
 mod per_process;

@@ -12,6 +12,7 @@ mod logging;
 mod model;
 mod model_info;
 mod platform;
+mod tensor_info;
 mod tune;
 
 #[pymodule(gil_used = false)]
@@ -22,6 +23,7 @@ fn _lepton(m: &Bound<'_, PyModule>) -> PyResult<()> {
     dataset::register(m)?;
     platform::register(m)?;
     model_info::register(m)?;
+    tensor_info::register(m)?;
     errors::register(m)?;
     tune::register(m)?;
     Ok(())

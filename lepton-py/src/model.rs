@@ -6,17 +6,18 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use lepton_core::model::{
-    runtime, DType, Dim, ExecutionProvider, Input, InputKey, IoInfo, IoKind, Model, ModelOptions,
-    OutputData, Tensor, TensorData, TensorView, Value,
+    runtime, DType, ExecutionProvider, Input, InputKey, IoKind, Model, ModelOptions, OutputData,
+    Tensor, TensorData, TensorInfo, TensorView, Value,
 };
 use lepton_core::Error;
 use numpy::npyffi::_PyArray_GET_ITEM_DATA;
 use numpy::{PyArray, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use crate::errors::IntoPyResult;
 use crate::platform::{Callback, PyPlatform};
+use crate::tensor_info::PyTensorInfo;
 
 /// A loaded model; `lepton_ai.Model` subclasses it (so that calling a model with numpy arrays goes
 /// straight to Rust, without a Python frame in between).
@@ -25,31 +26,8 @@ pub struct PyModel {
     model: Model,
 }
 
-type IoTuple = (String, Option<&'static str>, String, Vec<Py<PyAny>>);
-
-fn io_tuples(py: Python<'_>, infos: &[IoInfo]) -> PyResult<Vec<IoTuple>> {
-    infos
-        .iter()
-        .map(|i| {
-            let shape = i
-                .shape()
-                .iter()
-                .map(|d| match d {
-                    Dim::Fixed(n) => Ok(n.into_pyobject(py)?.into_any().unbind()),
-                    Dim::Symbolic(s) => Ok(PyString::new(py, s).into_any().unbind()),
-                    Dim::Unknown => Ok(py.None()),
-                })
-                .collect::<PyResult<_>>()?;
-            // Python reads `dtype is None` as "not a tensor" (a sequence, a map...).
-            let dtype = (i.kind() == IoKind::Tensor).then(|| i.dtype()).flatten();
-            Ok((
-                i.name().to_string(),
-                dtype.map(DType::name),
-                i.onnx_type().to_string(),
-                shape,
-            ))
-        })
-        .collect()
+fn infos(py: Python<'_>, infos: &[TensorInfo]) -> PyResult<Vec<PyTensorInfo>> {
+    infos.iter().map(|i| PyTensorInfo::new(py, i)).collect()
 }
 
 /// An input converted for a run: a borrowed numpy buffer, or owned strings.
@@ -79,15 +57,15 @@ pub(crate) enum Held<'py> {
 fn hold_input<'py>(
     py: Python<'py>,
     obj: &Bound<'py, PyAny>,
-    info: Option<&IoInfo>,
+    info: Option<&TensorInfo>,
     label: impl Fn() -> String,
 ) -> PyResult<Held<'py>> {
     if obj.is_none() {
         return Ok(Held::Nothing);
     }
-    match info.map(IoInfo::kind) {
+    match info.map(TensorInfo::kind) {
         Some(IoKind::Sequence) if obj.cast::<PyList>().is_ok() || obj.cast::<PyTuple>().is_ok() => {
-            let dtype = info.and_then(IoInfo::dtype);
+            let dtype = info.and_then(TensorInfo::dtype);
             let items = obj
                 .try_iter()?
                 .enumerate()
@@ -108,7 +86,7 @@ fn hold_input<'py>(
         Some(IoKind::Map) if obj.cast::<PyDict>().is_ok() => {
             let dict = obj.cast::<PyDict>()?;
             let keys = hold(py, dict.keys().as_any(), || format!("{} keys", label()))?;
-            let values = match info.and_then(IoInfo::dtype) {
+            let values = match info.and_then(TensorInfo::dtype) {
                 Some(d) if d != DType::String => {
                     as_array_of(py, dict.values().as_any(), d, || {
                         format!("{} values", label())
@@ -224,7 +202,7 @@ pub(crate) fn hold<'py>(
             .call_method1("ascontiguousarray", (&array, dtype.name()))?
             .cast_into::<PyUntypedArray>()?
     };
-    let len = shape.iter().product::<i64>() as usize * dtype.size().unwrap_or(1);
+    let len = shape.iter().product::<i64>() as usize * dtype.itemsize().unwrap_or(1);
     // SAFETY: `array` is a live numpy array (held in `Held::Array` for as long as the pointer is
     // used); reading its fields is what numpy's own PyArray_DATA macro does.
     let ptr = unsafe { (*_PyArray_GET_ITEM_DATA(array.as_array_ptr())).data as *const u8 };
@@ -499,16 +477,16 @@ impl PyModel {
         Ok(PyModel { model })
     }
 
-    /// `[(name, dtype or None, onnx_type, shape)]`; shape items are int, str (symbolic) or None.
+    /// The inputs, in order.
     #[getter]
-    fn input_specs(&self, py: Python<'_>) -> PyResult<Vec<IoTuple>> {
-        io_tuples(py, self.model.inputs())
+    fn input_infos(&self, py: Python<'_>) -> PyResult<Vec<PyTensorInfo>> {
+        infos(py, self.model.inputs())
     }
 
-    /// Same as `input_specs`, for the outputs.
+    /// The outputs, in order.
     #[getter]
-    fn output_specs(&self, py: Python<'_>) -> PyResult<Vec<IoTuple>> {
-        io_tuples(py, self.model.outputs())
+    fn output_infos(&self, py: Python<'_>) -> PyResult<Vec<PyTensorInfo>> {
+        infos(py, self.model.outputs())
     }
 
     /// Active execution providers, e.g. `["cpu"]`.

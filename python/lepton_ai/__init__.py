@@ -9,30 +9,7 @@
 from __future__ import annotations
 
 from ._lepton import __version__
-from .errors import (
-    AlreadyExistsError,
-    ExportError,
-    IndexOutOfRangeError,
-    IntegrityError,
-    InvalidArgumentError,
-    InvalidInputError,
-    InvalidModelError,
-    KeyRequiredError,
-    LeptonError,
-    MissingExtraError,
-    NotFoundError,
-    OnnxRuntimeError,
-    PermissionDeniedError,
-    ProviderUnavailableError,
-    ReadOnlyError,
-    RollbackError,
-    RuntimeNotFoundError,
-    SchemaError,
-    StorageError,
-    UnreachableError,
-    UnsupportedVersionError,
-    WrongKeyError,
-)
+from .errors import *  # noqa: F403 (the exception classes; __all__ below names them)
 from ._model import Model, TensorInfo, load_model
 from ._dataset import Dataset, Key, write_dataset
 from ._writer import DatasetWriter
@@ -59,7 +36,7 @@ __all__ = [
     "Profile",
     "TuneReport",
     "machine_fingerprint",
-    # errors (lepton_ai.errors.__all__; tests/test_typing.py checks the two lists agree)
+    # the exception classes of lepton_ai.errors (tests/test_errors.py checks that all are here)
     "LeptonError",
     "RuntimeNotFoundError",
     "ProviderUnavailableError",

@@ -356,27 +356,28 @@ def _onnx_opset(onnx_bytes: bytes) -> int | None:
 
 
 def model_onnx_and_provenance(
-    model: Any,
-    example_inputs: Any = None,
-    *,
-    key: Any = None,
-    input_names: Sequence[str] | None = None,
-    output_names: Sequence[str] | None = None,
-    dynamic_batch: bool = True,
-    opset: int | None = None,
-    zipmap: bool = False,
-    check: bool = True,
-    rtol: float | None = None,
-    atol: float | None = None,
+    model: Any, example_inputs: Any = None, *, key: Any = None, **export: Any
 ) -> tuple[bytes, dict[str, Any]]:
-    """The ONNX bytes of any accepted model, and its provenance (see :func:`export_model`)."""
+    """The ONNX bytes of any accepted model, and its provenance (see :func:`export_model`).
+
+    ``export`` holds :func:`export_model`'s keywords (``check``, ``rtol``, ``input_names``...);
+    those left out take its defaults: its signature is the one list of them. ``key`` decrypts
+    an encrypted model file.
+    """
+    bound = inspect.signature(export_model).bind(model, example_inputs, **export)
+    if bound.arguments.get("load_kwargs"):
+        unknown = ", ".join(sorted(bound.arguments["load_kwargs"]))
+        raise TypeError(f"unexpected keyword argument(s) for the export: {unknown}")
+    bound.apply_defaults()
+    o = bound.arguments
+    input_names, output_names, opset = o["input_names"], o["output_names"], o["opset"]
     if isinstance(model, Model):
         prov = dict(getattr(model, "provenance", None) or {})
         return model.to_bytes(), prov or {"framework": "onnx", "exporter": None}
     expected: dict[str, Any] | None = None
     if _is_torch_module(model):
         onnx_bytes, prov, expected, inputs = _export_torch(
-            model, example_inputs, input_names, output_names, dynamic_batch, opset
+            model, example_inputs, input_names, output_names, o["dynamic_batch"], opset
         )
     elif _is_onnx_proto(model):
         onnx_bytes = model.SerializeToString()
@@ -388,7 +389,7 @@ def model_onnx_and_provenance(
         prov = {"framework": "onnx", "exporter": None}
     elif _is_sklearn(model):
         onnx_bytes, prov, expected, inputs = _export_sklearn(
-            model, example_inputs, input_names, zipmap, opset
+            model, example_inputs, input_names, o["zipmap"], opset
         )
     else:
         raise InvalidArgumentError(
@@ -396,14 +397,14 @@ def model_onnx_and_provenance(
             "a scikit-learn estimator or Pipeline, or an onnx.ModelProto; got "
             f"{type(model).__name__}"
         )
-    if expected is not None and check:
+    if expected is not None and o["check"]:
         exported = load_model(onnx_bytes)
         actual = exported.run_dict(*inputs)
         prov["parity"] = parity(
             expected,
             actual,
-            FLOAT32_RTOL if rtol is None else rtol,
-            FLOAT32_ATOL if atol is None else atol,
+            FLOAT32_RTOL if o["rtol"] is None else o["rtol"],
+            FLOAT32_ATOL if o["atol"] is None else o["atol"],
         )
         prov["parity_rows"] = int(inputs[0].shape[0]) if inputs and inputs[0].ndim else 1
     return onnx_bytes, prov

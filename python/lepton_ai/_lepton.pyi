@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Optional, Sequence, SupportsIndex, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,7 @@ __all__ = [
     "ColumnInfo",
     "DatasetInfo",
     "ModelInfo",
+    "TensorInfo",
     "is_sealed_model_file",
     "is_sealed_model_path",
     "open_model_file",
@@ -48,7 +49,45 @@ _PathArg = str | os.PathLike[str]
 
 # ----- models (lepton-py/src/model.rs) ---------------------------------------------------------
 
-_IoTuple = tuple[str, "str | None", str, list["int | str | None"]]
+@final
+class TensorInfo:
+    """A model input or output.
+
+    ``dtype`` is a numpy dtype name (``"float32"``, ``"int64"``, ``"bool"``, ``"string"``...) or
+    None for anything that is not a tensor: a sequence (pass a list of arrays; it comes back as a
+    list), a map (a dict), or a type lepton cannot exchange; ``onnx_type`` says which
+    (``Sequence<Tensor<f32>(dyn)>``, ``Map<String, f32>``...). ``shape`` items are ints (fixed),
+    strs (named free dimensions such as ``"batch"``) or None (unnamed free). It unpacks and
+    indexes as the tuple ``(name, dtype, shape, onnx_type)`` and equals that tuple.
+    """
+
+    _fields: ClassVar[tuple[str, str, str, str]]
+    __match_args__: ClassVar[tuple[str, str, str, str]]
+    def __new__(
+        cls, name: str, dtype: str | None, shape: Sequence[int | str | None], onnx_type: str
+    ) -> Self: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def dtype(self) -> str | None: ...
+    @property
+    def shape(self) -> tuple[int | str | None, ...]: ...
+    @property
+    def onnx_type(self) -> str: ...
+    def __len__(self) -> int: ...
+    @overload
+    def __getitem__(self, key: SupportsIndex, /) -> Any: ...
+    @overload
+    def __getitem__(self, key: slice, /) -> tuple[Any, ...]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+    def __lt__(self, value: object, /) -> bool: ...
+    def __le__(self, value: object, /) -> bool: ...
+    def __gt__(self, value: object, /) -> bool: ...
+    def __ge__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[type[TensorInfo], tuple[str, str | None, tuple[int | str | None, ...], str]]: ...
 
 @disjoint_base
 class NativeModel:
@@ -75,11 +114,11 @@ class NativeModel:
         loaded by the registry (an object set's weights as external initializers; ``progress``
         follows the download)."""
     @property
-    def input_specs(self) -> list[_IoTuple]:
-        """``[(name, dtype or None, onnx_type, shape)]``."""
+    def input_infos(self) -> list[TensorInfo]:
+        """The inputs, in order."""
     @property
-    def output_specs(self) -> list[_IoTuple]:
-        """``[(name, dtype or None, onnx_type, shape)]``."""
+    def output_infos(self) -> list[TensorInfo]:
+        """The outputs, in order."""
     @property
     def active_providers(self) -> list[str]:
         """Active execution providers, e.g. ``["cpu"]``."""

@@ -10,13 +10,15 @@
 
 from __future__ import annotations
 
+import inspect
 import os
-from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Sequence, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from . import _lepton
+from ._lepton import TensorInfo
 from ._model_file import is_encrypted_model_file, read_model_file, save_model_file
 from ._runtime import find_onnxruntime_library
 from .errors import InvalidArgumentError, InvalidInputError
@@ -27,30 +29,6 @@ if TYPE_CHECKING:  # pragma: no cover
 PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["Model", "TensorInfo", "load_model"]
-
-
-class TensorInfo(NamedTuple):
-    """A model input or output.
-
-    ``dtype`` is a numpy dtype name (``"float32"``, ``"int64"``, ``"bool"``, ``"str"``...) or None
-    for anything that is not a tensor: a sequence (pass a list of arrays; it comes back as a
-    list), a map (a dict), or a type lepton cannot exchange; ``onnx_type`` says which
-    (``Sequence<Tensor<f32>(dyn)>``, ``Map<String, f32>``...). ``shape`` items are
-    ints (fixed), strs (named free dimensions such as ``"batch"``) or None (unnamed free).
-    """
-
-    name: str
-    dtype: str | None
-    shape: tuple[int | str | None, ...]
-    onnx_type: str
-
-    def __str__(self) -> str:
-        dims = ", ".join("?" if d is None else str(d) for d in self.shape)
-        return f"{self.name}: {self.dtype or self.onnx_type}[{dims}]"
-
-
-def _infos(raw: list[tuple[str, str | None, str, list[Any]]]) -> list[TensorInfo]:
-    return [TensorInfo(name, dtype, tuple(shape), onnx_type) for name, dtype, onnx_type, shape in raw]
 
 
 def _is_torch(x: object) -> bool:
@@ -116,8 +94,8 @@ class Model(_lepton.NativeModel):
             ProviderUnavailableError: a provider is unavailable and ``strict=True``.
         """
         # The native __new__ has loaded the model from the same arguments.
-        self._inputs = _infos(self.input_specs)
-        self._outputs = _infos(self.output_specs)
+        self._inputs = self.input_infos
+        self._outputs = self.output_infos
         self._input_dtypes = {i.name: i.dtype for i in self._inputs}
         self._single_output = len(self._outputs) == 1
 
@@ -168,7 +146,7 @@ class Model(_lepton.NativeModel):
                     device = first.device
                 return _torch_to_numpy(x)
             try:
-                return np.asarray(x, dtype=None if dtype in (None, "str") else dtype)
+                return np.asarray(x, dtype=None if dtype in (None, "string") else dtype)
             except (OverflowError, ValueError, TypeError) as e:
                 raise InvalidInputError(
                     f"input `{name}`: cannot convert {type(x).__name__} to {dtype}: {e}"
@@ -514,26 +492,18 @@ def _load_registry_model(
     platform: _lepton.Platform,
     name: str,
     version: int | None,
-    *,
-    providers: str | Sequence[str | tuple[str, dict[str, Any]]] | None = None,
-    strict: bool = False,
-    intra_op_threads: int | None = None,
-    inter_op_threads: int | None = None,
-    optimization_level: str | int | None = None,
-    runtime_path: "PathLike | None" = None,
     progress: Callable[[int, int], Any] | None = None,
+    **options: Any,
 ) -> Model:
     """Model ``name`` at ``version`` loaded by the native registry itself: a model stored as one
     object is decrypted in memory and handed to ONNX Runtime from there (no copy through Python
     bytes); an object set's weights objects go to ONNX Runtime as external initializers, so the
     model is never one protobuf and may pass 2 GiB. ``progress(done, total)`` follows the
-    download. Options as :func:`load_model`; errors as :meth:`LeptonAI.load_model`."""
+    download. ``options`` are :func:`load_model`'s runtime keywords, those left out at its
+    defaults (its signature is the one list of them); errors as :meth:`LeptonAI.load_model`."""
+    given = inspect.signature(load_model).bind(name, **options)
+    given.apply_defaults()
+    runtime = {k: given.arguments[k] for k in inspect.signature(_native_options).parameters}
     return Model(
-        name,
-        **_native_options(
-            providers, strict, intra_op_threads, inter_op_threads, optimization_level, runtime_path
-        ),
-        platform=platform,
-        version=version,
-        progress=progress,
+        name, **_native_options(**runtime), platform=platform, version=version, progress=progress
     )

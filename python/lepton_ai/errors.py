@@ -5,34 +5,10 @@ builtin exception a Python user would expect (``FileNotFoundError`` for a missin
 ``ValueError`` for bad input, ...), so ``except FileNotFoundError`` works as well as
 ``except lepton_ai.NotFoundError``. The native module maps each Rust error variant to one of these
 classes by name, in one place (``lepton-py/src/errors.rs``).
+
+Every class here is public (``from lepton_ai.errors import *`` imports them all); ``lepton_ai``
+re-exports them and its ``__all__`` names them.
 """
-
-from __future__ import annotations
-
-__all__ = [
-    "LeptonError",
-    "RuntimeNotFoundError",
-    "ProviderUnavailableError",
-    "InvalidModelError",
-    "InvalidInputError",
-    "OnnxRuntimeError",
-    "WrongKeyError",
-    "IntegrityError",
-    "UnsupportedVersionError",
-    "KeyRequiredError",
-    "SchemaError",
-    "IndexOutOfRangeError",
-    "NotFoundError",
-    "AlreadyExistsError",
-    "InvalidArgumentError",
-    "PermissionDeniedError",
-    "UnreachableError",
-    "RollbackError",
-    "ReadOnlyError",
-    "StorageError",
-    "ExportError",
-    "MissingExtraError",
-]
 
 
 class LeptonError(Exception):

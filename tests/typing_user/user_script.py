@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from typing_extensions import assert_type
 
 import lepton_ai
-from lepton_ai import Dataset, Key, LeptonAI, Model, ModelInfo, TensorInfo
+from lepton_ai import Dataset, Key, LeptonAI, Model, ModelInfo, NotFoundError, TensorInfo
 
 
 def main() -> None:
@@ -38,6 +38,14 @@ def main() -> None:
     assert_type(lepton_ai.load_model("model.onnx"), Model)
     assert_type(model.eval(), Model)
     assert_type(model.inputs, list[TensorInfo])
+    assert_type(model.inputs[0].dtype, str | None)
+    assert_type(model.inputs[0].shape, tuple[int | str | None, ...])
+    try:
+        platform.load_dataset("absent", split="train")
+    except NotFoundError as e:  # errors come from `from .errors import *` in lepton_ai
+        assert_type(e, NotFoundError)
+    except lepton_ai.WrongKeyError as e:
+        assert_type(e, lepton_ai.WrongKeyError)
 
     y = model(x)
     assert_type(y, npt.NDArray[Any])

@@ -113,12 +113,12 @@ mod tests {
             encode_row(&shape, &elems, &mut data);
             offsets.push(data.len() as u64);
         }
-        assert_eq!(check_rows(DType::Float32, &offsets, &data), Ok(Some(2)));
-        let (shape, body) = decode_row(DType::Float32, &data[..offsets[1] as usize]).unwrap();
+        assert_eq!(check_rows(DType::F32, &offsets, &data), Ok(Some(2)));
+        let (shape, body) = decode_row(DType::F32, &data[..offsets[1] as usize]).unwrap();
         assert_eq!((shape, body.len()), (vec![2, 3], 24));
         // One element short, a rank that changes, a string dtype.
         assert!(check_rows(
-            DType::Float32,
+            DType::F32,
             &[0, offsets[1] - 1],
             &data[..offsets[1] as usize - 1]
         )
@@ -127,7 +127,7 @@ mod tests {
         encode_row(&[3], &[0; 12], &mut other);
         let mut o2 = offsets.clone();
         o2.push(other.len() as u64);
-        assert!(check_rows(DType::Float32, &o2, &other)
+        assert!(check_rows(DType::F32, &o2, &other)
             .unwrap_err()
             .contains("same rank"));
         assert!(decode_row(DType::String, &data).is_err());

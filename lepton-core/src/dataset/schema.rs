@@ -4,119 +4,8 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::dtype::{DType, Element};
 use crate::{Error, Result};
-
-/// The element type of a column.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DType {
-    /// One byte, 0 or 1.
-    Bool,
-    /// Signed 8-bit integer.
-    Int8,
-    /// Signed 16-bit integer.
-    Int16,
-    /// Signed 32-bit integer.
-    Int32,
-    /// Signed 64-bit integer.
-    Int64,
-    /// Unsigned 8-bit integer.
-    Uint8,
-    /// Unsigned 16-bit integer.
-    Uint16,
-    /// Unsigned 32-bit integer.
-    Uint32,
-    /// Unsigned 64-bit integer.
-    Uint64,
-    /// IEEE 754 half precision.
-    Float16,
-    /// IEEE 754 single precision.
-    Float32,
-    /// IEEE 754 double precision.
-    Float64,
-    /// A variable-length byte string per row.
-    Bytes,
-    /// A variable-length UTF-8 string per row.
-    String,
-}
-
-impl DType {
-    /// Every dtype.
-    pub const ALL: [DType; 14] = [
-        DType::Bool,
-        DType::Int8,
-        DType::Int16,
-        DType::Int32,
-        DType::Int64,
-        DType::Uint8,
-        DType::Uint16,
-        DType::Uint32,
-        DType::Uint64,
-        DType::Float16,
-        DType::Float32,
-        DType::Float64,
-        DType::Bytes,
-        DType::String,
-    ];
-
-    /// Bytes per element, `None` for the variable-length `bytes` and `string`.
-    pub fn itemsize(self) -> Option<usize> {
-        use DType::*;
-        match self {
-            Bool | Int8 | Uint8 => Some(1),
-            Int16 | Uint16 | Float16 => Some(2),
-            Int32 | Uint32 | Float32 => Some(4),
-            Int64 | Uint64 | Float64 => Some(8),
-            Bytes | String => None,
-        }
-    }
-
-    /// Whether rows are variable-length (`bytes`, `string`).
-    pub fn is_variable(self) -> bool {
-        self.itemsize().is_none()
-    }
-
-    /// The name used in manifests and by numpy (`float32`, ...; `bytes`, `string`).
-    pub fn name(self) -> &'static str {
-        use DType::*;
-        match self {
-            Bool => "bool",
-            Int8 => "int8",
-            Int16 => "int16",
-            Int32 => "int32",
-            Int64 => "int64",
-            Uint8 => "uint8",
-            Uint16 => "uint16",
-            Uint32 => "uint32",
-            Uint64 => "uint64",
-            Float16 => "float16",
-            Float32 => "float32",
-            Float64 => "float64",
-            Bytes => "bytes",
-            String => "string",
-        }
-    }
-
-    /// Parses a dtype name (see [`DType::name`]).
-    pub fn parse(name: &str) -> Result<DType> {
-        DType::ALL
-            .into_iter()
-            .find(|d| d.name() == name)
-            .ok_or_else(|| {
-                let names: Vec<&str> = DType::ALL.iter().map(|d| d.name()).collect();
-                Error::Schema(format!(
-                    "unsupported dtype `{name}`; supported: {}",
-                    names.join(", ")
-                ))
-            })
-    }
-}
-
-impl std::fmt::Display for DType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// One column: a name, a dtype and the shape of one row's value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,34 +129,12 @@ impl Schema {
     }
 }
 
-/// A plain number type a column can be built from without copying.
-///
-/// Sealed: implemented for the primitive integers and floats, whose every bit pattern is valid
-/// and which have no padding.
-pub trait Element: Copy + sealed::Sealed + 'static {
-    /// The dtype of this type.
-    const DTYPE: DType;
-}
-
-mod sealed {
-    pub trait Sealed {}
-}
-
-macro_rules! element {
-    ($($t:ty => $d:ident),*) => {$(
-        impl sealed::Sealed for $t {}
-        impl Element for $t { const DTYPE: DType = DType::$d; }
-    )*};
-}
-element!(i8 => Int8, i16 => Int16, i32 => Int32, i64 => Int64, u8 => Uint8, u16 => Uint16,
-    u32 => Uint32, u64 => Uint64, f32 => Float32, f64 => Float64);
-
 #[cfg(target_endian = "big")]
 compile_error!("lepton-core stores little-endian data and supports little-endian targets only");
 
 fn as_bytes<T: Element>(values: &[T]) -> &[u8] {
-    // SAFETY: `Element` is sealed to primitive numbers: no padding, every byte initialized, and
-    // u8 has alignment 1; the length covers exactly the same memory.
+    // SAFETY: `Element` is sealed to primitive numbers, `bool` and `F16`: no padding, every byte
+    // initialized, and u8 has alignment 1; the length covers exactly the same memory.
     unsafe {
         std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
     }
@@ -425,10 +292,16 @@ impl<'a> ColumnData<'a> {
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
         match self {
             ColumnData::Fixed { dtype, data, .. } if *dtype == T::DTYPE => {
+                if T::DTYPE == DType::Bool && data.iter().any(|&b| b > 1) {
+                    return Err(Error::Schema(
+                        "a bool column holds a byte other than 0 or 1".into(),
+                    ));
+                }
                 let n = data.len() / std::mem::size_of::<T>();
                 let mut out = Vec::<T>::with_capacity(n);
                 // SAFETY: `out` has capacity for n elements (n * size_of::<T>() == data.len()
-                // bytes); every bit pattern is a valid `T` (sealed `Element`); the regions do not
+                // bytes); every bit pattern is a valid `T` (sealed `Element`: numbers and `F16`), and for
+                // `bool` every byte was just checked to be 0 or 1; the regions do not
                 // overlap; set_len only covers the bytes just written.
                 unsafe {
                     std::ptr::copy_nonoverlapping(
@@ -524,5 +397,24 @@ impl Batch {
     /// Number of rows.
     pub fn rows(&self) -> usize {
         self.columns.first().map_or(0, |c| c.rows())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bool_columns_copy_out_only_zeros_and_ones() {
+        let flags = [true, false, true];
+        let col = ColumnData::from_slice(&flags, &[]).unwrap();
+        assert_eq!(col.dtype(), DType::Bool);
+        assert_eq!(col.to_vec::<bool>().unwrap(), flags);
+        // Raw bytes that are not a Rust bool are refused, not transmuted.
+        let err = ColumnData::from_raw(DType::Bool, &[], &[0, 1, 2])
+            .unwrap()
+            .to_vec::<bool>()
+            .unwrap_err();
+        assert!(err.to_string().contains("other than 0 or 1"), "{err}");
     }
 }

@@ -99,9 +99,9 @@ mod tests {
         assert_eq!(
             s.columns,
             vec![
-                Column::variable_shape("tokens", DType::Int64, 1),
-                Column::new("image", DType::Float32, vec![28, 28]),
-                Column::new("label", DType::Int64, vec![]),
+                Column::variable_shape("tokens", DType::I64, 1),
+                Column::new("image", DType::F32, vec![28, 28]),
+                Column::new("label", DType::I64, vec![]),
                 Column::new("text", DType::String, vec![]),
             ]
         );

@@ -9,7 +9,9 @@ use std::ptr::{self, NonNull};
 
 use ort::sys::{ONNXTensorElementDataType as E, ONNXType, OrtMemoryInfo, OrtStatusPtr, OrtValue};
 
-use super::tensor::{element_count, DType, Tensor, TensorData, TensorView, ViewData, F16};
+use super::tensor::{
+    element_count, no_bytes_tensor, DType, Tensor, TensorData, TensorView, ViewData, F16,
+};
 use super::value::{Input, Map, Value};
 use crate::{Error, Result};
 
@@ -24,9 +26,9 @@ fn runtime_err(what: &str) -> impl FnOnce(String) -> Error + '_ {
     move |msg| Error::Runtime(format!("{what}: {msg}"))
 }
 
-/// ONNX Runtime's element type for a dtype.
-pub(crate) fn to_ort(d: DType) -> E {
-    match d {
+/// ONNX Runtime's element type for a dtype; `None` for `bytes` (ONNX has no bytes tensor).
+pub(crate) fn to_ort(d: DType) -> Option<E> {
+    Some(match d {
         DType::F32 => E::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT,
         DType::F16 => E::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16,
         DType::F64 => E::ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE,
@@ -40,12 +42,13 @@ pub(crate) fn to_ort(d: DType) -> E {
         DType::U64 => E::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT64,
         DType::Bool => E::ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL,
         DType::String => E::ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING,
-    }
+        DType::Bytes => return None,
+    })
 }
 
 /// The dtype of an ONNX Runtime element type, if lepton can exchange it.
 pub(crate) fn from_ort(e: E) -> Option<DType> {
-    DType::ALL.into_iter().find(|&d| to_ort(d) == e)
+    DType::ALL.into_iter().find(|&d| to_ort(d) == Some(e))
 }
 
 /// The dtype of an `ort` element type (session metadata), if lepton can exchange it.
@@ -133,7 +136,7 @@ pub(crate) fn to_value(mem: &CpuMemory, view: &TensorView<'_>) -> Result<OrtOwne
                     bytes.len(),
                     view.shape.as_ptr(),
                     view.shape.len(),
-                    to_ort(view.dtype),
+                    to_ort(view.dtype).ok_or_else(no_bytes_tensor)?,
                     &mut out,
                 )
             })
@@ -236,7 +239,7 @@ pub(crate) fn describe<'v>(
     if dtype == DType::String {
         return Ok((dtype, shape, OutputData::Strings(read_strings(value, n)?)));
     }
-    let size = dtype.size().unwrap_or(1);
+    let size = dtype.itemsize().unwrap_or(1);
     if n == 0 {
         return Ok((dtype, shape, OutputData::Raw(&[])));
     }
@@ -287,7 +290,7 @@ pub(crate) fn to_tensor(value: &OrtOwned, name: &str) -> Result<Tensor> {
         DType::U64 => TensorData::U64(copy!(u64)),
         // Read as bytes: a Rust `bool` must be exactly 0 or 1.
         DType::Bool => TensorData::Bool(bytes.iter().map(|&b| b != 0).collect()),
-        DType::String => unreachable!("strings returned above"),
+        DType::String | DType::Bytes => unreachable!("strings returned above; ONNX has no bytes"),
     };
     Tensor::new(shape, data)
 }

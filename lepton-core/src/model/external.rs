@@ -82,10 +82,10 @@ pub struct ExternalTensor {
 /// It is also the `onnx` package's own default threshold for external data.
 pub const SPLIT_MIN_BYTES: u64 = 1024;
 
-/// ONNX data types ONNX Runtime takes as external initializers here (not strings, complex or
-/// 8/4-bit types).
+/// ONNX data types ONNX Runtime takes as external initializers here
+/// ([`super::initializers::element`]).
 fn injectable_type(data_type: i32) -> bool {
-    matches!(data_type, 1..=7 | 9..=13 | 16)
+    super::initializers::element(data_type).is_some()
 }
 
 /// The kind of protobuf message being walked.

@@ -12,8 +12,9 @@ use std::ffi::{c_void, CString};
 use ort::sys::{ONNXTensorElementDataType as E, OrtValue};
 use ort::AsPointer;
 
-use super::convert::{check, CpuMemory, OrtOwned};
+use super::convert::{self, check, CpuMemory, OrtOwned};
 use super::external::ExternalTensor;
+use super::tensor::DType;
 use crate::{Error, Result};
 
 /// Initializer values by name over their buffers, ready for a session builder.
@@ -62,23 +63,18 @@ impl Initializers {
     }
 }
 
-fn element(data_type: i32) -> Option<(E, u64)> {
-    Some(match data_type {
-        1 => (E::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, 4),
-        2 => (E::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8, 1),
-        3 => (E::ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8, 1),
-        4 => (E::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT16, 2),
-        5 => (E::ONNX_TENSOR_ELEMENT_DATA_TYPE_INT16, 2),
-        6 => (E::ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32, 4),
-        7 => (E::ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64, 8),
-        9 => (E::ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL, 1),
-        10 => (E::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16, 2),
-        11 => (E::ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE, 8),
-        12 => (E::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32, 4),
-        13 => (E::ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT64, 8),
-        16 => (E::ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16, 2),
-        _ => return None,
-    })
+/// The ONNX Runtime element type and element size of an ONNX `TensorProto.data_type` that can
+/// be an external initializer here: every fixed-size [`DType`] (through the one dtype mapping,
+/// [`convert::to_ort`]; ONNX Runtime numbers its element types as ONNX does) and bfloat16
+/// (weights only, never exchanged). Not strings, complex or 8/4-bit types.
+pub(super) fn element(data_type: i32) -> Option<(E, u64)> {
+    if data_type == E::ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16 as i32 {
+        return Some((E::ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16, 2));
+    }
+    DType::ALL
+        .into_iter()
+        .filter_map(|d| Some((convert::to_ort(d)?, d.itemsize()? as u64)))
+        .find(|&(e, _)| e as i32 == data_type)
 }
 
 /// Tensors being filled: each with its value and how many of its bytes were written.
@@ -226,5 +222,35 @@ impl Filling {
             out._buffers.push(buffer);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn element_types_are_onnx_numbers_with_their_sizes() {
+        // TensorProto.DataType (onnx.proto3): FLOAT=1 UINT8=2 INT8=3 UINT16=4 INT16=5 INT32=6
+        // INT64=7 STRING=8 BOOL=9 FLOAT16=10 DOUBLE=11 UINT32=12 UINT64=13 BFLOAT16=16.
+        let sizes: Vec<(i32, u64)> = (0..32)
+            .filter_map(|t| element(t).map(|(_, size)| (t, size)))
+            .collect();
+        let onnx = [
+            (1, 4),
+            (2, 1),
+            (3, 1),
+            (4, 2),
+            (5, 2),
+            (6, 4),
+            (7, 8),
+            (9, 1),
+            (10, 2),
+            (11, 8),
+            (12, 4),
+            (13, 8),
+            (16, 2),
+        ];
+        assert_eq!(sizes, onnx);
     }
 }

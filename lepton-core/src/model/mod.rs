@@ -41,6 +41,6 @@ pub use initializers::{Filling, Initializers};
 pub use options::{ExecutionProvider, ModelOptions, OptimizationLevel};
 pub use run::{Outputs, RawOutputs};
 pub use session::Model;
-pub use signature::{Dim, InputKey, IoInfo, IoKind};
+pub use signature::{Dim, InputKey, IoKind, TensorInfo};
 pub use tensor::{DType, Element, Tensor, TensorData, TensorView, F16};
 pub use value::{Input, Map, Value};

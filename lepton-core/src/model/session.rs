@@ -19,7 +19,7 @@ use super::open::{open_session, OpenError};
 use super::options::{ExecutionProvider, ModelOptions};
 use super::run::NamePtrs;
 use super::runtime;
-use super::signature::{io_info, IoInfo};
+use super::signature::{tensor_info, TensorInfo};
 use crate::{Error, Result};
 
 /// An ONNX model ready to run on ONNX Runtime.
@@ -39,11 +39,11 @@ use crate::{Error, Result};
 pub struct Model {
     pub(super) session: Session,
     pub(super) bytes: Vec<u8>,
-    pub(super) inputs: Vec<IoInfo>,
+    pub(super) inputs: Vec<TensorInfo>,
     /// Initializers a run may override by name (onnxruntime's `get_overridable_initializers`);
     /// their names follow the inputs' in `name_ptrs.inputs`.
-    pub(super) initializers: Vec<IoInfo>,
-    pub(super) outputs: Vec<IoInfo>,
+    pub(super) initializers: Vec<TensorInfo>,
+    pub(super) outputs: Vec<TensorInfo>,
     pub(super) name_ptrs: NamePtrs,
     pub(super) providers: Vec<ExecutionProvider>,
     pub(super) fallback: Option<String>,
@@ -189,29 +189,29 @@ impl Model {
             // `user_warning`: bindings show it as their language's warning (Python: UserWarning).
             tracing::warn!(user_warning = true, "{why}");
         }
-        let inputs: Vec<IoInfo> = session
+        let inputs: Vec<TensorInfo> = session
             .inputs()
             .iter()
-            .map(|o| io_info(o.name(), o.dtype()))
+            .map(|o| tensor_info(o.name(), o.dtype()))
             .collect();
-        let initializers: Vec<IoInfo> = session
+        let initializers: Vec<TensorInfo> = session
             .overridable_initializers()
             .iter()
-            .map(|o| io_info(o.name(), o.dtype()))
+            .map(|o| tensor_info(o.name(), o.dtype()))
             .collect();
-        let outputs: Vec<IoInfo> = session
+        let outputs: Vec<TensorInfo> = session
             .outputs()
             .iter()
-            .map(|o| io_info(o.name(), o.dtype()))
+            .map(|o| tensor_info(o.name(), o.dtype()))
             .collect();
-        let cstrings = |infos: &[IoInfo]| {
+        let cstrings = |infos: &[TensorInfo]| {
             infos
                 .iter()
                 .map(|i| CString::new(i.name.as_str()))
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(|_| invalid("an input or output name contains a NUL byte".into()))
         };
-        let all_inputs: Vec<IoInfo> = inputs.iter().chain(&initializers).cloned().collect();
+        let all_inputs: Vec<TensorInfo> = inputs.iter().chain(&initializers).cloned().collect();
         let (input_names, output_names) = (cstrings(&all_inputs)?, cstrings(&outputs)?);
         Ok(Model {
             name_ptrs: NamePtrs {
@@ -233,18 +233,18 @@ impl Model {
     }
 
     /// The inputs, in order.
-    pub fn inputs(&self) -> &[IoInfo] {
+    pub fn inputs(&self) -> &[TensorInfo] {
         &self.inputs
     }
 
     /// Initializers a run may override by passing a value under their name (as onnxruntime's
     /// `InferenceSession.get_overridable_initializers()`); left out, they keep their stored value.
-    pub fn overridable_initializers(&self) -> &[IoInfo] {
+    pub fn overridable_initializers(&self) -> &[TensorInfo] {
         &self.initializers
     }
 
     /// The outputs, in order.
-    pub fn outputs(&self) -> &[IoInfo] {
+    pub fn outputs(&self) -> &[TensorInfo] {
         &self.outputs
     }
 

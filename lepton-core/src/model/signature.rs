@@ -1,5 +1,5 @@
 //! A model's signature: its inputs, overridable initializers and outputs as ONNX Runtime
-//! declares them ([`IoInfo`]), and the checks of a feed against them (kind, dtype, rank, fixed
+//! declares them ([`TensorInfo`]), and the checks of a feed against them (kind, dtype, rank, fixed
 //! dimensions, names, nothing missing or given twice) before anything reaches ONNX Runtime.
 
 use std::fmt;
@@ -31,7 +31,7 @@ impl fmt::Display for Dim {
     }
 }
 
-/// What an input or output holds (inside `optional(...)` when [`IoInfo::is_optional`]).
+/// What an input or output holds (inside `optional(...)` when [`TensorInfo::is_optional`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum IoKind {
@@ -47,7 +47,7 @@ pub enum IoKind {
 
 /// A model input or output: name, element type and declared shape.
 #[derive(Debug, Clone, PartialEq)]
-pub struct IoInfo {
+pub struct TensorInfo {
     pub(super) name: String,
     pub(super) dtype: Option<DType>,
     pub(super) onnx_type: String,
@@ -56,15 +56,15 @@ pub struct IoInfo {
     pub(super) optional: bool,
 }
 
-impl IoInfo {
+impl TensorInfo {
     /// The name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The element type of a tensor (or of a sequence's tensors, or of a map's values); `None`
-    /// for a type lepton cannot exchange (bfloat16...). [`IoInfo::onnx_type`] says what it is and
-    /// [`IoInfo::kind`] which kind of value it is.
+    /// for a type lepton cannot exchange (bfloat16...). [`TensorInfo::onnx_type`] says what it is and
+    /// [`TensorInfo::kind`] which kind of value it is.
     pub fn dtype(&self) -> Option<DType> {
         self.dtype
     }
@@ -98,7 +98,7 @@ impl IoInfo {
     }
 }
 
-impl fmt::Display for IoInfo {
+impl fmt::Display for TensorInfo {
     /// `x: float32 [batch, 30]`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.name, self.type_text())
@@ -110,7 +110,7 @@ fn shape_text(shape: &[Dim]) -> String {
     format!("[{}]", dims.join(", "))
 }
 
-fn names(infos: &[IoInfo]) -> String {
+fn names(infos: &[TensorInfo]) -> String {
     let v: Vec<String> = infos.iter().map(|i| format!("`{}`", i.name)).collect();
     if v.is_empty() {
         "(none)".into()
@@ -142,7 +142,7 @@ impl<'k> From<&'k str> for InputKey<'k> {
 
 impl Model {
     /// Input `slot`: an input, or past them an overridable initializer.
-    pub(super) fn input_info(&self, slot: usize) -> &IoInfo {
+    pub(super) fn input_info(&self, slot: usize) -> &TensorInfo {
         self.inputs
             .get(slot)
             .unwrap_or_else(|| &self.initializers[slot - self.inputs.len()])
@@ -228,12 +228,12 @@ impl Model {
     }
 }
 
-pub(super) fn names_of(infos: &[IoInfo]) -> String {
+pub(super) fn names_of(infos: &[TensorInfo]) -> String {
     names(infos)
 }
 
 /// Checks one input value's kind (and a tensor's dtype and shape) against its declaration.
-fn check_value(info: &IoInfo, value: &Input<'_>) -> Result<()> {
+fn check_value(info: &TensorInfo, value: &Input<'_>) -> Result<()> {
     let name = &info.name;
     let wrong = |what: &str| {
         Err(Error::InvalidInput(format!(
@@ -275,7 +275,7 @@ fn check_value(info: &IoInfo, value: &Input<'_>) -> Result<()> {
 }
 
 /// Checks one input's dtype, rank and fixed dimensions against its declaration.
-fn check_input(info: &IoInfo, view: &TensorView<'_>) -> Result<()> {
+fn check_input(info: &TensorInfo, view: &TensorView<'_>) -> Result<()> {
     let name = &info.name;
     let Some(expected) = info.dtype else {
         return Err(Error::InvalidInput(format!(
@@ -316,7 +316,7 @@ fn check_input(info: &IoInfo, view: &TensorView<'_>) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn io_info(name: &str, ty: &ort::value::ValueType) -> IoInfo {
+pub(super) fn tensor_info(name: &str, ty: &ort::value::ValueType) -> TensorInfo {
     use ort::value::ValueType;
     let onnx_type = ty.to_string();
     let (inner, optional) = match ty {
@@ -356,7 +356,7 @@ pub(super) fn io_info(name: &str, ty: &ort::value::ValueType) -> IoInfo {
         }
         _ => (None, Vec::new(), IoKind::Other),
     };
-    IoInfo {
+    TensorInfo {
         name: name.to_string(),
         dtype,
         onnx_type,

@@ -1,101 +1,9 @@
 //! Tensors exchanged with a model: an owned, dtype-tagged [`Tensor`] (outputs, or inputs a caller
 //! builds) and a borrowed [`TensorView`] (inputs passed without a copy, e.g. a numpy array's memory).
 
-use std::fmt;
-
+use crate::dtype::sealed;
+pub use crate::dtype::{DType, Element};
 use crate::{Error, Result};
-
-/// The element type of a tensor, named as numpy names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum DType {
-    /// `float32`
-    F32,
-    /// `float16`, stored as its IEEE 754 half-precision bits ([`F16`]).
-    F16,
-    /// `float64`
-    F64,
-    /// `int8`
-    I8,
-    /// `int16`
-    I16,
-    /// `int32`
-    I32,
-    /// `int64`
-    I64,
-    /// `uint8`
-    U8,
-    /// `uint16`
-    U16,
-    /// `uint32`
-    U32,
-    /// `uint64`
-    U64,
-    /// `bool` (one byte per element, 0 or 1)
-    Bool,
-    /// UTF-8 strings
-    String,
-}
-
-impl DType {
-    /// Every dtype, in declaration order.
-    pub const ALL: [DType; 13] = [
-        DType::F32,
-        DType::F16,
-        DType::F64,
-        DType::I8,
-        DType::I16,
-        DType::I32,
-        DType::I64,
-        DType::U8,
-        DType::U16,
-        DType::U32,
-        DType::U64,
-        DType::Bool,
-        DType::String,
-    ];
-
-    /// The numpy name (`float32`, `int64`, `bool`, `str`...).
-    pub fn name(self) -> &'static str {
-        match self {
-            DType::F32 => "float32",
-            DType::F16 => "float16",
-            DType::F64 => "float64",
-            DType::I8 => "int8",
-            DType::I16 => "int16",
-            DType::I32 => "int32",
-            DType::I64 => "int64",
-            DType::U8 => "uint8",
-            DType::U16 => "uint16",
-            DType::U32 => "uint32",
-            DType::U64 => "uint64",
-            DType::Bool => "bool",
-            DType::String => "str",
-        }
-    }
-
-    /// Parses a numpy dtype name (as returned by [`DType::name`]).
-    pub fn from_name(name: &str) -> Option<DType> {
-        DType::ALL.into_iter().find(|d| d.name() == name)
-    }
-
-    /// Bytes per element; `None` for strings.
-    pub fn size(self) -> Option<usize> {
-        Some(match self {
-            DType::I8 | DType::U8 | DType::Bool => 1,
-            DType::F16 | DType::I16 | DType::U16 => 2,
-            DType::F32 | DType::I32 | DType::U32 => 4,
-            DType::F64 | DType::I64 | DType::U64 => 8,
-            DType::String => return None,
-        })
-    }
-}
-
-impl fmt::Display for DType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// A half-precision float kept as its raw bits (no `half` dependency); numpy's `float16`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -132,22 +40,6 @@ pub enum TensorData {
     Bool(Vec<bool>),
     /// strings
     String(Vec<String>),
-}
-
-/// A Rust element type that maps to one [`DType`] (all but strings).
-pub trait Element: Copy + Send + Sync + 'static + sealed::Sealed {
-    /// Its dtype.
-    const DTYPE: DType;
-    #[doc(hidden)]
-    fn wrap(v: Vec<Self>) -> TensorData;
-    #[doc(hidden)]
-    fn slice(d: &TensorData) -> Option<&[Self]>;
-    #[doc(hidden)]
-    fn unwrap(d: TensorData) -> std::result::Result<Vec<Self>, TensorData>;
-}
-
-mod sealed {
-    pub trait Sealed {}
 }
 
 macro_rules! elements {
@@ -202,6 +94,15 @@ impl TensorData {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The refusal of a `bytes` element type where a model would need it: ONNX has no bytes tensor.
+pub(crate) fn no_bytes_tensor() -> Error {
+    Error::InvalidArgument(
+        "ONNX has no bytes tensor, so a model cannot take or return dtype bytes; decode the \
+         values to strings (UTF-8) or to uint8 arrays first"
+            .into(),
+    )
 }
 
 /// The number of elements of a shape, or an error if a dimension is negative or it overflows.
@@ -401,7 +302,10 @@ impl<'a> TensorView<'a> {
     /// `elements × dtype size`.
     pub fn from_bytes(dtype: DType, shape: impl Into<Vec<i64>>, bytes: &'a [u8]) -> Result<Self> {
         let shape = shape.into();
-        let Some(size) = dtype.size() else {
+        if dtype == DType::Bytes {
+            return Err(no_bytes_tensor());
+        }
+        let Some(size) = dtype.itemsize() else {
             return Err(Error::InvalidArgument(
                 "string tensors are built with TensorView::from_strings".into(),
             ));
@@ -481,12 +385,17 @@ mod tests {
         );
         assert!(TensorView::from_bytes(DType::F32, vec![2], &[0u8; 8]).is_ok());
         assert!(TensorView::from_bytes(DType::F32, vec![-1], &[]).is_err());
+        let err = TensorView::from_bytes(DType::Bytes, vec![1], &[0u8]).unwrap_err();
+        assert!(
+            err.to_string().contains("ONNX has no bytes tensor"),
+            "{err}"
+        );
     }
 
     #[test]
     fn dtype_names_round_trip() {
         for d in DType::ALL {
-            assert_eq!(DType::from_name(d.name()), Some(d));
+            assert_eq!(DType::parse(d.name()).unwrap(), d);
         }
     }
 

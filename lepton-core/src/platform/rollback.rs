@@ -113,17 +113,10 @@ mod tests {
         hw.observe("models/m", 3, "model `m`").unwrap();
         hw.observe("models/m", 3, "model `m`").unwrap();
         let e = hw.observe("models/m", 2, "model `m`").unwrap_err();
-        assert!(
-            matches!(
-                e,
-                Error::Rollback {
-                    seen: 3,
-                    latest: 2,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        let Error::Rollback { seen, latest, .. } = e else {
+            panic!("not a rollback: {e}")
+        };
+        assert_eq!((seen, latest), (3, 2));
         // another item and another registry are independent; a new handle reads the same file
         hw.observe("models/other", 1, "model `other`").unwrap();
         HighWater::new(home.path(), "r2")
