@@ -9,11 +9,16 @@ rows (1 KiB) is pushed to a registry on the moto bucket. Then, alternated round 
 - boto3: ``get_object(...).read()`` of every chunk object of that dataset version on an
   8-thread pool (the download alone: no decoding).
 
+``--plain`` measures the transfer alone instead: an unencrypted, uncompressed dataset (no
+shuffle) written with ``write_dataset`` and read with ``Dataset(uri)`` (no disk cache), so every
+read is cold. ``--chunk-kib`` sets the chunks' uncompressed size (default 4096: 4 MiB).
+
 Prints per round and the medians of each and of the per-round ratios (lepton GB/s / boto3 GB/s,
 both over the decoded bytes' size), which ``docs/benchmarks.md`` reports.
 
 Usage (moto must run: ``scripts/moto.sh`` exports its endpoint and bucket):
-    source scripts/moto.sh && PYTHONPATH=python python benches/bench_s3.py [--mib 128] [--rounds 5]
+    source scripts/moto.sh && PYTHONPATH=python python benches/bench_s3.py [--mib 128] [--rounds 5] \
+        [--chunk-kib 4096] [--plain]
 Build the release extension first (``scripts/dev-build.sh --release``).
 """
 
@@ -38,6 +43,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mib", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--chunk-kib", type=int, default=4096)
+    ap.add_argument("--plain", action="store_true", help="unencrypted, uncompressed: the transfer alone")
     args = ap.parse_args()
     bucket, endpoint = os.environ["LEPTON_TEST_S3_BUCKET"], os.environ["AWS_ENDPOINT"]
     rows = args.mib * 1024 * 1024 // 1024
@@ -47,7 +54,11 @@ def main() -> None:
     uri = f"s3://{bucket}/{prefix}"
     work = tempfile.mkdtemp(prefix="lepton-bench-s3-")
     try:
-        la.LeptonAI(uri, key=key, cache=False).push_dataset("bench", "train", {"x": x})
+        chunk_bytes = args.chunk_kib << 10
+        if args.plain:
+            la.write_dataset(uri, {"x": x}, chunk_bytes=chunk_bytes, codec="none", filter="none")
+        else:
+            la.LeptonAI(uri, key=key, cache=False).push_dataset("bench", "train", {"x": x}, chunk_bytes=chunk_bytes)
         s3 = boto3.client("s3", endpoint_url=endpoint)
         keys = [
             o["Key"]
@@ -60,11 +71,14 @@ def main() -> None:
         def lepton(i: int) -> float:
             cache = os.path.join(work, f"cache-{i}")
             t = time.perf_counter()
-            ds = la.LeptonAI(uri, key=key, cache_dir=cache).load_dataset("bench", "train")
+            if args.plain:
+                ds = la.Dataset(uri)
+            else:
+                ds = la.LeptonAI(uri, key=key, cache_dir=cache).load_dataset("bench", "train")
             n = sum(b[0].nbytes for b in ds.iter_batches(1024))
             secs = time.perf_counter() - t
             assert n == x.nbytes
-            shutil.rmtree(cache)
+            shutil.rmtree(cache, ignore_errors=True)
             return secs
 
         def boto(_: int) -> float:
@@ -85,7 +99,8 @@ def main() -> None:
             results["ratio"].append(b / a)
             print(f"round {i}: lepton {gbs(a):.3f} GB/s, boto3 (8 threads) {gbs(b):.3f} GB/s", flush=True)
         med: dict[str, Any] = {k: round(statistics.median(v), 3) for k, v in results.items()}
-        print(f"{args.mib} MiB, {len(keys)} chunks: lepton {med['lepton']} GB/s, boto3 {med['boto3']} GB/s, ratio {med['ratio']}")
+        what = "plain" if args.plain else "encrypted, zstd"
+        print(f"{args.mib} MiB {what}, {len(keys)} chunks: lepton {med['lepton']} GB/s, boto3 {med['boto3']} GB/s, ratio {med['ratio']}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

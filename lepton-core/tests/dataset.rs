@@ -868,6 +868,90 @@ fn a_panic_while_prefetching_is_an_error_not_an_abort() {
     assert!(it.next().is_none(), "the iterator stops after an error");
 }
 
+/// A chunk source whose GETs all wait at a gate, counting how many are in flight at once.
+struct GatedChunks {
+    inner: lepton_core::dataset::StoreChunks,
+    /// (GETs started, gate open)
+    state: std::sync::Mutex<(usize, bool)>,
+    changed: std::sync::Condvar,
+}
+
+impl std::fmt::Display for GatedChunks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GatedChunks")
+    }
+}
+
+impl lepton_core::dataset::ChunkSource for GatedChunks {
+    fn get(&self, path: &Path, key: &str) -> object_store::Result<bytes::Bytes> {
+        let mut g = self.state.lock().unwrap();
+        g.0 += 1;
+        self.changed.notify_all();
+        while !g.1 {
+            g = self.changed.wait(g).unwrap();
+        }
+        drop(g);
+        lepton_core::dataset::ChunkSource::get(&self.inner, path, key)
+    }
+}
+
+/// Small chunks are fetched further ahead than `prefetch` chunks (up to 32 MiB of stored
+/// objects, at most 64 chunks), so that a slow store has enough GETs in flight at once.
+#[test]
+fn small_chunks_are_fetched_ahead_by_bytes_not_by_count() {
+    use futures::TryStreamExt;
+    let store = mem();
+    let data = sample(3000, 0);
+    write(&store, "g", None, 1, &data).unwrap();
+    let manifest = block_on(store.list(Some(&Path::from("g"))).try_collect::<Vec<_>>())
+        .unwrap()
+        .into_iter()
+        .filter(|m| !m.location.as_ref().ends_with(".chunk"))
+        .collect::<Vec<_>>();
+    assert_eq!(manifest.len(), 1, "{manifest:?}");
+    let bytes = block_on(async { store.get(&manifest[0].location).await?.bytes().await }).unwrap();
+    let source = Arc::new(GatedChunks {
+        inner: lepton_core::dataset::StoreChunks(store.clone()),
+        state: std::sync::Mutex::new((0, false)),
+        changed: std::sync::Condvar::new(),
+    });
+    let ds = Dataset::open_manifest(
+        source.clone(),
+        Path::from("g"),
+        1,
+        &bytes,
+        "the gated dataset",
+        None,
+        ReadOptions {
+            prefetch: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let want = ds.num_chunks().min(64);
+    assert!(want > 20, "{} chunks", ds.num_chunks());
+    let reader = std::thread::spawn(move || {
+        let mut it = ds.iter_batches(IterOptions::default()).unwrap();
+        it.next().unwrap().unwrap().rows()
+    });
+    // Every chunk's GET starts before any is answered (a generous bound, not a timing).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut g = source.state.lock().unwrap();
+    while g.0 < want && std::time::Instant::now() < deadline {
+        g = source
+            .changed
+            .wait_timeout(g, std::time::Duration::from_millis(100))
+            .unwrap()
+            .0;
+    }
+    let in_flight = g.0;
+    g.1 = true;
+    source.changed.notify_all();
+    drop(g);
+    assert_eq!(reader.join().unwrap(), 256);
+    assert_eq!(in_flight, want, "GETs in flight at once with prefetch = 1");
+}
+
 /// A dead network is `Unreachable` for a dataset read, as it is for the registry (one mapping of
 /// store errors): an S3 endpoint on a closed local port.
 #[test]

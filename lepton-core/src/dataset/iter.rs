@@ -157,6 +157,12 @@ struct Seg {
     pos: u64,
 }
 
+/// Stored bytes a sequential iteration keeps fetching ahead of its position: enough GETs in
+/// flight to keep a network link busy when chunks are small (see [`BatchIter::prefetch`]).
+pub(crate) const READ_AHEAD_BYTES: u64 = 32 << 20;
+/// The most chunks fetched ahead however small they are (each GET has a thread of its own).
+pub(crate) const READ_AHEAD_MAX: usize = 64;
+
 type Slot = Arc<(Mutex<Option<Result<Arc<DecodedChunk>>>>, Condvar)>;
 
 /// Fetches and decodes chunk `c` (see [`caught`]).
@@ -395,13 +401,24 @@ impl BatchIter {
         runs
     }
 
-    /// Starts decoding the next chunks in visiting order (from the segment of `from`).
+    /// Starts fetching and decoding the next chunks in visiting order (from the segment of
+    /// `from`): at least [`ReadOptions::prefetch`](super::ReadOptions::prefetch) of them, and
+    /// more while fewer than [`READ_AHEAD_BYTES`] of stored objects are ahead (so that small
+    /// chunks still keep enough GETs in flight), up to [`READ_AHEAD_MAX`] chunks.
     fn prefetch(&mut self, from: u64) {
         let want = self.ds.options().prefetch;
+        if want == 0 {
+            return;
+        }
+        let stored = |c: u32| self.ds.manifest().chunks[c as usize].stored_len;
         let mut i = self.seg_at(from);
-        let mut started = 0;
-        while i < self.segs.len() && started < want {
+        let (mut started, mut ahead) = (0, 0u64);
+        while i < self.segs.len()
+            && started < READ_AHEAD_MAX.max(want)
+            && (started < want || ahead < READ_AHEAD_BYTES)
+        {
             let c = self.segs[i].chunk;
+            ahead += stored(c);
             i += 1;
             if self.ready.contains_key(&c) || self.pending.contains_key(&c) {
                 started += 1;

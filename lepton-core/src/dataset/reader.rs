@@ -28,7 +28,9 @@ pub struct ReadOptions {
     /// Bytes of decoded chunks kept for random access (default 256 MiB; at least one chunk is
     /// always kept).
     pub cache_bytes: usize,
-    /// Chunks decoded ahead of a sequential iteration (default: 2 × rayon threads + 1).
+    /// Chunks decoded ahead of a sequential iteration (default: 2 × rayon threads + 1; 0: none).
+    /// Small chunks are fetched further ahead, up to 32 MiB of stored objects (at most 64
+    /// chunks), so that enough GETs are in flight to keep a network link busy.
     pub prefetch: usize,
 }
 

@@ -9,8 +9,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt};
 
 /// A source of a dataset's stored chunk objects.
 pub trait ChunkSource: fmt::Display + Send + Sync {
@@ -38,7 +39,39 @@ impl fmt::Display for StoreChunks {
 }
 
 impl ChunkSource for StoreChunks {
+    /// A streamed body (S3, HTTP, ...) is received into a reused buffer (see
+    /// [`buffers`](super::buffers)), which goes back to the pool when the last holder of the
+    /// bytes (the decoder, the cache writer) drops them: no fresh pages to fault in and zero per
+    /// object. A local file is read in one call, as `object_store` does.
     fn get(&self, path: &Path, _key: &str) -> object_store::Result<Bytes> {
-        crate::rt::block_on(async { self.0.get(path).await?.bytes().await })
+        crate::rt::block_on(async {
+            let got = self.0.get(path).await?;
+            if matches!(got.payload, GetResultPayload::File(..)) {
+                return got.bytes().await;
+            }
+            let len = usize::try_from(got.range.end - got.range.start).unwrap_or(0);
+            let mut buf = super::buffers::take(len);
+            buf.clear();
+            let mut body = got.into_stream();
+            while let Some(piece) = body.try_next().await? {
+                buf.extend_from_slice(&piece);
+            }
+            Ok(Bytes::from_owner(Pooled(buf)))
+        })
+    }
+}
+
+/// Received bytes that give their buffer back to the pool when dropped.
+struct Pooled(Vec<u8>);
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        super::buffers::give(std::mem::take(&mut self.0));
     }
 }
