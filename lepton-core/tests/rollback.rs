@@ -59,14 +59,18 @@ fn assert_rollback(e: Error, what: &str) {
     );
 }
 
-fn model_rollback_is_detected(backend: Backend) {
+/// `read_first`: the client reads the latest before the store hides it; else it only pushed
+/// (its own pushes count as seen).
+fn model_rollback_is_detected(backend: Backend, read_first: bool) {
     let f = fixture(backend);
     let p = f.writer(None);
     for i in 1..=3u8 {
         p.push_model("m", &sized_model(i, 64), &PushOptions::default())
             .unwrap();
     }
-    assert_eq!(p.model_info("m", None).unwrap().version, 3);
+    if read_first {
+        assert_eq!(p.model_info("m", None).unwrap().version, 3);
+    }
     hide_newest(&p, "models/m", "manifest.json", 3);
     let e = p.model_info("m", None).unwrap_err();
     assert!(
@@ -85,7 +89,7 @@ fn model_rollback_is_detected(backend: Backend) {
     assert_eq!(p.model_info("m", None).unwrap().version, 1);
 }
 
-fn dataset_rollback_is_detected(backend: Backend) {
+fn dataset_rollback_is_detected(backend: Backend, read_first: bool) {
     let f = fixture(backend);
     let p = f.writer(None);
     for i in 0..3i64 {
@@ -99,7 +103,9 @@ fn dataset_rollback_is_detected(backend: Backend) {
         .unwrap();
     }
     let read = || p.load_dataset("d", "train", None, ReadOptions::default());
-    assert_eq!(read().unwrap().version(), 3);
+    if read_first {
+        assert_eq!(read().unwrap().version(), 3);
+    }
     let manifest = format!("manifests/{:020}.manifest", 3);
     hide_newest(&p, "datasets/d/train", &manifest, 3);
     assert_rollback(read().unwrap_err(), "dataset `d` split `train`");
@@ -118,20 +124,40 @@ fn dataset_rollback_is_detected(backend: Backend) {
 
 #[test]
 fn local_model_rollback_is_detected() {
-    model_rollback_is_detected(Backend::Local);
+    model_rollback_is_detected(Backend::Local, true);
+}
+
+#[test]
+fn local_model_rollback_after_only_pushing_is_detected() {
+    model_rollback_is_detected(Backend::Local, false);
 }
 
 #[test]
 fn s3_model_rollback_is_detected() {
-    model_rollback_is_detected(Backend::S3);
+    model_rollback_is_detected(Backend::S3, true);
+}
+
+#[test]
+fn s3_model_rollback_after_only_pushing_is_detected() {
+    model_rollback_is_detected(Backend::S3, false);
 }
 
 #[test]
 fn local_dataset_rollback_is_detected() {
-    dataset_rollback_is_detected(Backend::Local);
+    dataset_rollback_is_detected(Backend::Local, true);
+}
+
+#[test]
+fn local_dataset_rollback_after_only_pushing_is_detected() {
+    dataset_rollback_is_detected(Backend::Local, false);
 }
 
 #[test]
 fn s3_dataset_rollback_is_detected() {
-    dataset_rollback_is_detected(Backend::S3);
+    dataset_rollback_is_detected(Backend::S3, true);
+}
+
+#[test]
+fn s3_dataset_rollback_after_only_pushing_is_detected() {
+    dataset_rollback_is_detected(Backend::S3, false);
 }

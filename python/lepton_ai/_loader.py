@@ -179,9 +179,10 @@ def _refuse_collate(batch: Any, *, collate_fn_map: Any = None) -> Any:
     """``default_collate`` of our batches: a ``DataLoader`` without ``batch_size=None`` would
     stack ``batch_size`` whole batches into one more dimension, ``(1, 256, ...)``."""
     raise InvalidArgumentError(
-        "to_iterable_dataset() yields whole batches, and this DataLoader batches them again (its "
-        "default batch_size=1 adds a dimension: (1, batch, ...)): pass DataLoader(it, "
-        "batch_size=None, ...) and set the batch size in to_iterable_dataset(batch_size=...)"
+        "to_iterable_dataset() yields whole batches, and this DataLoader batches them again (any "
+        "batch_size other than None, its default 1 included, stacks batches into one more "
+        "dimension: (n, batch, ...)): pass DataLoader(it, batch_size=None, ...) and set the batch "
+        "size in to_iterable_dataset(batch_size=...)"
     )
 
 

@@ -91,6 +91,17 @@ impl HighWater {
         Ok(())
     }
 
+    /// Raises the mark of `item` to `version`, which this client just committed (a push is
+    /// seeing its own version as the latest; the mark never goes down here).
+    pub fn raise_to(&self, item: &str, version: u64) {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut marks = self.read();
+        if marks.get(item).is_none_or(|&seen| seen < version) {
+            marks.insert(item.to_string(), version);
+            self.write(&marks);
+        }
+    }
+
     /// Forgets the mark of `item` (this client deleted versions of it).
     pub fn forget(&self, item: &str) {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());

@@ -222,8 +222,13 @@ impl Bucket {
         }
     }
 
-    /// Moves `<root>/LATEST` forward to `version` (never backwards), retrying on conflicts.
+    /// Moves `<root>/LATEST` forward to `version` (never backwards), retrying on conflicts, after
+    /// raising this client's rollback mark to it.
     pub async fn advance_latest(&self, root: &Path, version: u64) -> Result<()> {
+        // The version just committed is one this client has seen: hiding it later is a rollback.
+        if let Some(hw) = &self.high_water {
+            hw.raise_to(root.as_ref(), version);
+        }
         let path = root.clone().join(LATEST);
         let body = Bytes::from(serde_json::to_vec(&LatestHint { version }).expect("serializes"));
         for _ in 0..32 {
