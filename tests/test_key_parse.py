@@ -38,7 +38,7 @@ def test_platform_takes_a_base64_key() -> None:
 def test_a_malformed_ambient_key_fails_only_what_uses_it(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     reg = str(tmp_path / "reg")
     LeptonAI(reg, encrypt=False).push_dataset("d", "train", {"x": np.arange(3)})
-    home = tmp_path / "home"
+    home = tmp_path / "home-with-a-bad-key"  # not the tests' own home (pushes record marks there)
     home.mkdir()
     (home / "key").write_text("not a key\n")
     (home / "key").chmod(0o600)

@@ -248,3 +248,15 @@ def test_without_torchs_by_name_internals_batches_fall_back_to_its_pickling(
     for b in batches:
         _check_values(b)
         assert len({b[n].untyped_storage().data_ptr() for n in FIXED}) == 1
+
+
+def test_opting_in_batches_cross_by_name(ds: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    # LEPTON_TORCH_SHM_BY_NAME=1: the storage crosses by name (spawned workers read the variable
+    # when they import lepton_ai); the values are the same.
+    monkeypatch.setenv("LEPTON_TORCH_SHM_BY_NAME", "1")
+    it = ds.to_iterable_dataset(batch_size=64)
+    batches = list(DataLoader(it, batch_size=None, num_workers=2, multiprocessing_context="spawn"))
+    assert _sorted_batches(batches) == _batches_of(ds, batch_size=64)
+    for b in batches:
+        _check_values(b)
+        assert len({b[n].untyped_storage().data_ptr() for n in FIXED}) == 1

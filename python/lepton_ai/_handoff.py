@@ -18,6 +18,7 @@ value a user's transform put in the batch, pickle as torch pickles them.
 from __future__ import annotations
 
 import copy
+import os
 from collections import OrderedDict
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, Optional
@@ -37,11 +38,20 @@ ALIGN = 64
 #: keeps at most this much more memory alive.
 SLAB_BYTES = 4 << 20
 
-#: torch's internals for storages shared by name (its ``file_system`` strategy); without them
-#: (another torch) batches fall back to torch's default pickling, one segment per batch still.
-_BY_NAME = all(
-    hasattr(torch.UntypedStorage, a) for a in ("_new_using_filename_cpu", "_share_filename_cpu_", "_shared_incref")
-) and hasattr(reductions, "rebuild_storage_filename")
+#: Whether batches cross by name: only where torch has the internals for storages shared by
+#: name (its ``file_system`` strategy), and only when ``LEPTON_TORCH_SHM_BY_NAME=1`` opts in.
+#: Off by default: in two of four full test-suite runs, forked workers using it died with
+#: SIGSEGV (not reproduced alone; suspected: torch's shared-memory manager client state is
+#: inherited across fork). Otherwise a batch's one storage (slabs still) crosses by torch's own
+#: pickling: a descriptor per batch instead of one per column.
+_BY_NAME = (
+    os.environ.get("LEPTON_TORCH_SHM_BY_NAME") == "1"
+    and all(
+        hasattr(torch.UntypedStorage, a)
+        for a in ("_new_using_filename_cpu", "_share_filename_cpu_", "_shared_incref")
+    )
+    and hasattr(reductions, "rebuild_storage_filename")
+)
 
 
 #: Slabs the main process keeps mapped (by name), most recent last: a few per worker.
