@@ -6,9 +6,10 @@ worker through a socket round trip (the worker's resource-sharer thread answers)
 hand-off, not decoding, bounds a multi-worker loader (``benches/bench_loaders.py``). So a worker
 puts all fixed-shape columns of a batch in one shared storage (each column a view at a 64-byte
 aligned offset, copied there once; consecutive batches share a storage of a few MiB, and the
-main process keeps the last few mapped, so it maps each once for all its batches), and the batch
-pickles that storage by name, as torch's own ``file_system`` strategy does
-(``torch_shm_manager`` frees it if the processes die): no descriptor to fetch. This applies
+main process keeps the last few mapped), so torch passes one descriptor per batch, not one per
+column. With ``LEPTON_TORCH_SHM_BY_NAME=1`` (experimental, see ``_BY_NAME``) the batch pickles
+that storage by name instead, as torch's own ``file_system`` strategy does
+(``torch_shm_manager`` frees it if the processes die): no descriptor to fetch. That applies
 to our batches only, and only to multiprocessing's pickler (the workers' queue), as torch
 registers its own tensor reductions; ``pickle``/``torch.save`` store the data. Torch's global
 sharing strategy is left as the user set it. Text, bytes and variable-shape columns, and any
@@ -61,8 +62,8 @@ _MAPPED: OrderedDict[bytes, torch.UntypedStorage] = OrderedDict()
 
 class Batch(dict[str, Any]):
     """A batch as the iterable form yields it: a ``dict`` of columns. Its own type so that
-    ``default_collate`` can refuse to batch it again, and so that, in a worker, it pickles its
-    shared storage by name (see the module docs)."""
+    ``default_collate`` can refuse to batch it again, and so that, in a worker, it can pickle its
+    shared storage by name when opted in (see the module docs)."""
 
     #: The shared storage of the fixed-shape columns (set in a worker), else None.
     storage: Optional[torch.UntypedStorage] = None
