@@ -126,3 +126,41 @@ def test_bad_schemas_are_typed_errors_naming_the_column(tmp_path: Path) -> None:
     with pytest.raises(SchemaError, match="column `y` is int64, got float64"):
         p.push_dataset("d", "train", {"y": np.zeros(3)}, schema={"y": "int64"})
     assert isinstance(write_dataset(str(tmp_path / "ok"), {"y": np.arange(2)}, schema={"y": np.int64}), Dataset)
+
+
+def test_python_numbers_convert_to_the_declared_dtype(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    labels, scores, ids = [0, 1, -5], [0.1, 2.5, 1e30], [[1, 2, 3], [4], [70000, 8]]
+    spec = {"label": ("int8", ()), "score": ("float32", ()), "ids": ("int32", (None,))}
+    p = _platform(tmp_path)
+    with p.dataset_writer("d", "train", schema=spec) as w:
+        for row in zip(labels, scores, ids):
+            w.write_row({"label": row[0], "score": row[1], "ids": row[2]})
+    got = p.load_dataset("d", "train").to_numpy()
+    # pyarrow's safe cast of the same Python values to the declared types.
+    np.testing.assert_array_equal(got["label"], pa.array(labels, pa.int8()).to_numpy())
+    assert got["label"].dtype == np.int8
+    np.testing.assert_array_equal(got["score"], pa.array(scores, pa.float32()).to_numpy())
+    _assert_rows(got["ids"], [pa.array(r, pa.int32()).to_numpy() for r in ids])
+    # One batch of plain lists, and numpy's default int64 too (checked, then converted).
+    ds = write_dataset(str(tmp_path / "w"), {"a": [1, 2, 3], "b": np.arange(3)}, schema={"a": "int32", "b": "uint16"})
+    assert ds.schema == {"a": ("int32", ()), "b": ("uint16", ())}
+    np.testing.assert_array_equal(ds.to_numpy()["b"], np.arange(3, dtype=np.uint16))
+
+
+def test_unsafe_conversions_name_the_column_and_dtypes(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    p = _platform(tmp_path)
+    with pytest.raises(pa.ArrowInvalid):  # the peer refuses the same value
+        pa.array([1, 2**31], pa.int32())
+    with pytest.raises(
+        SchemaError, match=r"column `a` is int32, got int64 values that do not fit: row 1 holds 2147483648 \(int32 holds"
+    ):
+        p.push_dataset("d", "train", {"a": [1, 2**31]}, schema={"a": "int32"})
+    with pytest.raises(SchemaError, match=r"column `a` is int32, got float64: float64 does not convert to int32"):
+        p.push_dataset("d", "train", {"a": [1.5, 2.0]}, schema={"a": "int32"})
+    with pytest.raises(SchemaError, match=r"column `ids` is uint8, got int64 values that do not fit: row 1 holds -1 \(uint8 holds 0..=255\)"):
+        p.push_dataset("d", "train", {"ids": [[1, 2], [-1]]}, schema={"ids": ("uint8", (None,))})
+    assert p.list_datasets() == []

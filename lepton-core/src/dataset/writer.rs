@@ -259,6 +259,12 @@ impl DatasetWriter {
                     schema.names()
                 ))
             })?;
+            // A declared column converts numbers given in another dtype (Python ints, numpy's
+            // default int64) when that is safe.
+            let data = match self.options.schema {
+                Some(_) => super::schema_cast::cast_to_declared(c, data.clone())?,
+                None => data.clone(),
+            };
             ordered.push(match data {
                 // Rows that happen to share a shape, in a variable-shape column.
                 ColumnData::Fixed {
@@ -267,9 +273,9 @@ impl DatasetWriter {
                     rows,
                     data,
                 } if c.variable_ndim == Some(row_shape.len() as u32) => {
-                    super::ragged::from_fixed(*dtype, row_shape, *rows, data)
+                    super::ragged::from_fixed(dtype, &row_shape, rows, &data)
                 }
-                other => other.clone(),
+                other => other,
             });
         }
         self.write_batch(&ordered)
