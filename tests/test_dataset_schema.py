@@ -75,7 +75,7 @@ def test_write_dataset_and_push_dataset_take_a_schema(tmp_path: Path) -> None:
     assert ds.schema == {"ids": ("int64", (None,))}
     _assert_rows(ds.to_numpy()["ids"], rows)
     p = _platform(tmp_path)
-    p.push_dataset("d", "train", [{"ids": rows}], schema={"ids": ("int64", (None,))})
+    p.push_dataset("d", "train", iter([{"ids": rows}]), schema={"ids": ("int64", (None,))})  # a stream of batches
     _assert_rows(p.load_dataset("d", "train").to_numpy()["ids"], rows)
     # Copying a Dataset keeps its declared schema, even when every row has one shape.
     copy = write_dataset(str(tmp_path / "copy"), ds)

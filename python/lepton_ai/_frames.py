@@ -18,9 +18,9 @@ from typing import Any, Optional
 import numpy as np
 import numpy.typing as npt
 
-from .errors import SchemaError
+from .errors import InvalidArgumentError, SchemaError
 
-__all__ = ["frame_batches", "to_arrow", "to_pandas"]
+__all__ = ["frame_batches", "refuse_splits", "to_arrow", "to_pandas"]
 
 #: Rows per batch when a frame is written (each batch is handed to the native writer whole).
 FRAME_BATCH_ROWS = 65536
@@ -33,6 +33,25 @@ def _is(obj: Any, module: str, *names: str) -> bool:
     """Whether ``obj`` is an instance of ``module.<name>`` (only if ``module`` is imported)."""
     mod = sys.modules.get(module)
     return mod is not None and any(isinstance(obj, getattr(mod, n, ())) for n in names)
+
+
+def refuse_splits(data: Any) -> None:
+    """Refuses a Hugging Face ``DatasetDict``/``IterableDatasetDict`` (several splits, where a
+    dataset version is one), naming its splits and how to pick one.
+
+    Args:
+        data: what is being written.
+
+    Raises:
+        InvalidArgumentError: ``data`` is such a dict of splits.
+    """
+    if _is(data, "datasets", "DatasetDict", "IterableDatasetDict"):
+        splits = list(data)
+        first = splits[0] if splits else "train"
+        raise InvalidArgumentError(
+            f"a Hugging Face {type(data).__name__} holds the splits {splits}, and a push writes one "
+            f'split: pick it, e.g. push_dataset(name, "{first}", data["{first}"]), once per split'
+        )
 
 
 def frame_batches(data: Any) -> Optional[Iterator[Mapping[str, Any]]]:

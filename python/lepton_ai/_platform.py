@@ -599,9 +599,10 @@ class LeptonAI:
             split: the split (``"train"``, ``"test"``, ...).
             data: a mapping of column name -> numpy array or torch tensor of shape
                 ``(rows, ...)`` (any numeric or bool dtype; every column the same ``rows``), or
-                a list of ``str``/``bytes`` (variable length); an iterable of such mappings (a
-                generator: written as they come, memory bounded by a few chunks) or of rows
-                (``[{"text": "a", "label": 1}, ...]``: a mapping holding a scalar is one row); a
+                a list of ``str``/``bytes`` (variable length); a stream of such mappings (a
+                generator: written as they come, memory bounded by a few chunks; a mapping
+                holding a scalar is one row); a list of rows (``[{"text": "a", "label": 1}, ...]``,
+                one mapping per row, as ``datasets.Dataset.from_list``); a
                 ``lepton_ai.Dataset`` (copied in batches); or a data frame (pandas, polars,
                 pyarrow ``Table``/``RecordBatchReader``, Hugging Face ``datasets.Dataset`` or
                 streaming ``IterableDataset``).
