@@ -427,13 +427,34 @@ def test_rm_asks_on_a_terminal_refuses_without_one_and_lists_on_dry_run(capsys, 
     assert LeptonAI(reg).list_datasets() == []
 
 
-def test_pull_of_a_variable_shape_dataset_names_the_column(capsys, tmp_path, reg):
+def test_a_variable_shape_column_in_info_and_pull(capsys, tmp_path, reg):
     import numpy as np
 
     from lepton_ai import LeptonAI
 
-    LeptonAI(reg, encrypt=False).push_dataset("r", "t", {"tok": [np.arange(3), np.arange(1)], "y": np.array([0, 1])})
-    out = tmp_path / "r.npz"
-    code, _, err = run(capsys, "-r", reg, "pull", "dataset", "r", "--split", "t", "--output", str(out))
-    assert code != 0 and "column `tok` of r/t is variable-shape" in err, err
-    assert not out.exists()
+    tok = [np.arange(3, dtype=np.int32), np.arange(1, dtype=np.int32), np.arange(4, dtype=np.int32)]
+    img = [np.ones((2, 3), np.float32), np.zeros((1, 2), np.float32), np.full((2, 2), 5, np.float32)]
+    y = np.array([0, 1, 2])
+    LeptonAI(reg, encrypt=False).push_dataset("r", "t", {"tok": tok, "img": img, "y": y})
+    code, out, _ = run(capsys, "-r", reg, "info", "dataset", "r", "--split", "t")
+    shapes = {c["name"]: c["shape"] for c in json.loads(out)["columns"]}
+    assert code == 0 and shapes == {"tok": [None], "img": [None, None], "y": []}, out
+    dest = tmp_path / "r.npz"
+    code, _, err = run(capsys, "-r", reg, "pull", "dataset", "r", "--split", "t", "--output", str(dest))
+    assert code == 0, err
+    with np.load(dest, allow_pickle=False) as npz:  # numpy reads it without pickles
+        assert sorted(npz.files) == ["img", "img.offsets", "img.shapes", "tok", "tok.offsets", "tok.shapes", "y"]
+        for name, want in (("tok", tok), ("img", img)):
+            values, offsets, shapes = npz[name], npz[name + ".offsets"], npz[name + ".shapes"]
+            got = [values[offsets[i] : offsets[i + 1]].reshape(shapes[i]) for i in range(len(want))]
+            for g, w in zip(got, want):
+                assert g.dtype == w.dtype
+                np.testing.assert_array_equal(g, w)
+        np.testing.assert_array_equal(npz["y"], y)
+    # Pushed back, the layout is a variable-shape column again (even rows of one shape).
+    same = tmp_path / "same.npz"
+    np.savez(same, **{"v": np.arange(4.0), "v.offsets": np.array([0, 2, 4]), "v.shapes": np.array([[2], [2]])})
+    assert run(capsys, "-r", reg, "push", "--no-encrypt", "dataset", "back", str(same))[0] == 0
+    back = LeptonAI(reg).load_dataset("back", "train")
+    assert back.schema == {"v": ("float64", (None,))}
+    assert [r.tolist() for r in back.to_numpy()["v"]] == [[0.0, 1.0], [2.0, 3.0]]

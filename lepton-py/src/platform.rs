@@ -61,21 +61,29 @@ impl Callback {
     }
 }
 
-/// One column of a dataset: name, dtype name, per-row shape.
+/// One column of a dataset: name, dtype name, per-row shape (`None` for each dimension of a
+/// variable-shape column, as `Dataset.schema` spells it).
 #[pyclass(name = "ColumnInfo", module = "lepton_ai._lepton", frozen, get_all, eq)]
 #[derive(Clone, PartialEq)]
 pub struct PyColumnInfo {
     name: String,
     dtype: String,
-    shape: Vec<u64>,
+    shape: Vec<Option<u64>>,
 }
 
 #[pymethods]
 impl PyColumnInfo {
     fn __repr__(&self) -> String {
+        let dims: Vec<String> = self
+            .shape
+            .iter()
+            .map(|d| d.map_or("None".to_string(), |n| n.to_string()))
+            .collect();
         format!(
-            "ColumnInfo(name={:?}, dtype={:?}, shape={:?})",
-            self.name, self.dtype, self.shape
+            "ColumnInfo(name={:?}, dtype={:?}, shape=[{}])",
+            self.name,
+            self.dtype,
+            dims.join(", ")
         )
     }
 }
@@ -113,7 +121,7 @@ impl From<DatasetEntry> for PyDatasetInfo {
                 .map(|c| PyColumnInfo {
                     name: c.name.clone(),
                     dtype: c.dtype.name().to_string(),
-                    shape: c.shape.clone(),
+                    shape: c.spec_shape(),
                 })
                 .collect(),
             name: e.name,

@@ -287,8 +287,9 @@ class ColumnInfo:
     def dtype(self) -> str:
         """The dtype name (``float32``, ``int64``, ``string``, ``bytes``, ...)."""
     @property
-    def shape(self) -> list[int]:
-        """The shape of one row."""
+    def shape(self) -> list[int | None]:
+        """The shape of one row: ``None`` for each dimension of a variable-shape column (each row
+        its own shape), as ``Dataset.schema`` spells it."""
 
 @final
 class DatasetInfo:

@@ -182,21 +182,18 @@ def cmd_pull(args: argparse.Namespace) -> int:
     if args.kind == "dataset":
         import numpy as np
 
+        from ._columns_file import ragged_to_npz
+
         split = _split(args)
         ds = p.load_dataset(args.name, split, args.version)
-        ragged = [name for name, (_, shape) in ds.schema.items() if None in shape]
-        if ragged:
-            raise InvalidArgumentError(
-                f"column `{ragged[0]}` of {args.name}/{split} is variable-shape (each row its own "
-                "shape), which a .npz array can't hold; read it from Python instead: "
-                "load_dataset(...).to_arrow(), .to_pandas() or .iter_batches()"
-            )
         out = args.output or f"{args.name}-{split}.npz"
-        # Text columns come back as object arrays; .npz stores them as fixed-width str/bytes.
-        cols = {
-            k: np.array(list(v)) if v.dtype == object else v
-            for k, v in ds.to_numpy(progress=False if args.no_progress else None).items()
-        }
+        ragged = {name for name, (_, shape) in ds.schema.items() if None in shape}
+        cols: dict[str, Any] = {}
+        for k, v in ds.to_numpy(progress=False if args.no_progress else None).items():
+            if k in ragged:  # values, k.offsets, k.shapes: no object array (see ragged_to_npz)
+                cols.update(ragged_to_npz(k, v))
+            else:  # text comes back as object arrays; .npz stores it as fixed-width str/bytes
+                cols[k] = np.array(list(v)) if v.dtype == object else v
         np.savez(out, **cols)
         print(f"wrote {args.name}/{split} version {ds.version} ({len(ds)} rows) to {out}")
         return 0

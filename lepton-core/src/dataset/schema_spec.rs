@@ -30,6 +30,17 @@ impl Schema {
     }
 }
 
+impl Column {
+    /// This column's per-row shape as a spec writes it (and `Dataset.schema` reads it back):
+    /// `None` for each dimension of a variable-shape column, the fixed dimensions otherwise.
+    pub fn spec_shape(&self) -> Vec<Option<u64>> {
+        match self.variable_ndim {
+            Some(n) => vec![None; n as usize],
+            None => self.shape.iter().copied().map(Some).collect(),
+        }
+    }
+}
+
 fn column_of_spec(name: &str, dtype: &str, shape: &[Option<u64>]) -> Result<Column> {
     let dtype = DType::parse(dtype)
         .map_err(|e| Error::Schema(format!("schema column `{name}`: {}", bare(e))))?;
@@ -104,6 +115,11 @@ mod tests {
                 Column::new("label", DType::I64, vec![]),
                 Column::new("text", DType::String, vec![]),
             ]
+        );
+        let shapes: Vec<_> = s.columns.iter().map(Column::spec_shape).collect();
+        assert_eq!(
+            shapes,
+            vec![vec![None], vec![Some(28), Some(28)], vec![], vec![]]
         );
     }
 
