@@ -113,14 +113,6 @@ def test_errors_are_one_line_with_status_1(capsys, reg, tmp_path):
     assert code == 1 and err.startswith("lepton: error: invalid model name \"../evil\"")
     code, _, err = run(capsys, "-r", reg, "push", "model", "m", str(model_file(tmp_path)), "--metadata", "{")
     assert code == 1 and "--metadata is not valid JSON" in err
-    bad_key = tmp_path / "badkey"
-    bad_key.write_text("not a key")
-    code, _, err = run(capsys, "-r", reg, "--key-file", str(bad_key), "ls", "models")
-    assert (code, err) == (
-        1,
-        f"lepton: error: key file {bad_key} holds neither 32 raw bytes nor a key as text "
-        "(64 hex digits or 44 base64 characters)\n",
-    )
 
 
 def test_usage_errors_exit_2(capsys):
@@ -458,3 +450,30 @@ def test_a_variable_shape_column_in_info_and_pull(capsys, tmp_path, reg):
     back = LeptonAI(reg).load_dataset("back", "train")
     assert back.schema == {"v": ("float64", (None,))}
     assert [r.tolist() for r in back.to_numpy()["v"]] == [[0.0, 1.0], [2.0, 3.0]]
+
+
+def test_a_malformed_key_file_fails_only_what_needs_the_key(capsys, tmp_path, reg, monkeypatch):
+    import numpy as np
+
+    from lepton_ai import Key
+
+    key = Key.generate()
+    LeptonAI(reg, key=key).push_dataset("secret", "train", {"x": np.arange(3)})
+    LeptonAI(reg, encrypt=False).push_dataset("open", "train", {"x": np.arange(4)})
+    monkeypatch.setenv("LEPTON_KEY", key.to_bytes().hex())  # never used in place of the named file
+    bad_key = tmp_path / "badkey"
+    bad_key.write_text("not a key")
+    bad = f"key file {bad_key} holds neither 32 raw bytes nor a key as text (64 hex digits or 44 base64 characters)"
+    code, out, err = run(capsys, "-r", reg, "--key-file", str(bad_key), "ls", "datasets")
+    assert (code, out.split(), err) == (0, ["open", "secret"], "")
+    dest = tmp_path / "open.npz"
+    code, _, err = run(capsys, "-r", reg, "--key-file", str(bad_key), "pull", "dataset", "open", "--output", str(dest))
+    assert code == 0, err
+    with np.load(dest) as npz:
+        np.testing.assert_array_equal(npz["x"], np.arange(4))
+    code, _, err = run(capsys, "-r", reg, "--key-file", str(bad_key), "pull", "dataset", "secret", "--output", str(dest))
+    assert (code, err) == (1, f"lepton: error: {bad}\n")
+    code, out, _ = run(capsys, "-r", reg, "--key-file", str(bad_key), "verify", "dataset", "secret")
+    assert code == 1 and f"FAILED  secret/train v1: {bad}" in out, out
+    code, _, err = run(capsys, "-r", reg, "--key-file", str(bad_key), "push", "dataset", "more", str(dest))
+    assert (code, err) == (1, f"lepton: error: {bad}\n")  # an encrypting push reads the key first
