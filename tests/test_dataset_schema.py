@@ -114,8 +114,6 @@ def test_hugging_face_features_declare_sequences_variable(tmp_path: Path) -> Non
 
 def test_bad_schemas_are_typed_errors_naming_the_column(tmp_path: Path) -> None:
     p = _platform(tmp_path)
-    with pytest.raises(SchemaError, match=r"schema column `pts`: the shape \(None, 3\) mixes fixed and varying"):
-        p.dataset_writer("d", "train", schema={"pts": ("float32", (None, 3))})
     with pytest.raises(SchemaError, match="schema column `z`: unsupported dtype `complex64`"):
         write_dataset(str(tmp_path / "w"), {"z": np.zeros(2)}, schema={"z": "complex64"})
     with pytest.raises(InvalidArgumentError, match="schema column 'x': expected a dtype or"):
@@ -164,3 +162,35 @@ def test_unsafe_conversions_name_the_column_and_dtypes(tmp_path: Path) -> None:
     with pytest.raises(SchemaError, match=r"column `ids` is uint8, got int64 values that do not fit: row 1 holds -1 \(uint8 holds 0..=255\)"):
         p.push_dataset("d", "train", {"ids": [[1, 2], [-1]]}, schema={"ids": ("uint8", (None,))})
     assert p.list_datasets() == []
+
+
+def test_some_dimensions_fixed_others_varying(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    rng = np.random.default_rng(5)
+    clouds = [rng.random((n, 3), dtype=np.float32) for n in (4, 1, 6)]
+    p = _platform(tmp_path)
+    with p.dataset_writer("pts", "train", schema={"pts": ("float32", (None, 3))}) as w:
+        for c in clouds:
+            w.write_row({"pts": c})
+    ds = p.load_dataset("pts", "train")
+    assert ds.schema == {"pts": ("float32", (None, 3))}
+    assert [c.shape for c in p.dataset_info("pts", "train").columns] == [[None, 3]]
+    _assert_rows(ds.to_numpy()["pts"], clouds)
+    # pyarrow's list<fixed_size_list<float, 3>> is the same declaration.
+    table = pa.table({"pts": pa.array([c.tolist() for c in clouds], pa.list_(pa.list_(pa.float32(), 3)))})
+    p.push_dataset("arrow", "train", table)
+    back = p.load_dataset("arrow", "train")
+    assert back.schema == {"pts": ("float32", (None, 3))}
+    assert [r.tolist() for r in back.to_numpy()["pts"]] == table.column("pts").to_pylist()
+    # A row of another shape names the column, the row and both shapes.
+    with pytest.raises(
+        SchemaError,
+        match=r"column `pts`: row 1 of the batch being written has shape \(2, 4\), but the schema declares "
+        r"\(None, 3\) \(None where rows vary\)",
+    ):
+        p.push_dataset(
+            "bad", "train", {"pts": [np.zeros((2, 3), np.float32), np.zeros((2, 4), np.float32)]}, schema={"pts": ("float32", (None, 3))}
+        )
+    with pytest.raises(SchemaError, match=r"row 0 of the batch being written has shape \(2, 4\)"):
+        p.push_dataset("bad", "train", {"pts": np.zeros((3, 2, 4), np.float32)}, schema={"pts": ("float32", (None, 3))})

@@ -297,12 +297,8 @@ fn info_dict<'py>(py: Python<'py>, info: &DatasetInfo) -> PyResult<Bound<'py, Py
     d.set_item("encrypted", info.encrypted)?;
     let cols = PyList::empty(py);
     for c in &info.columns {
-        // A variable-shape column's dimensions are all None (each row has its own).
-        let shape: Vec<Option<u64>> = match c.variable_ndim {
-            Some(n) => vec![None; n as usize],
-            None => c.shape.iter().copied().map(Some).collect(),
-        };
-        cols.append((c.name.as_str(), c.dtype.name(), shape))?;
+        // None for each dimension that varies by row (the schema= spelling).
+        cols.append((c.name.as_str(), c.dtype.name(), c.spec_shape()))?;
     }
     d.set_item("columns", cols)?;
     d.set_item("metadata", info.metadata.clone())?;

@@ -627,6 +627,7 @@ fn check_batch(schema: &Schema, columns: &[ColumnData<'_>]) -> Result<()> {
                 d.dtype()
             )));
         }
+        c.check_fixed_dims(d)?;
         let variable = matches!(d, ColumnData::Variable { .. });
         if variable != c.row_bytes().is_none() {
             return Err(Error::Schema(format!(
