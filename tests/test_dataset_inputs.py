@@ -141,3 +141,15 @@ def test_a_dict_of_splits_names_the_split_to_pick(tmp_path: Path) -> None:
     for split in splits:
         p.push_dataset("hf", split, splits[split])
     assert p.load_dataset("hf", "test").to_numpy()["a"].tolist() == splits["test"]["a"]
+
+
+def test_a_stream_of_array_rows_names_both_forms(tmp_path: Path) -> None:
+    # In a stream a mapping of arrays is a batch; rows of unequal arrays say how to give rows.
+    def rows() -> Iterator[dict[str, object]]:
+        yield {"x": np.ones(4), "y": np.ones(3)}
+
+    p = LeptonAI(str(tmp_path / "reg"), encrypt=False, progress=False)
+    with pytest.raises(SchemaError, match=r"columns disagree in length: `y` has 3 rows, `x` has 4 \(a batch holds one entry per row.*write_row, or in a list of rows"):
+        p.push_dataset("s", "train", rows())
+    info = p.push_dataset("s", "train", list(rows()))  # the same rows as a list
+    assert info.rows == 1

@@ -657,7 +657,9 @@ fn check_batch(schema: &Schema, columns: &[ColumnData<'_>]) -> Result<()> {
         }
         if d.rows() != rows {
             return Err(Error::Schema(format!(
-                "columns disagree in length: `{}` has {} rows, `{}` has {rows}",
+                "columns disagree in length: `{}` has {} rows, `{}` has {rows} (a batch holds \
+                 one entry per row in every column; one row whose values are arrays goes to \
+                 write_row, or in a list of rows in Python)",
                 c.name,
                 d.rows(),
                 schema.columns[0].name
