@@ -149,7 +149,11 @@ def test_a_stream_of_array_rows_names_both_forms(tmp_path: Path) -> None:
         yield {"x": np.ones(4), "y": np.ones(3)}
 
     p = LeptonAI(str(tmp_path / "reg"), encrypt=False, progress=False)
-    with pytest.raises(SchemaError, match=r"columns disagree in length: `y` has 3 rows, `x` has 4 \(a batch holds one entry per row.*write_row, or in a list of rows"):
+    with pytest.raises(
+        SchemaError,
+        match=r"columns disagree in length: `y` has 3 rows, `x` has 4 \(a batch holds one entry per row"
+        r".*write_row, or in a list of rows",
+    ):
         p.push_dataset("s", "train", rows())
     info = p.push_dataset("s", "train", list(rows()))  # the same rows as a list
     assert info.rows == 1

@@ -159,7 +159,9 @@ def test_unsafe_conversions_name_the_column_and_dtypes(tmp_path: Path) -> None:
         p.push_dataset("d", "train", {"a": [1, 2**31]}, schema={"a": "int32"})
     with pytest.raises(SchemaError, match=r"column `a` is int32, got float64: float64 does not convert to int32"):
         p.push_dataset("d", "train", {"a": [1.5, 2.0]}, schema={"a": "int32"})
-    with pytest.raises(SchemaError, match=r"column `ids` is uint8, got int64 values that do not fit: row 1 holds -1 \(uint8 holds 0..=255\)"):
+    with pytest.raises(
+        SchemaError, match=r"column `ids` is uint8, got int64 values that do not fit: row 1 holds -1 \(uint8 holds 0..=255\)"
+    ):
         p.push_dataset("d", "train", {"ids": [[1, 2], [-1]]}, schema={"ids": ("uint8", (None,))})
     assert p.list_datasets() == []
 
@@ -183,14 +185,14 @@ def test_some_dimensions_fixed_others_varying(tmp_path: Path) -> None:
     back = p.load_dataset("arrow", "train")
     assert back.schema == {"pts": ("float32", (None, 3))}
     assert [r.tolist() for r in back.to_numpy()["pts"]] == table.column("pts").to_pylist()
+    assert back.to_arrow().equals(table)  # read back as pyarrow's own type
     # A row of another shape names the column, the row and both shapes.
     with pytest.raises(
         SchemaError,
         match=r"column `pts`: row 1 of the batch being written has shape \(2, 4\), but the schema declares "
         r"\(None, 3\) \(None where rows vary\)",
     ):
-        p.push_dataset(
-            "bad", "train", {"pts": [np.zeros((2, 3), np.float32), np.zeros((2, 4), np.float32)]}, schema={"pts": ("float32", (None, 3))}
-        )
+        rows = [np.zeros((2, 3), np.float32), np.zeros((2, 4), np.float32)]
+        p.push_dataset("bad", "train", {"pts": rows}, schema={"pts": ("float32", (None, 3))})
     with pytest.raises(SchemaError, match=r"row 0 of the batch being written has shape \(2, 4\)"):
         p.push_dataset("bad", "train", {"pts": np.zeros((3, 2, 4), np.float32)}, schema={"pts": ("float32", (None, 3))})

@@ -585,7 +585,7 @@ class Dataset(_DatasetBase):
         from ._frames import to_arrow
 
         _require("pyarrow", "to_arrow()")
-        return to_arrow(self.columns, self.to_numpy(progress=False))
+        return to_arrow(self.columns, self.to_numpy(progress=False), {n: s for n, (_, s) in self.schema.items()})
 
     def to_pandas(self) -> Any:
         """All rows (of this shard) as a ``pandas.DataFrame``.
