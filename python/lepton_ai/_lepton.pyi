@@ -107,12 +107,17 @@ class NativeModel:
         platform: Platform | None = None,
         version: int | None = None,
         progress: Callable[[int, int], Any] | None = None,
+        tuning: str | None = None,
     ) -> Self:
         """Loads from bytes or a file path; ``python_runtime`` is onnxruntime's library path;
         ``external_data`` maps side-file names to their bytes (bytes sources only). With
         ``platform``, ``source`` is a model name in that registry (at ``version``; None: latest),
         loaded by the registry (an object set's weights as external initializers; ``progress``
-        follows the download)."""
+        follows the download); ``tuning`` (a machine fingerprint id) applies that machine's
+        stored profile where the options given are None (see ``profile_json``)."""
+    @property
+    def profile_json(self) -> str | None:
+        """The tuning profile (JSON) a registry load with ``tuning`` applied, or None."""
     @property
     def input_infos(self) -> list[TensorInfo]:
         """The inputs, in order."""

@@ -133,11 +133,19 @@ impl ModelInfo {
     }
 }
 
-/// The hex BLAKE3 of a stored model object, hashed on every core of lepton's own pool (a model
-/// being loaded waits for it; rayon's global pool would hang in a forked child).
+/// Objects smaller than this are hashed and decrypted on the calling thread: handing them to
+/// the CPU pool (waking its threads, waiting for them) costs more than it saves.
+const PARALLEL_MIN: usize = 1 << 20;
+
+/// The hex BLAKE3 of a stored model object, a large one hashed on every core of lepton's own
+/// pool (a model being loaded waits for it; rayon's global pool would hang in a forked child).
 fn blake3_hex(data: &[u8]) -> String {
     let mut hasher = blake3::Hasher::new();
-    crate::rt::cpu().install(|| hasher.update_rayon(data));
+    if data.len() < PARALLEL_MIN {
+        hasher.update(data);
+    } else {
+        crate::rt::cpu().install(|| hasher.update_rayon(data));
+    }
     hasher.finalize().to_hex().to_string()
 }
 
@@ -497,7 +505,11 @@ impl Platform {
         }
     }
 
-    async fn model_info_async(&self, name: &str, version: Option<u64>) -> Result<ModelInfo> {
+    pub(super) async fn model_info_async(
+        &self,
+        name: &str,
+        version: Option<u64>,
+    ) -> Result<ModelInfo> {
         let read = |bytes: &[u8], v: Option<u64>| {
             let info = self.read_manifest(name, bytes, v)?;
             Ok((info.version, info))
@@ -510,7 +522,7 @@ impl Platform {
 
     /// The manifest of `name` at `version` (`None`: the latest committed version).
     pub fn model_info(&self, name: &str, version: Option<u64>) -> Result<ModelInfo> {
-        block_on(self.model_info_async(name, version))
+        self.block_on_store(self.model_info_async(name, version))
     }
 
     /// The stored object of `info`: from the cache when it holds it intact, else from the store,
@@ -676,10 +688,12 @@ impl Platform {
         let Some(key) = self.key() else {
             return Err(self.missing_key(&what));
         };
+        let context = seal_context(&info.name, info.version);
+        if stored.len() < PARALLEL_MIN {
+            return crypto::open(key, &context, stored, &what);
+        }
         // On lepton's own pool: rayon's global one would hang in a forked child.
-        crate::rt::cpu().install(|| {
-            crypto::open_parallel(key, &seal_context(&info.name, info.version), stored, &what)
-        })
+        crate::rt::cpu().install(|| crypto::open_parallel(key, &context, stored, &what))
     }
 
     /// The ONNX bytes (decrypted in memory) and manifest of `name` at `version` (`None`: latest).
@@ -725,15 +739,27 @@ impl Platform {
         options: &ModelOptions,
         progress: Option<ProgressFn>,
     ) -> Result<Model> {
-        let info = self.model_info(name, version)?;
+        Ok(self
+            .load_model_tuned(name, version, options, None, progress)?
+            .0)
+    }
+
+    /// Loads the version `info` describes (its manifest already resolved and authenticated):
+    /// the stored object fetched through the cache, verified, decrypted in memory when sealed,
+    /// and handed to ONNX Runtime from memory.
+    pub(super) fn load_resolved(
+        &self,
+        info: &ModelInfo,
+        options: &ModelOptions,
+        progress: Option<ProgressFn>,
+    ) -> Result<Model> {
         if !info.weights.is_empty() {
-            return self.load_object_set(&info, options);
+            return self.load_object_set(info, options);
         }
-        // The manifest resolved once: its bytes come straight from the stored object.
-        let onnx = block_on(self.clear_bytes(&info, &progress))?;
+        let onnx = self.block_on_store(self.clear_bytes(info, &progress))?;
         Model::from_bytes(onnx, options).map_err(|e| match e {
             Error::InvalidModel { reason, .. } => Error::InvalidModel {
-                source_name: Some(Self::model_what(name, Some(info.version))),
+                source_name: Some(Self::model_what(&info.name, Some(info.version))),
                 reason,
             },
             other => other,
