@@ -360,7 +360,9 @@ class ModelInfo:
         for ONNX pushed as is."""
     @property
     def format(self) -> int:
-        """Manifest format: 1 for one self-contained object, 2 for an object set."""
+        """Manifest format: 1 for one self-contained object, 2 for an object set, 3 for either
+        when keyed (its MAC covers fields older readers do not know; ``weights_objects`` tells
+        which)."""
     @property
     def weights_objects(self) -> int:
         """How many weights objects an object set has (0: one self-contained object)."""

@@ -229,7 +229,7 @@ class LeptonAI:
 
         Returns:
             The new version's manifest (``version``, ``size`` in bytes, ``sha256``, ...;
-            ``format == 2`` and ``weights_objects`` for an object set).
+            ``weights_objects > 0`` for an object set).
 
         Raises:
             InvalidArgumentError: a bad name, metadata that is not JSON, or an unknown model

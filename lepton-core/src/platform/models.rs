@@ -23,8 +23,14 @@ use crate::{Error, Result};
 /// The manifest format version of a model stored as one object.
 pub const MODEL_FORMAT: u32 = 1;
 /// The manifest format version of a model stored as an object set (graph + weights objects,
-/// [`super::model_weights`]); the newest this build reads.
+/// [`super::model_weights`]).
 pub const MODEL_FORMAT_OBJECT_SET: u32 = 2;
+/// The manifest format version of a keyed manifest (one with a `mac`) whose MAC covers fields
+/// format-2 readers do not know (`blake3`, `seal_header`, `provenance`), one object or an object
+/// set alike: such a reader would drop them, compute another MAC and report a wrong key, where
+/// this version makes it say the manifest needs a newer lepton. Unkeyed manifests keep format 1
+/// or 2 (older readers ignore the fields and check `sha256`). The newest this build reads.
+pub const MODEL_FORMAT_KEYED_FIELDS: u32 = 3;
 /// Uploads larger than this go in parts of this size (progress per part).
 const PART: usize = 8 << 20;
 
@@ -372,7 +378,12 @@ impl Platform {
     /// Commits `info` (its objects already uploaded under `root`): signs it with the platform
     /// key, creates the manifest (the commit object), then advances the latest pointer.
     pub(super) async fn commit_model(&self, root: &Path, mut info: ModelInfo) -> Result<ModelInfo> {
-        info.mac = self.key().map(|k| manifest_mac(k, &info));
+        if let Some(k) = self.key() {
+            if info.blake3.is_some() || info.seal_header.is_some() || !info.provenance.is_empty() {
+                info.format = MODEL_FORMAT_KEYED_FIELDS;
+            }
+            info.mac = Some(manifest_mac(k, &info));
+        }
         let manifest = serde_json::to_vec_pretty(&info).expect("manifest serializes");
         let dir = version_dir(root, info.version);
         if !self
@@ -848,11 +859,11 @@ fn parse_manifest(bytes: &[u8], what: &str) -> Result<ModelInfo> {
         what: what.into(),
         reason: format!("unreadable manifest: {e}"),
     })?;
-    if head.format > MODEL_FORMAT_OBJECT_SET {
+    if head.format > MODEL_FORMAT_KEYED_FIELDS {
         return Err(Error::UnsupportedVersion {
             what: what.into(),
             found: head.format,
-            supported: MODEL_FORMAT_OBJECT_SET,
+            supported: MODEL_FORMAT_KEYED_FIELDS,
         });
     }
     serde_json::from_slice(bytes).map_err(|e| Error::Integrity {
