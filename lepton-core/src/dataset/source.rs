@@ -63,12 +63,16 @@ impl ChunkSource for StoreChunks {
             }
             Ok(Bytes::from_owner(Pooled(buf)))
         };
-        crate::rt::block_on(crate::rt::runtime().spawn(fetch)).unwrap_or_else(|e| {
-            Err(object_store::Error::Generic {
+        match crate::rt::block_on(crate::rt::runtime().spawn(fetch)) {
+            Ok(got) => got,
+            // A panicking store panics here, as if called on this thread (the reader turns it
+            // into an error naming the chunk).
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(object_store::Error::Generic {
                 store: "lepton",
                 source: format!("the request task ended without a result: {e}").into(),
-            })
-        })
+            }),
+        }
     }
 }
 
