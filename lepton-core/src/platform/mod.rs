@@ -14,6 +14,7 @@
 //! ```
 
 pub mod cache;
+mod cache_writer;
 mod cached_chunks;
 mod datasets;
 pub mod keyfile;
