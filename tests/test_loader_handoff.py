@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import functools
 import os
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -91,6 +90,12 @@ def _files_of(pids: set[int]) -> list[str]:
     return [n for n in os.listdir("/dev/shm") if n.startswith("lepton-") and n.split("-")[2] in {str(p) for p in pids}]
 
 
+def _recording_loader(it: Any, context: str, into: Path, **options: Any) -> DataLoader[Any]:
+    """A 2-worker loader of whole batches whose workers note their pids in ``into``."""
+    init = functools.partial(_record_pid, str(into))
+    return DataLoader(it, batch_size=None, num_workers=2, multiprocessing_context=context, worker_init_fn=init, **options)
+
+
 def _wait_for(predicate: Any, what: str) -> None:
     deadline = time.monotonic() + 60
     while not predicate():
@@ -163,9 +168,7 @@ def test_main_process_tensors_share_the_decoded_buffers(ds: Dataset) -> None:
 
 
 def test_persistent_workers_over_two_epochs(ds: Dataset, tmp_path: Path) -> None:
-    it = ds.to_iterable_dataset(batch_size=40)
-    init = functools.partial(_record_pid, str(tmp_path))
-    loader = DataLoader(it, batch_size=None, num_workers=2, persistent_workers=True, worker_init_fn=init)
+    loader = _recording_loader(ds.to_iterable_dataset(batch_size=40), "fork", tmp_path, persistent_workers=True)
     for _ in (0, 1):
         batches = list(loader)
         for b in batches:
@@ -195,10 +198,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.parametrize("context", ["fork", "spawn"])
 def test_workers_by_start_method(ds: Dataset, context: str, tmp_path: Path) -> None:
-    it = ds.to_iterable_dataset(batch_size=128)
-    init = functools.partial(_record_pid, str(tmp_path))
-    loader = DataLoader(it, batch_size=None, num_workers=2, multiprocessing_context=context, worker_init_fn=init)
-    batches = list(loader)
+    batches = list(_recording_loader(ds.to_iterable_dataset(batch_size=128), context, tmp_path))
     for b in batches:
         _check_values(b)
         assert len({b[n].untyped_storage().data_ptr() for n in FIXED}) == 1
@@ -210,9 +210,7 @@ def test_workers_by_start_method(ds: Dataset, context: str, tmp_path: Path) -> N
 
 @pytest.mark.parametrize("context", ["fork", "spawn"])
 def test_an_abandoned_loader_leaves_no_files(ds: Dataset, context: str, tmp_path: Path) -> None:
-    it = ds.to_iterable_dataset(batch_size=16)
-    init = functools.partial(_record_pid, str(tmp_path))
-    loader = DataLoader(it, batch_size=None, num_workers=2, multiprocessing_context=context, worker_init_fn=init)
+    loader = _recording_loader(ds.to_iterable_dataset(batch_size=16), context, tmp_path)
     running = iter(loader)
     _check_values(next(running))
     pids = _pids(tmp_path)
@@ -223,34 +221,66 @@ def test_an_abandoned_loader_leaves_no_files(ds: Dataset, context: str, tmp_path
     assert _files_of(pids) == []
 
 
-@pytest.mark.parametrize("context", ["fork", "spawn"])
-def test_a_killed_workers_files_are_swept_by_the_next_loader(ds: Dataset, context: str, tmp_path: Path) -> None:
-    first_pids, second_pids = tmp_path / "first", tmp_path / "second"
-    first_pids.mkdir()
-    second_pids.mkdir()
-    it = ds.to_iterable_dataset(batch_size=16)
-    init = functools.partial(_record_pid, str(first_pids))
+# Run as a script: a loader whose first worker is killed (SIGKILL) while both have batches made
+# ahead, then the process ends at once (as if killed too). The DataLoader's SIGCHLD handler
+# would raise in whatever the main thread runs next, so this is not done in the test's process.
+_KILLER = """
+import functools, os, signal, sys, time
+from pathlib import Path
+from torch.utils.data import DataLoader
+from lepton_ai import Dataset
+
+
+def record(into, worker_id):
+    Path(into, str(os.getpid())).touch()
+
+
+if __name__ == "__main__":
+    path, context, into = sys.argv[1:]
+    it = Dataset(path).to_iterable_dataset(batch_size=16)
+    init = functools.partial(record, into)
     running = iter(DataLoader(it, batch_size=None, num_workers=2, multiprocessing_context=context, worker_init_fn=init))
     next(running)
-    pids = _pids(first_pids)
-    _wait_for(lambda: len(_files_of(pids)) >= 2, "the workers made batches ahead")
-    victim = min(pids)
-    # The DataLoader's SIGCHLD handler would raise in this thread at any later point; without
-    # it, the loader finds the dead worker when it next waits for a batch (below).
-    handler = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    try:
-        os.kill(victim, signal.SIGKILL)
-        _wait_for(lambda: _state(victim) in ("Z", None), "killed")
-    finally:
-        signal.signal(signal.SIGCHLD, handler if handler is not None else signal.SIG_DFL)
+    pids = {p.name for p in Path(into).iterdir()}
+    deadline = time.monotonic() + 60
+    while True:
+        # A worker with a batch made ahead, not received.
+        owners = {n.split("-")[2] for n in os.listdir("/dev/shm") if n.startswith("lepton-")} & pids
+        if owners:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    victim = min(owners)
+    Path(into, "victim").write_text(victim)
+    os.kill(int(victim), signal.SIGKILL)
+    os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_a_killed_workers_files_are_swept_by_the_next_loader(context: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "d")
+    write_dataset(path, _source(), chunk_bytes=2048)
+    script, first_pids, second_pids = tmp_path / "killer.py", tmp_path / "first", tmp_path / "second"
+    script.write_text(_KILLER)
+    first_pids.mkdir()
+    second_pids.mkdir()
+    subprocess.run([sys.executable, str(script), path, context, str(first_pids)], check=True, timeout=300)
+    victim = int((first_pids / "victim").read_text())
+    (first_pids / "victim").unlink()
+    (survivor,) = _pids(first_pids) - {victim}
+    _wait_for(lambda: _state(victim) in ("Z", None), "the killed worker is gone")
     left = _files_of({victim})
     assert left, "a killed worker cannot unlink its files"
-    with pytest.raises(RuntimeError, match="DataLoader worker"):
-        list(running)
-    del running
+    # The other worker sees its main process gone, exits, and unlinks its own files.
+    _wait_for(lambda: _state(survivor) in ("Z", None), "the orphaned worker exits")
+    assert _files_of({survivor}) == []
     # The next loader's workers sweep the files of dead pids of this pid namespace as they start.
-    init = functools.partial(_record_pid, str(second_pids))
-    batches = list(DataLoader(it, batch_size=None, num_workers=2, multiprocessing_context=context, worker_init_fn=init))
+    it = Dataset(path).to_iterable_dataset(batch_size=16)
+    batches = list(_recording_loader(it, context, second_pids))
     assert _sorted_rows(batches) == list(range(ROWS))
     assert [n for n in left if os.path.exists(os.path.join("/dev/shm", n))] == []
     assert _files_of(_pids(second_pids)) == []

@@ -58,14 +58,20 @@ def _pid_namespace() -> int:
 
 
 def _alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists (a zombie, or one of another user, counts)."""
+    """Whether a process ``pid`` runs (one of another user counts; a zombie, a killed worker its
+    parent has not reaped yet, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return True
-    return True
+    return state not in (b"Z", b"X")
 
 
 class _Files:
