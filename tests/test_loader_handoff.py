@@ -421,3 +421,24 @@ def test_without_dev_shm_batches_fall_back_to_torchs_pickling(
         _check_values(b)
         assert len({b[n].untyped_storage().data_ptr() for n in FIXED}) == 1
         assert all(b[n].is_shared() for n in FIXED)
+
+
+def test_a_full_dev_shm_is_an_error_saying_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from lepton_ai import _handoff
+
+    made = []
+
+    def full(fd: int, offset: int, length: int) -> None:
+        made.append(os.readlink(f"/proc/self/fd/{fd}"))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    # As tmpfs answers when /dev/shm is full (a container's 64 MiB default, say).
+    monkeypatch.setattr(_handoff.os, "posix_fallocate", full)
+    x = np.zeros((256, 128), dtype=np.float32)
+    with pytest.raises(OSError, match=r"has no room for a batch of 131072 bytes: .*--shm-size") as failure:
+        _handoff.in_one_storage(["x"], (x,), torch.from_numpy, _handoff.Slab())
+    assert failure.value.errno == errno.ENOSPC
+    assert made and failure.value.filename == made[0]
+    assert not os.path.exists(made[0]), "the file is not left behind"

@@ -24,6 +24,7 @@ torch pickles them.
 from __future__ import annotations
 
 import copy
+import errno
 import mmap
 import os
 from multiprocessing.reduction import ForkingPickler
@@ -74,6 +75,29 @@ def _alive(pid: int) -> bool:
     return state not in (b"Z", b"X")
 
 
+def _reserve(fd: int, nbytes: int, path: str) -> None:
+    """Sizes a new batch file, its pages allocated now: a full ``SHM_DIR`` is an error here, not
+    a ``SIGBUS`` at the first write to a page that cannot be had (a container's 64 MiB default).
+
+    Raises:
+        OSError: ``ENOSPC``, saying what to do; another error of the file system.
+    """
+    try:
+        os.posix_fallocate(fd, 0, nbytes)
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise OSError(
+                errno.ENOSPC,
+                f"{SHM_DIR} has no room for a batch of {nbytes} bytes: give it more (a container's "
+                f"default is 64 MiB: docker run --shm-size=2g, say), or use fewer DataLoader "
+                f"workers or a lower prefetch_factor",
+                path,
+            ) from None
+        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+        os.ftruncate(fd, nbytes)  # a file system without fallocate
+
+
 class _Files:
     """This process's batch files: ``lepton-<pid namespace>-<pid>-<counter>`` in ``SHM_DIR``.
     The first file sweeps those of dead processes and registers the unlinking of this process's
@@ -90,7 +114,8 @@ class _Files:
         """A new file of ``nbytes`` bytes, mapped: (path, writable ``uint8`` tensor over it).
 
         Raises:
-            OSError: the file could not be made (``SHM_DIR`` full, say), with its path.
+            OSError: the file could not be made, with its path (``ENOSPC``: ``SHM_DIR`` is full,
+                and the message says what to do).
         """
         if not self.started:
             self.started = True
@@ -102,7 +127,7 @@ class _Files:
         path = os.path.join(SHM_DIR, f"{self.prefix}{self.pid}-{self.counter}")
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.ftruncate(fd, nbytes)
+            _reserve(fd, nbytes, path)
             mapped = mmap.mmap(fd, nbytes)
         except BaseException:
             os.unlink(path)
