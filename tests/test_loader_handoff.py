@@ -239,14 +239,17 @@ if __name__ == "__main__":
     path, context, into = sys.argv[1:]
     it = Dataset(path).to_iterable_dataset(batch_size=16)
     init = functools.partial(record, into)
-    running = iter(DataLoader(it, batch_size=None, num_workers=2, multiprocessing_context=context, worker_init_fn=init))
+    # in_order=False: the main process takes one batch, not also the other worker's it would
+    # otherwise receive and hold while waiting for batch 0.
+    loader = DataLoader(it, batch_size=None, num_workers=2, multiprocessing_context=context, worker_init_fn=init, in_order=False)
+    running = iter(loader)
     next(running)
-    pids = {p.name for p in Path(into).iterdir()}
     deadline = time.monotonic() + 60
     while True:
-        # A worker with a batch made ahead, not received.
+        # Both workers have made batch files (so both have swept at their start), not received.
+        pids = {p.name for p in Path(into).iterdir()}
         owners = {n.split("-")[2] for n in os.listdir("/dev/shm") if n.startswith("lepton-")} & pids
-        if owners:
+        if len(pids) == 2 and owners == pids:
             break
         assert time.monotonic() < deadline
         time.sleep(0.01)
