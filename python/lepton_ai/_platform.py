@@ -39,8 +39,8 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: encrypted), ``sha256`` (of the stored object, checked on every read), ``encrypted``,
 #: ``created_unix``, ``metadata``, ``object``, ``provenance`` (framework and version, exporter,
 #: opset, parity figures; empty for ONNX pushed as is), ``format`` (1: one self-contained object,
-#: 2: an object set), ``weights_objects`` and ``weights_bytes`` (an object set's weights objects
-#: and their plaintext bytes; 0 otherwise).
+#: 2: an object set, 3: either, keyed), ``weights_objects`` and ``weights_bytes`` (an object set's
+#: weights objects and their plaintext bytes; 0 otherwise).
 ModelInfo = _lepton.ModelInfo
 
 
