@@ -282,6 +282,31 @@ def test_s3_cache_serves_offline(tmp_path, caplog):
         dead.push_model("edge", blob(3))
 
 
+def test_s3_cached_model_loads_offline(tmp_path):
+    """A model loaded once loads again with the registry gone (tuning on: profiles aren't cached)."""
+    import numpy as np
+    import onnxruntime as ort
+    from model_fixtures import add_mul
+
+    uri = make_uri("s3", tmp_path)
+    key = os.urandom(32)
+    cache = tmp_path / "cache"
+    LeptonAI(uri, key=key, cache_dir=cache).push_model("net", add_mul())
+    LeptonAI(uri, key=key, cache_dir=cache).load_model("net")
+    dead = LeptonAI(
+        uri,
+        key=key,
+        cache_dir=cache,
+        storage_options={**FAST_FAIL, "aws_endpoint": f"http://127.0.0.1:{closed_port()}"},
+    )
+    with pytest.warns(UserWarning, match="serving model `net` version 1 from the local cache"):
+        m = dead.load_model("net")
+    peer = ort.InferenceSession(add_mul(), providers=["CPUExecutionProvider"])
+    feeds = {i.name: np.arange(6, dtype=np.float32).reshape(2, 3) for i in peer.get_inputs()}
+    for got, want in zip(m.run(None, feeds), peer.run(None, feeds)):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_tampered_store_object_is_rejected(tmp_path):
     uri = make_uri("local", tmp_path)
     p = LeptonAI(uri, encrypt=False)

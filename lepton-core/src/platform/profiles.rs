@@ -166,8 +166,16 @@ impl Platform {
             let info = self.model_info_async(name, version).await?;
             let profile = match tuning {
                 Some(t) if valid_fingerprint_id(&t.fingerprint_id) => {
-                    self.profile_at(name, info.version, &t.fingerprint_id)
-                        .await?
+                    match self.profile_at(name, info.version, &t.fingerprint_id).await {
+                        Ok(p) => p,
+                        // Offline, a model served from the cache still loads: a profile only
+                        // tunes options, and profiles are not cached.
+                        Err(e @ Error::Unreachable { .. }) => {
+                            tracing::info!(name, "no tuning profile applied: {e}");
+                            None
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 _ => None,
             };
