@@ -56,3 +56,28 @@ def test_latest_going_backwards_is_a_rollback_error(tmp_path, lepton_home):
     # pinned versions are not affected
     assert p.model_bytes("m", version=2) == sized(2, 64)
     np.testing.assert_array_equal(p.load_dataset("d", version=2).to_numpy()["y"], np.full(10, 1))
+
+
+def test_every_version_gone_is_a_rollback_and_a_push_is_refused(tmp_path, lepton_home):
+    """A store that hides every version (its folder removed outside lepton) is the extreme
+    rollback: a push must not start again at version 1 under the old mark."""
+    import shutil
+
+    reg = tmp_path / "reg"
+    p = LeptonAI(reg, encrypt=False)
+    for i in range(2):
+        p.push_model("m", sized(i + 1, 64))
+        p.push_dataset("d", "train", {"y": np.full(10, i, np.int64)})
+    shutil.rmtree(reg / "models" / "m")
+    shutil.rmtree(reg / "datasets" / "d")
+    with pytest.raises(RollbackError, match="its latest version is none"):
+        p.model_info("m")
+    with pytest.raises(RollbackError, match="pushes to it are refused until then"):
+        p.push_model("m", sized(9, 64))
+    with pytest.raises(RollbackError):
+        p.push_dataset("d", "train", {"y": np.full(10, 9, np.int64)})
+    assert not (reg / "models" / "m").exists() or p.model_versions("m") == []
+    # deleting through lepton forgets the mark: a name removed that way starts again at 1
+    p.push_model("fresh", sized(3, 64))
+    p.delete_model("fresh", 1)
+    assert p.push_model("fresh", sized(4, 64)).version == 2

@@ -131,10 +131,11 @@ pub enum Error {
     /// Pushes to such an item are refused too (as TUF keeps its mark): a new version would hide
     /// the rollback and could reuse a hidden version's number.
     #[error(
-        "rollback detected for {what}: the registry says its latest version is {latest}, but this \
+        "rollback detected for {what}: the registry says its latest version is {}, but this \
          client has seen version {seen} as the latest; the store may be a stale replica or may \
          have been tampered with. {}; if newer versions were deleted on purpose, remove the \
          item's entry from {marks} (pushes to it are refused until then)",
+        latest_text(*latest),
         pin_hint(available)
     )]
     Rollback {
@@ -249,6 +250,15 @@ error_kinds!(
     Store,
     Io,
 );
+
+/// How a [`Error::Rollback`] message names the latest version (0: the store has none).
+fn latest_text(latest: u64) -> String {
+    if latest == 0 {
+        "none (it holds no version)".into()
+    } else {
+        latest.to_string()
+    }
+}
 
 /// How a [`Error::Rollback`] message says to read on: pin one of the versions the store has.
 fn pin_hint(available: &[u64]) -> String {

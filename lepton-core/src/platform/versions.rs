@@ -342,11 +342,9 @@ impl Bucket {
         let mut attempts = 4;
         loop {
             let latest = self.resolve_latest(root, commit).await?;
-            let Some(v) = latest else {
-                return Ok(None);
-            };
             attempts -= 1;
-            match hw.observe(root.as_ref(), v, what) {
+            // No version at all where one was seen is a rollback too (every version hidden).
+            match hw.observe(root.as_ref(), latest.unwrap_or(0), what) {
                 Ok(()) => return Ok(latest),
                 Err(Error::Rollback { .. }) if attempts > 0 => continue,
                 Err(Error::Rollback {
