@@ -17,6 +17,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 mod common;
+use common::columns::Columns;
 
 const ROWS: usize = 1000;
 
@@ -24,22 +25,9 @@ fn mem() -> Arc<dyn ObjectStore> {
     Arc::new(InMemory::new())
 }
 
-struct Sample {
-    x: Vec<f32>,
-    y: Vec<i64>,
-    s: Vec<String>,
-}
-
-fn sample(rows: usize, salt: i64) -> Sample {
-    Sample {
-        x: (0..rows * 3)
-            .map(|i| ((i as f32) * 0.37).sin() * 10.0)
-            .collect(),
-        y: (0..rows as i64).map(|i| i * 7 + salt).collect(),
-        s: (0..rows)
-            .map(|i| "r".repeat(i % 5) + &i.to_string())
-            .collect(),
-    }
+/// The test table of `rows` rows made from `salt`.
+fn sample(rows: usize, salt: i64) -> Columns {
+    Columns::new(rows, salt)
 }
 
 fn write(
@@ -47,7 +35,7 @@ fn write(
     prefix: &str,
     key: Option<Key>,
     version: u64,
-    data: &Sample,
+    data: &Columns,
 ) -> lepton_core::Result<lepton_core::dataset::DatasetInfo> {
     let mut w = DatasetWriter::create(
         store.clone(),
@@ -84,7 +72,7 @@ fn open(
     )
 }
 
-fn check_rows(ds: &Dataset, data: &Sample) {
+fn check_rows(ds: &Dataset, data: &Columns) {
     let all = ds.to_batch().unwrap();
     assert_eq!(all.rows(), data.y.len());
     assert_eq!(all.columns[0].to_vec::<f32>().unwrap(), data.x);

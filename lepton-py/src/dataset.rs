@@ -266,24 +266,17 @@ fn open_store(
     open_uri(uri, &opts)
 }
 
-fn parse_codec(s: &str) -> lepton_core::Result<Codec> {
-    match s {
-        "zstd" => Ok(Codec::Zstd),
-        "none" => Ok(Codec::None),
-        _ => Err(Error::InvalidArgument(format!(
-            "codec must be \"zstd\" or \"none\", got {s:?}"
-        ))),
-    }
-}
-
-fn parse_filter(s: &str) -> lepton_core::Result<Filter> {
-    match s {
-        "shuffle" => Ok(Filter::Shuffle),
-        "none" => Ok(Filter::None),
-        _ => Err(Error::InvalidArgument(format!(
-            "filter must be \"shuffle\" or \"none\", got {s:?}"
-        ))),
-    }
+/// The value named `name` among `choices` (the names of a `what` option); else
+/// `Error::InvalidArgument` listing them.
+fn choose<T: Copy>(what: &str, name: &str, choices: &[(&str, T)]) -> lepton_core::Result<T> {
+    let found = choices.iter().find(|(n, _)| *n == name);
+    found.map(|&(_, v)| v).ok_or_else(|| {
+        let names: Vec<String> = choices.iter().map(|(n, _)| format!("{n:?}")).collect();
+        Error::InvalidArgument(format!(
+            "{what} must be {}, got {name:?}",
+            names.join(" or ")
+        ))
+    })
 }
 
 fn info_dict<'py>(py: Python<'py>, info: &DatasetInfo) -> PyResult<Bound<'py, PyDict>> {
@@ -365,9 +358,19 @@ impl PyDatasetWriter {
         metadata: Option<BTreeMap<String, String>>,
         schema: Option<Vec<ColumnSpec>>,
     ) -> PyResult<Self> {
-        let codec = parse_codec(codec).py()?;
+        let codec = choose(
+            "codec",
+            codec,
+            &[("zstd", Codec::Zstd), ("none", Codec::None)],
+        )
+        .py()?;
         let schema = schema.as_deref().map(Schema::from_spec).transpose().py()?;
-        let filter = parse_filter(filter).py()?;
+        let filter = choose(
+            "filter",
+            filter,
+            &[("shuffle", Filter::Shuffle), ("none", Filter::None)],
+        )
+        .py()?;
         let key = key.map(|k| k.get().secret.clone());
         let writer = py
             .detach(|| {

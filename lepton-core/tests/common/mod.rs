@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod columns;
+
 use lepton_core::crypto::Key;
 use lepton_core::platform::{Platform, PlatformOptions};
 
