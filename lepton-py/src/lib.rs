@@ -10,6 +10,7 @@ mod dataset;
 mod errors;
 mod logging;
 mod model;
+mod model_file;
 mod model_info;
 mod platform;
 mod tensor_info;
@@ -22,6 +23,7 @@ fn _lepton(m: &Bound<'_, PyModule>) -> PyResult<()> {
     model::register(m)?;
     dataset::register(m)?;
     platform::register(m)?;
+    model_file::register(m)?;
     model_info::register(m)?;
     tensor_info::register(m)?;
     errors::register(m)?;

@@ -1,6 +1,6 @@
 //! Python bindings for lepton_core::platform: the native `Platform` class behind
 //! `lepton_ai.LeptonAI`, the dataset entries it returns (frozen `DatasetInfo`/`ColumnInfo`; model
-//! manifests as frozen `ModelInfo`, in `model_info.rs`), and the encrypted model-file helpers.
+//! manifests as frozen `ModelInfo`, in `model_info.rs`); model files are in `model_file.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -10,8 +10,7 @@ use lepton_core::crypto::Key;
 use lepton_core::dataset::{ColumnSpec, ReadOptions, Schema};
 use lepton_core::model::ModelOptions;
 use lepton_core::platform::{
-    model_file, DatasetEntry, DatasetPushOptions, Platform, PlatformOptions, ProgressFn,
-    PushOptions,
+    DatasetEntry, DatasetPushOptions, Platform, PlatformOptions, ProgressFn, PushOptions,
 };
 use lepton_core::Error;
 use pyo3::prelude::*;
@@ -21,7 +20,7 @@ use crate::dataset::{Pending, PyDataset, PyDatasetWriter};
 use crate::errors::IntoPyResult;
 use crate::model_info::PyModelInfo;
 
-fn key_from(key: Option<&Bound<'_, PyBytes>>) -> PyResult<Option<Key>> {
+pub(crate) fn key_from(key: Option<&Bound<'_, PyBytes>>) -> PyResult<Option<Key>> {
     key.map(|k| Key::from_bytes(k.as_bytes())).transpose().py()
 }
 
@@ -448,69 +447,6 @@ impl PyPlatform {
     }
 }
 
-/// Whether `data` is an encrypted model file.
-#[pyfunction]
-fn is_sealed_model_file(data: Bound<'_, PyBytes>) -> bool {
-    model_file::is_sealed(data.as_bytes())
-}
-
-/// Whether the file at `path` is an encrypted model file (false when it can't be read).
-#[pyfunction]
-fn is_sealed_model_path(path: PathBuf) -> bool {
-    model_file::is_sealed_path(&path)
-}
-
-/// The ONNX bytes of a model file's contents, decrypted when encrypted.
-#[pyfunction]
-// `text_signature` because pyo3 cannot render a non-literal default (`what` shows as `...`).
-#[pyo3(
-    signature = (data, key=None, what="model file".to_string()),
-    text_signature = "(data, key=None, what='model file')"
-)]
-fn open_model_file<'py>(
-    py: Python<'py>,
-    data: Bound<'py, PyBytes>,
-    key: Option<Bound<'py, PyBytes>>,
-    what: String,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let key = key_from(key.as_ref())?;
-    let data = data.as_bytes().to_vec();
-    let onnx = py
-        .detach(|| model_file::open_model_file(&data, key.as_ref(), &what))
-        .py()?;
-    Ok(PyBytes::new(py, &onnx))
-}
-
-/// Writes ONNX bytes to `path`, encrypted when `key` is given (atomically).
-#[pyfunction]
-#[pyo3(signature = (path, data, key=None))]
-fn write_model_file(
-    py: Python<'_>,
-    path: PathBuf,
-    data: Bound<'_, PyBytes>,
-    key: Option<Bound<'_, PyBytes>>,
-) -> PyResult<()> {
-    let key = key_from(key.as_ref())?;
-    let data = data.as_bytes().to_vec();
-    py.detach(|| model_file::write_model_file(&path, &data, key.as_ref()))
-        .py()
-}
-
-/// Reads a model file, decrypting it in memory when encrypted.
-#[pyfunction]
-#[pyo3(signature = (path, key=None))]
-fn read_model_file<'py>(
-    py: Python<'py>,
-    path: PathBuf,
-    key: Option<Bound<'py, PyBytes>>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let key = key_from(key.as_ref())?;
-    let onnx = py
-        .detach(|| model_file::read_model_file(&path, key.as_ref()))
-        .py()?;
-    Ok(PyBytes::new(py, &onnx))
-}
-
 /// The key a registry opened without one uses: `$LEPTON_KEY`, else the key file (None: none).
 #[pyfunction]
 fn ambient_key<'py>(py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
@@ -523,10 +459,5 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPlatform>()?;
     m.add_class::<PyDatasetInfo>()?;
     m.add_class::<PyColumnInfo>()?;
-    m.add_function(wrap_pyfunction!(is_sealed_model_file, m)?)?;
-    m.add_function(wrap_pyfunction!(is_sealed_model_path, m)?)?;
-    m.add_function(wrap_pyfunction!(open_model_file, m)?)?;
-    m.add_function(wrap_pyfunction!(write_model_file, m)?)?;
-    m.add_function(wrap_pyfunction!(read_model_file, m)?)?;
     Ok(())
 }

@@ -659,8 +659,8 @@ class Dataset(_DatasetBase):
             )
         if (rank is None) != (world_size is None):
             raise InvalidArgumentError("give rank and world_size together, or neither")
-        if world_size is not None and not 0 <= int(rank or 0) < int(world_size):
-            raise InvalidArgumentError(f"rank must be in 0..world_size, got rank {rank} of world_size {world_size}")
+        if world_size is not None:
+            self._native.shard(int(rank or 0), int(world_size))  # the core's rank rule
         return IterableBatches(
             self,
             batch_size=batch_size,
