@@ -19,9 +19,10 @@ use lepton_core::store::open_uri;
 use lepton_core::Error;
 use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 use zeroize::Zeroizing;
 
+use crate::dataset_info::PyDatasetVersionInfo;
 use crate::errors::IntoPyResult;
 
 /// A key, or a passphrase whose Argon2id salt is not known yet (a writer draws a fresh one, a
@@ -279,29 +280,6 @@ fn choose<T: Copy>(what: &str, name: &str, choices: &[(&str, T)]) -> lepton_core
     })
 }
 
-fn info_dict<'py>(py: Python<'py>, info: &DatasetInfo) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("rows", info.rows)?;
-    d.set_item("stored_bytes", info.stored_bytes)?;
-    d.set_item("raw_bytes", info.raw_bytes)?;
-    d.set_item("chunks", info.chunks)?;
-    d.set_item("version", info.version)?;
-    d.set_item("dataset_id", &info.dataset_id)?;
-    d.set_item("encrypted", info.encrypted)?;
-    let cols = PyList::empty(py);
-    for c in &info.columns {
-        // A variable-shape column's dimensions are all None (each row has its own).
-        let shape: Vec<Option<u64>> = match c.variable_ndim {
-            Some(n) => vec![None; n as usize],
-            None => c.shape.iter().copied().map(Some).collect(),
-        };
-        cols.append((c.name.as_str(), c.dtype.name(), shape))?;
-    }
-    d.set_item("columns", cols)?;
-    d.set_item("metadata", info.metadata.clone())?;
-    Ok(d)
-}
-
 /// A writer by URI (`write_dataset`), or the registry's push writer (`LeptonAI.push_dataset`),
 /// which claims its version when it opens and advances the latest pointer when it closes.
 pub(crate) enum Pending {
@@ -451,8 +429,8 @@ impl PyDatasetWriter {
         py.detach(move || drop(w));
     }
 
-    /// Commits; returns the dataset info as a dict.
-    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    /// Commits; returns what was written.
+    fn close(&self, py: Python<'_>) -> PyResult<PyDatasetVersionInfo> {
         let w = self
             .inner
             .lock()
@@ -461,8 +439,7 @@ impl PyDatasetWriter {
             .ok_or_else(|| {
                 crate::errors::to_py(Error::InvalidArgument("the writer is closed".into()))
             })?;
-        let info = py.detach(|| w.close()).py()?;
-        info_dict(py, &info)
+        Ok(py.detach(|| w.close()).py()?.into())
     }
 }
 
@@ -554,9 +531,9 @@ impl PyDataset {
         })
     }
 
-    /// Rows, bytes, chunks, version, columns as a dict.
-    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        info_dict(py, &self.inner.info())
+    /// Rows, bytes, chunks, version, columns, metadata of the version opened.
+    fn info(&self) -> PyDatasetVersionInfo {
+        self.inner.info().into()
     }
 
     /// Rows `start..stop` (see `batch_to_py`).

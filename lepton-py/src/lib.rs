@@ -7,6 +7,7 @@
 use pyo3::prelude::*;
 
 mod dataset;
+mod dataset_info;
 mod errors;
 mod logging;
 mod model;
@@ -22,6 +23,7 @@ fn _lepton(m: &Bound<'_, PyModule>) -> PyResult<()> {
     logging::install();
     model::register(m)?;
     dataset::register(m)?;
+    dataset_info::register(m)?;
     platform::register(m)?;
     model_file::register(m)?;
     model_info::register(m)?;

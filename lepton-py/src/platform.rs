@@ -17,6 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::dataset::{Pending, PyDataset, PyDatasetWriter};
+use crate::dataset_info::PyDatasetInfo;
 use crate::errors::IntoPyResult;
 use crate::model_info::PyModelInfo;
 
@@ -60,99 +61,12 @@ impl Callback {
     }
 }
 
-/// One column of a dataset: name, dtype name, per-row shape.
-#[pyclass(name = "ColumnInfo", module = "lepton_ai._lepton", frozen, get_all, eq)]
-#[derive(Clone, PartialEq)]
-pub struct PyColumnInfo {
-    name: String,
-    dtype: String,
-    shape: Vec<u64>,
-}
-
-#[pymethods]
-impl PyColumnInfo {
-    fn __repr__(&self) -> String {
-        format!(
-            "ColumnInfo(name={:?}, dtype={:?}, shape={:?})",
-            self.name, self.dtype, self.shape
-        )
-    }
-}
-
-/// What the registry knows about one dataset split version (lepton_core::platform::DatasetEntry).
-#[pyclass(
-    name = "DatasetInfo",
-    module = "lepton_ai._lepton",
-    frozen,
-    get_all,
-    eq
-)]
-#[derive(Clone, PartialEq)]
-pub struct PyDatasetInfo {
-    name: String,
-    split: String,
-    version: u64,
-    rows: u64,
-    chunks: u64,
-    stored_bytes: u64,
-    raw_bytes: u64,
-    encrypted: bool,
-    columns: Vec<PyColumnInfo>,
-    metadata: BTreeMap<String, String>,
-    authenticated: bool,
-    dataset_id: String,
-}
-
-impl From<DatasetEntry> for PyDatasetInfo {
-    fn from(e: DatasetEntry) -> Self {
-        PyDatasetInfo {
-            columns: e
-                .columns
-                .iter()
-                .map(|c| PyColumnInfo {
-                    name: c.name.clone(),
-                    dtype: c.dtype.name().to_string(),
-                    shape: c.shape.clone(),
-                })
-                .collect(),
-            name: e.name,
-            split: e.split,
-            version: e.info.version,
-            rows: e.info.rows,
-            chunks: e.info.chunks,
-            stored_bytes: e.info.stored_bytes,
-            raw_bytes: e.info.raw_bytes,
-            encrypted: e.info.encrypted,
-            metadata: e.info.metadata,
-            authenticated: e.authenticated,
-            dataset_id: e.info.dataset_id,
-        }
-    }
-}
-
-#[pymethods]
-impl PyDatasetInfo {
-    fn __repr__(&self) -> String {
-        format!(
-            "DatasetInfo(name={:?}, split={:?}, version={}, rows={}, chunks={}, stored_bytes={}, \
-             encrypted={})",
-            self.name,
-            self.split,
-            self.version,
-            self.rows,
-            self.chunks,
-            self.stored_bytes,
-            if self.encrypted { "True" } else { "False" }
-        )
-    }
-}
-
 /// The entry `f` returns (run without the GIL) as a `DatasetInfo`.
 fn dataset_entry(
     py: Python<'_>,
     f: impl FnOnce() -> lepton_core::Result<DatasetEntry> + Send,
-) -> PyResult<PyDatasetInfo> {
-    Ok(py.detach(f).py()?.into())
+) -> PyResult<Py<PyDatasetInfo>> {
+    PyDatasetInfo::new_py(py, py.detach(f).py()?)
 }
 
 /// The options of a model push: metadata and provenance as JSON text, progress through `cb`.
@@ -412,7 +326,7 @@ impl PyPlatform {
         name: String,
         split: String,
         version: Option<u64>,
-    ) -> PyResult<PyDatasetInfo> {
+    ) -> PyResult<Py<PyDatasetInfo>> {
         dataset_entry(py, || self.inner.dataset_info(&name, &split, version))
     }
 
@@ -436,14 +350,14 @@ impl PyPlatform {
         split: String,
         version: Option<u64>,
         progress: Option<Py<PyAny>>,
-    ) -> PyResult<PyDatasetInfo> {
+    ) -> PyResult<Py<PyDatasetInfo>> {
         let cb = Callback::new(progress);
         let func = cb.func.clone();
         let result = py.detach(|| {
             self.inner
                 .verify_dataset_with_progress(&name, &split, version, func)
         });
-        Ok(cb.finish(result)?.into())
+        PyDatasetInfo::new_py(py, cb.finish(result)?)
     }
 }
 
@@ -457,7 +371,5 @@ fn ambient_key<'py>(py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ambient_key, m)?)?;
     m.add_class::<PyPlatform>()?;
-    m.add_class::<PyDatasetInfo>()?;
-    m.add_class::<PyColumnInfo>()?;
     Ok(())
 }
