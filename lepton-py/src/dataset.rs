@@ -543,7 +543,8 @@ impl PyDataset {
     }
 
     /// Benchmark ceiling: (decoded bytes, seconds) of decrypt + decompress of every chunk held
-    /// in memory, on `threads` threads.
+    /// in memory, on `threads` threads. Private (`_decode_ceiling`): for `benches/` only.
+    #[pyo3(name = "_decode_ceiling")]
     fn decode_ceiling(&self, py: Python<'_>, threads: usize) -> PyResult<(u64, f64)> {
         py.detach(|| self.inner.decode_ceiling(threads)).py()
     }

@@ -234,8 +234,9 @@ class Dataset:
         """Rows, bytes, chunks, version, columns, metadata of the version opened."""
     def slice(self, start: int, stop: int) -> list[Any]:
         """Rows ``[start, stop)``, one flat array (plus offsets) per column."""
-    def decode_ceiling(self, threads: int) -> tuple[int, float]:
-        """Benchmark ceiling: ``(decoded bytes, seconds)`` of decrypt + decompress of every chunk."""
+    def _decode_ceiling(self, threads: int) -> tuple[int, float]:
+        """Benchmark ceiling (``benches/`` only): ``(decoded bytes, seconds)`` of decrypt +
+        decompress of every chunk."""
     def iter_batches(
         self,
         batch_size: int = 256,
