@@ -16,8 +16,8 @@ Contenders, alternated within each repeat (medians of --repeats; ratios within t
   ``DataLoader(batch_size=None, num_workers=2)``, in three forms: a tensor per column (torch's
   default: a shared segment and a file descriptor fetched from the worker, each), one shared
   storage per batch (one segment, a descriptor per tensor), and lepton's form (the same batch
-  through ``lepton_ai._handoff``: one storage in 4 MiB slabs, pickled by name only with
-  ``LEPTON_TORCH_SHM_BY_NAME=1``); no decoding at all,
+  through ``lepton_ai._handoff``: one file per batch in ``/dev/shm``, pickled by name, mapped
+  and unlinked by the main process); no decoding at all,
   so no loader handing batches over that way can be faster;
 - a user option on the lepton w2 loader: ``prefetch_factor=8``.
 

@@ -14,7 +14,11 @@ shuffle) written with ``write_dataset`` and read with ``Dataset(uri)`` (no disk 
 read is cold. ``--chunk-kib`` sets the chunks' uncompressed size (default 4096: 4 MiB).
 
 Prints per round and the medians of each and of the per-round ratios (lepton GB/s / boto3 GB/s,
-both over the decoded bytes' size), which ``docs/benchmarks.md`` reports.
+both over the decoded bytes' size), which ``docs/benchmarks.md`` reports. Also the CPU each side
+costs, in CPU-seconds per GB of decoded bytes: this process's (every thread; for lepton including
+the cache writes it leaves queued, which finish when the dataset is dropped, after the timed part)
+and, when ``MOTO_PID`` is set (``scripts/moto.sh`` exports it), the moto server's, from
+``/proc/<pid>/stat``.
 
 Usage (moto must run: ``scripts/moto.sh`` exports its endpoint and bucket):
     source scripts/moto.sh && PYTHONPATH=python python benches/bench_s3.py [--mib 128] [--rounds 5] \
@@ -25,6 +29,7 @@ Build the release extension first (``scripts/dev-build.sh --release``).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shutil
 import statistics
@@ -71,6 +76,7 @@ def main() -> None:
         def lepton(i: int) -> float:
             cache = os.path.join(work, f"cache-{i}")
             t = time.perf_counter()
+            ds: Any
             if args.plain:
                 ds = la.Dataset(uri)
             else:
@@ -78,6 +84,10 @@ def main() -> None:
             n = sum(b[0].nbytes for b in ds.iter_batches(1024))
             secs = time.perf_counter() - t
             assert n == x.nbytes
+            # Dropping the dataset finishes its queued cache writes: not timed, but counted in
+            # its CPU, and kept out of the next boto3 round.
+            del ds
+            gc.collect()
             shutil.rmtree(cache, ignore_errors=True)
             return secs
 
@@ -89,18 +99,41 @@ def main() -> None:
             assert got > 0
             return secs
 
+        moto_pid = os.environ.get("MOTO_PID")
+
+        def moto_cpu() -> float:
+            if not moto_pid:
+                return float("nan")
+            with open(f"/proc/{moto_pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+        def measured(run: Any, i: int) -> tuple[float, float, float]:
+            """Seconds of ``run(i)``, and its CPU-seconds per GB: this process's and moto's."""
+            cpu, server = time.process_time(), moto_cpu()
+            secs = run(i)
+            gb = x.nbytes / 1e9
+            return secs, (time.process_time() - cpu) / gb, (moto_cpu() - server) / gb
+
         lepton(-1), boto(-1)  # warm-up: connections, moto's first requests
-        results: dict[str, list[float]] = {"lepton": [], "boto3": [], "ratio": []}
+        results: dict[str, list[float]] = {k: [] for k in ("lepton", "boto3", "ratio", "lepton_cpu", "boto3_cpu", "moto_lepton", "moto_boto3")}
         gbs = lambda s: x.nbytes / s / 1e9  # noqa: E731
         for i in range(args.rounds):
-            a, b = lepton(i), boto(i)
-            results["lepton"].append(gbs(a))
-            results["boto3"].append(gbs(b))
-            results["ratio"].append(b / a)
-            print(f"round {i}: lepton {gbs(a):.3f} GB/s, boto3 (8 threads) {gbs(b):.3f} GB/s", flush=True)
+            (a, a_cpu, a_moto), (b, b_cpu, b_moto) = measured(lepton, i), measured(boto, i)
+            for k, v in zip(results, (gbs(a), gbs(b), b / a, a_cpu, b_cpu, a_moto, b_moto)):
+                results[k].append(v)
+            print(
+                f"round {i}: lepton {gbs(a):.3f} GB/s, boto3 (8 threads) {gbs(b):.3f} GB/s; CPU-s/GB lepton "
+                f"{a_cpu:.2f} (moto {a_moto:.2f}), boto3 {b_cpu:.2f} (moto {b_moto:.2f})",
+                flush=True,
+            )
         med: dict[str, Any] = {k: round(statistics.median(v), 3) for k, v in results.items()}
         what = "plain" if args.plain else "encrypted, zstd"
         print(f"{args.mib} MiB {what}, {len(keys)} chunks: lepton {med['lepton']} GB/s, boto3 {med['boto3']} GB/s, ratio {med['ratio']}")
+        print(
+            f"CPU-s per GB: lepton {med['lepton_cpu']} (moto serving it {med['moto_lepton']}), "
+            f"boto3 {med['boto3_cpu']} (moto serving it {med['moto_boto3']})"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

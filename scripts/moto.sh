@@ -2,7 +2,7 @@
 # object_store S3 environment, and stops the server when the calling shell exits (pass or fail).
 port="$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 moto_server -H 127.0.0.1 -p "$port" > "${TMPDIR:-/tmp}/lepton-moto-$port.log" 2>&1 &
-MOTO_PID=$!
+export MOTO_PID=$!
 trap 'kill $MOTO_PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
   curl -s -o /dev/null "http://127.0.0.1:$port/" && break

@@ -113,14 +113,6 @@ def test_errors_are_one_line_with_status_1(capsys, reg, tmp_path):
     assert code == 1 and err.startswith("lepton: error: invalid model name \"../evil\"")
     code, _, err = run(capsys, "-r", reg, "push", "model", "m", str(model_file(tmp_path)), "--metadata", "{")
     assert code == 1 and "--metadata is not valid JSON" in err
-    bad_key = tmp_path / "badkey"
-    bad_key.write_text("not a key")
-    code, _, err = run(capsys, "-r", reg, "--key-file", str(bad_key), "ls", "models")
-    assert (code, err) == (
-        1,
-        f"lepton: error: key file {bad_key} holds neither 32 raw bytes nor a key as text "
-        "(64 hex digits or 44 base64 characters)\n",
-    )
 
 
 def test_usage_errors_exit_2(capsys):
@@ -427,13 +419,61 @@ def test_rm_asks_on_a_terminal_refuses_without_one_and_lists_on_dry_run(capsys, 
     assert LeptonAI(reg).list_datasets() == []
 
 
-def test_pull_of_a_variable_shape_dataset_names_the_column(capsys, tmp_path, reg):
+def test_a_variable_shape_column_in_info_and_pull(capsys, tmp_path, reg):
     import numpy as np
 
     from lepton_ai import LeptonAI
 
-    LeptonAI(reg, encrypt=False).push_dataset("r", "t", {"tok": [np.arange(3), np.arange(1)], "y": np.array([0, 1])})
-    out = tmp_path / "r.npz"
-    code, _, err = run(capsys, "-r", reg, "pull", "dataset", "r", "--split", "t", "--output", str(out))
-    assert code != 0 and "column `tok` of r/t is variable-shape" in err, err
-    assert not out.exists()
+    tok = [np.arange(3, dtype=np.int32), np.arange(1, dtype=np.int32), np.arange(4, dtype=np.int32)]
+    img = [np.ones((2, 3), np.float32), np.zeros((1, 2), np.float32), np.full((2, 2), 5, np.float32)]
+    y = np.array([0, 1, 2])
+    LeptonAI(reg, encrypt=False).push_dataset("r", "t", {"tok": tok, "img": img, "y": y})
+    code, out, _ = run(capsys, "-r", reg, "info", "dataset", "r", "--split", "t")
+    shapes = {c["name"]: c["shape"] for c in json.loads(out)["columns"]}
+    assert code == 0 and shapes == {"tok": [None], "img": [None, None], "y": []}, out
+    dest = tmp_path / "r.npz"
+    code, _, err = run(capsys, "-r", reg, "pull", "dataset", "r", "--split", "t", "--output", str(dest))
+    assert code == 0, err
+    with np.load(dest, allow_pickle=False) as npz:  # numpy reads it without pickles
+        assert sorted(npz.files) == ["img", "img.offsets", "img.shapes", "tok", "tok.offsets", "tok.shapes", "y"]
+        for name, want in (("tok", tok), ("img", img)):
+            values, offsets, shapes = npz[name], npz[name + ".offsets"], npz[name + ".shapes"]
+            got = [values[offsets[i] : offsets[i + 1]].reshape(shapes[i]) for i in range(len(want))]
+            for g, w in zip(got, want):
+                assert g.dtype == w.dtype
+                np.testing.assert_array_equal(g, w)
+        np.testing.assert_array_equal(npz["y"], y)
+    # Pushed back, the layout is a variable-shape column again (even rows of one shape).
+    same = tmp_path / "same.npz"
+    np.savez(same, **{"v": np.arange(4.0), "v.offsets": np.array([0, 2, 4]), "v.shapes": np.array([[2], [2]])})
+    assert run(capsys, "-r", reg, "push", "--no-encrypt", "dataset", "back", str(same))[0] == 0
+    back = LeptonAI(reg).load_dataset("back", "train")
+    assert back.schema == {"v": ("float64", (None,))}
+    assert [r.tolist() for r in back.to_numpy()["v"]] == [[0.0, 1.0], [2.0, 3.0]]
+
+
+def test_a_malformed_key_file_fails_only_what_needs_the_key(capsys, tmp_path, reg, monkeypatch):
+    import numpy as np
+
+    from lepton_ai import Key
+
+    key = Key.generate()
+    LeptonAI(reg, key=key).push_dataset("secret", "train", {"x": np.arange(3)})
+    LeptonAI(reg, encrypt=False).push_dataset("open", "train", {"x": np.arange(4)})
+    monkeypatch.setenv("LEPTON_KEY", key.to_bytes().hex())  # never used in place of the named file
+    bad_key = tmp_path / "badkey"
+    bad_key.write_text("not a key")
+    bad = f"key file {bad_key} holds neither 32 raw bytes nor a key as text (64 hex digits or 44 base64 characters)"
+    code, out, err = run(capsys, "-r", reg, "--key-file", str(bad_key), "ls", "datasets")
+    assert (code, out.split(), err) == (0, ["open", "secret"], "")
+    dest = tmp_path / "open.npz"
+    code, _, err = run(capsys, "-r", reg, "--key-file", str(bad_key), "pull", "dataset", "open", "--output", str(dest))
+    assert code == 0, err
+    with np.load(dest) as npz:
+        np.testing.assert_array_equal(npz["x"], np.arange(4))
+    code, _, err = run(capsys, "-r", reg, "--key-file", str(bad_key), "pull", "dataset", "secret", "--output", str(dest))
+    assert (code, err) == (1, f"lepton: error: {bad}\n")
+    code, out, _ = run(capsys, "-r", reg, "--key-file", str(bad_key), "verify", "dataset", "secret")
+    assert code == 1 and f"FAILED  secret/train v1: {bad}" in out, out
+    code, _, err = run(capsys, "-r", reg, "--key-file", str(bad_key), "push", "dataset", "more", str(dest))
+    assert (code, err) == (1, f"lepton: error: {bad}\n")  # an encrypting push reads the key first

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lepton_ai import LeptonAI, SchemaError, write_dataset
+from lepton_ai import InvalidArgumentError, LeptonAI, SchemaError, write_dataset
 from lepton_ai import _writer
 
 
@@ -77,3 +77,83 @@ def test_a_hugging_face_iterable_dataset(tmp_path: Path) -> None:
     ds = write_dataset(str(tmp_path / "w"), same)
     assert ds.schema == {"ids": ("int32", (None,)), "label": ("int64", ())}
     assert [r.tolist() for r in ds.to_numpy()["ids"]] == [r["ids"] for r in same]
+
+
+def test_a_list_of_dicts_is_rows_whatever_they_hold(tmp_path: Path) -> None:
+    # Arrays only, no scalar: still one mapping per row, as Hugging Face reads the list.
+    rows = [{"x": np.full(4, i, np.float32), "y": np.arange(i, i + 2)} for i in range(3)]
+    want = datasets.Dataset.from_list(rows).with_format("numpy")[:]  # {column: array}
+    p = LeptonAI(str(tmp_path / "reg"), encrypt=False, progress=False)
+    info = p.push_dataset("arrays", "train", rows)
+    assert info.rows == len(want["x"]) == 3
+    got = p.load_dataset("arrays", "train").to_numpy()
+    np.testing.assert_array_equal(got["x"], want["x"])
+    np.testing.assert_array_equal(got["y"], want["y"])
+    with p.dataset_writer("w", "train") as w:
+        w.write(rows)  # a writer's write() reads a list the same way
+    np.testing.assert_array_equal(p.load_dataset("w", "train").to_numpy()["x"], want["x"])
+    # Batches come as a stream (a generator, an iterator): unchanged.
+    batches = [{"x": np.zeros((5, 4), np.float32)}, {"x": np.ones((2, 4), np.float32)}]
+    assert p.push_dataset("stream", "train", iter(batches)).rows == 7
+
+
+def test_a_list_of_batches_names_both_forms(tmp_path: Path) -> None:
+    p = LeptonAI(str(tmp_path / "reg"), encrypt=False, progress=False)
+    batches = [{"text": ["a", "b"], "label": np.arange(2)}, {"text": ["c"], "label": np.arange(1)}]
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"item 0 of the list holds 2 values in column `text`: a list of mappings is rows.*"
+        r"as a stream instead: a generator or iter\(\[batch, \.\.\.\]\)",
+    ):
+        p.push_dataset("bad", "train", batches)
+    assert p.push_dataset("ok", "train", iter(batches)).rows == 3
+
+
+def test_a_scalar_column_names_the_column(tmp_path: Path) -> None:
+    p = LeptonAI(str(tmp_path / "reg"), encrypt=False, progress=False)
+    with pytest.raises(ValueError):  # pandas refuses the same mapping as columns
+        pd.DataFrame({"a": 1})
+    message = r"column `a` is one value \(1\), not a column: a column is a sequence with one value per row"
+    with pytest.raises(SchemaError, match=message):
+        p.push_dataset("n", "train", {"a": 1})
+    with pytest.raises(SchemaError, match=r"column `t` is one value \('hello'\)"):
+        write_dataset(str(tmp_path / "w"), {"t": "hello", "ids": [1, 2, 3, 4, 5]})
+    with pytest.raises(SchemaError, match=r"column `z` is one value"):
+        write_dataset(str(tmp_path / "w"), {"z": np.float32(2.0)})
+    # As a list of one row, or written to a writer (a stream of rows), it is a row.
+    assert p.push_dataset("n", "train", [{"a": 1}]).rows == 1
+
+
+def test_a_dict_of_splits_names_the_split_to_pick(tmp_path: Path) -> None:
+    p = LeptonAI(str(tmp_path / "reg"), encrypt=False, progress=False)
+    splits = datasets.DatasetDict(
+        {"train": datasets.Dataset.from_dict({"a": [1, 2]}), "test": datasets.Dataset.from_dict({"a": [3]})}
+    )
+    message = (
+        r"a Hugging Face DatasetDict holds the splits \['train', 'test'\], and a push writes one split: "
+        r'pick it, e.g. push_dataset\(name, "train", data\["train"\]\), once per split'
+    )
+    with pytest.raises(InvalidArgumentError, match=message):
+        p.push_dataset("hf", "train", splits)
+    with pytest.raises(InvalidArgumentError, match=r"IterableDatasetDict holds the splits \['train', 'test'\]"):
+        write_dataset(str(tmp_path / "w"), datasets.IterableDatasetDict({k: v.to_iterable_dataset() for k, v in splits.items()}))
+    assert p.list_datasets() == []  # refused before a version was claimed
+    for split in splits:
+        p.push_dataset("hf", split, splits[split])
+    assert p.load_dataset("hf", "test").to_numpy()["a"].tolist() == splits["test"]["a"]
+
+
+def test_a_stream_of_array_rows_names_both_forms(tmp_path: Path) -> None:
+    # In a stream a mapping of arrays is a batch; rows of unequal arrays say how to give rows.
+    def rows() -> Iterator[dict[str, object]]:
+        yield {"x": np.ones(4), "y": np.ones(3)}
+
+    p = LeptonAI(str(tmp_path / "reg"), encrypt=False, progress=False)
+    with pytest.raises(
+        SchemaError,
+        match=r"columns disagree in length: `y` has 3 rows, `x` has 4 \(a batch holds one entry per row"
+        r".*write_row, or in a list of rows",
+    ):
+        p.push_dataset("s", "train", rows())
+    info = p.push_dataset("s", "train", list(rows()))  # the same rows as a list
+    assert info.rows == 1

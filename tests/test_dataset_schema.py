@@ -75,7 +75,7 @@ def test_write_dataset_and_push_dataset_take_a_schema(tmp_path: Path) -> None:
     assert ds.schema == {"ids": ("int64", (None,))}
     _assert_rows(ds.to_numpy()["ids"], rows)
     p = _platform(tmp_path)
-    p.push_dataset("d", "train", [{"ids": rows}], schema={"ids": ("int64", (None,))})
+    p.push_dataset("d", "train", iter([{"ids": rows}]), schema={"ids": ("int64", (None,))})  # a stream of batches
     _assert_rows(p.load_dataset("d", "train").to_numpy()["ids"], rows)
     # Copying a Dataset keeps its declared schema, even when every row has one shape.
     copy = write_dataset(str(tmp_path / "copy"), ds)
@@ -114,8 +114,6 @@ def test_hugging_face_features_declare_sequences_variable(tmp_path: Path) -> Non
 
 def test_bad_schemas_are_typed_errors_naming_the_column(tmp_path: Path) -> None:
     p = _platform(tmp_path)
-    with pytest.raises(SchemaError, match=r"schema column `pts`: the shape \(None, 3\) mixes fixed and varying"):
-        p.dataset_writer("d", "train", schema={"pts": ("float32", (None, 3))})
     with pytest.raises(SchemaError, match="schema column `z`: unsupported dtype `complex64`"):
         write_dataset(str(tmp_path / "w"), {"z": np.zeros(2)}, schema={"z": "complex64"})
     with pytest.raises(InvalidArgumentError, match="schema column 'x': expected a dtype or"):
@@ -126,3 +124,75 @@ def test_bad_schemas_are_typed_errors_naming_the_column(tmp_path: Path) -> None:
     with pytest.raises(SchemaError, match="column `y` is int64, got float64"):
         p.push_dataset("d", "train", {"y": np.zeros(3)}, schema={"y": "int64"})
     assert isinstance(write_dataset(str(tmp_path / "ok"), {"y": np.arange(2)}, schema={"y": np.int64}), Dataset)
+
+
+def test_python_numbers_convert_to_the_declared_dtype(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    labels, scores, ids = [0, 1, -5], [0.1, 2.5, 1e30], [[1, 2, 3], [4], [70000, 8]]
+    spec = {"label": ("int8", ()), "score": ("float32", ()), "ids": ("int32", (None,))}
+    p = _platform(tmp_path)
+    with p.dataset_writer("d", "train", schema=spec) as w:
+        for row in zip(labels, scores, ids):
+            w.write_row({"label": row[0], "score": row[1], "ids": row[2]})
+    got = p.load_dataset("d", "train").to_numpy()
+    # pyarrow's safe cast of the same Python values to the declared types.
+    np.testing.assert_array_equal(got["label"], pa.array(labels, pa.int8()).to_numpy())
+    assert got["label"].dtype == np.int8
+    np.testing.assert_array_equal(got["score"], pa.array(scores, pa.float32()).to_numpy())
+    _assert_rows(got["ids"], [pa.array(r, pa.int32()).to_numpy() for r in ids])
+    # One batch of plain lists, and numpy's default int64 too (checked, then converted).
+    ds = write_dataset(str(tmp_path / "w"), {"a": [1, 2, 3], "b": np.arange(3)}, schema={"a": "int32", "b": "uint16"})
+    assert ds.schema == {"a": ("int32", ()), "b": ("uint16", ())}
+    np.testing.assert_array_equal(ds.to_numpy()["b"], np.arange(3, dtype=np.uint16))
+
+
+def test_unsafe_conversions_name_the_column_and_dtypes(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    p = _platform(tmp_path)
+    with pytest.raises(pa.ArrowInvalid):  # the peer refuses the same value
+        pa.array([1, 2**31], pa.int32())
+    with pytest.raises(
+        SchemaError, match=r"column `a` is int32, got int64 values that do not fit: row 1 holds 2147483648 \(int32 holds"
+    ):
+        p.push_dataset("d", "train", {"a": [1, 2**31]}, schema={"a": "int32"})
+    with pytest.raises(SchemaError, match=r"column `a` is int32, got float64: float64 does not convert to int32"):
+        p.push_dataset("d", "train", {"a": [1.5, 2.0]}, schema={"a": "int32"})
+    with pytest.raises(
+        SchemaError, match=r"column `ids` is uint8, got int64 values that do not fit: row 1 holds -1 \(uint8 holds 0..=255\)"
+    ):
+        p.push_dataset("d", "train", {"ids": [[1, 2], [-1]]}, schema={"ids": ("uint8", (None,))})
+    assert p.list_datasets() == []
+
+
+def test_some_dimensions_fixed_others_varying(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    rng = np.random.default_rng(5)
+    clouds = [rng.random((n, 3), dtype=np.float32) for n in (4, 1, 6)]
+    p = _platform(tmp_path)
+    with p.dataset_writer("pts", "train", schema={"pts": ("float32", (None, 3))}) as w:
+        for c in clouds:
+            w.write_row({"pts": c})
+    ds = p.load_dataset("pts", "train")
+    assert ds.schema == {"pts": ("float32", (None, 3))}
+    assert [c.shape for c in p.dataset_info("pts", "train").columns] == [[None, 3]]
+    _assert_rows(ds.to_numpy()["pts"], clouds)
+    # pyarrow's list<fixed_size_list<float, 3>> is the same declaration.
+    table = pa.table({"pts": pa.array([c.tolist() for c in clouds], pa.list_(pa.list_(pa.float32(), 3)))})
+    p.push_dataset("arrow", "train", table)
+    back = p.load_dataset("arrow", "train")
+    assert back.schema == {"pts": ("float32", (None, 3))}
+    assert [r.tolist() for r in back.to_numpy()["pts"]] == table.column("pts").to_pylist()
+    assert back.to_arrow().equals(table)  # read back as pyarrow's own type
+    # A row of another shape names the column, the row and both shapes.
+    with pytest.raises(
+        SchemaError,
+        match=r"column `pts`: row 1 of the batch being written has shape \(2, 4\), but the schema declares "
+        r"\(None, 3\) \(None where rows vary\)",
+    ):
+        rows = [np.zeros((2, 3), np.float32), np.zeros((2, 4), np.float32)]
+        p.push_dataset("bad", "train", {"pts": rows}, schema={"pts": ("float32", (None, 3))})
+    with pytest.raises(SchemaError, match=r"row 0 of the batch being written has shape \(2, 4\)"):
+        p.push_dataset("bad", "train", {"pts": np.zeros((3, 2, 4), np.float32)}, schema={"pts": ("float32", (None, 3))})

@@ -1,11 +1,17 @@
 """The hand-off of batches from ``DataLoader`` workers: each batch's fixed-shape columns in one
-shared-memory storage (one segment per batch, views at 64-byte aligned offsets), the rest as in
-the main process. Values are checked against the numpy arrays the dataset was written from
-(each row carries its index in ``label``) and against ``iter_batches``' batches."""
+file under ``/dev/shm`` (views at 64-byte aligned offsets; torch's shared memory where there is no
+``/dev/shm``), the rest as in the main process. Values are checked against the numpy arrays the
+dataset was written from (each row carries its index in ``label``) and against
+``iter_batches``' batches. The files' lifetimes are checked by the workers' pids: none of a
+worker's ``lepton-`` files is left in ``/dev/shm`` once its batches are received, its loader is
+abandoned, or (after a kill) a later loader's worker starts."""
 
 from __future__ import annotations
 
 import copy
+import functools
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +71,38 @@ def _sorted_rows(batches: list[dict[str, Any]]) -> list[int]:
     return sorted(sum((b["label"].tolist() for b in batches), []))
 
 
+def _batch_bytes(b: dict[str, Any]) -> int:
+    """The fixed columns' bytes, each rounded up to 64."""
+    return sum(-(-b[n].numel() * b[n].element_size() // 64) * 64 for n in FIXED)
+
+
+def _record_pid(into: str, worker_id: int) -> None:
+    """A ``worker_init_fn``: notes the worker's pid as a file name in ``into``."""
+    Path(into, str(os.getpid())).touch()
+
+
+def _pids(into: Path) -> set[int]:
+    return {int(p.name) for p in into.iterdir()}
+
+
+def _files_of(pids: set[int]) -> list[str]:
+    """The ``lepton-<namespace>-<pid>-<n>`` files in /dev/shm of these processes."""
+    return [n for n in os.listdir("/dev/shm") if n.startswith("lepton-") and n.split("-")[2] in {str(p) for p in pids}]
+
+
+def _recording_loader(it: Any, context: str, into: Path, **options: Any) -> DataLoader[Any]:
+    """A 2-worker loader of whole batches whose workers note their pids in ``into``."""
+    init = functools.partial(_record_pid, str(into))
+    return DataLoader(it, batch_size=None, num_workers=2, multiprocessing_context=context, worker_init_fn=init, **options)
+
+
+def _wait_for(predicate: Any, what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
 def test_worker_batches_equal_iter_batches_in_one_aligned_shared_storage(ds: Dataset) -> None:
     it = ds.to_iterable_dataset(batch_size=64)
     batches = list(DataLoader(it, batch_size=None, num_workers=2))
@@ -75,16 +113,18 @@ def test_worker_batches_equal_iter_batches_in_one_aligned_shared_storage(ds: Dat
         _check_values(b)
         storages = {b[n].untyped_storage().data_ptr() for n in FIXED}
         assert len(storages) == 1, "the fixed columns of a batch share one storage"
-        assert all(b[n].is_shared() for n in FIXED)
+        # A file of its own, mapped by lepton (torch's shared memory would say is_shared()).
+        assert b["x"].untyped_storage().nbytes() == _batch_bytes(b)
+        assert not any(b[n].is_shared() for n in FIXED)
         assert all(b[n].data_ptr() % 64 == 0 for n in FIXED)
         assert all(b[n].is_contiguous() for n in FIXED)
 
 
 def test_columns_and_batches_are_independent(ds: Dataset) -> None:
     batches = list(DataLoader(ds.to_iterable_dataset(batch_size=50), batch_size=None, num_workers=2))
-    # Batches 0 and 2 come from worker 0, one after the other: the same slab of shared memory.
+    # Batches 0 and 2 come from worker 0, one after the other: a file each.
     first, second = batches[0], batches[2]
-    assert first["x"].untyped_storage().data_ptr() == second["x"].untyped_storage().data_ptr()
+    assert first["x"].untyped_storage().data_ptr() != second["x"].untyped_storage().data_ptr()
     before = {n: first[n].clone() for n in FIXED}
     others = {n: second[n].clone() for n in FIXED}
     first["x"].fill_(7.0)
@@ -99,11 +139,15 @@ def test_columns_and_batches_are_independent(ds: Dataset) -> None:
 
 
 @pytest.mark.parametrize("slab", [256, 1 << 20])
-def test_batches_larger_or_smaller_than_a_slab(ds: Dataset, slab: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batches_larger_or_smaller_than_a_slab(
+    ds: Dataset, slab: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from lepton_ai import _handoff
 
-    # Forked workers see the patched size: 256 bytes holds no batch (each gets a storage of its
-    # own size), 1 MiB holds all of a worker's batches.
+    # Without /dev/shm, batches go in slabs of torch's shared memory. Forked workers see the
+    # patched values: 256 bytes holds no batch (each gets a storage of its own size), 1 MiB
+    # holds all of a worker's batches.
+    monkeypatch.setattr(_handoff, "SHM_DIR", str(tmp_path / "missing"))
     monkeypatch.setattr(_handoff, "SLAB_BYTES", slab)
     batches = list(DataLoader(ds.to_iterable_dataset(batch_size=30, shuffle=True, seed=8), batch_size=None, num_workers=2))
     assert _sorted_rows(batches) == list(range(ROWS))
@@ -123,24 +167,151 @@ def test_main_process_tensors_share_the_decoded_buffers(ds: Dataset) -> None:
     assert not b["x"].is_shared()
 
 
-def test_persistent_workers_over_two_epochs(ds: Dataset) -> None:
-    it = ds.to_iterable_dataset(batch_size=40)
-    loader = DataLoader(it, batch_size=None, num_workers=2, persistent_workers=True)
+def test_persistent_workers_over_two_epochs(ds: Dataset, tmp_path: Path) -> None:
+    loader = _recording_loader(ds.to_iterable_dataset(batch_size=40), "fork", tmp_path, persistent_workers=True)
     for _ in (0, 1):
         batches = list(loader)
         for b in batches:
             _check_values(b)
         assert _sorted_batches(batches) == _batches_of(ds, batch_size=40)
+        # The workers live on; each received batch's file was unlinked by the main process.
+        pids = _pids(tmp_path)
+        assert len(pids) == 2 and all(_alive(p) for p in pids)
+        assert _files_of(pids) == []
 
 
-def test_spawned_workers(ds: Dataset) -> None:
-    it = ds.to_iterable_dataset(batch_size=128)
-    loader = DataLoader(it, batch_size=None, num_workers=2, multiprocessing_context="spawn")
-    batches = list(loader)
+def _state(pid: int) -> Any:
+    """A process's state letter (``Z`` for a zombie), None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_workers_by_start_method(ds: Dataset, context: str, tmp_path: Path) -> None:
+    batches = list(_recording_loader(ds.to_iterable_dataset(batch_size=128), context, tmp_path))
     for b in batches:
         _check_values(b)
         assert len({b[n].untyped_storage().data_ptr() for n in FIXED}) == 1
+        assert b["x"].untyped_storage().nbytes() == _batch_bytes(b)
+        assert not b["x"].is_shared()
     assert _sorted_batches(batches) == _batches_of(ds, batch_size=128)
+    assert len(_pids(tmp_path)) == 2 and _files_of(_pids(tmp_path)) == []
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_an_abandoned_loader_leaves_no_files(ds: Dataset, context: str, tmp_path: Path) -> None:
+    loader = _recording_loader(ds.to_iterable_dataset(batch_size=16), context, tmp_path)
+    running = iter(loader)
+    _check_values(next(running))
+    pids = _pids(tmp_path)
+    # The workers run ahead (prefetch_factor=2 each): batches made, not received.
+    _wait_for(lambda: len(_files_of(pids)) >= 2, "the workers made batches ahead")
+    del running, loader
+    assert not any(_alive(p) for p in pids)
+    assert _files_of(pids) == []
+
+
+# Run as a script: a loader whose first worker is killed (SIGKILL) while both have batches made
+# ahead, then the process ends at once (as if killed too). The DataLoader's SIGCHLD handler
+# would raise in whatever the main thread runs next, so this is not done in the test's process.
+_KILLER = """
+import functools, os, signal, sys, time
+from pathlib import Path
+from torch.utils.data import DataLoader
+from lepton_ai import Dataset
+
+
+def record(into, worker_id):
+    Path(into, str(os.getpid())).touch()
+
+
+if __name__ == "__main__":
+    path, context, into = sys.argv[1:]
+    it = Dataset(path).to_iterable_dataset(batch_size=16)
+    init = functools.partial(record, into)
+    # in_order=False: the main process takes one batch, not also the other worker's it would
+    # otherwise receive and hold while waiting for batch 0.
+    loader = DataLoader(it, batch_size=None, num_workers=2, multiprocessing_context=context, worker_init_fn=init, in_order=False)
+    running = iter(loader)
+    next(running)
+    deadline = time.monotonic() + 60
+    while True:
+        # Both workers have made batch files (so both have swept at their start), not received.
+        pids = {p.name for p in Path(into).iterdir()}
+        owners = {n.split("-")[2] for n in os.listdir("/dev/shm") if n.startswith("lepton-")} & pids
+        if len(pids) == 2 and owners == pids:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    victim = min(owners)
+    Path(into, "victim").write_text(victim)
+    os.kill(int(victim), signal.SIGKILL)
+    os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_a_killed_workers_files_are_swept_by_the_next_loader(context: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "d")
+    write_dataset(path, _source(), chunk_bytes=2048)
+    script, first_pids, second_pids = tmp_path / "killer.py", tmp_path / "first", tmp_path / "second"
+    script.write_text(_KILLER)
+    first_pids.mkdir()
+    second_pids.mkdir()
+    subprocess.run([sys.executable, str(script), path, context, str(first_pids)], check=True, timeout=300)
+    victim = int((first_pids / "victim").read_text())
+    (first_pids / "victim").unlink()
+    (survivor,) = _pids(first_pids) - {victim}
+    _wait_for(lambda: _state(victim) in ("Z", None), "the killed worker is gone")
+    left = _files_of({victim})
+    assert left, "a killed worker cannot unlink its files"
+    # The other worker sees its main process gone, exits, and unlinks its own files.
+    _wait_for(lambda: _state(survivor) in ("Z", None), "the orphaned worker exits")
+    assert _files_of({survivor}) == []
+    # The next loader's workers sweep the files of dead pids of this pid namespace as they start.
+    it = Dataset(path).to_iterable_dataset(batch_size=16)
+    batches = list(_recording_loader(it, context, second_pids))
+    assert _sorted_rows(batches) == list(range(ROWS))
+    assert [n for n in left if os.path.exists(os.path.join("/dev/shm", n))] == []
+    assert _files_of(_pids(second_pids)) == []
+
+
+def test_a_batch_file_has_one_receiver(tmp_path: Path) -> None:
+    from multiprocessing.reduction import ForkingPickler
+
+    from lepton_ai._handoff import Slab, in_one_storage
+
+    x = np.arange(60, dtype=np.float32).reshape(20, 3)
+    y = np.arange(20, dtype=np.int64)
+    batch = in_one_storage(["x", "y"], (x, y), torch.from_numpy, Slab())
+    assert batch.file is not None
+    path = batch.file.path
+    blob = bytes(ForkingPickler.dumps(batch))
+    assert os.path.exists(path)
+    got = ForkingPickler.loads(blob)
+    # Received: unlinked at once; the mapping stays valid.
+    assert not os.path.exists(path)
+    np.testing.assert_array_equal(got["x"].numpy(), x)
+    np.testing.assert_array_equal(got["y"].numpy(), y)
+    with pytest.raises(FileNotFoundError, match="batch file is gone"):
+        ForkingPickler.loads(blob)
+    # A second transfer of the same batch carries its data through torch instead.
+    again = ForkingPickler.loads(bytes(ForkingPickler.dumps(batch)))
+    np.testing.assert_array_equal(again["x"].numpy(), x)
+    np.testing.assert_array_equal(again["y"].numpy(), y)
 
 
 def test_stateful_dataloader_resumes_with_shared_storage_batches(ds: Dataset, tmp_path: Path) -> None:
@@ -214,15 +385,14 @@ def _pickled(batch: dict[str, Any]) -> bytes:
     return pickle.dumps(batch)
 
 
-def test_a_batch_pickled_by_user_code_in_a_worker_holds_its_data(ds: Dataset) -> None:
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_a_batch_pickled_by_user_code_in_a_worker_holds_its_data(ds: Dataset, context: str) -> None:
     import pickle
 
     # A user's collate_fn pickles the batch in the worker (as torch.save or an own queue would):
     # the bytes hold the values, not a shared-memory name that dies with the worker.
     it = ds.to_iterable_dataset(batch_size=64)
-    # spawn: in one full-suite run of three, both forked workers of this test died with SIGSEGV
-    # inside the pickling (not reproduced in 20+ runs; the fork hand-off itself is covered above).
-    loader = DataLoader(it, batch_size=None, num_workers=2, collate_fn=_pickled, multiprocessing_context="spawn")
+    loader = DataLoader(it, batch_size=None, num_workers=2, collate_fn=_pickled, multiprocessing_context=context)
     blobs = list(loader)
     # The workers and their slabs are gone now; the pickles still read back.
     batches = [pickle.loads(b) for b in blobs]
@@ -236,27 +406,42 @@ def test_a_batch_pickled_by_user_code_in_a_worker_holds_its_data(ds: Dataset) ->
         _check_values(b)
 
 
-def test_without_torchs_by_name_internals_batches_fall_back_to_its_pickling(
-    ds: Dataset, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("where", ["missing", "a file"])
+def test_without_dev_shm_batches_fall_back_to_torchs_pickling(
+    ds: Dataset, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, where: str
 ) -> None:
     from lepton_ai import _handoff
 
-    # Another torch without the file_system internals: still one storage, pickled by torch.
-    monkeypatch.setattr(_handoff, "_BY_NAME", False)
+    # No /dev/shm to put files in (forked workers see the patch): still one storage per batch,
+    # in torch's shared memory, pickled by torch.
+    path = tmp_path / "shm"
+    if where == "a file":
+        path.write_bytes(b"")
+    monkeypatch.setattr(_handoff, "SHM_DIR", str(path))
     batches = list(DataLoader(ds.to_iterable_dataset(batch_size=64), batch_size=None, num_workers=2))
     assert _sorted_batches(batches) == _batches_of(ds, batch_size=64)
     for b in batches:
         _check_values(b)
         assert len({b[n].untyped_storage().data_ptr() for n in FIXED}) == 1
+        assert all(b[n].is_shared() for n in FIXED)
 
 
-def test_opting_in_batches_cross_by_name(ds: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
-    # LEPTON_TORCH_SHM_BY_NAME=1: the storage crosses by name (spawned workers read the variable
-    # when they import lepton_ai); the values are the same.
-    monkeypatch.setenv("LEPTON_TORCH_SHM_BY_NAME", "1")
-    it = ds.to_iterable_dataset(batch_size=64)
-    batches = list(DataLoader(it, batch_size=None, num_workers=2, multiprocessing_context="spawn"))
-    assert _sorted_batches(batches) == _batches_of(ds, batch_size=64)
-    for b in batches:
-        _check_values(b)
-        assert len({b[n].untyped_storage().data_ptr() for n in FIXED}) == 1
+def test_a_full_dev_shm_is_an_error_saying_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from lepton_ai import _handoff
+
+    made = []
+
+    def full(fd: int, offset: int, length: int) -> None:
+        made.append(os.readlink(f"/proc/self/fd/{fd}"))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    # As tmpfs answers when /dev/shm is full (a container's 64 MiB default, say).
+    monkeypatch.setattr(_handoff.os, "posix_fallocate", full)
+    x = np.zeros((256, 128), dtype=np.float32)
+    with pytest.raises(OSError, match=r"has no room for a batch of 131072 bytes: .*--shm-size") as failure:
+        _handoff.in_one_storage(["x"], (x,), torch.from_numpy, _handoff.Slab())
+    assert failure.value.errno == errno.ENOSPC
+    assert made and failure.value.filename == made[0]
+    assert not os.path.exists(made[0]), "the file is not left behind"

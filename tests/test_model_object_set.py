@@ -73,7 +73,7 @@ def test_past_the_inline_limit_a_model_is_pushed_as_an_object_set_and_loads_back
     platform = LeptonAI(str(tmp_path / "registry"), key=key)
     info = platform.push_model("big", path, inline_limit=64 << 20, progress=False)
     parts = -(-side // (64 << 20))  # the side file cut in objects of at most 64 MiB
-    assert (info.format, info.weights_objects, info.encrypted) == (2, parts, True)
+    assert (info.format, info.weights_objects, info.encrypted) == (3, parts, True)  # keyed: format 3
     assert info.weights_bytes >= ROWS * COLS * 4 and info.weights_bytes <= side
     assert info.size < 1 << 20  # the graph only: its weights are the weights objects
     stored = weights_objects(tmp_path / "registry")
@@ -104,7 +104,7 @@ def test_below_the_inline_limit_the_same_file_stays_one_object(
     path, want = big
     platform = LeptonAI("memory://", key=Key.generate())
     info = platform.push_model("big", path, inline_limit=1 << 30, progress=False)
-    assert (info.format, info.weights_objects, info.weights_bytes) == (1, 0, 0)
+    assert (info.format, info.weights_objects, info.weights_bytes) == (3, 0, 0)  # keyed: format 3
     assert info.size > ROWS * COLS * 4
     np.testing.assert_allclose(platform.load_model("big")(I), want, rtol=1e-5, atol=1e-5)
 

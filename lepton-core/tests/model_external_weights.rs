@@ -114,7 +114,7 @@ fn external_weights_from_file_and_registry_object_set() {
     let info = p
         .push_model_file("big", &g.model, &PushOptions::default())
         .unwrap();
-    assert_eq!(info.format, 2);
+    assert_eq!(info.format, 3); // an object set, keyed: see model_manifest_format.rs
     assert!(info.encrypted);
     let parts = (side.len() as u64).div_ceil(WEIGHTS_PART) as usize;
     assert_eq!(info.weights.len(), parts);
@@ -192,7 +192,7 @@ fn external_weights_from_file_and_registry_object_set() {
     let set = p
         .push_model_path("by-size", &g.model, 1 << 20, &PushOptions::default())
         .unwrap();
-    assert_eq!((set.format, set.weights.len()), (2, parts));
+    assert_eq!((set.format, set.weights.len()), (3, parts));
     let one = p
         .push_model_path(
             "by-size",

@@ -4,7 +4,7 @@
 //! dataset spans several chunk objects.
 
 use lepton_core::crypto::Key;
-use lepton_core::dataset::{Batch, ReadOptions};
+use lepton_core::dataset::{Batch, IterOptions, ReadOptions};
 use lepton_core::platform::{DatasetPushOptions, Platform, PlatformOptions};
 use lepton_core::Error;
 
@@ -263,6 +263,37 @@ suite!(
     uri_handoff,
     reads_by_capability,
 );
+
+#[test]
+fn s3_chunks_read_are_in_the_cache_once_the_dataset_is_dropped() {
+    // Cache writes run on a background thread; dropping the last handle of the dataset (here,
+    // on this thread, right after its last batch) finishes them.
+    let f = fixture(Backend::S3);
+    let p = f.open(Some(Key::generate()), true);
+    push(&p, "edge", "cached", &data(5, 400));
+    let ds = p
+        .load_dataset("edge", "cached", None, ReadOptions::default())
+        .unwrap();
+    let chunks = ds.num_chunks();
+    assert!(chunks > 3, "{chunks}");
+    let batches = IterOptions {
+        batch_size: 64,
+        ..Default::default()
+    };
+    let rows: usize = ds
+        .iter_batches(batches)
+        .unwrap()
+        .map(|b| b.unwrap().rows())
+        .sum();
+    assert_eq!(rows, 400);
+    drop(ds);
+    let cached = std::fs::read_dir(f.cache.path().join("objects"))
+        .unwrap()
+        .flatten()
+        .map(|d| std::fs::read_dir(d.path()).unwrap().count())
+        .sum::<usize>();
+    assert_eq!(cached, chunks);
+}
 
 #[test]
 fn s3_datasets_stream_through_the_cache_and_offline() {

@@ -11,8 +11,8 @@ use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-/// One column of a dataset: name, dtype name, per-row shape (`None` for each dimension of a
-/// variable-shape column).
+/// One column of a dataset: name, dtype name, per-row shape (`None` for each dimension that
+/// varies by row, as `Dataset.schema` spells it).
 #[pyclass(name = "ColumnInfo", module = "lepton_ai._lepton", frozen, get_all, eq)]
 #[derive(Clone, PartialEq)]
 pub struct PyColumnInfo {
@@ -23,14 +23,10 @@ pub struct PyColumnInfo {
 
 impl From<&Column> for PyColumnInfo {
     fn from(c: &Column) -> Self {
-        let shape = match c.variable_ndim {
-            Some(n) => vec![None; n as usize],
-            None => c.shape.iter().copied().map(Some).collect(),
-        };
         PyColumnInfo {
             name: c.name.clone(),
             dtype: c.dtype.name().to_string(),
-            shape,
+            shape: c.spec_shape(),
         }
     }
 }
@@ -38,9 +34,16 @@ impl From<&Column> for PyColumnInfo {
 #[pymethods]
 impl PyColumnInfo {
     fn __repr__(&self) -> String {
+        let dims: Vec<String> = self
+            .shape
+            .iter()
+            .map(|d| d.map_or("None".to_string(), |n| n.to_string()))
+            .collect();
         format!(
-            "ColumnInfo(name={:?}, dtype={:?}, shape={:?})",
-            self.name, self.dtype, self.shape
+            "ColumnInfo(name={:?}, dtype={:?}, shape=[{}])",
+            self.name,
+            self.dtype,
+            dims.join(", ")
         )
     }
 }

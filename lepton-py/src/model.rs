@@ -5,10 +5,12 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use lepton_core::model::tune::GivenOptions;
 use lepton_core::model::{
     runtime, DType, ExecutionProvider, Input, InputKey, IoKind, Model, ModelOptions, OutputData,
     Tensor, TensorData, TensorInfo, TensorView, Value,
 };
+use lepton_core::platform::Tuning;
 use lepton_core::Error;
 use numpy::npyffi::_PyArray_GET_ITEM_DATA;
 use numpy::{PyArray, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
@@ -24,6 +26,8 @@ use crate::tensor_info::PyTensorInfo;
 #[pyclass(frozen, subclass, name = "NativeModel", module = "lepton_ai._lepton")]
 pub struct PyModel {
     model: Model,
+    /// The tuning profile (JSON) applied when a registry load looked one up and found it.
+    profile: Option<String>,
 }
 
 fn infos(py: Python<'_>, infos: &[TensorInfo]) -> PyResult<Vec<PyTensorInfo>> {
@@ -355,7 +359,7 @@ impl PyModel {
     #[new]
     #[pyo3(signature = (source, providers=None, strict=false, intra_op_threads=None,
         inter_op_threads=None, optimization_level=None, runtime_path=None, python_runtime=None,
-        external_data=None, platform=None, version=None, progress=None))]
+        external_data=None, platform=None, version=None, progress=None, tuning=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -371,7 +375,19 @@ impl PyModel {
         platform: Option<Py<PyPlatform>>,
         version: Option<u64>,
         progress: Option<Py<PyAny>>,
+        tuning: Option<String>,
     ) -> PyResult<PyModel> {
+        // A registry load's profile sets what the caller left unset.
+        let given = GivenOptions {
+            providers: providers.is_some(),
+            intra_op_threads: intra_op_threads.is_some(),
+            inter_op_threads: inter_op_threads.is_some(),
+            optimization_level: optimization_level.is_some(),
+        };
+        let tuning = tuning.map(|fingerprint_id| Tuning {
+            fingerprint_id,
+            given,
+        });
         let mut options = ModelOptions::default().with_strict(strict);
         if let Some(list) = providers {
             let mut chosen = Vec::with_capacity(list.len());
@@ -424,9 +440,9 @@ impl PyModel {
             // `source` names a model in the registry: loaded by the platform, so that an object
             // set's weights reach ONNX Runtime without ever being one protobuf.
             Source::Registry(platform, source.extract::<String>()?)
-        } else if version.is_some() {
+        } else if version.is_some() || tuning.is_some() {
             return Err(Error::InvalidArgument(
-                "version= needs platform= (a registry model name as source)".into(),
+                "version= and tuning= need platform= (a registry model name as source)".into(),
             ))
             .py();
         } else if let Ok(b) = source.cast::<PyBytes>() {
@@ -441,20 +457,33 @@ impl PyModel {
                 options.runtime_path.as_deref(),
                 runtime::PythonLookup::Done(python_runtime),
             )?;
+            let unprofiled = |m| (m, None);
             match (src, external_data) {
                 (Source::Bytes(b), Some(files)) => {
-                    Model::from_bytes_with_external_data(b, &files, &options)
+                    Model::from_bytes_with_external_data(b, &files, &options).map(unprofiled)
                 }
-                (Source::Bytes(b), None) => Model::from_bytes(b, &options),
-                (Source::Path(p), _) => Model::from_file(p, &options),
-                (Source::Registry(platform, name), _) => platform
-                    .get()
-                    .inner
-                    .load_model_with_progress(&name, version, &options, func),
+                (Source::Bytes(b), None) => Model::from_bytes(b, &options).map(unprofiled),
+                (Source::Path(p), _) => Model::from_file(p, &options).map(unprofiled),
+                (Source::Registry(platform, name), _) => platform.get().inner.load_model_tuned(
+                    &name,
+                    version,
+                    &options,
+                    tuning.as_ref(),
+                    func,
+                ),
             }
         });
-        let model = cb.finish(result)?;
-        Ok(PyModel { model })
+        let (model, profile) = cb.finish(result)?;
+        Ok(PyModel {
+            model,
+            profile: profile.map(|p| p.to_json()),
+        })
+    }
+
+    /// The tuning profile (JSON) a registry load applied, or None.
+    #[getter]
+    fn profile_json(&self) -> Option<String> {
+        self.profile.clone()
     }
 
     /// The inputs, in order.

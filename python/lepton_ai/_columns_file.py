@@ -58,10 +58,41 @@ def read_columns(path: PathLike, *, column: Optional[str] = None) -> Columns:
 
 def _text_as_list(columns: Dict[str, Any]) -> Columns:
     # Fixed-width numpy text (kind U or S) goes in as lists of str.
-    return {
-        k: ([x.decode() if isinstance(x, bytes) else x for x in v.tolist()] if v.dtype.kind in "US" else v)
-        for k, v in columns.items()
-    }
+    def text(v: Any) -> Any:
+        if isinstance(v, list) or v.dtype.kind not in "US":
+            return v
+        return [x.decode() if isinstance(x, bytes) else x for x in v.tolist()]
+
+    return {k: text(v) for k, v in columns.items()}
+
+
+#: How a ``.npz`` holds a variable-shape column ``NAME`` (each row its own shape) without object
+#: arrays (which ``np.load`` reads only with ``allow_pickle``), as Arrow's list arrays do:
+#: ``NAME`` every row's elements flattened and concatenated (1-D), ``NAME.offsets`` the rows+1
+#: element offsets (int64), ``NAME.shapes`` each row's shape (int64, rows x ndim). Row ``i`` is
+#: ``NAME[offsets[i]:offsets[i + 1]].reshape(shapes[i])``.
+OFFSETS, SHAPES = ".offsets", ".shapes"
+
+
+def ragged_to_npz(name: str, rows: Any) -> Dict[str, Any]:
+    """A variable-shape column's rows as the ``.npz`` arrays :data:`OFFSETS` describes.
+
+    Args:
+        name: the column name.
+        rows: one numpy array per row, all of one dtype and rank.
+
+    Returns:
+        ``{name: values, name.offsets: offsets, name.shapes: shapes}``.
+    """
+    import numpy as np
+
+    arrays = [np.asarray(r) for r in rows]
+    ndim = arrays[0].ndim if arrays else 1
+    shapes = np.array([a.shape for a in arrays], dtype=np.int64).reshape(len(arrays), ndim)
+    offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
+    np.cumsum([a.size for a in arrays], out=offsets[1:])
+    values = np.concatenate([a.reshape(-1) for a in arrays]) if arrays else np.zeros(0)
+    return {name: values, name + OFFSETS: offsets, name + SHAPES: shapes}
 
 
 def _read_npz(path: str) -> Columns:
@@ -74,6 +105,9 @@ def _read_npz(path: str) -> Columns:
         raise InvalidArgumentError(
             f"cannot read {path} as .npz (one array per column, e.g. np.savez(path, x=..., y=...)): {e}"
         ) from None
+    for name in [n for n in arrays if n + OFFSETS in arrays and n + SHAPES in arrays]:
+        values, offsets, shapes = arrays.pop(name), arrays.pop(name + OFFSETS), arrays.pop(name + SHAPES)
+        arrays[name] = [values[offsets[i] : offsets[i + 1]].reshape(shapes[i]) for i in range(len(shapes))]
     return _text_as_list(arrays)
 
 
@@ -192,19 +226,22 @@ def _read_parquet(path: str) -> Columns:
 
 def read_schema(path: PathLike) -> Any:
     """The schema a file declares, for ``push_dataset(schema=...)``: a Parquet file's Arrow
-    schema (a ``list<...>`` column is variable-shape even when its rows share a length); None for
-    the other formats, whose first rows define the schema.
+    schema (a ``list<...>`` column is variable-shape even when its rows share a length); for a
+    ``.npz`` holding a variable-shape column (see :data:`OFFSETS`), every column's dtype and
+    shape, that one's dimensions ``None``; None otherwise (the first rows define the schema).
 
     Args:
         path: the file ``read_columns`` reads.
 
     Returns:
-        A ``pyarrow.Schema`` or None.
+        A ``pyarrow.Schema``, a ``{name: (dtype, shape)}`` mapping, or None.
 
     Raises:
         InvalidArgumentError: a Parquet file whose schema cannot be read.
     """
     p = os.fspath(path)
+    if os.path.splitext(p)[1].lower() == ".npz":
+        return _npz_schema(p)
     if os.path.splitext(p)[1].lower() not in (".parquet", ".pq"):
         return None
     import pyarrow.parquet as pq  # type: ignore[import-untyped,import-not-found,unused-ignore]
@@ -213,3 +250,25 @@ def read_schema(path: PathLike) -> Any:
         return pq.read_schema(p)
     except (OSError, ValueError) as e:
         raise InvalidArgumentError(f"cannot read {p} as .parquet: {e}") from None
+
+
+def _npz_schema(path: str) -> Any:
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            ragged = any(n.endswith(OFFSETS) for n in npz.files)
+    except (OSError, ValueError):
+        return None  # read_columns names what is wrong with the file
+    if not ragged:
+        return None
+    schema: Dict[str, Any] = {}
+    for name, values in _read_npz(path).items():
+        if isinstance(values, list) and values and isinstance(values[0], str):
+            schema[name] = ("string", ())
+        elif isinstance(values, list):
+            first = values[0] if values else np.zeros(0)
+            schema[name] = (first.dtype.name, (None,) * first.ndim)
+        else:
+            schema[name] = (values.dtype.name, tuple(values.shape[1:]))
+    return schema

@@ -21,7 +21,7 @@ import json
 import math
 import multiprocessing.context
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
@@ -30,7 +30,7 @@ import numpy.typing as npt
 from . import _lepton
 from ._progress import Progress, ProgressCallback, progress_callback
 from ._schema_arg import SchemaArg, frame_schema, schema_spec
-from ._writer import DatasetWriter
+from ._writer import DatasetWriter, is_scalar
 from .errors import IndexOutOfRangeError, InvalidArgumentError, MissingExtraError, SchemaError
 
 __all__ = ["Dataset", "DatasetVersionInfo", "Key", "write_dataset"]
@@ -61,6 +61,12 @@ def _prepare_column(
     """Turns one column into what the native writer takes: dtype, row shape, bytes, offsets."""
     if hasattr(values, "detach") and hasattr(values, "cpu"):  # a torch tensor
         values = values.detach().cpu().numpy()
+    if is_scalar(values) or not isinstance(values, (np.ndarray, Iterable)):
+        raise SchemaError(
+            f"schema error: column `{name}` is one value ({values!r:.40}), not a column: a column is a "
+            f"sequence with one value per row (a list, an array); give {{{name!r}: [value]}} for one row, "
+            "or the rows as a list of mappings"
+        )
     arr = values if isinstance(values, np.ndarray) else None
     if arr is None:
         seq = list(values)
@@ -90,8 +96,6 @@ def _prepare_column(
         raise SchemaError(f"schema error: column `{name}` holds Python objects that are neither all str nor all bytes")
     if arr.dtype.kind not in _FIXED_KINDS or arr.dtype.itemsize > 8 or arr.dtype.kind == "f" and arr.dtype.itemsize < 2:
         raise SchemaError(f"schema error: column `{name}` has unsupported dtype {arr.dtype}")
-    if arr.ndim == 0:
-        raise SchemaError(f"schema error: column `{name}` is a scalar; give one value per row")
     arr = np.ascontiguousarray(arr.astype(arr.dtype.newbyteorder("<"), copy=False))
     flat = arr.reshape(-1).view(np.uint8)
     return (name, arr.dtype.name, list(arr.shape[1:]), flat, None)
@@ -248,8 +252,9 @@ def write_dataset(
     Args:
         uri: a local path or an object-store URI (``s3://``, ``gs://``, ``az://``, ``memory://``).
         columns: one batch (column name -> array with rows along the first axis, or a list of
-            str/bytes, or a list of arrays of one dtype and rank for a variable-shape column), an
-            iterable of such batches, a ``Dataset``, or a data frame.
+            str/bytes, or a list of arrays of one dtype and rank for a variable-shape column), a
+            stream (generator, iterator) of such batches, a list of rows (one mapping per row),
+            a ``Dataset``, or a data frame (see ``_writer.batches_of``).
         key: the key to encrypt with; None: unencrypted, integrity-checked by hashes.
         version: the version number to write (1, 2, ...).
         chunk_bytes: the target uncompressed size of a chunk, in bytes.
@@ -588,7 +593,7 @@ class Dataset(_DatasetBase):
         from ._frames import to_arrow
 
         _require("pyarrow", "to_arrow()")
-        return to_arrow(self.columns, self.to_numpy(progress=False))
+        return to_arrow(self.columns, self.to_numpy(progress=False), {n: s for n, (_, s) in self.schema.items()})
 
     def to_pandas(self) -> Any:
         """All rows (of this shard) as a ``pandas.DataFrame``.

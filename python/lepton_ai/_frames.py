@@ -18,9 +18,9 @@ from typing import Any, Optional
 import numpy as np
 import numpy.typing as npt
 
-from .errors import SchemaError
+from .errors import InvalidArgumentError, SchemaError
 
-__all__ = ["frame_batches", "to_arrow", "to_pandas"]
+__all__ = ["frame_batches", "refuse_splits", "to_arrow", "to_pandas"]
 
 #: Rows per batch when a frame is written (each batch is handed to the native writer whole).
 FRAME_BATCH_ROWS = 65536
@@ -33,6 +33,25 @@ def _is(obj: Any, module: str, *names: str) -> bool:
     """Whether ``obj`` is an instance of ``module.<name>`` (only if ``module`` is imported)."""
     mod = sys.modules.get(module)
     return mod is not None and any(isinstance(obj, getattr(mod, n, ())) for n in names)
+
+
+def refuse_splits(data: Any) -> None:
+    """Refuses a Hugging Face ``DatasetDict``/``IterableDatasetDict`` (several splits, where a
+    dataset version is one), naming its splits and how to pick one.
+
+    Args:
+        data: what is being written.
+
+    Raises:
+        InvalidArgumentError: ``data`` is such a dict of splits.
+    """
+    if _is(data, "datasets", "DatasetDict", "IterableDatasetDict"):
+        splits = list(data)
+        first = splits[0] if splits else "train"
+        raise InvalidArgumentError(
+            f"a Hugging Face {type(data).__name__} holds the splits {splits}, and a push writes one "
+            f'split: pick it, e.g. push_dataset(name, "{first}", data["{first}"]), once per split'
+        )
 
 
 def frame_batches(data: Any) -> Optional[Iterator[Mapping[str, Any]]]:
@@ -132,25 +151,34 @@ def _from_arrow(name: str, col: Any) -> Any:
     raise SchemaError(f"schema error: column `{name}` has Arrow type {t}, which a dataset cannot store")
 
 
-def to_arrow(names: list[str], columns: Mapping[str, Any]) -> Any:
+def to_arrow(
+    names: list[str], columns: Mapping[str, Any], shapes: Optional[Mapping[str, Any]] = None
+) -> Any:
     """Columns (as ``Dataset.to_numpy`` returns them) as a ``pyarrow.Table``.
 
     Args:
         names: the column names in order.
         columns: name -> array of shape ``(rows, *row_shape)``, object arrays of ``str``/
             ``bytes``, or object arrays (or lists) of one array per row (variable-shape columns).
+        shapes: name -> row shape as ``Dataset.schema`` spells it (``None`` where rows vary);
+            a variable-shape column whose only varying dimension is the first, ``(None, 3)``,
+            becomes ``list<fixed_size_list<3>>``.
 
     Returns:
         A table: scalar numeric columns wrap the numpy buffers (no copy); rows of shape ``(n,)``
         become ``fixed_size_list<n>``; higher-rank rows a ``fixed_shape_tensor``; variable-shape
-        rows ``list`` of their flattened values; ``str``/``bytes`` become ``string``/``binary``.
+        rows ``list`` of their flattened values (``list`` of ``fixed_size_list`` when only the
+        first dimension varies); ``str``/``bytes`` become ``string``/``binary``.
     """
     import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     arrays = []
     for name in names:
         values = columns[name]
-        if _is_variable_shape(values):  # one array per row: list of each row's flattened values
+        shape = tuple((shapes or {}).get(name, ()))
+        if _is_variable_shape(values) and len(shape) > 1 and shape[0] is None and None not in shape[1:]:
+            arrays.append(_list_of_fixed(values, shape[1:]))
+        elif _is_variable_shape(values):  # one array per row: list of each row's flattened values
             arrays.append(pa.array([np.asarray(v).reshape(-1) for v in values]))
         elif values.dtype.kind == "O":
             arrays.append(pa.array(list(values)))
@@ -162,6 +190,21 @@ def to_arrow(names: list[str], columns: Mapping[str, Any]) -> Any:
         else:
             arrays.append(pa.FixedShapeTensorArray.from_numpy_ndarray(np.ascontiguousarray(values)))
     return pa.table(arrays, names=names)
+
+
+def _list_of_fixed(rows: Any, inner: tuple[int, ...]) -> Any:
+    """Rows of shape ``(n_i, *inner)`` as ``list<fixed_size_list<...>>`` (as pyarrow spells a
+    varying number of fixed-size items, e.g. 3-d points)."""
+    import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    arrays = [np.asarray(r) for r in rows]
+    flat = np.concatenate([a.reshape(-1) for a in arrays]) if arrays else np.zeros(0)
+    items: Any = pa.array(flat)
+    for d in reversed(inner):
+        items = pa.FixedSizeListArray.from_arrays(items, int(d))
+    offsets = np.zeros(len(arrays) + 1, dtype=np.int32)
+    np.cumsum([len(a) for a in arrays], out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), items)
 
 
 def _is_variable_shape(values: Any) -> bool:

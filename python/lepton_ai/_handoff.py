@@ -4,75 +4,202 @@ torch hands each tensor over in a shared-memory segment of its own, and with its
 ``file_descriptor`` strategy the main process fetches every segment's descriptor from the
 worker through a socket round trip (the worker's resource-sharer thread answers): measured, that
 hand-off, not decoding, bounds a multi-worker loader (``benches/bench_loaders.py``). So a worker
-puts all fixed-shape columns of a batch in one shared storage (each column a view at a 64-byte
-aligned offset, copied there once; consecutive batches share a storage of a few MiB, and the
-main process keeps the last few mapped), so torch passes one descriptor per batch, not one per
-column. With ``LEPTON_TORCH_SHM_BY_NAME=1`` (experimental, see ``_BY_NAME``) the batch pickles
-that storage by name instead, as torch's own ``file_system`` strategy does
-(``torch_shm_manager`` frees it if the processes die): no descriptor to fetch. That applies
-to our batches only, and only to multiprocessing's pickler (the workers' queue), as torch
-registers its own tensor reductions; ``pickle``/``torch.save`` store the data. Torch's global
-sharing strategy is left as the user set it. Text, bytes and variable-shape columns, and any
-value a user's transform put in the batch, pickle as torch pickles them.
+copies all fixed-shape columns of a batch into one file of its own under ``/dev/shm`` (each
+column a view at a 64-byte aligned offset) and the batch pickles as that file's name and the
+views; the main process maps the file and unlinks it at once (the mapping stays valid), so
+nothing is left in ``/dev/shm`` once a batch is received. Only the standard library maps the
+files: no torch internals, no ``torch_shm_manager``. Files never received (a loader abandoned
+mid-epoch) are unlinked by their worker when it exits; those of a worker that was killed are
+swept by the next worker that starts (in the same pid namespace).
+
+That applies to our batches only, and only to multiprocessing's pickler (the workers' queue), as
+torch registers its own tensor reductions; ``pickle``/``torch.save`` store the data. Torch's
+global sharing strategy is left as the user set it. Where ``/dev/shm`` is missing or not
+writable, a batch's columns share one storage of torch's shared memory instead (consecutive
+batches in 4 MiB slabs), pickled by torch: one descriptor per batch, not one per column. Text,
+bytes and variable-shape columns, and any value a user's transform put in the batch, pickle as
+torch pickles them.
 """
 
 from __future__ import annotations
 
 import copy
+import errno
+import mmap
 import os
-from collections import OrderedDict
 from multiprocessing.reduction import ForkingPickler
+from multiprocessing.util import Finalize
 from typing import Any, Optional
 
 import numpy as np
 import torch
-from torch.multiprocessing import reductions
-from torch.utils.data import get_worker_info
 
 __all__ = ["Batch", "Slab", "in_one_storage"]
 
 #: Byte alignment of each column inside a batch's storage (a cache line; SIMD loads).
 ALIGN = 64
 
-#: Consecutive batches of a worker share one storage up to this size (or one batch, if larger):
-#: the main process maps it once for all of them (torch caches a mapping by name). A batch held
-#: keeps at most this much more memory alive.
+#: Where batch files go: a RAM file system on Linux. Elsewhere (missing, not writable), batches
+#: take torch's shared memory (:class:`Slab`).
+SHM_DIR = "/dev/shm"
+
+#: Without ``SHM_DIR``, consecutive batches of a worker share one storage up to this size (or one
+#: batch, if larger), which torch hands over once for all of them. A batch held keeps at most
+#: this much more memory alive.
 SLAB_BYTES = 4 << 20
 
-#: Whether batches cross by name: only where torch has the internals for storages shared by
-#: name (its ``file_system`` strategy), and only when ``LEPTON_TORCH_SHM_BY_NAME=1`` opts in.
-#: Off by default: in two of four full test-suite runs, forked workers using it died with
-#: SIGSEGV (not reproduced alone; suspected: torch's shared-memory manager client state is
-#: inherited across fork). Otherwise a batch's one storage (slabs still) crosses by torch's own
-#: pickling: a descriptor per batch instead of one per column.
-_BY_NAME = (
-    os.environ.get("LEPTON_TORCH_SHM_BY_NAME") == "1"
-    and all(
-        hasattr(torch.UntypedStorage, a)
-        for a in ("_new_using_filename_cpu", "_share_filename_cpu_", "_shared_incref")
-    )
-    and hasattr(reductions, "rebuild_storage_filename")
-)
+
+def _pid_namespace() -> int:
+    """This process's pid namespace (the inode of ``/proc/self/ns/pid``; 0 where unknown): a pid
+    in a file name means a process only within it, as containers may share ``/dev/shm``."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
 
 
-#: Slabs the main process keeps mapped (by name), most recent last: a few per worker.
-_KEEP_MAPPED = 8
-_MAPPED: OrderedDict[bytes, torch.UntypedStorage] = OrderedDict()
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs (one of another user counts; a zombie, a killed worker its
+    parent has not reaped yet, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in (b"Z", b"X")
+
+
+def _reserve(fd: int, nbytes: int, path: str) -> None:
+    """Sizes a new batch file, its pages allocated now: a full ``SHM_DIR`` is an error here, not
+    a ``SIGBUS`` at the first write to a page that cannot be had (a container's 64 MiB default).
+
+    Raises:
+        OSError: ``ENOSPC``, saying what to do; another error of the file system.
+    """
+    try:
+        os.posix_fallocate(fd, 0, nbytes)
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise OSError(
+                errno.ENOSPC,
+                f"{SHM_DIR} has no room for a batch of {nbytes} bytes: give it more (a container's "
+                f"default is 64 MiB: docker run --shm-size=2g, say), or use fewer DataLoader "
+                f"workers or a lower prefetch_factor",
+                path,
+            ) from None
+        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+        os.ftruncate(fd, nbytes)  # a file system without fallocate
+
+
+class _Files:
+    """This process's batch files: ``lepton-<pid namespace>-<pid>-<counter>`` in ``SHM_DIR``.
+    The first file sweeps those of dead processes and registers the unlinking of this process's
+    own at its exit (``multiprocessing``'s finalizers run in ``DataLoader`` workers, ``atexit``
+    handlers do not)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.prefix = f"lepton-{_pid_namespace()}-"
+        self.counter = 0
+        self.started = False
+
+    def create(self, nbytes: int) -> tuple[str, torch.Tensor]:
+        """A new file of ``nbytes`` bytes, mapped: (path, writable ``uint8`` tensor over it).
+
+        Raises:
+            OSError: the file could not be made, with its path (``ENOSPC``: ``SHM_DIR`` is full,
+                and the message says what to do).
+        """
+        if not self.started:
+            self.started = True
+            self._sweep()
+            # After the queue's own finalizers (its feeder thread flushed, -5): a batch pickled
+            # before the exit still names a file when it reaches the pipe.
+            Finalize(None, self.unlink_own, exitpriority=-10)
+        self.counter += 1
+        path = os.path.join(SHM_DIR, f"{self.prefix}{self.pid}-{self.counter}")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            _reserve(fd, nbytes, path)
+            mapped = mmap.mmap(fd, nbytes)
+        except BaseException:
+            os.unlink(path)
+            raise
+        finally:
+            os.close(fd)
+        return path, torch.frombuffer(mapped, dtype=torch.uint8)
+
+    def _names(self) -> list[tuple[int, str]]:
+        """(pid, name) of the batch files in ``SHM_DIR`` from this pid namespace."""
+        out = []
+        for name in os.listdir(SHM_DIR):
+            if name.startswith(self.prefix):
+                pid = name[len(self.prefix) :].split("-", 1)[0]
+                if pid.isdigit():
+                    out.append((int(pid), name))
+        return out
+
+    def _unlink(self, names: list[str]) -> None:
+        for name in names:
+            try:
+                os.unlink(os.path.join(SHM_DIR, name))
+            except OSError:
+                pass  # received (unlinked) meanwhile, or another user's
+
+    def _sweep(self) -> None:
+        """Unlinks the files of processes that died without doing so (killed)."""
+        files = self._names()
+        dead = {pid for pid, _ in files if pid != self.pid and not _alive(pid)}
+        self._unlink([name for pid, name in files if pid in dead])
+
+    def unlink_own(self) -> None:
+        """Unlinks this process's files not received (at its exit: the receiver has stopped)."""
+        if os.getpid() == self.pid:
+            self._unlink([name for pid, name in self._names() if pid == self.pid])
+
+
+_FILES: Optional[_Files] = None
+
+
+def _files() -> Optional[_Files]:
+    """This process's batch files (a forked child starts its own), or None without ``SHM_DIR``."""
+    global _FILES
+    if _FILES is None or _FILES.pid != os.getpid():
+        _FILES = _Files() if os.path.isdir(SHM_DIR) and os.access(SHM_DIR, os.W_OK | os.X_OK) else None
+    return _FILES
+
+
+class _File:
+    """A batch file in transit: its path, and whether a pickle has carried it (a file has one
+    receiver, which unlinks it)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.sent = False
 
 
 class Batch(dict[str, Any]):
     """A batch as the iterable form yields it: a ``dict`` of columns. Its own type so that
     ``default_collate`` can refuse to batch it again, and so that, in a worker, it can pickle its
-    shared storage by name when opted in (see the module docs)."""
+    fixed-shape columns by the name of their file (see the module docs)."""
 
-    #: The shared storage of the fixed-shape columns (set in a worker), else None.
+    #: The storage of the fixed-shape columns (set in a worker), else None.
     storage: Optional[torch.UntypedStorage] = None
+    #: The file under ``SHM_DIR`` that holds ``storage``, else None (torch's shared memory).
+    file: Optional[_File] = None
 
     def __copy__(self) -> "Batch":
         """A shallow copy that keeps the storage (torch's ``default_convert`` and
         ``pin_memory`` copy mappings)."""
         clone = Batch(self)
-        clone.storage = self.storage
+        clone.storage, clone.file = self.storage, self.file
         return clone
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "Batch":
@@ -88,8 +215,8 @@ class Batch(dict[str, Any]):
         storage = self.storage
         if storage is None:
             return (Batch, (dict(self),))
-        # A column viewing the worker's shared storage pickles as a compact copy of its own
-        # (torch would otherwise pickle the whole storage, every batch sharing it).
+        # A column viewing the worker's storage pickles as a compact copy of its own (torch would
+        # otherwise pickle the whole storage).
         base = storage.data_ptr()
         return (
             Batch,
@@ -105,12 +232,13 @@ class Batch(dict[str, Any]):
 
 
 def _reduce_for_transfer(batch: Batch) -> Any:
-    """How multiprocessing's pickler (a ``DataLoader`` worker's queue) carries a batch: in a
-    worker, the storage by name and each column that views it by (dtype, offset, size, stride);
-    other values as they are. Elsewhere, as :meth:`Batch.__reduce_ex__` does."""
-    storage = batch.storage
-    if storage is None or not _BY_NAME or get_worker_info() is None:
+    """How multiprocessing's pickler (a ``DataLoader`` worker's queue) carries a batch: with a
+    file not yet sent, its path and each column that views it by (dtype, offset, size, stride);
+    other values as they are. Otherwise a plain ``dict``, pickled by torch."""
+    storage, file = batch.storage, batch.file
+    if storage is None or file is None or file.sent:
         return (Batch, (dict(batch),))
+    file.sent = True
     views: dict[str, tuple[torch.dtype, int, tuple[int, ...], tuple[int, ...]]] = {}
     rest: dict[str, Any] = {}
     base = storage.data_ptr()
@@ -119,10 +247,7 @@ def _reduce_for_transfer(batch: Batch) -> Any:
             views[name] = (value.dtype, int(value.storage_offset()), tuple(value.size()), tuple(value.stride()))
         else:
             rest[name] = value
-    meta = storage._share_filename_cpu_()
-    # Kept alive in transit; the receiver's rebuild drops this reference (torch's protocol).
-    storage._shared_incref()  # type: ignore[no-untyped-call]
-    return (_rebuild, (meta, list(batch), views, rest))
+    return (_rebuild, (file.path, storage.nbytes(), list(batch), views, rest))
 
 
 # As torch registers its tensor reductions: only inter-process transfers use this form.
@@ -130,20 +255,33 @@ ForkingPickler.register(Batch, _reduce_for_transfer)
 
 
 def _rebuild(
-    meta: tuple[bytes, bytes, int],
+    path: str,
+    nbytes: int,
     names: list[str],
     views: dict[str, tuple[torch.dtype, int, tuple[int, ...], tuple[int, ...]]],
     rest: dict[str, Any],
 ) -> Batch:
-    """The batch in the receiving process: the storage mapped by name, the columns as views."""
-    storage = reductions.rebuild_storage_filename(torch.UntypedStorage, *meta)  # type: ignore[no-untyped-call]
-    if storage.nbytes() == SLAB_BYTES:
-        # torch finds a mapping again only while it is alive: keep the last few slabs mapped, so
-        # that a slab's later batches do not map it again after its earlier ones were freed.
-        _MAPPED[meta[1]] = storage
-        _MAPPED.move_to_end(meta[1])
-        while len(_MAPPED) > _KEEP_MAPPED:
-            _MAPPED.popitem(last=False)
+    """The batch in the receiving process: its file mapped and unlinked, the columns as views.
+
+    Raises:
+        FileNotFoundError: the file is gone (received already, or swept after its worker was
+            killed), naming it.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(
+            e.errno,
+            f"a DataLoader worker's batch file is gone (each batch's file is received once; the "
+            f"files of a killed worker are swept by the next one): {path}",
+            path,
+        ) from None
+    try:
+        os.unlink(path)
+        mapped = mmap.mmap(fd, nbytes)
+    finally:
+        os.close(fd)
+    storage = torch.frombuffer(mapped, dtype=torch.uint8).untyped_storage()
     out = Batch()
     for name in names:
         if name in views:
@@ -155,8 +293,9 @@ def _rebuild(
 
 
 class Slab:
-    """Where a worker's next batches go: a shared storage of ``SLAB_BYTES`` filled from the
-    front, batch after batch (never written twice), and a new one when a batch does not fit."""
+    """Where a worker's next batches go without ``SHM_DIR``: a storage of torch's shared memory
+    of ``SLAB_BYTES`` filled from the front, batch after batch (never written twice), and a new
+    one when a batch does not fit."""
 
     def __init__(self) -> None:
         self.storage: Optional[torch.UntypedStorage] = None
@@ -165,11 +304,7 @@ class Slab:
     def take(self, nbytes: int) -> tuple[torch.UntypedStorage, int]:
         """Room for ``nbytes`` (a multiple of ``ALIGN``): (storage, byte offset)."""
         if self.storage is None or self.storage.nbytes() - self.used < nbytes:
-            size = max(SLAB_BYTES, nbytes)
-            if _BY_NAME:
-                self.storage = torch.UntypedStorage._new_using_filename_cpu(size)
-            else:
-                self.storage = torch.UntypedStorage(size).share_memory_()  # type: ignore[no-untyped-call]
+            self.storage = torch.UntypedStorage(max(SLAB_BYTES, nbytes)).share_memory_()  # type: ignore[no-untyped-call]
             self.used = 0
         at = self.used
         self.used += nbytes
@@ -177,18 +312,21 @@ class Slab:
 
 
 def in_one_storage(names: list[str], values: tuple[Any, ...], to_torch: Any, slab: Slab) -> Batch:
-    """A batch's columns in a worker: the fixed-shape numeric numpy arrays copied once into the
-    worker's current shared storage, each a view at an ``ALIGN``-byte offset; the others
-    through ``to_torch``.
+    """A batch's columns in a worker: the fixed-shape numeric numpy arrays copied once into one
+    storage (a new file under ``SHM_DIR``, else the worker's current slab), each a view at an
+    ``ALIGN``-byte offset; the others through ``to_torch``.
 
     Args:
         names: the column names.
         values: one converted column per name (numpy arrays, object arrays, lists of arrays).
         to_torch: converts a column that is not fixed-shape numeric.
-        slab: the worker's storage for its batches.
+        slab: the worker's storage for its batches without ``SHM_DIR``.
 
     Returns:
-        The batch, its storage set when it has fixed-shape columns.
+        The batch, its storage (and file) set when it has fixed-shape columns.
+
+    Raises:
+        OSError: a batch file could not be made under ``SHM_DIR`` (full, say).
     """
     fixed = [(n, v) for n, v in zip(names, values) if isinstance(v, np.ndarray) and v.dtype.kind != "O"]
     offsets, end = [], 0
@@ -197,7 +335,11 @@ def in_one_storage(names: list[str], values: tuple[Any, ...], to_torch: Any, sla
         end += -(-v.nbytes // ALIGN) * ALIGN
     out = Batch()
     flat = torch.empty(0, dtype=torch.uint8)
-    if end:
+    files = _files() if end else None
+    if files is not None:
+        path, flat = files.create(end)
+        out.storage, out.file = flat.untyped_storage(), _File(path)
+    elif end:
         out.storage, at = slab.take(end)
         flat.set_(out.storage, at, (end,), (1,))
     placed = {}

@@ -115,12 +115,17 @@ class NativeModel:
         platform: Platform | None = None,
         version: int | None = None,
         progress: Callable[[int, int], Any] | None = None,
+        tuning: str | None = None,
     ) -> Self:
         """Loads from bytes or a file path; ``python_runtime`` is onnxruntime's library path;
         ``external_data`` maps side-file names to their bytes (bytes sources only). With
         ``platform``, ``source`` is a model name in that registry (at ``version``; None: latest),
         loaded by the registry (an object set's weights as external initializers; ``progress``
-        follows the download)."""
+        follows the download); ``tuning`` (a machine fingerprint id) applies that machine's
+        stored profile where the options given are None (see ``profile_json``)."""
+    @property
+    def profile_json(self) -> str | None:
+        """The tuning profile (JSON) a registry load with ``tuning`` applied, or None."""
     @property
     def input_infos(self) -> list[TensorInfo]:
         """The inputs, in order."""
@@ -296,8 +301,9 @@ class ColumnInfo:
     def dtype(self) -> str:
         """The dtype name (``float32``, ``int64``, ``string``, ``bytes``, ...)."""
     @property
-    def shape(self) -> list[Optional[int]]:
-        """The shape of one row; ``None`` for each dimension of a variable-shape column."""
+    def shape(self) -> list[int | None]:
+        """The shape of one row: ``None`` for each dimension of a variable-shape column (each row
+        its own shape), as ``Dataset.schema`` spells it."""
 
 @disjoint_base
 class DatasetVersionInfo:
@@ -377,7 +383,9 @@ class ModelInfo:
         for ONNX pushed as is."""
     @property
     def format(self) -> int:
-        """Manifest format: 1 for one self-contained object, 2 for an object set."""
+        """Manifest format: 1 for one self-contained object, 2 for an object set, 3 for either
+        when keyed (its MAC covers fields older readers do not know; ``weights_objects`` tells
+        which)."""
     @property
     def weights_objects(self) -> int:
         """How many weights objects an object set has (0: one self-contained object)."""

@@ -11,7 +11,8 @@ whole batches in the core's chunk-aware shuffled order, split across distributed
             ...
 
 In the main process (``num_workers=0``) the tensors share the decoded buffers, without a copy;
-from a ``DataLoader`` worker a batch crosses as one shared storage (``_handoff.py``).
+from a ``DataLoader`` worker a batch's fixed-shape columns cross as one file in ``/dev/shm``
+(``_handoff.py``).
 """
 
 from __future__ import annotations

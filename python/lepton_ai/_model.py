@@ -488,22 +488,36 @@ def _native_options(
     )
 
 
+#: :func:`_native_options`' keywords at :func:`load_model`'s defaults (its signature is the one
+#: list of them), read once rather than on every registry load.
+_RUNTIME_DEFAULTS: dict[str, Any] = {
+    k: inspect.signature(load_model).parameters[k].default
+    for k in inspect.signature(_native_options).parameters
+}
+
+
 def _load_registry_model(
     platform: _lepton.Platform,
     name: str,
     version: int | None,
     progress: Callable[[int, int], Any] | None = None,
+    tuning: str | None = None,
     **options: Any,
 ) -> Model:
-    """Model ``name`` at ``version`` loaded by the native registry itself: a model stored as one
-    object is decrypted in memory and handed to ONNX Runtime from there (no copy through Python
-    bytes); an object set's weights objects go to ONNX Runtime as external initializers, so the
-    model is never one protobuf and may pass 2 GiB. ``progress(done, total)`` follows the
-    download. ``options`` are :func:`load_model`'s runtime keywords, those left out at its
-    defaults (its signature is the one list of them); errors as :meth:`LeptonAI.load_model`."""
-    given = inspect.signature(load_model).bind(name, **options)
-    given.apply_defaults()
-    runtime = {k: given.arguments[k] for k in inspect.signature(_native_options).parameters}
+    """Model ``name`` at ``version`` (None: latest) loaded by the native registry itself: a model
+    stored as one object is decrypted in memory and handed to ONNX Runtime from there (no copy
+    through Python bytes); an object set's weights objects go to ONNX Runtime as external
+    initializers, so the model is never one protobuf and may pass 2 GiB. ``progress(done,
+    total)`` follows the download. ``tuning``: this machine's fingerprint id, to apply its stored
+    profile where ``options`` leave a setting unset (``model.profile_json`` says which was).
+    ``options`` are :func:`_native_options`' keywords (:func:`load_model`'s runtime ones), those
+    left out at their defaults; errors as :meth:`LeptonAI.load_model`."""
+    runtime = {**_RUNTIME_DEFAULTS, **options}
     return Model(
-        name, **_native_options(**runtime), platform=platform, version=version, progress=progress
+        name,
+        **_native_options(**runtime),
+        platform=platform,
+        version=version,
+        progress=progress,
+        tuning=tuning,
     )

@@ -39,8 +39,8 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: encrypted), ``sha256`` (of the stored object, checked on every read), ``encrypted``,
 #: ``created_unix``, ``metadata``, ``object``, ``provenance`` (framework and version, exporter,
 #: opset, parity figures; empty for ONNX pushed as is), ``format`` (1: one self-contained object,
-#: 2: an object set), ``weights_objects`` and ``weights_bytes`` (an object set's weights objects
-#: and their plaintext bytes; 0 otherwise).
+#: 2: an object set, 3: either, keyed), ``weights_objects`` and ``weights_bytes`` (an object set's
+#: weights objects and their plaintext bytes; 0 otherwise).
 ModelInfo = _lepton.ModelInfo
 
 
@@ -229,7 +229,7 @@ class LeptonAI:
 
         Returns:
             The new version's manifest (``version``, ``size`` in bytes, ``sha256``, ...;
-            ``format == 2`` and ``weights_objects`` for an object set).
+            ``weights_objects > 0`` for an object set).
 
         Raises:
             InvalidArgumentError: a bad name, metadata that is not JSON, or an unknown model
@@ -357,19 +357,17 @@ class LeptonAI:
             raise InvalidArgumentError(
                 f"with platform=, give a model name (str), got {type(name_or_path).__name__}"
             )
-        info = platform.model_info(name_or_path, version)
-        profile = platform._profile(name_or_path, info.version) if tuned else None
-        if profile is not None:
-            given = {k: v for k, v in options.items() if v is not None and k != "strict"}
-            options = {**profile.load_kwargs(), **given, "strict": strict}
-        # The native platform loads it: one object is decrypted in memory and handed to ONNX
-        # Runtime without a round trip through Python bytes; an object set's weights objects go
-        # to ONNX Runtime as external initializers (never one protobuf: no 2 GiB limit).
+        # One native call resolves the version once, looks up this machine's profile there (the
+        # options given here win over it), verifies and loads: one object is decrypted in memory
+        # and handed to ONNX Runtime without a round trip through Python bytes; an object set's
+        # weights objects go to ONNX Runtime as external initializers (no 2 GiB limit).
+        tuning = machine_fingerprint().id if tuned else None
         with progress_callback(platform._pick(progress), f"pull {name_or_path}") as cb:
             model = _load_registry_model(
-                platform._native, name_or_path, info.version, progress=cb, **options
+                platform._native, name_or_path, version, progress=cb, tuning=tuning, **options
             )
-        model.profile = profile
+        applied = model.profile_json
+        model.profile = None if applied is None else Profile._from_json(applied)
         if platform._key_raw is not None:
             # ``model.save(path)`` then encrypts with the platform key (``decrypt=True`` for plain).
             model._source_key = platform._key_raw
@@ -599,9 +597,10 @@ class LeptonAI:
             split: the split (``"train"``, ``"test"``, ...).
             data: a mapping of column name -> numpy array or torch tensor of shape
                 ``(rows, ...)`` (any numeric or bool dtype; every column the same ``rows``), or
-                a list of ``str``/``bytes`` (variable length); an iterable of such mappings (a
-                generator: written as they come, memory bounded by a few chunks) or of rows
-                (``[{"text": "a", "label": 1}, ...]``: a mapping holding a scalar is one row); a
+                a list of ``str``/``bytes`` (variable length); a stream of such mappings (a
+                generator: written as they come, memory bounded by a few chunks; a mapping
+                holding a scalar is one row); a list of rows (``[{"text": "a", "label": 1}, ...]``,
+                one mapping per row, as ``datasets.Dataset.from_list``); a
                 ``lepton_ai.Dataset`` (copied in batches); or a data frame (pandas, polars,
                 pyarrow ``Table``/``RecordBatchReader``, Hugging Face ``datasets.Dataset`` or
                 streaming ``IterableDataset``).

@@ -72,8 +72,14 @@ def frame_schema(data: Any) -> Optional[SchemaArg]:
 
     Returns:
         A ``schema=`` argument (see :func:`schema_spec`), or None.
+
+    Raises:
+        InvalidArgumentError: ``data`` is a Hugging Face ``DatasetDict`` (several splits).
     """
     from ._dataset import Dataset
+    from ._frames import refuse_splits
+
+    refuse_splits(data)
 
     if isinstance(data, Dataset):
         return data.schema

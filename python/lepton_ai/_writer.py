@@ -26,7 +26,7 @@ from .errors import InvalidArgumentError, SchemaError
 if TYPE_CHECKING:
     import contextlib
 
-__all__ = ["DatasetWriter", "batches_of", "is_row", "rows_to_batch"]
+__all__ = ["DatasetWriter", "batches_of", "is_row", "is_scalar", "rows_to_batch"]
 
 Info = TypeVar("Info")
 
@@ -41,24 +41,36 @@ COPY_BATCH_BYTES = 64 << 20
 def batches_of(data: Any) -> Iterator[Mapping[str, Any]]:
     """The batches of ``data`` as ``{column: values}`` mappings, one at a time.
 
+    The one rule for what a mapping is, wherever data is written (as Hugging Face's
+    ``Dataset.from_dict`` and ``Dataset.from_list`` read them):
+
+    - a mapping given alone is columns, one batch (``{"x": array_of_rows}``);
+    - a list (or tuple) of mappings is rows, one mapping per row, whatever the values are
+      (``[{"x": np.ones(4)}, {"x": np.ones(4)}]`` is two rows of shape ``(4,)``);
+    - a stream (a generator, an iterator) yields batches, except that a mapping holding a
+      scalar (a number, ``str``, ``bytes``) is one row, since no column of a batch can be one.
+
     Args:
-        data: a mapping of column name -> values (one batch), or of column name -> one value
-            (one row: see :func:`is_row`); a ``lepton_ai.Dataset`` (read in batches of about
-            64 MiB); a data frame (pandas, polars, pyarrow ``Table`` or ``RecordBatchReader``,
-            Hugging Face ``datasets.Dataset`` or streaming ``IterableDataset``); or an iterable
-            (a list, a generator) of such batches, rows (gathered 1024 at a time) or frames.
+        data: a mapping of column name -> values (one batch); a list of rows; a
+            ``lepton_ai.Dataset`` (read in batches of about 64 MiB); a data frame (pandas,
+            polars, pyarrow ``Table`` or ``RecordBatchReader``, Hugging Face ``datasets.Dataset``
+            or streaming ``IterableDataset``); or a stream of batches, rows or frames.
 
     Returns:
-        An iterator of mappings; nothing is read ahead of the batch being written.
+        An iterator of mappings; nothing is read ahead of the batch being written (rows are
+        gathered 1024 at a time).
 
     Raises:
-        InvalidArgumentError: ``data`` (or an item of it) is none of these.
+        InvalidArgumentError: ``data`` (or an item of it) is none of these, a list's mapping
+            looks like a batch (a column of several ``str``/``bytes``), or ``data`` is a Hugging
+            Face ``DatasetDict`` (several splits).
     """
     from ._dataset import Dataset
-    from ._frames import frame_batches
+    from ._frames import frame_batches, refuse_splits
 
+    refuse_splits(data)
     if isinstance(data, Mapping):
-        yield rows_to_batch([data]) if is_row(data) else data
+        yield data
         return
     if isinstance(data, Dataset):
         yield from data._column_batches(COPY_BATCH_BYTES)
@@ -69,9 +81,12 @@ def batches_of(data: Any) -> Iterator[Mapping[str, Any]]:
         return
     if isinstance(data, (str, bytes, bytearray, np.ndarray)) or not isinstance(data, Iterable):
         raise InvalidArgumentError(_what_data(data))
+    listed = isinstance(data, (list, tuple))
     rows: list[Mapping[str, Any]] = []
     for i, item in enumerate(data):
-        if isinstance(item, Mapping) and is_row(item):
+        if isinstance(item, Mapping) and (listed or is_row(item)):
+            if listed:
+                _check_row(i, item)
             rows.append(item)
             if len(rows) >= ROWS_PER_BATCH:
                 yield rows_to_batch(rows)
@@ -91,11 +106,37 @@ def batches_of(data: Any) -> Iterator[Mapping[str, Any]]:
         yield rows_to_batch(rows)
 
 
+def _check_row(i: int, row: Mapping[str, Any]) -> None:
+    """Refuses a list item that is a batch, not a row: a column holding several ``str``/``bytes``
+    (one row holds one), naming both forms."""
+    for name, v in row.items():
+        if isinstance(v, (list, tuple)) and v and isinstance(v[0], (str, bytes)):
+            raise InvalidArgumentError(
+                f"item {i} of the list holds {len(v)} values in column `{name}`: a list of mappings is "
+                "rows, one mapping per row (as Hugging Face's Dataset.from_list); give batches "
+                "(mappings of columns) as a stream instead: a generator or iter([batch, ...])"
+            )
+
+
+def is_scalar(value: Any) -> bool:
+    """Whether ``value`` is one value (a number, ``str``, ``bytes``, a 0-d array), not a sequence.
+
+    Args:
+        value: anything.
+
+    Returns:
+        True for a scalar.
+    """
+    return isinstance(value, (str, bytes, bytearray, int, float, complex, np.generic)) or (
+        getattr(value, "ndim", None) == 0
+    )
+
+
 def is_row(mapping: Mapping[str, Any]) -> bool:
-    """Whether a mapping is one row (``{"text": "a", "label": 1}``) rather than a batch: it holds
-    a scalar (a number, ``str``, ``bytes``, a 0-d array), which no column of a batch can be (a
-    batch's every value has one entry per row). A mapping of arrays only is a batch: give such
-    rows to ``write_row``, or declare them with a scalar column.
+    """Whether a mapping in a stream is one row (``{"text": "a", "label": 1}``) rather than a
+    batch: it holds a scalar (see :func:`is_scalar`), which no column of a batch can be. A
+    mapping of arrays only in a stream is a batch: give such rows as a list, to ``write_row``,
+    or declare them with a scalar column.
 
     Args:
         mapping: a row or a batch.
@@ -103,11 +144,7 @@ def is_row(mapping: Mapping[str, Any]) -> bool:
     Returns:
         True for a row.
     """
-    return any(
-        isinstance(v, (str, bytes, bytearray, int, float, complex, np.generic))
-        or (getattr(v, "ndim", None) == 0)
-        for v in mapping.values()
-    )
+    return any(is_scalar(v) for v in mapping.values())
 
 
 def rows_to_batch(rows: list[Mapping[str, Any]]) -> dict[str, list[Any]]:
@@ -185,7 +222,8 @@ class DatasetWriter(Generic[Info]):
         Args:
             batch: ``{column: values}`` with one entry per row along the first axis (numpy
                 arrays, torch tensors, lists of ``str``/``bytes``), every column the same number
-                of rows; one row ``{column: value}`` (see :func:`is_row`); a list of rows; or a
+                of rows; one row ``{column: value}`` holding a scalar (successive ``write`` calls
+                are a stream: see :func:`batches_of` and :func:`is_row`); a list of rows; or a
                 data frame.
 
         Raises:
@@ -202,7 +240,8 @@ class DatasetWriter(Generic[Info]):
             cb = self._cb
             self._native.set_progress(lambda rows, stored: cb(stored, 0))
             self._streaming = True
-        for part in batches_of(batch):
+        one_row = isinstance(batch, Mapping) and is_row(batch)
+        for part in batches_of([batch] if one_row else batch):
             self._native.write(_prepare_columns(part))
 
     def _write_all(self, data: Any) -> None:

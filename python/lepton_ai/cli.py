@@ -55,6 +55,12 @@ def _given_key(args: argparse.Namespace) -> Optional[bytes]:
     return _lepton.Key.from_file(args.key_file).to_bytes() if args.key_file else None
 
 
+def _key_may_wait(args: argparse.Namespace) -> bool:
+    """Whether a ``--key-file`` that holds no valid key may fail only what needs the key (as a bad
+    ``$LEPTON_KEY`` does): every command but an encrypting push and ``tune``, which write."""
+    return args.command not in ("push", "tune") or (args.command == "push" and args.no_encrypt)
+
+
 #: Commands that only read: on a local registry folder that does not exist they fail instead of
 #: creating an empty registry (a mistyped path would otherwise look like an empty registry).
 READ_COMMANDS = {"ls", "pull", "info", "verify", "rm"}
@@ -64,6 +70,13 @@ def _local_path(uri: str) -> Optional[str]:
     if uri.startswith("file://"):
         return uri[len("file://") :]
     return None if "://" in uri else uri
+
+
+def _key_file_error(args: argparse.Namespace, e: LeptonError) -> LeptonError:
+    """For an operation that needed the key of a ``--key-file`` holding none, that file's error
+    (naming it); ``e`` otherwise."""
+    deferred: Optional[LeptonError] = getattr(args, "key_file_error", None)
+    return deferred if deferred is not None and isinstance(e, KeyRequiredError) else e
 
 
 def _platform(args: argparse.Namespace) -> LeptonAI:
@@ -80,12 +93,21 @@ def _platform(args: argparse.Namespace) -> LeptonAI:
     if bad:
         raise InvalidArgumentError(f"--option takes KEY=VALUE, got {bad[0]!r}")
     options = dict(kv.split("=", 1) for kv in args.option) if args.option else None
+    try:
+        key, encrypt = _given_key(args), None
+    except LeptonError as e:
+        if not _key_may_wait(args):
+            raise
+        # Opened without a key and without falling back to $LEPTON_KEY or the home key file
+        # (the user named this file): what needs the key fails with this error (see main).
+        args.key_file_error, key, encrypt = e, None, False
     return LeptonAI(
         uri,
-        key=_given_key(args),
+        key=key,
         cache_dir=args.cache_dir,
         storage_options=options,
         progress=False if args.no_progress else None,
+        encrypt=encrypt,
     )
 
 
@@ -182,21 +204,18 @@ def cmd_pull(args: argparse.Namespace) -> int:
     if args.kind == "dataset":
         import numpy as np
 
+        from ._columns_file import ragged_to_npz
+
         split = _split(args)
         ds = p.load_dataset(args.name, split, args.version)
-        ragged = [name for name, (_, shape) in ds.schema.items() if None in shape]
-        if ragged:
-            raise InvalidArgumentError(
-                f"column `{ragged[0]}` of {args.name}/{split} is variable-shape (each row its own "
-                "shape), which a .npz array can't hold; read it from Python instead: "
-                "load_dataset(...).to_arrow(), .to_pandas() or .iter_batches()"
-            )
         out = args.output or f"{args.name}-{split}.npz"
-        # Text columns come back as object arrays; .npz stores them as fixed-width str/bytes.
-        cols = {
-            k: np.array(list(v)) if v.dtype == object else v
-            for k, v in ds.to_numpy(progress=False if args.no_progress else None).items()
-        }
+        ragged = {name for name, (_, shape) in ds.schema.items() if None in shape}
+        cols: dict[str, Any] = {}
+        for k, v in ds.to_numpy(progress=False if args.no_progress else None).items():
+            if k in ragged:  # values, k.offsets, k.shapes: no object array (see ragged_to_npz)
+                cols.update(ragged_to_npz(k, v))
+            else:  # text comes back as object arrays; .npz stores it as fixed-width str/bytes
+                cols[k] = np.array(list(v)) if v.dtype == object else v
         np.savez(out, **cols)
         print(f"wrote {args.name}/{split} version {ds.version} ({len(ds)} rows) to {out}")
         return 0
@@ -237,7 +256,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 print(f"ok      {name} v{v} ({info.stored_size} bytes, sha256 {info.sha256[:12]})")
             except LeptonError as e:
                 failed += 1
-                print(f"FAILED  {name} v{v}: {e}")
+                print(f"FAILED  {name} v{v}: {_key_file_error(args, e)}")
     return 1 if failed else 0
 
 
@@ -252,7 +271,7 @@ def _verify_datasets(p: LeptonAI, args: argparse.Namespace) -> int:
                     print(f"ok      {name}/{split} v{v} ({info.chunks} chunks, {info.rows} rows)")
                 except LeptonError as e:
                     failed += 1
-                    print(f"FAILED  {name}/{split} v{v}: {e}")
+                    print(f"FAILED  {name}/{split} v{v}: {_key_file_error(args, e)}")
     return 1 if failed else 0
 
 
@@ -514,7 +533,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return int(args.func(args))
     except LeptonError as e:
-        print(f"lepton: error: {_cli_message(e)}", file=sys.stderr)
+        print(f"lepton: error: {_cli_message(_key_file_error(args, e))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("lepton: interrupted", file=sys.stderr)

@@ -187,11 +187,19 @@ fn caught<T>(c: u32, f: impl FnOnce() -> Result<T>) -> Result<T> {
 /// decoded on the CPU pool. A slow store (S3) so keeps every prefetched GET in flight at once,
 /// instead of one per CPU thread with that thread idle while it waits.
 fn prefetch_chunk(ds: Dataset, c: u32, filler: Filler) {
+    // The job lets go of the dataset before it hands the result over: a consumer that drops the
+    // dataset once it has its last chunk then drops the last handle itself, which finishes the
+    // dataset's queued cache writes before returning (instead of on a pool thread, later).
     let fetch = move || match caught(c, || ds.fetch_stored(c as usize)) {
         Ok(stored) => crate::rt::cpu().spawn(move || {
-            filler.fill(caught(c, || ds.decode_stored(c as usize, &stored)).map(Arc::new))
+            let decoded = caught(c, || ds.decode_stored(c as usize, &stored)).map(Arc::new);
+            drop((ds, stored));
+            filler.fill(decoded)
         }),
-        Err(e) => filler.fill(Err(e)),
+        Err(e) => {
+            drop(ds);
+            filler.fill(Err(e))
+        }
     };
     // Out of threads: the job (and its filler) is dropped, which fills the slot with an error.
     let _ = std::thread::Builder::new()

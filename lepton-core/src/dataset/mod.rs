@@ -40,6 +40,7 @@ pub mod manifest;
 pub mod ragged;
 mod reader;
 mod schema;
+mod schema_cast;
 mod schema_spec;
 mod source;
 mod writer;

@@ -21,6 +21,12 @@ pub struct Column {
     /// of its own shape (see `ragged`). Omitted from manifests when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variable_ndim: Option<u32>,
+    /// For a variable-shape column whose rows share some dimensions (points of shape `(n, 3)`):
+    /// one entry per dimension, `Some(d)` where every row has `d`, `None` where rows vary.
+    /// Empty (and omitted from manifests) when every dimension varies; a reader that does not
+    /// know the field reads such a column as varying in every dimension, which it also is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fixed_dims: Vec<Option<u64>>,
 }
 
 impl Column {
@@ -31,6 +37,7 @@ impl Column {
             dtype,
             shape: shape.into(),
             variable_ndim: None,
+            fixed_dims: Vec::new(),
         }
     }
 
@@ -97,6 +104,16 @@ impl Schema {
                 return Err(Error::Schema(format!(
                     "column `{}` of dtype {} holds one value per row: its shape must be []",
                     c.name, c.dtype
+                )));
+            }
+            if !c.fixed_dims.is_empty()
+                && (c.variable_ndim != Some(c.fixed_dims.len() as u32)
+                    || c.fixed_dims.iter().all(|d| d.is_some()))
+            {
+                return Err(Error::Schema(format!(
+                    "column `{}`: fixed dimensions {:?} need a variable-shape column of that rank \
+                     with at least one varying dimension",
+                    c.name, c.fixed_dims
                 )));
             }
             if c.variable_ndim.is_some() && (c.dtype.is_variable() || !c.shape.is_empty()) {

@@ -43,9 +43,14 @@ impl ChunkSource for StoreChunks {
     /// [`buffers`](super::buffers)), which goes back to the pool when the last holder of the
     /// bytes (the decoder, the cache writer) drops them: no fresh pages to fault in and zero per
     /// object. A local file is read in one call, as `object_store` does.
+    ///
+    /// The request runs as a task on the I/O runtime, whose worker also polls the socket: the
+    /// calling thread is woken once, when the body is complete, instead of once per received
+    /// piece (in `perf`, those wake-ups cost about 6 % of a cold S3 read's CPU).
     fn get(&self, path: &Path, _key: &str) -> object_store::Result<Bytes> {
-        crate::rt::block_on(async {
-            let got = self.0.get(path).await?;
+        let (store, path) = (self.0.clone(), path.clone());
+        let fetch = async move {
+            let got = store.get(&path).await?;
             if matches!(got.payload, GetResultPayload::File(..)) {
                 return got.bytes().await;
             }
@@ -57,7 +62,17 @@ impl ChunkSource for StoreChunks {
                 buf.extend_from_slice(&piece);
             }
             Ok(Bytes::from_owner(Pooled(buf)))
-        })
+        };
+        match crate::rt::block_on(crate::rt::runtime().spawn(fetch)) {
+            Ok(got) => got,
+            // A panicking store panics here, as if called on this thread (the reader turns it
+            // into an error naming the chunk).
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(object_store::Error::Generic {
+                store: "lepton",
+                source: format!("the request task ended without a result: {e}").into(),
+            }),
+        }
     }
 }
 

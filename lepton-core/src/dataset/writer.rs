@@ -259,6 +259,12 @@ impl DatasetWriter {
                     schema.names()
                 ))
             })?;
+            // A declared column converts numbers given in another dtype (Python ints, numpy's
+            // default int64) when that is safe.
+            let data = match self.options.schema {
+                Some(_) => super::schema_cast::cast_to_declared(c, data.clone())?,
+                None => data.clone(),
+            };
             ordered.push(match data {
                 // Rows that happen to share a shape, in a variable-shape column.
                 ColumnData::Fixed {
@@ -267,9 +273,9 @@ impl DatasetWriter {
                     rows,
                     data,
                 } if c.variable_ndim == Some(row_shape.len() as u32) => {
-                    super::ragged::from_fixed(*dtype, row_shape, *rows, data)
+                    super::ragged::from_fixed(dtype, &row_shape, rows, &data)
                 }
-                other => other.clone(),
+                other => other,
             });
         }
         self.write_batch(&ordered)
@@ -621,6 +627,7 @@ fn check_batch(schema: &Schema, columns: &[ColumnData<'_>]) -> Result<()> {
                 d.dtype()
             )));
         }
+        c.check_fixed_dims(d)?;
         let variable = matches!(d, ColumnData::Variable { .. });
         if variable != c.row_bytes().is_none() {
             return Err(Error::Schema(format!(
@@ -650,7 +657,9 @@ fn check_batch(schema: &Schema, columns: &[ColumnData<'_>]) -> Result<()> {
         }
         if d.rows() != rows {
             return Err(Error::Schema(format!(
-                "columns disagree in length: `{}` has {} rows, `{}` has {rows}",
+                "columns disagree in length: `{}` has {} rows, `{}` has {rows} (a batch holds \
+                 one entry per row in every column; one row whose values are arrays goes to \
+                 write_row, or in a list of rows in Python)",
                 c.name,
                 d.rows(),
                 schema.columns[0].name

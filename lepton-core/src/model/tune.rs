@@ -86,6 +86,20 @@ pub struct Settings {
     pub batch_size: Option<usize>,
 }
 
+/// Which of a load's tunable options the caller set explicitly (see
+/// [`Settings::apply_unless_given`]); `Default`: none, so a profile sets them all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GivenOptions {
+    /// `providers` was given.
+    pub providers: bool,
+    /// `intra_op_threads` was given.
+    pub intra_op_threads: bool,
+    /// `inter_op_threads` was given.
+    pub inter_op_threads: bool,
+    /// `optimization_level` was given.
+    pub optimization_level: bool,
+}
+
 impl Default for Settings {
     /// ONNX Runtime's default session: CPU, default threads, sequential, all optimizations.
     fn default() -> Self {
@@ -122,6 +136,39 @@ impl Settings {
         options.inter_op_threads = self.inter_op_threads;
         options.optimization_level = self.optimization_level.parse()?;
         Ok(options)
+    }
+
+    /// `base` with these settings applied where the caller did not set the option (`given`):
+    /// how a stored profile meets a load's own options (what the caller set wins).
+    pub fn apply_unless_given(
+        &self,
+        base: &ModelOptions,
+        given: GivenOptions,
+    ) -> Result<ModelOptions> {
+        let tuned = self.apply(base)?;
+        Ok(ModelOptions {
+            providers: if given.providers {
+                base.providers.clone()
+            } else {
+                tuned.providers
+            },
+            intra_op_threads: if given.intra_op_threads {
+                base.intra_op_threads
+            } else {
+                tuned.intra_op_threads
+            },
+            inter_op_threads: if given.inter_op_threads {
+                base.inter_op_threads
+            } else {
+                tuned.inter_op_threads
+            },
+            optimization_level: if given.optimization_level {
+                base.optimization_level
+            } else {
+                tuned.optimization_level
+            },
+            ..base.clone()
+        })
     }
 
     /// The session part (everything but the batch size).
@@ -838,6 +885,48 @@ fn repeat_rows(t: &Tensor, rows: usize) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_profile_sets_only_what_the_caller_left_unset() {
+        let profile = Settings {
+            providers: vec!["cuda".into(), "cpu".into()],
+            intra_op_threads: Some(1),
+            inter_op_threads: Some(2),
+            optimization_level: "basic".into(),
+            batch_size: None,
+        };
+        let base = ModelOptions {
+            providers: vec![ExecutionProvider::Cpu],
+            intra_op_threads: Some(3),
+            strict: true,
+            ..ModelOptions::default()
+        };
+        let all = profile
+            .apply_unless_given(&base, GivenOptions::default())
+            .unwrap();
+        assert_eq!(
+            all.providers,
+            [ExecutionProvider::CUDA, ExecutionProvider::Cpu]
+        );
+        assert_eq!(
+            (all.intra_op_threads, all.inter_op_threads),
+            (Some(1), Some(2))
+        );
+        assert_eq!(all.optimization_level, OptimizationLevel::Basic);
+        assert!(all.strict, "strictness is never the profile's");
+        let given = GivenOptions {
+            providers: true,
+            intra_op_threads: true,
+            ..GivenOptions::default()
+        };
+        let mixed = profile.apply_unless_given(&base, given).unwrap();
+        assert_eq!(mixed.providers, [ExecutionProvider::Cpu]);
+        assert_eq!(
+            (mixed.intra_op_threads, mixed.inter_op_threads),
+            (Some(3), Some(2))
+        );
+        assert_eq!(mixed.optimization_level, OptimizationLevel::Basic);
+    }
 
     #[test]
     fn statistics() {

@@ -13,12 +13,20 @@
 //! into place (atomic on one file system), so several processes can share a cache. When the
 //! objects exceed `max_bytes`, the least recently used are removed.
 //!
+//! The bound is checked by scanning the folder, which costs a `stat` per cached object; a handle
+//! (and its clones) scans after it has written a sixteenth of the bound since its last scan (and
+//! after any single larger write), not after every write: with thousands of objects cached, a
+//! scan per chunk written cost more than the write. So the objects may exceed `max_bytes` by up
+//! to a sixteenth of it per writing process between two scans.
+//!
 //! On a full disk a read still returns its data (caching is best effort), and leaves nothing
 //! behind: a write that fails removes its partial file. Partial files count against
 //! `max_bytes`, and those of processes that no longer run (killed mid-write) are removed when a
 //! cache opens and when it evicts.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -26,12 +34,16 @@ use crate::{Error, Result};
 
 /// 10 GiB: the default bound of a cache.
 pub const DEFAULT_MAX_BYTES: u64 = 10 << 30;
+/// The folder is scanned for eviction after each `max_bytes / SCAN_EVERY_FRACTION` bytes written.
+const SCAN_EVERY_FRACTION: u64 = 16;
 
 /// A local content-addressed cache (see the module docs).
 #[derive(Clone, Debug)]
 pub struct Cache {
     dir: PathBuf,
     max_bytes: u64,
+    /// Bytes written through this handle and its clones since the folder was last scanned.
+    unscanned: Arc<AtomicU64>,
 }
 
 /// The hex SHA-256 of `data`.
@@ -58,7 +70,11 @@ impl Cache {
             let p = dir.join(sub);
             std::fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
         }
-        let cache = Cache { dir, max_bytes };
+        let cache = Cache {
+            dir,
+            max_bytes,
+            unscanned: Arc::default(),
+        };
         cache.remove_stale_partials();
         Ok(cache)
     }
@@ -158,7 +174,7 @@ impl Cache {
             return Ok(());
         }
         self.write_atomic(&path, data)?;
-        self.evict();
+        self.wrote(data.len() as u64);
         Ok(())
     }
 
@@ -183,7 +199,7 @@ impl Cache {
             return Ok(());
         }
         self.write_atomic(&path, data)?;
-        self.evict();
+        self.wrote(data.len() as u64);
         Ok(())
     }
 
@@ -250,6 +266,16 @@ impl Cache {
         out
     }
 
+    /// Counts `len` bytes just written; evicts when a sixteenth of the bound has been written
+    /// since the last scan (see the module docs).
+    fn wrote(&self, len: u64) {
+        let since = self.unscanned.fetch_add(len, Ordering::Relaxed) + len;
+        if since >= self.max_bytes / SCAN_EVERY_FRACTION {
+            self.unscanned.store(0, Ordering::Relaxed);
+            self.evict();
+        }
+    }
+
     /// Removes least recently used objects until the total is within the bound.
     pub fn evict(&self) {
         self.remove_stale_partials();
@@ -314,5 +340,35 @@ mod tests {
         cache.put_ref("r", "models/m/latest.json", b"{}").unwrap();
         assert_eq!(cache.get_ref("r", "models/m/latest.json").unwrap(), b"{}");
         assert!(cache.get_ref("r", "models/x/latest.json").is_none());
+    }
+
+    #[test]
+    fn the_folder_is_scanned_after_a_sixteenth_of_the_bound_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        // Scans after every 100 bytes written.
+        let cache = Cache::open(dir.path(), 1600).unwrap();
+        let put = |i: u32| {
+            cache
+                .put_unverified(&format!("{i:064x}"), &[1u8; 10])
+                .unwrap()
+        };
+        (0..160).for_each(put);
+        assert_eq!(cache.size(), 1600);
+        // 90 bytes over the bound, written since the last scan: not scanned yet.
+        (160..169).for_each(put);
+        assert_eq!(cache.size(), 1690);
+        // The 100th byte since the last scan: evicted down to the bound.
+        put(169);
+        assert_eq!(cache.size(), 1600);
+        // A clone shares the count: 90 bytes through it, then 10 through the original.
+        let other = cache.clone();
+        (170..179).for_each(|i| {
+            other
+                .put_unverified(&format!("{i:064x}"), &[1u8; 10])
+                .unwrap()
+        });
+        assert_eq!(cache.size(), 1690);
+        put(179);
+        assert_eq!(cache.size(), 1600);
     }
 }

@@ -9,69 +9,64 @@
 //! [`forget`](ChunkSource::forget) a copy that fails, then reads it again from the store.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use object_store::path::Path;
 use object_store::ObjectStore;
 
 use super::cache::{is_hex_digest, sha256_hex, Cache};
+use super::cache_writer::{Job, Writer};
 use crate::dataset::{ChunkSource, StoreChunks};
+use crate::per_process::PerProcess;
+
+/// Bytes of chunks waiting to be cached at most: twice the reader's read-ahead (32 MiB of
+/// stored objects), so that a burst of read-ahead GETs completing together is kept whole while
+/// the disk keeps up.
+const QUEUED_BYTES: usize = 64 << 20;
+
+type WriterSlot = PerProcess<Writer, Box<dyn Fn(Option<&Writer>) -> Writer + Send + Sync>>;
 
 /// See the module docs.
 pub(crate) struct CachedChunks {
     pub(crate) store: StoreChunks,
     pub(crate) cache: Option<Cache>,
-    /// Cache writes of format-2 chunks, off the read's critical path; joined when this source
-    /// is dropped (by the process that started them: a forked child has none of those threads).
-    writes: Mutex<(u32, Vec<JoinHandle<()>>)>,
+    /// Caches format-2 chunks off the read's critical path (see [`Writer`]); one per process:
+    /// a forked child starts its own, and its parent's is never touched there. Dropping it
+    /// writes what is queued.
+    writer: Option<WriterSlot>,
 }
 
 impl CachedChunks {
     pub(crate) fn new(store: Arc<dyn ObjectStore>, cache: Option<Cache>) -> CachedChunks {
+        let writer = cache.clone().map(|cache| -> WriterSlot {
+            PerProcess::new(Box::new(move |_| {
+                let cache = cache.clone();
+                Writer::new(
+                    QUEUED_BYTES,
+                    Arc::new(move |job: &Job| {
+                        if let Err(e) = cache.put_unverified(&job.name, &job.data) {
+                            tracing::warn!("could not cache {}: {e}", job.what);
+                        }
+                    }),
+                )
+            }))
+        });
         CachedChunks {
             store: StoreChunks(store),
             cache,
-            writes: Mutex::new((std::process::id(), Vec::new())),
+            writer,
         }
     }
 
-    /// Keeps `data` under `name` in the cache on a thread of its own (inline when none starts).
-    fn keep(&self, cache: &Cache, name: String, data: Bytes, path: &Path) {
-        let (cache, what) = (cache.clone(), path.to_string());
-        let write = move || {
-            if let Err(e) = cache.put_unverified(&name, &data) {
-                tracing::warn!("could not cache {what}: {e}");
-            }
-        };
-        let mut writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
-        if writes.0 != std::process::id() {
-            // Forked: the parent's writers do not exist here; their handles are leaked, not
-            // detached or joined.
-            std::mem::forget(std::mem::take(&mut writes.1));
-            writes.0 = std::process::id();
-        }
-        writes.1.retain(|h| !h.is_finished());
-        match std::thread::Builder::new()
-            .name("lepton-cache-write".into())
-            .spawn(write)
-        {
-            Ok(h) => writes.1.push(h),
-            Err(e) => tracing::warn!("could not start a cache writer ({e}); not caching {path}"),
-        }
-    }
-}
-
-impl Drop for CachedChunks {
-    fn drop(&mut self) {
-        let writes = self.writes.get_mut().unwrap_or_else(|e| e.into_inner());
-        if writes.0 == std::process::id() {
-            for h in writes.1.drain(..) {
-                let _ = h.join();
-            }
-        } else {
-            std::mem::forget(std::mem::take(&mut writes.1));
+    /// Queues `data` to be kept under `name` in the cache (skipped when the queue is full).
+    fn keep(&self, name: String, data: Bytes, path: &Path) {
+        if let Some(writer) = &self.writer {
+            writer.get().push(Job {
+                name,
+                data,
+                what: path.to_string(),
+            });
         }
     }
 }
@@ -93,7 +88,7 @@ impl ChunkSource for CachedChunks {
                 return Ok(Bytes::from(hit));
             }
             let data = self.store.get(path, key)?;
-            self.keep(cache, name, data.clone(), path);
+            self.keep(name, data.clone(), path);
             return Ok(data);
         };
         if let Some(hit) = cache.get_object(sha256) {

@@ -82,6 +82,19 @@ impl Entry<'_> {
 }
 
 impl Platform {
+    /// Runs `fut`, a chain of this registry's store calls, to completion. A local folder's or
+    /// memory store's calls then run on the calling thread (`object_store` does a local file's
+    /// I/O inline outside a tokio context), instead of each being a round trip through the I/O
+    /// runtime's blocking pool: most of a small model's registry load was those thread wake-ups.
+    /// Other stores' calls run on the I/O runtime.
+    pub(super) fn block_on_store<F: std::future::Future>(&self, fut: F) -> F::Output {
+        if self.inline_io {
+            futures::executor::block_on(fut)
+        } else {
+            block_on(fut)
+        }
+    }
+
     /// [`Error::NotFound`] for `entry` at `version`, with a hint of what exists instead.
     pub(super) async fn not_found(&self, entry: Entry<'_>, version: Option<u64>) -> Error {
         let hint = match (version, entry) {

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod cache;
+mod cache_writer;
 mod cached_chunks;
 mod datasets;
 pub mod keyfile;
@@ -41,6 +42,7 @@ pub use cache::Cache;
 pub use datasets::{DatasetEntry, DatasetPush, DatasetPushOptions};
 pub use model_weights::{WeightsObject, WEIGHTS_PART};
 pub use models::ModelInfo;
+pub use profiles::Tuning;
 use versions::Bucket;
 
 /// Called during long transfers with `(bytes done, bytes total)`; returning an error aborts the
@@ -147,6 +149,10 @@ pub struct Platform {
     /// The URI that reopens this registry's store (a private name for `memory://`, an absolute
     /// path for local folders).
     base_uri: String,
+    /// Whether the store is `object_store`'s own local-folder or in-memory store, whose calls
+    /// can run on the calling thread (see [`Platform::block_on_store`]); a store passed to
+    /// [`Platform::with_store`] may need the I/O runtime, so it is not assumed.
+    inline_io: bool,
 }
 
 impl std::fmt::Debug for Platform {
@@ -187,6 +193,7 @@ impl Platform {
             p.bucket.high_water = Some(Arc::new(rollback::HighWater::for_registry(&base)));
         }
         p.base_uri = base;
+        p.inline_io = !kind.is_remote();
         if default_local && p.key_origin.is_none() && !p.plaintext {
             p.creates_key_file = Some(keyfile::key_file_path());
         }
@@ -272,6 +279,7 @@ impl Platform {
             scope: cache::sha256_hex(uri.as_bytes())[..16].to_string(),
             base_uri: uri.to_string(),
             cache,
+            inline_io: false,
         })
     }
 

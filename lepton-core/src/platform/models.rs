@@ -23,8 +23,14 @@ use crate::{Error, Result};
 /// The manifest format version of a model stored as one object.
 pub const MODEL_FORMAT: u32 = 1;
 /// The manifest format version of a model stored as an object set (graph + weights objects,
-/// [`super::model_weights`]); the newest this build reads.
+/// [`super::model_weights`]).
 pub const MODEL_FORMAT_OBJECT_SET: u32 = 2;
+/// The manifest format version of a keyed manifest (one with a `mac`) whose MAC covers fields
+/// format-2 readers do not know (`blake3`, `seal_header`, `provenance`), one object or an object
+/// set alike: such a reader would drop them, compute another MAC and report a wrong key, where
+/// this version makes it say the manifest needs a newer lepton. Unkeyed manifests keep format 1
+/// or 2 (older readers ignore the fields and check `sha256`). The newest this build reads.
+pub const MODEL_FORMAT_KEYED_FIELDS: u32 = 3;
 /// Uploads larger than this go in parts of this size (progress per part).
 const PART: usize = 8 << 20;
 
@@ -133,11 +139,19 @@ impl ModelInfo {
     }
 }
 
-/// The hex BLAKE3 of a stored model object, hashed on every core of lepton's own pool (a model
-/// being loaded waits for it; rayon's global pool would hang in a forked child).
+/// Objects smaller than this are hashed and decrypted on the calling thread: handing them to
+/// the CPU pool (waking its threads, waiting for them) costs more than it saves.
+const PARALLEL_MIN: usize = 1 << 20;
+
+/// The hex BLAKE3 of a stored model object, a large one hashed on every core of lepton's own
+/// pool (a model being loaded waits for it; rayon's global pool would hang in a forked child).
 fn blake3_hex(data: &[u8]) -> String {
     let mut hasher = blake3::Hasher::new();
-    crate::rt::cpu().install(|| hasher.update_rayon(data));
+    if data.len() < PARALLEL_MIN {
+        hasher.update(data);
+    } else {
+        crate::rt::cpu().install(|| hasher.update_rayon(data));
+    }
     hasher.finalize().to_hex().to_string()
 }
 
@@ -364,7 +378,12 @@ impl Platform {
     /// Commits `info` (its objects already uploaded under `root`): signs it with the platform
     /// key, creates the manifest (the commit object), then advances the latest pointer.
     pub(super) async fn commit_model(&self, root: &Path, mut info: ModelInfo) -> Result<ModelInfo> {
-        info.mac = self.key().map(|k| manifest_mac(k, &info));
+        if let Some(k) = self.key() {
+            if info.blake3.is_some() || info.seal_header.is_some() || !info.provenance.is_empty() {
+                info.format = MODEL_FORMAT_KEYED_FIELDS;
+            }
+            info.mac = Some(manifest_mac(k, &info));
+        }
         let manifest = serde_json::to_vec_pretty(&info).expect("manifest serializes");
         let dir = version_dir(root, info.version);
         if !self
@@ -497,7 +516,11 @@ impl Platform {
         }
     }
 
-    async fn model_info_async(&self, name: &str, version: Option<u64>) -> Result<ModelInfo> {
+    pub(super) async fn model_info_async(
+        &self,
+        name: &str,
+        version: Option<u64>,
+    ) -> Result<ModelInfo> {
         let read = |bytes: &[u8], v: Option<u64>| {
             let info = self.read_manifest(name, bytes, v)?;
             Ok((info.version, info))
@@ -510,7 +533,7 @@ impl Platform {
 
     /// The manifest of `name` at `version` (`None`: the latest committed version).
     pub fn model_info(&self, name: &str, version: Option<u64>) -> Result<ModelInfo> {
-        block_on(self.model_info_async(name, version))
+        self.block_on_store(self.model_info_async(name, version))
     }
 
     /// The stored object of `info`: from the cache when it holds it intact, else from the store,
@@ -676,10 +699,12 @@ impl Platform {
         let Some(key) = self.key() else {
             return Err(self.missing_key(&what));
         };
+        let context = seal_context(&info.name, info.version);
+        if stored.len() < PARALLEL_MIN {
+            return crypto::open(key, &context, stored, &what);
+        }
         // On lepton's own pool: rayon's global one would hang in a forked child.
-        crate::rt::cpu().install(|| {
-            crypto::open_parallel(key, &seal_context(&info.name, info.version), stored, &what)
-        })
+        crate::rt::cpu().install(|| crypto::open_parallel(key, &context, stored, &what))
     }
 
     /// The ONNX bytes (decrypted in memory) and manifest of `name` at `version` (`None`: latest).
@@ -725,15 +750,27 @@ impl Platform {
         options: &ModelOptions,
         progress: Option<ProgressFn>,
     ) -> Result<Model> {
-        let info = self.model_info(name, version)?;
+        Ok(self
+            .load_model_tuned(name, version, options, None, progress)?
+            .0)
+    }
+
+    /// Loads the version `info` describes (its manifest already resolved and authenticated):
+    /// the stored object fetched through the cache, verified, decrypted in memory when sealed,
+    /// and handed to ONNX Runtime from memory.
+    pub(super) fn load_resolved(
+        &self,
+        info: &ModelInfo,
+        options: &ModelOptions,
+        progress: Option<ProgressFn>,
+    ) -> Result<Model> {
         if !info.weights.is_empty() {
-            return self.load_object_set(&info, options);
+            return self.load_object_set(info, options);
         }
-        // The manifest resolved once: its bytes come straight from the stored object.
-        let onnx = block_on(self.clear_bytes(&info, &progress))?;
+        let onnx = self.block_on_store(self.clear_bytes(info, &progress))?;
         Model::from_bytes(onnx, options).map_err(|e| match e {
             Error::InvalidModel { reason, .. } => Error::InvalidModel {
-                source_name: Some(Self::model_what(name, Some(info.version))),
+                source_name: Some(Self::model_what(&info.name, Some(info.version))),
                 reason,
             },
             other => other,
@@ -822,11 +859,11 @@ fn parse_manifest(bytes: &[u8], what: &str) -> Result<ModelInfo> {
         what: what.into(),
         reason: format!("unreadable manifest: {e}"),
     })?;
-    if head.format > MODEL_FORMAT_OBJECT_SET {
+    if head.format > MODEL_FORMAT_KEYED_FIELDS {
         return Err(Error::UnsupportedVersion {
             what: what.into(),
             found: head.format,
-            supported: MODEL_FORMAT_OBJECT_SET,
+            supported: MODEL_FORMAT_KEYED_FIELDS,
         });
     }
     serde_json::from_slice(bytes).map_err(|e| Error::Integrity {

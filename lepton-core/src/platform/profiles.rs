@@ -10,9 +10,9 @@ use bytes::Bytes;
 use object_store::{ObjectStoreExt, PutPayload};
 
 use super::layout::{check_name, model_root, version_dir};
-use super::Platform;
+use super::{Platform, ProgressFn};
 use crate::crypto;
-use crate::model::tune::Profile;
+use crate::model::tune::{GivenOptions, Profile};
 use crate::model::{Fingerprint, Model, ModelOptions};
 use crate::rt::block_on;
 use crate::{Error, Result};
@@ -48,7 +48,7 @@ impl Platform {
         check_name("model", name)?;
         self.check_writable()?;
         let id = &profile.fingerprint_id;
-        if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !valid_fingerprint_id(id) {
             return Err(Error::InvalidArgument(format!(
                 "profile fingerprint id {id:?} is not 16 hex digits (use Fingerprint::id)"
             )));
@@ -81,12 +81,22 @@ impl Platform {
         fingerprint_id: &str,
     ) -> Result<Option<Profile>> {
         check_name("model", name)?;
-        if fingerprint_id.len() != 16 || !fingerprint_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !valid_fingerprint_id(fingerprint_id) {
             return Ok(None);
         }
         let version = self.model_info(name, version)?.version;
+        self.block_on_store(self.profile_at(name, version, fingerprint_id))
+    }
+
+    /// [`profile`](Self::profile) of a resolved `version` (`fingerprint_id` already checked).
+    async fn profile_at(
+        &self,
+        name: &str,
+        version: u64,
+        fingerprint_id: &str,
+    ) -> Result<Option<Profile>> {
         let path = self.profile_path(name, version, fingerprint_id);
-        let Some(bytes) = block_on(self.bucket.get_opt(&path))? else {
+        let Some(bytes) = self.bucket.get_opt(&path).await? else {
             return Ok(None);
         };
         let profile = match std::str::from_utf8(&bytes)
@@ -132,13 +142,57 @@ impl Platform {
         options: &ModelOptions,
     ) -> Result<(Model, Option<Profile>)> {
         let fingerprint = Fingerprint::current(options.runtime_path.as_deref())?;
-        let version = self.model_info(name, version)?.version;
-        let profile = self.profile(name, Some(version), &fingerprint.id())?;
-        let tuned = match &profile {
-            Some(p) => p.settings.apply(options)?,
-            None => options.clone(),
+        let tuning = Tuning {
+            fingerprint_id: fingerprint.id(),
+            given: GivenOptions::default(),
         };
-        let model = self.load_model(name, Some(version), &tuned)?;
+        self.load_model_tuned(name, version, options, Some(&tuning), None)
+    }
+
+    /// Loads `name` at `version` (`None`: latest) in one pass: the manifest resolved once
+    /// (latest, rollback check, MAC), this machine's profile looked up at that version when
+    /// `tuning` asks for it and applied where `tuning.given` leaves the option to it, then the
+    /// stored object fetched, verified and loaded as [`Platform::load_model`] does. Returns the
+    /// model and the profile applied (`None`: none stored, or `tuning` is `None`).
+    pub fn load_model_tuned(
+        &self,
+        name: &str,
+        version: Option<u64>,
+        options: &ModelOptions,
+        tuning: Option<&Tuning>,
+        progress: Option<ProgressFn>,
+    ) -> Result<(Model, Option<Profile>)> {
+        let (info, profile) = self.block_on_store(async {
+            let info = self.model_info_async(name, version).await?;
+            let profile = match tuning {
+                Some(t) if valid_fingerprint_id(&t.fingerprint_id) => {
+                    self.profile_at(name, info.version, &t.fingerprint_id)
+                        .await?
+                }
+                _ => None,
+            };
+            Ok::<_, Error>((info, profile))
+        })?;
+        let tuned = match (&profile, tuning) {
+            (Some(p), Some(t)) => p.settings.apply_unless_given(options, t.given)?,
+            _ => options.clone(),
+        };
+        let model = self.load_resolved(&info, &tuned, progress)?;
         Ok((model, profile))
     }
+}
+
+/// How a registry load applies this machine's tuning profile (see
+/// [`Platform::load_model_tuned`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tuning {
+    /// This machine's [`Fingerprint::id`]: the profile looked up.
+    pub fingerprint_id: String,
+    /// The options the caller set, which the profile leaves as they are.
+    pub given: GivenOptions,
+}
+
+/// Whether `id` can be a fingerprint id (16 hex digits, as [`Fingerprint::id`] makes them).
+fn valid_fingerprint_id(id: &str) -> bool {
+    id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }

@@ -1,0 +1,212 @@
+//! What one registry load reads: the manifest once (latest resolved, rollback-checked and
+//! authenticated a single time), this machine's tuning profile at that version, and the stored
+//! object, verified. Counted by a store wrapper; on `tests/fixtures/logreg.onnx` (written by
+//! `python tests/model_fixtures.py lepton-core/tests/fixtures`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use futures::stream::BoxStream;
+use lepton_core::crypto::Key;
+use lepton_core::model::tune::{GivenOptions, Profile};
+use lepton_core::model::{Fingerprint, ModelOptions};
+use lepton_core::platform::{Platform, PlatformOptions, PushOptions, Tuning};
+use lepton_core::store::StoreKind;
+use lepton_core::Error;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn logreg() -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logreg.onnx");
+    std::fs::read(path).expect("fixture")
+}
+
+/// A store counting the GETs of each object's file name (`manifest.json`, `LATEST`...).
+#[derive(Debug, Default)]
+struct CountingStore {
+    inner: InMemory,
+    gets: Mutex<HashMap<String, usize>>,
+}
+
+impl CountingStore {
+    fn gets_of(&self, file: &str) -> usize {
+        self.gets.lock().unwrap().get(file).copied().unwrap_or(0)
+    }
+
+    fn reset(&self) {
+        self.gets.lock().unwrap().clear();
+    }
+}
+
+impl std::fmt::Display for CountingStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CountingStore")
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for CountingStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        if !options.head {
+            let file = location.filename().unwrap_or_default().to_string();
+            *self.gets.lock().unwrap().entry(file).or_default() += 1;
+        }
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&Path>,
+    ) -> BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&Path>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+/// A profile of this machine asking for one intra-op thread and basic optimizations.
+fn profile_here(here: &Fingerprint) -> Profile {
+    let text = serde_json::json!({
+        "fingerprint": here,
+        "fingerprint_id": here.id(),
+        "objective": "latency",
+        "settings": {
+            "providers": ["cpu"], "intra_op_threads": 1, "inter_op_threads": null,
+            "optimization_level": "basic", "batch_size": null,
+        },
+        "variant": "original", "beats_baseline": true, "speedup": 1.5, "noise": 0.1,
+        "p50_ms": 1.0, "rows_per_s": 1000.0, "created_unix": 0,
+    });
+    Profile::from_json(&text.to_string()).expect("a valid profile")
+}
+
+fn keyed(store: Arc<CountingStore>) -> lepton_core::Result<Platform> {
+    Platform::with_store(
+        store,
+        Path::default(),
+        "memory://registry-load",
+        StoreKind::Memory,
+        PlatformOptions {
+            key: Some(Key::generate()),
+            ..Default::default()
+        },
+    )
+}
+
+#[test]
+fn a_tuned_load_reads_the_manifest_once() -> TestResult {
+    let store = Arc::new(CountingStore::default());
+    let platform = keyed(store.clone())?;
+    platform.push_model("logreg", &logreg(), &PushOptions::default())?;
+    let here = Fingerprint::current(None)?;
+    let profile = profile_here(&here);
+    platform.put_profile("logreg", None, &profile)?;
+    let tuning = Tuning {
+        fingerprint_id: here.id(),
+        given: GivenOptions::default(),
+    };
+    store.reset();
+    let (model, applied) = platform.load_model_tuned(
+        "logreg",
+        None,
+        &ModelOptions::default(),
+        Some(&tuning),
+        None,
+    )?;
+    assert_eq!(model.inputs()[0].name(), "x");
+    assert_eq!(applied.map(|p| p.settings), Some(profile.settings.clone()));
+    assert_eq!(store.gets_of("manifest.json"), 1, "the manifest, read once");
+    assert_eq!(
+        store.gets_of(&format!("{}.json", here.id())),
+        1,
+        "the profile"
+    );
+    assert_eq!(store.gets_of("model.onnx.sealed"), 1, "the stored model");
+
+    // Untuned, by version: the manifest and the object, no profile.
+    store.reset();
+    let (_, applied) =
+        platform.load_model_tuned("logreg", Some(1), &ModelOptions::default(), None, None)?;
+    assert_eq!(applied, None);
+    assert_eq!(store.gets_of("manifest.json"), 1);
+    assert_eq!(store.gets_of(&format!("{}.json", here.id())), 0);
+    Ok(())
+}
+
+#[test]
+fn a_tuned_load_still_verifies_the_stored_model() -> TestResult {
+    let store = Arc::new(CountingStore::default());
+    let platform = keyed(store.clone())?;
+    platform.push_model("logreg", &logreg(), &PushOptions::default())?;
+    let here = Fingerprint::current(None)?;
+    platform.put_profile("logreg", None, &profile_here(&here))?;
+    // One byte of the sealed object flipped in the store.
+    let path = Path::from("models/logreg/1/model.onnx.sealed");
+    let mut sealed =
+        futures::executor::block_on(async { store.inner.get(&path).await?.bytes().await })?
+            .to_vec();
+    let last = sealed.len() - 1;
+    sealed[last] ^= 1;
+    futures::executor::block_on(store.inner.put(&path, PutPayload::from(sealed)))?;
+    let tuning = Tuning {
+        fingerprint_id: here.id(),
+        given: GivenOptions::default(),
+    };
+    let err = platform
+        .load_model_tuned(
+            "logreg",
+            None,
+            &ModelOptions::default(),
+            Some(&tuning),
+            None,
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Integrity { .. }), "{err}");
+    Ok(())
+}
