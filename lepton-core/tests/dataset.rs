@@ -18,6 +18,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 mod common;
 use common::columns::Columns;
+use common::get_hook::GetHook;
 
 const ROWS: usize = 1000;
 
@@ -734,84 +735,17 @@ fn forged_huge_chunk_is_an_integrity_error_not_an_abort() {
     }
 }
 
-/// A store that panics when a chunk is read (a custom store with a bug).
-#[derive(Debug)]
-struct PanickingStore(Arc<dyn ObjectStore>);
-
-impl std::fmt::Display for PanickingStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PanickingStore")
-    }
-}
-
-#[async_trait::async_trait]
-impl ObjectStore for PanickingStore {
-    async fn put_opts(
-        &self,
-        location: &Path,
-        payload: PutPayload,
-        opts: object_store::PutOptions,
-    ) -> object_store::Result<object_store::PutResult> {
-        self.0.put_opts(location, payload, opts).await
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        location: &Path,
-        opts: object_store::PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
-        self.0.put_multipart_opts(location, opts).await
-    }
-
-    async fn get_opts(
-        &self,
-        location: &Path,
-        options: object_store::GetOptions,
-    ) -> object_store::Result<object_store::GetResult> {
-        if location.as_ref().ends_with(".chunk") {
-            panic!("store bug reading {location}");
-        }
-        self.0.get_opts(location, options).await
-    }
-
-    fn delete_stream(
-        &self,
-        locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
-    ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
-        self.0.delete_stream(locations)
-    }
-
-    fn list(
-        &self,
-        prefix: Option<&Path>,
-    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
-        self.0.list(prefix)
-    }
-
-    async fn list_with_delimiter(
-        &self,
-        prefix: Option<&Path>,
-    ) -> object_store::Result<object_store::ListResult> {
-        self.0.list_with_delimiter(prefix).await
-    }
-
-    async fn copy_opts(
-        &self,
-        from: &Path,
-        to: &Path,
-        options: object_store::CopyOptions,
-    ) -> object_store::Result<()> {
-        self.0.copy_opts(from, to, options).await
-    }
-}
-
 /// A panic while a chunk is prefetched in the pool used to abort the process; now the batch
 /// that needs the chunk is a typed error, and the iterator does not hang.
 #[test]
 fn a_panic_while_prefetching_is_an_error_not_an_abort() {
     let inner = mem();
     write(&inner, "p", None, 1, &sample(400, 0)).unwrap();
-    let store: Arc<dyn ObjectStore> = Arc::new(PanickingStore(inner));
+    let store: Arc<dyn ObjectStore> = Arc::new(GetHook::new(inner, |location, _| {
+        if location.as_ref().ends_with(".chunk") {
+            panic!("store bug reading {location}");
+        }
+    }));
     let ds = open(&store, "p", None).unwrap();
     assert!(ds.num_chunks() > 2);
     let mut it = ds.iter_batches(IterOptions::default()).unwrap();
