@@ -87,7 +87,7 @@ def main() -> None:
         reads, ceil = [], []
         for _ in range(args.repeats):
             reads.append(gbs(median_time(lepton_read(path, cfg["key"], args.batch), 1)))
-            decoded, s = native.decode_ceiling(2)
+            decoded, s = native._decode_ceiling(2)
             ceil.append(decoded / s / 1e9)
         read, ceiling = statistics.median(reads), statistics.median(ceil)
         results[f"read {name}"] = {

@@ -63,6 +63,10 @@ def test_unencrypted_and_codecs(tmp_path: Path) -> None:
         ds = _write(tmp_path / f"p{i}", None, codec=codec, filter=filt)
         assert not ds.info["encrypted"]
         np.testing.assert_array_equal(ds[0:ROWS][1], np.arange(ROWS))
+    with pytest.raises(la.InvalidArgumentError, match='^codec must be "zstd" or "none", got "lz4"$'):
+        _write(tmp_path / "bad", None, codec="lz4")
+    with pytest.raises(la.InvalidArgumentError, match='^filter must be "shuffle" or "none", got "x"$'):
+        _write(tmp_path / "bad", None, filter="x")
 
 
 def test_errors(tmp_path: Path) -> None:

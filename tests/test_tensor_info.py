@@ -7,6 +7,7 @@ import pickle
 import sys
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
@@ -60,3 +61,43 @@ def test_behaves_as_the_tuple_it_was() -> None:
     assert repr(info) == f"TensorInfo(name={name!r}, dtype='float32', shape={shape!r}, onnx_type={onnx_type!r})"
     assert str(info) == f"{name}: float32[batch, 30]"
     assert lepton_ai.TensorInfo is lepton_ai._lepton.TensorInfo
+
+
+@pytest.mark.parametrize("elem", ELEMENT_TYPES, ids=TensorProto.DataType.Name)
+def test_numpy_dtype_is_what_onnxruntime_exchanges(elem: int) -> None:
+    # onnxruntime's NodeArg.type spells the element type ONNX's way ("tensor(string)"); the
+    # arrays it takes and returns are numpy's: object arrays for strings.
+    onnx_bytes = fx.identity(elem, ["n", 3])
+    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    [theirs] = session.get_inputs()
+    [info] = load_model(onnx_bytes).inputs
+    if elem == TensorProto.STRING:
+        assert theirs.type == "tensor(string)" and info.dtype == "string"
+        feed = np.array([["a", "b", "c"]], dtype=object)
+    else:
+        feed = np.zeros((1, 3), dtype=helper.tensor_dtype_to_np_dtype(elem))
+    [out] = session.run(None, {theirs.name: feed})
+    assert info.numpy_dtype == out.dtype
+    assert np.zeros((1, 3), dtype=info.numpy_dtype).dtype == out.dtype
+
+
+def test_asdict_as_a_named_tuple_had_it() -> None:
+    onnx_bytes = fx.logistic_regression()
+    [theirs] = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"]).get_inputs()
+    [info] = load_model(onnx_bytes).inputs
+    d = info._asdict()
+    assert list(d) == list(TensorInfo._fields)
+    assert d == dict(zip(TensorInfo._fields, tuple(info)))
+    assert (d["name"], d["shape"]) == (theirs.name, tuple(theirs.shape))
+
+
+def test_numpy_dtype_is_none_for_what_is_not_a_tensor() -> None:
+    graph = helper.make_graph(
+        [helper.make_node("SequenceEmpty", [], ["s"], dtype=TensorProto.FLOAT)], "seq", [],
+        [helper.make_value_info("s", helper.make_sequence_type_proto(
+            helper.make_tensor_type_proto(TensorProto.FLOAT, None)))],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    [out] = load_model(model.SerializeToString()).outputs
+    assert (out.dtype, out.numpy_dtype) == (None, None)

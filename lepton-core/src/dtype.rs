@@ -98,6 +98,23 @@ impl DType {
             })
     }
 
+    /// The dtype of an array whose element type is given the array-interface way (numpy's
+    /// `dtype.kind` character and `itemsize`): `f`/`i`/`u`/`b` with their size, or a text or
+    /// object array (`U`, `S`, `O`) as [`DType::String`]; `None` for what a model can't take.
+    pub fn from_array_kind(kind: u8, itemsize: usize) -> Option<DType> {
+        let family = match kind {
+            b'U' | b'S' | b'O' => return Some(DType::String),
+            b'f' => "float",
+            b'i' => "int",
+            b'u' => "uint",
+            b'b' => "bool",
+            _ => return None,
+        };
+        DType::ALL.into_iter().find(|d| {
+            d.itemsize() == Some(itemsize) && d.name().trim_end_matches(char::is_numeric) == family
+        })
+    }
+
     /// Bytes per element, `None` for the variable-length `string` and `bytes`.
     pub fn itemsize(self) -> Option<usize> {
         match self {
@@ -191,5 +208,20 @@ mod tests {
         assert_eq!(DType::Bool.itemsize(), Some(std::mem::size_of::<bool>()));
         assert!(DType::String.is_variable() && DType::Bytes.is_variable());
         assert!(!DType::U64.is_variable());
+    }
+
+    #[test]
+    fn array_kinds_map_as_numpy_spells_them() {
+        // numpy: np.dtype(name).kind and .itemsize for each name
+        let numpy = "f2 float16, f4 float32, f8 float64, i1 int8, i8 int64, u2 uint16, b1 bool";
+        for entry in numpy.split(", ") {
+            let (code, name) = entry.split_once(' ').unwrap();
+            let size: usize = code[1..].parse().unwrap();
+            let got = DType::from_array_kind(code.as_bytes()[0], size).map(DType::name);
+            assert_eq!(got, Some(name), "{code}");
+        }
+        assert_eq!(DType::from_array_kind(b'O', 8), Some(DType::String));
+        assert_eq!(DType::from_array_kind(b'c', 8), None); // complex64
+        assert_eq!(DType::from_array_kind(b'f', 16), None); // longdouble
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use lepton_core::crypto::Key;
 use lepton_core::dataset::{
-    ColumnData, DType, Dataset, DatasetWriter, IterOptions, ReadOptions, WriteOptions,
+    ColumnData, DType, Dataset, DatasetWriter, Element, IterOptions, ReadOptions, WriteOptions,
     FORMAT_VERSION,
 };
 use lepton_core::rt::block_on;
@@ -17,6 +17,8 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 mod common;
+use common::columns::Columns;
+use common::get_hook::GetHook;
 
 const ROWS: usize = 1000;
 
@@ -24,22 +26,9 @@ fn mem() -> Arc<dyn ObjectStore> {
     Arc::new(InMemory::new())
 }
 
-struct Sample {
-    x: Vec<f32>,
-    y: Vec<i64>,
-    s: Vec<String>,
-}
-
-fn sample(rows: usize, salt: i64) -> Sample {
-    Sample {
-        x: (0..rows * 3)
-            .map(|i| ((i as f32) * 0.37).sin() * 10.0)
-            .collect(),
-        y: (0..rows as i64).map(|i| i * 7 + salt).collect(),
-        s: (0..rows)
-            .map(|i| "r".repeat(i % 5) + &i.to_string())
-            .collect(),
-    }
+/// The test table of `rows` rows made from `salt`.
+fn sample(rows: usize, salt: i64) -> Columns {
+    Columns::new(rows, salt)
 }
 
 fn write(
@@ -47,7 +36,7 @@ fn write(
     prefix: &str,
     key: Option<Key>,
     version: u64,
-    data: &Sample,
+    data: &Columns,
 ) -> lepton_core::Result<lepton_core::dataset::DatasetInfo> {
     let mut w = DatasetWriter::create(
         store.clone(),
@@ -84,7 +73,43 @@ fn open(
     )
 }
 
-fn check_rows(ds: &Dataset, data: &Sample) {
+/// Version `version` of the dataset at `prefix`.
+fn open_version(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+    key: Option<Key>,
+    version: u64,
+) -> lepton_core::Result<Dataset> {
+    let options = ReadOptions {
+        version: Some(version),
+        ..Default::default()
+    };
+    Dataset::open(store.clone(), Path::from(prefix), key, options)
+}
+
+/// A writer of `version` at `prefix`, unencrypted, with chunks of `chunk_bytes`.
+fn writer(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+    version: u64,
+    chunk_bytes: usize,
+) -> DatasetWriter {
+    let options = WriteOptions {
+        version,
+        chunk_bytes,
+        ..Default::default()
+    };
+    DatasetWriter::create(store.clone(), Path::from(prefix), options).unwrap()
+}
+
+/// A fresh memory store holding `sample(400, 0)` as version 1 at `prefix`, under `key`.
+fn stored_sample(prefix: &str, key: Option<Key>) -> (Arc<dyn ObjectStore>, Columns) {
+    let (store, data) = (mem(), sample(400, 0));
+    write(&store, prefix, key, 1, &data).unwrap();
+    (store, data)
+}
+
+fn check_rows(ds: &Dataset, data: &Columns) {
     let all = ds.to_batch().unwrap();
     assert_eq!(all.rows(), data.y.len());
     assert_eq!(all.columns[0].to_vec::<f32>().unwrap(), data.x);
@@ -373,21 +398,11 @@ fn passphrase_keys() {
     let data = sample(50, 0);
     let key = Key::from_passphrase("correct horse", None).unwrap();
     write(&store, "pw", Some(key), 1, &data).unwrap();
-    let ds = Dataset::open_with_passphrase(
-        store.clone(),
-        Path::from("pw"),
-        "correct horse",
-        ReadOptions::default(),
-    )
-    .unwrap();
-    check_rows(&ds, &data);
-    let err = Dataset::open_with_passphrase(
-        store.clone(),
-        Path::from("pw"),
-        "wrong horse",
-        ReadOptions::default(),
-    )
-    .unwrap_err();
+    let open = |phrase: &str| {
+        Dataset::open_with_passphrase(store.clone(), "pw".into(), phrase, ReadOptions::default())
+    };
+    check_rows(&open("correct horse").unwrap(), &data);
+    let err = open("wrong horse").unwrap_err();
     assert!(matches!(err, Error::WrongKey { .. }), "{err}");
     assert!(!err.to_string().contains("horse"));
 }
@@ -459,9 +474,7 @@ fn read_all(
 #[test]
 fn tampered_chunks_are_integrity_errors() {
     for key in [Some(Key::generate()), None] {
-        let store = mem();
-        let data = sample(400, 0);
-        write(&store, "t", key.clone(), 1, &data).unwrap();
+        let (store, _) = stored_sample("t", key.clone());
         let chunks = chunk_paths(&store, "t");
         assert!(chunks.len() >= 3);
         let original = get(&store, &chunks[1]);
@@ -495,16 +508,7 @@ fn tampered_chunks_are_integrity_errors() {
             .find(|p| !chunks.contains(p) && p.ends_with("00000001.chunk"))
             .unwrap();
         put(&store, &chunks[1], get(&store, &v2));
-        let ds1 = Dataset::open(
-            store.clone(),
-            Path::from("t"),
-            key.clone(),
-            ReadOptions {
-                version: Some(1),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let ds1 = open_version(&store, "t", key.clone(), 1).unwrap();
         let err = ds1.chunk(1).unwrap_err();
         assert!(matches!(err, Error::Integrity { .. }), "{err}");
         // Missing.
@@ -577,35 +581,23 @@ fn schema_errors() {
     let mut w =
         DatasetWriter::create(store.clone(), Path::from("s"), WriteOptions::default()).unwrap();
     let x = vec![1f32; 30];
-    let y = vec![1i64; 9];
-    let err = w
-        .write_columns(&[
-            ("x", ColumnData::from_slice(&x, &[3]).unwrap()),
-            ("y", ColumnData::from_slice(&y, &[]).unwrap()),
-        ])
-        .unwrap_err();
+    // columns x (30 floats, rows of `x_row`) and y (scalars)
+    fn xy<'a, T: Element>(
+        x: &'a [f32],
+        x_row: &[u64],
+        y: &'a [T],
+    ) -> [(&'static str, ColumnData<'a>); 2] {
+        let x = ColumnData::from_slice(x, x_row).unwrap();
+        [("x", x), ("y", ColumnData::from_slice(y, &[]).unwrap())]
+    }
+    let err = w.write_columns(&xy(&x, &[3], &[1i64; 9])).unwrap_err();
     assert!(matches!(err, Error::Schema(_)), "{err}");
     assert!(err.to_string().contains("disagree in length"), "{err}");
     let y = vec![1i64; 10];
-    w.write_columns(&[
-        ("x", ColumnData::from_slice(&x, &[3]).unwrap()),
-        ("y", ColumnData::from_slice(&y, &[]).unwrap()),
-    ])
-    .unwrap();
-    let yi = vec![1i32; 10];
-    let err = w
-        .write_columns(&[
-            ("x", ColumnData::from_slice(&x, &[3]).unwrap()),
-            ("y", ColumnData::from_slice(&yi, &[]).unwrap()),
-        ])
-        .unwrap_err();
+    w.write_columns(&xy(&x, &[3], &y)).unwrap();
+    let err = w.write_columns(&xy(&x, &[3], &[1i32; 10])).unwrap_err();
     assert!(err.to_string().contains("is int64, got int32"), "{err}");
-    let err = w
-        .write_columns(&[
-            ("x", ColumnData::from_slice(&x, &[5]).unwrap()),
-            ("y", ColumnData::from_slice(&y, &[]).unwrap()),
-        ])
-        .unwrap_err();
+    let err = w.write_columns(&xy(&x, &[5], &y)).unwrap_err();
     assert!(matches!(err, Error::Schema(_)), "{err}");
     assert!(matches!(
         w.write_columns(&[("x", ColumnData::from_slice(&x, &[3]).unwrap())]),
@@ -644,18 +636,7 @@ fn commit_protocol(backend: common::Backend) {
     ));
     // ... and two concurrent writers of a new version: one wins, the other gets AlreadyExists,
     // and neither overwrote the other's chunks.
-    let mk = || {
-        DatasetWriter::create(
-            store.clone(),
-            Path::from("c"),
-            WriteOptions {
-                version: 2,
-                chunk_bytes: 2048,
-                ..Default::default()
-            },
-        )
-        .unwrap()
-    };
+    let mk = || writer(&store, "c", 2, 2048);
     let (mut a, mut b) = (mk(), mk());
     let ya: Vec<i64> = (0..300).collect();
     let yb: Vec<i64> = (1000..1300).collect();
@@ -672,16 +653,7 @@ fn commit_protocol(backend: common::Backend) {
         yb
     );
     // A writer dropped before close leaves the latest version as it was.
-    let mut w = DatasetWriter::create(
-        store.clone(),
-        Path::from("c"),
-        WriteOptions {
-            version: 3,
-            chunk_bytes: 64,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let mut w = writer(&store, "c", 3, 64);
     w.write_columns(&[("y", ColumnData::from_slice(&ya, &[]).unwrap())])
         .unwrap();
     drop(w);
@@ -691,27 +663,9 @@ fn commit_protocol(backend: common::Backend) {
         lepton_core::dataset::versions(store.as_ref(), &Path::from("c")).unwrap(),
         [1, 2]
     );
-    let v1 = Dataset::open(
-        store.clone(),
-        Path::from("c"),
-        None,
-        ReadOptions {
-            version: Some(1),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let v1 = open_version(&store, "c", None, 1).unwrap();
     check_rows(&v1, &data);
-    let err = Dataset::open(
-        store.clone(),
-        Path::from("c"),
-        None,
-        ReadOptions {
-            version: Some(9),
-            ..Default::default()
-        },
-    )
-    .unwrap_err();
+    let err = open_version(&store, "c", None, 9).unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }));
     assert!(err.to_string().contains("[1, 2]"), "{err}");
 }
@@ -781,84 +735,17 @@ fn forged_huge_chunk_is_an_integrity_error_not_an_abort() {
     }
 }
 
-/// A store that panics when a chunk is read (a custom store with a bug).
-#[derive(Debug)]
-struct PanickingStore(Arc<dyn ObjectStore>);
-
-impl std::fmt::Display for PanickingStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PanickingStore")
-    }
-}
-
-#[async_trait::async_trait]
-impl ObjectStore for PanickingStore {
-    async fn put_opts(
-        &self,
-        location: &Path,
-        payload: PutPayload,
-        opts: object_store::PutOptions,
-    ) -> object_store::Result<object_store::PutResult> {
-        self.0.put_opts(location, payload, opts).await
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        location: &Path,
-        opts: object_store::PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
-        self.0.put_multipart_opts(location, opts).await
-    }
-
-    async fn get_opts(
-        &self,
-        location: &Path,
-        options: object_store::GetOptions,
-    ) -> object_store::Result<object_store::GetResult> {
-        if location.as_ref().ends_with(".chunk") {
-            panic!("store bug reading {location}");
-        }
-        self.0.get_opts(location, options).await
-    }
-
-    fn delete_stream(
-        &self,
-        locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
-    ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
-        self.0.delete_stream(locations)
-    }
-
-    fn list(
-        &self,
-        prefix: Option<&Path>,
-    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
-        self.0.list(prefix)
-    }
-
-    async fn list_with_delimiter(
-        &self,
-        prefix: Option<&Path>,
-    ) -> object_store::Result<object_store::ListResult> {
-        self.0.list_with_delimiter(prefix).await
-    }
-
-    async fn copy_opts(
-        &self,
-        from: &Path,
-        to: &Path,
-        options: object_store::CopyOptions,
-    ) -> object_store::Result<()> {
-        self.0.copy_opts(from, to, options).await
-    }
-}
-
 /// A panic while a chunk is prefetched in the pool used to abort the process; now the batch
 /// that needs the chunk is a typed error, and the iterator does not hang.
 #[test]
 fn a_panic_while_prefetching_is_an_error_not_an_abort() {
     let inner = mem();
     write(&inner, "p", None, 1, &sample(400, 0)).unwrap();
-    let store: Arc<dyn ObjectStore> = Arc::new(PanickingStore(inner));
+    let store: Arc<dyn ObjectStore> = Arc::new(GetHook::new(inner, |location, _| {
+        if location.as_ref().ends_with(".chunk") {
+            panic!("store bug reading {location}");
+        }
+    }));
     let ds = open(&store, "p", None).unwrap();
     assert!(ds.num_chunks() > 2);
     let mut it = ds.iter_batches(IterOptions::default()).unwrap();
@@ -950,34 +837,6 @@ fn small_chunks_are_fetched_ahead_by_bytes_not_by_count() {
     drop(g);
     assert_eq!(reader.join().unwrap(), 256);
     assert_eq!(in_flight, want, "GETs in flight at once with prefetch = 1");
-}
-
-/// A dead network is `Unreachable` for a dataset read, as it is for the registry (one mapping of
-/// store errors): an S3 endpoint on a closed local port.
-#[test]
-fn unreachable_store_is_unreachable_for_datasets_too() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let opts: Vec<(String, String)> = [
-        ("aws_endpoint", format!("http://127.0.0.1:{port}")),
-        ("aws_allow_http", "true".into()),
-        ("aws_access_key_id", "test".into()),
-        ("aws_secret_access_key", "test".into()),
-        ("aws_region", "us-east-1".into()),
-        ("connect_timeout", "1s".into()),
-        ("max_retries", "0".into()),
-        ("retry_timeout", "1s".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let loc = lepton_core::store::open_uri("s3://no-such-bucket/ds", &opts).unwrap();
-    let e = Dataset::open(loc.store, loc.prefix, None, ReadOptions::default()).unwrap_err();
-    assert!(matches!(e, Error::Unreachable { .. }), "{e}");
-    assert!(e.to_string().contains("no-such-bucket"), "{e}");
 }
 
 /// The rules a binding calls instead of repeating them: shard arithmetic, and a saved state
@@ -1089,13 +948,7 @@ fn format_1_datasets_stay_readable_and_checked() {
     let key = Key::from_bytes(&(0u8..32).collect::<Vec<_>>()).unwrap();
     for (name, key) in [("encrypted", Some(key)), ("plain", None)] {
         let (store, _dir) = format_1_fixture(name);
-        let ds = Dataset::open(
-            store.clone(),
-            Path::from(""),
-            key.clone(),
-            ReadOptions::default(),
-        )
-        .unwrap();
+        let ds = open(&store, "", key.clone()).unwrap();
         assert_eq!(ds.manifest().format_version, 1);
         assert!(ds.num_chunks() > 3, "{name}: several chunks");
         let b = ds.to_batch().unwrap();
@@ -1124,9 +977,7 @@ fn format_1_datasets_stay_readable_and_checked() {
 #[test]
 fn format_2_hashes_only_unencrypted_chunks_with_blake3() {
     for key in [Some(Key::generate()), None] {
-        let store = mem();
-        let data = sample(400, 0);
-        write(&store, "h", key.clone(), 1, &data).unwrap();
+        let (store, data) = stored_sample("h", key.clone());
         let text =
             String::from_utf8(get(&store, "h/manifests/00000000000000000001.manifest")).unwrap();
         assert!(text.starts_with(&format!("lepton-dataset {FORMAT_VERSION}\n")));

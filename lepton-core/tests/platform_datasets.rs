@@ -1,14 +1,15 @@
 //! The registry conformance suite for datasets: every case runs against memory, a local folder
 //! and S3 (moto_server from `scripts/moto.sh`; without it the S3 cases fail, saying so).
-//! Data is generated here: 3 columns (f32 x[3], i64 y, string s), small chunks so that every
+//! Data is generated (`common::Columns`: f32 x[3], i64 y, string s), small chunks so that every
 //! dataset spans several chunk objects.
 
 use lepton_core::crypto::Key;
-use lepton_core::dataset::{Batch, ColumnData, IterOptions, ReadOptions};
+use lepton_core::dataset::{Batch, IterOptions, ReadOptions};
 use lepton_core::platform::{DatasetPushOptions, Platform, PlatformOptions};
 use lepton_core::Error;
 
 mod common;
+use common::columns::Columns;
 use common::{closed_port, fixture, Backend, Fixture};
 
 impl Fixture {
@@ -17,20 +18,9 @@ impl Fixture {
     }
 }
 
-struct Data {
-    x: Vec<f32>,
-    y: Vec<i64>,
-    s: Vec<String>,
-}
-
-fn data(seed: i64, rows: usize) -> Data {
-    Data {
-        x: (0..rows * 3)
-            .map(|i| (i as f32) * 0.5 + seed as f32)
-            .collect(),
-        y: (0..rows as i64).map(|i| i * 7 + seed).collect(),
-        s: (0..rows).map(|i| format!("row {i} of {seed}")).collect(),
-    }
+/// The test table of `rows` rows made from `seed`.
+fn data(seed: i64, rows: usize) -> Columns {
+    Columns::new(rows, seed)
 }
 
 fn opts(encrypt: Option<bool>) -> DatasetPushOptions {
@@ -42,29 +32,22 @@ fn opts(encrypt: Option<bool>) -> DatasetPushOptions {
     }
 }
 
-fn push(p: &Platform, name: &str, split: &str, d: &Data) -> u64 {
-    p.push_dataset(
-        name,
-        split,
-        &[
-            ("x", ColumnData::from_slice(&d.x, &[3]).unwrap()),
-            ("y", ColumnData::from_slice(&d.y, &[]).unwrap()),
-            ("s", ColumnData::strings(&d.s)),
-        ],
-        &opts(None),
-    )
-    .unwrap()
-    .version
+fn push(p: &Platform, name: &str, split: &str, d: &Columns) -> u64 {
+    p.push_dataset(name, split, &d.named(), &opts(None))
+        .unwrap()
+        .version
 }
 
-fn expected(d: &Data) -> Batch {
+fn expected(d: &Columns) -> Batch {
     Batch {
-        columns: vec![
-            ColumnData::from_slice(&d.x, &[3]).unwrap().into_owned(),
-            ColumnData::from_slice(&d.y, &[]).unwrap().into_owned(),
-            ColumnData::strings(&d.s),
-        ],
+        columns: d.named().into_iter().map(|(_, c)| c.into_owned()).collect(),
     }
+}
+
+/// Reading `name`/`split` at `v` from `p` gives the table `want`.
+fn assert_reads(p: &Platform, name: &str, split: &str, v: Option<u64>, want: &Columns) {
+    let got = load(p, name, split, v).unwrap();
+    assert_eq!(got, expected(want), "{name}/{split} version {v:?}");
 }
 
 fn load(p: &Platform, name: &str, split: &str, v: Option<u64>) -> lepton_core::Result<Batch> {
@@ -84,10 +67,7 @@ fn push_load_list(b: Backend) {
         .unwrap();
     assert!(ds.num_chunks() > 3, "{}", ds.num_chunks());
     assert_eq!(ds.to_batch().unwrap(), expected(&train));
-    assert_eq!(
-        load(&p, "medical", "train", None).unwrap(),
-        expected(&data(3, 50))
-    );
+    assert_reads(&p, "medical", "train", None, &data(3, 50));
     assert_eq!(p.list_datasets().unwrap(), vec!["medical"]);
     assert_eq!(p.dataset_splits("medical").unwrap(), vec!["test", "train"]);
     assert_eq!(p.dataset_versions("medical", "train").unwrap(), vec![1, 2]);
@@ -97,10 +77,7 @@ fn push_load_list(b: Backend) {
     assert_eq!(p.verify_dataset("medical", "test", None).unwrap().rows, 100);
     // a second handle without cache sees the same
     let q = f.open(None, false);
-    assert_eq!(
-        load(&q, "medical", "test", None).unwrap(),
-        expected(&data(2, 100))
-    );
+    assert_reads(&q, "medical", "test", None, &data(2, 100));
 }
 
 fn delete_and_errors(b: Backend) {
@@ -111,10 +88,7 @@ fn delete_and_errors(b: Backend) {
     push(&p, "d", "test", &data(3, 10));
     p.delete_dataset("d", Some("train"), Some(2)).unwrap();
     assert_eq!(p.dataset_versions("d", "train").unwrap(), vec![1]);
-    assert_eq!(
-        load(&p, "d", "train", None).unwrap(),
-        expected(&data(1, 10))
-    );
+    assert_reads(&p, "d", "train", None, &data(1, 10));
     let e = load(&p, "d", "train", Some(2)).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -154,10 +128,7 @@ fn encrypted(b: Backend) {
     let key = Key::generate();
     let p = f.open(Some(key.clone()), true);
     push(&p, "secret", "train", &data(1, 200));
-    assert_eq!(
-        load(&p, "secret", "train", None).unwrap(),
-        expected(&data(1, 200))
-    );
+    assert_reads(&p, "secret", "train", None, &data(1, 200));
     assert!(p.dataset_info("secret", "train", None).unwrap().encrypted);
     let nokey = f.open(None, false);
     let e = load(&nokey, "secret", "train", None).unwrap_err();
@@ -193,18 +164,10 @@ fn interrupted_and_concurrent(b: Backend) {
         let mut w = p.dataset_writer("c", "train", &opts(None)).unwrap();
         assert_eq!(w.version(), 2);
         let d = data(2, 300);
-        w.write_columns(&[
-            ("x", ColumnData::from_slice(&d.x, &[3]).unwrap()),
-            ("y", ColumnData::from_slice(&d.y, &[]).unwrap()),
-            ("s", ColumnData::strings(&d.s)),
-        ])
-        .unwrap();
+        w.write_columns(&d.named()).unwrap();
     }
     assert_eq!(p.dataset_versions("c", "train").unwrap(), vec![1]);
-    assert_eq!(
-        load(&p, "c", "train", None).unwrap(),
-        expected(&data(1, 10))
-    );
+    assert_reads(&p, "c", "train", None, &data(1, 10));
     let handles: Vec<_> = (0..4)
         .map(|w| {
             let q = f.open(None, false);
@@ -218,10 +181,7 @@ fn interrupted_and_concurrent(b: Backend) {
         vec![3, 4, 5, 6]
     );
     for (v, seed) in got {
-        assert_eq!(
-            load(&p, "c", "train", Some(v)).unwrap(),
-            expected(&data(seed, 20))
-        );
+        assert_reads(&p, "c", "train", Some(v), &data(seed, 20));
     }
 }
 
@@ -264,10 +224,7 @@ fn swapped_split(b: Backend) {
     let e = load(&p, "med", "train", None).unwrap_err();
     assert!(matches!(e, Error::Integrity { .. }), "{e}");
     assert!(e.to_string().contains("belong to med/test"), "{e}");
-    assert_eq!(
-        load(&p, "med", "test", None).unwrap(),
-        expected(&data(2, 10))
-    );
+    assert_reads(&p, "med", "test", None, &data(2, 10));
 }
 
 /// A push of the rows the latest version holds commits nothing and returns that version (its
@@ -292,7 +249,7 @@ fn unchanged_push(b: Backend) {
         assert_eq!(p.dataset_versions(name, "train").unwrap(), vec![1]);
         assert_eq!(objects(), before + 1, "only the claim of version 2 is left");
         assert_eq!(push(&p, name, "train", &data(5, 300)), 3);
-        assert_eq!(load(&p, name, "train", Some(1)).unwrap(), expected(&d));
+        assert_reads(&p, name, "train", Some(1), &d);
     }
 }
 
@@ -345,10 +302,7 @@ fn s3_datasets_stream_through_the_cache_and_offline() {
     let p = f.open(Some(key.clone()), true);
     push(&p, "edge", "test", &data(4, 400));
     // warm: read everything once
-    assert_eq!(
-        load(&p, "edge", "test", None).unwrap(),
-        expected(&data(4, 400))
-    );
+    assert_reads(&p, "edge", "test", None, &data(4, 400));
     // corrupt one cached object: it is re-fetched, not trusted
     let objects = f.cache.path().join("objects");
     let victim = std::fs::read_dir(&objects)
@@ -359,10 +313,7 @@ fn s3_datasets_stream_through_the_cache_and_offline() {
         .unwrap()
         .path();
     std::fs::write(&victim, b"corrupt").unwrap();
-    assert_eq!(
-        load(&p, "edge", "test", None).unwrap(),
-        expected(&data(4, 400))
-    );
+    assert_reads(&p, "edge", "test", None, &data(4, 400));
     assert_ne!(std::fs::read(&victim).unwrap(), b"corrupt");
     // the network is gone
     let dead = f.open_opts(
@@ -378,10 +329,7 @@ fn s3_datasets_stream_through_the_cache_and_offline() {
             ("retry_timeout".into(), "2s".into()),
         ],
     );
-    assert_eq!(
-        load(&dead, "edge", "test", None).unwrap(),
-        expected(&data(4, 400))
-    );
+    assert_reads(&dead, "edge", "test", None, &data(4, 400));
     let e = load(&dead, "edge", "train", None).unwrap_err();
     assert!(matches!(e, Error::Unreachable { .. }), "{e}");
 }
@@ -401,12 +349,7 @@ fn uri_handoff(b: Backend) {
     let e = p.resolve_dataset("h", "train", None).unwrap_err();
     assert!(matches!(e, Error::NotFound { .. }), "{e}");
     let d = data(5, 30);
-    w.write_columns(&[
-        ("x", ColumnData::from_slice(&d.x, &[3]).unwrap()),
-        ("y", ColumnData::from_slice(&d.y, &[]).unwrap()),
-        ("s", ColumnData::strings(&d.s)),
-    ])
-    .unwrap();
+    w.write_columns(&d.named()).unwrap();
     assert_eq!(w.close().unwrap().version, 1);
     let (rv, ruri) = p.resolve_dataset("h", "train", None).unwrap();
     assert_eq!(rv, 1);
@@ -459,14 +402,8 @@ fn reads_by_capability(b: Backend) {
     push(&w, "cap", "train", &data(1, 60));
     push(&w, "cap", "train", &data(2, 40));
     let p = f.open(Some(key), true);
-    assert_eq!(
-        load(&p, "cap", "train", None).unwrap(),
-        expected(&data(2, 40))
-    );
-    assert_eq!(
-        load(&p, "cap", "train", Some(1)).unwrap(),
-        expected(&data(1, 60))
-    );
+    assert_reads(&p, "cap", "train", None, &data(2, 40));
+    assert_reads(&p, "cap", "train", Some(1), &data(1, 60));
     assert_eq!(p.dataset_versions("cap", "train").unwrap(), [1, 2]);
     let info = p.dataset_info("cap", "train", None).unwrap();
     assert_eq!((info.version, info.rows, info.authenticated), (2, 40, true));
@@ -505,10 +442,7 @@ fn a_corrupt_cached_chunk_is_dropped_and_fetched_again_encrypted_or_not() {
         let f = fixture(Backend::Local);
         let p = f.open(key.clone(), true);
         push(&p, "c", "train", &data(5, 400));
-        assert_eq!(
-            load(&p, "c", "train", None).unwrap(),
-            expected(&data(5, 400))
-        );
+        assert_reads(&p, "c", "train", None, &data(5, 400));
         let objects = f.cache.path().join("objects");
         let kept: Vec<_> = std::fs::read_dir(&objects)
             .unwrap()
@@ -525,10 +459,7 @@ fn a_corrupt_cached_chunk_is_dropped_and_fetched_again_encrypted_or_not() {
             std::fs::write(path, &b).unwrap();
             corrupted.push(b);
         }
-        assert_eq!(
-            load(&p, "c", "train", None).unwrap(),
-            expected(&data(5, 400))
-        );
+        assert_reads(&p, "c", "train", None, &data(5, 400));
         // Fetched again and kept again: no flipped copy is left.
         for (path, bad) in kept.iter().zip(&corrupted) {
             assert_ne!(&std::fs::read(path).unwrap(), bad, "{}", path.display());

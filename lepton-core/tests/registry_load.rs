@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use futures::stream::BoxStream;
 use lepton_core::crypto::Key;
 use lepton_core::model::tune::{GivenOptions, Profile};
 use lepton_core::model::{Fingerprint, ModelOptions};
@@ -18,6 +17,9 @@ use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
+mod common;
+use common::get_hook::GetHook;
+
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 fn logreg() -> Vec<u8> {
@@ -26,10 +28,26 @@ fn logreg() -> Vec<u8> {
 }
 
 /// A store counting the GETs of each object's file name (`manifest.json`, `LATEST`...).
-#[derive(Debug, Default)]
 struct CountingStore {
-    inner: InMemory,
-    gets: Mutex<HashMap<String, usize>>,
+    store: Arc<dyn ObjectStore>,
+    gets: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Default for CountingStore {
+    fn default() -> Self {
+        let gets: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let counts = gets.clone();
+        let store = GetHook::new(Arc::new(InMemory::new()), move |location, options| {
+            if !options.head {
+                let file = location.filename().unwrap_or_default().to_string();
+                *counts.lock().unwrap().entry(file).or_default() += 1;
+            }
+        });
+        CountingStore {
+            store: Arc::new(store),
+            gets,
+        }
+    }
 }
 
 impl CountingStore {
@@ -39,74 +57,6 @@ impl CountingStore {
 
     fn reset(&self) {
         self.gets.lock().unwrap().clear();
-    }
-}
-
-impl std::fmt::Display for CountingStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "CountingStore")
-    }
-}
-
-#[async_trait::async_trait]
-impl ObjectStore for CountingStore {
-    async fn put_opts(
-        &self,
-        location: &Path,
-        payload: PutPayload,
-        opts: object_store::PutOptions,
-    ) -> object_store::Result<object_store::PutResult> {
-        self.inner.put_opts(location, payload, opts).await
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        location: &Path,
-        opts: object_store::PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
-        self.inner.put_multipart_opts(location, opts).await
-    }
-
-    async fn get_opts(
-        &self,
-        location: &Path,
-        options: object_store::GetOptions,
-    ) -> object_store::Result<object_store::GetResult> {
-        if !options.head {
-            let file = location.filename().unwrap_or_default().to_string();
-            *self.gets.lock().unwrap().entry(file).or_default() += 1;
-        }
-        self.inner.get_opts(location, options).await
-    }
-
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, object_store::Result<Path>>,
-    ) -> BoxStream<'static, object_store::Result<Path>> {
-        self.inner.delete_stream(locations)
-    }
-
-    fn list(
-        &self,
-        prefix: Option<&Path>,
-    ) -> BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
-        self.inner.list(prefix)
-    }
-
-    async fn list_with_delimiter(
-        &self,
-        prefix: Option<&Path>,
-    ) -> object_store::Result<object_store::ListResult> {
-        self.inner.list_with_delimiter(prefix).await
-    }
-
-    async fn copy_opts(
-        &self,
-        from: &Path,
-        to: &Path,
-        options: object_store::CopyOptions,
-    ) -> object_store::Result<()> {
-        self.inner.copy_opts(from, to, options).await
     }
 }
 
@@ -126,9 +76,9 @@ fn profile_here(here: &Fingerprint) -> Profile {
     Profile::from_json(&text.to_string()).expect("a valid profile")
 }
 
-fn keyed(store: Arc<CountingStore>) -> lepton_core::Result<Platform> {
+fn keyed(store: &CountingStore) -> lepton_core::Result<Platform> {
     Platform::with_store(
-        store,
+        store.store.clone(),
         Path::default(),
         "memory://registry-load",
         StoreKind::Memory,
@@ -139,14 +89,21 @@ fn keyed(store: Arc<CountingStore>) -> lepton_core::Result<Platform> {
     )
 }
 
-#[test]
-fn a_tuned_load_reads_the_manifest_once() -> TestResult {
-    let store = Arc::new(CountingStore::default());
-    let platform = keyed(store.clone())?;
+/// A keyed registry on `store` holding `logreg` version 1 and a tuning profile of it for this
+/// machine (whose fingerprint comes back too).
+fn tuned_logreg(store: &CountingStore) -> lepton_core::Result<(Platform, Fingerprint)> {
+    let platform = keyed(store)?;
     platform.push_model("logreg", &logreg(), &PushOptions::default())?;
     let here = Fingerprint::current(None)?;
+    platform.put_profile("logreg", None, &profile_here(&here))?;
+    Ok((platform, here))
+}
+
+#[test]
+fn a_tuned_load_reads_the_manifest_once() -> TestResult {
+    let store = CountingStore::default();
+    let (platform, here) = tuned_logreg(&store)?;
     let profile = profile_here(&here);
-    platform.put_profile("logreg", None, &profile)?;
     let tuning = Tuning {
         fingerprint_id: here.id(),
         given: GivenOptions::default(),
@@ -181,19 +138,16 @@ fn a_tuned_load_reads_the_manifest_once() -> TestResult {
 
 #[test]
 fn a_tuned_load_still_verifies_the_stored_model() -> TestResult {
-    let store = Arc::new(CountingStore::default());
-    let platform = keyed(store.clone())?;
-    platform.push_model("logreg", &logreg(), &PushOptions::default())?;
-    let here = Fingerprint::current(None)?;
-    platform.put_profile("logreg", None, &profile_here(&here))?;
+    let store = CountingStore::default();
+    let (platform, here) = tuned_logreg(&store)?;
     // One byte of the sealed object flipped in the store.
     let path = Path::from("models/logreg/1/model.onnx.sealed");
     let mut sealed =
-        futures::executor::block_on(async { store.inner.get(&path).await?.bytes().await })?
+        futures::executor::block_on(async { store.store.get(&path).await?.bytes().await })?
             .to_vec();
     let last = sealed.len() - 1;
     sealed[last] ^= 1;
-    futures::executor::block_on(store.inner.put(&path, PutPayload::from(sealed)))?;
+    futures::executor::block_on(store.store.put(&path, PutPayload::from(sealed)))?;
     let tuning = Tuning {
         fingerprint_id: here.id(),
         given: GivenOptions::default(),

@@ -92,15 +92,17 @@ fn model_rollback_is_detected(backend: Backend, read_first: bool) {
 fn dataset_rollback_is_detected(backend: Backend, read_first: bool) {
     let f = fixture(backend);
     let p = f.writer(None);
-    for i in 0..3i64 {
-        let y = vec![i; 10];
+    let push = |y: &[i64]| {
+        let column = ColumnData::from_slice(y, &[]).unwrap();
         p.push_dataset(
             "d",
             "train",
-            &[("y", ColumnData::from_slice(&y, &[]).unwrap())],
+            &[("y", column)],
             &DatasetPushOptions::default(),
         )
-        .unwrap();
+    };
+    for i in 0..3i64 {
+        push(&[i; 10]).unwrap();
     }
     let read = || p.load_dataset("d", "train", None, ReadOptions::default());
     if read_first {
@@ -109,55 +111,31 @@ fn dataset_rollback_is_detected(backend: Backend, read_first: bool) {
     let manifest = format!("manifests/{:020}.manifest", 3);
     hide_newest(&p, "datasets/d/train", &manifest, 3);
     assert_rollback(read().unwrap_err(), "dataset `d` split `train`");
-    let y = [9i64; 4];
-    let pushed = p.push_dataset(
-        "d",
-        "train",
-        &[("y", ColumnData::from_slice(&y, &[]).unwrap())],
-        &DatasetPushOptions::default(),
-    );
-    assert_rollback(pushed.unwrap_err(), "dataset `d` split `train`");
+    assert_rollback(push(&[9; 4]).unwrap_err(), "dataset `d` split `train`");
     assert!(p
         .load_dataset("d", "train", Some(2), ReadOptions::default())
         .is_ok());
 }
 
-#[test]
-fn local_model_rollback_is_detected() {
-    model_rollback_is_detected(Backend::Local, true);
+/// One named test per case: `name => check(backend, read_first)`.
+macro_rules! cases {
+    ($($name:ident => $check:ident($backend:ident, $read_first:literal);)*) => {
+        $(
+            #[test]
+            fn $name() {
+                $check(Backend::$backend, $read_first);
+            }
+        )*
+    };
 }
 
-#[test]
-fn local_model_rollback_after_only_pushing_is_detected() {
-    model_rollback_is_detected(Backend::Local, false);
-}
-
-#[test]
-fn s3_model_rollback_is_detected() {
-    model_rollback_is_detected(Backend::S3, true);
-}
-
-#[test]
-fn s3_model_rollback_after_only_pushing_is_detected() {
-    model_rollback_is_detected(Backend::S3, false);
-}
-
-#[test]
-fn local_dataset_rollback_is_detected() {
-    dataset_rollback_is_detected(Backend::Local, true);
-}
-
-#[test]
-fn local_dataset_rollback_after_only_pushing_is_detected() {
-    dataset_rollback_is_detected(Backend::Local, false);
-}
-
-#[test]
-fn s3_dataset_rollback_is_detected() {
-    dataset_rollback_is_detected(Backend::S3, true);
-}
-
-#[test]
-fn s3_dataset_rollback_after_only_pushing_is_detected() {
-    dataset_rollback_is_detected(Backend::S3, false);
+cases! {
+    local_model_rollback_is_detected => model_rollback_is_detected(Local, true);
+    local_model_rollback_after_only_pushing_is_detected => model_rollback_is_detected(Local, false);
+    s3_model_rollback_is_detected => model_rollback_is_detected(S3, true);
+    s3_model_rollback_after_only_pushing_is_detected => model_rollback_is_detected(S3, false);
+    local_dataset_rollback_is_detected => dataset_rollback_is_detected(Local, true);
+    local_dataset_rollback_after_only_pushing_is_detected => dataset_rollback_is_detected(Local, false);
+    s3_dataset_rollback_is_detected => dataset_rollback_is_detected(S3, true);
+    s3_dataset_rollback_after_only_pushing_is_detected => dataset_rollback_is_detected(S3, false);
 }

@@ -319,3 +319,14 @@ fn refused_connection_is_unreachable() {
         assert!(matches!(e, Error::Unreachable { .. }), "{op}: {e}");
     }
 }
+
+/// A dead network is `Unreachable` for a dataset read too, as for the registry (one mapping of
+/// store errors), and the message names the bucket.
+#[test]
+fn refused_connection_is_unreachable_for_a_dataset_read() {
+    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    let loc = open_uri("s3://no-such-bucket/ds", &s3_options(&endpoint)).unwrap();
+    let e = Dataset::open(loc.store, loc.prefix, None, ReadOptions::default()).unwrap_err();
+    assert!(matches!(e, Error::Unreachable { .. }), "{e}");
+    assert!(e.to_string().contains("no-such-bucket"), "{e}");
+}

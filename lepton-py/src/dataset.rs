@@ -19,9 +19,10 @@ use lepton_core::store::open_uri;
 use lepton_core::Error;
 use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 use zeroize::Zeroizing;
 
+use crate::dataset_info::PyDatasetVersionInfo;
 use crate::errors::IntoPyResult;
 
 /// A key, or a passphrase whose Argon2id salt is not known yet (a writer draws a fresh one, a
@@ -266,43 +267,17 @@ fn open_store(
     open_uri(uri, &opts)
 }
 
-fn parse_codec(s: &str) -> lepton_core::Result<Codec> {
-    match s {
-        "zstd" => Ok(Codec::Zstd),
-        "none" => Ok(Codec::None),
-        _ => Err(Error::InvalidArgument(format!(
-            "codec must be \"zstd\" or \"none\", got {s:?}"
-        ))),
-    }
-}
-
-fn parse_filter(s: &str) -> lepton_core::Result<Filter> {
-    match s {
-        "shuffle" => Ok(Filter::Shuffle),
-        "none" => Ok(Filter::None),
-        _ => Err(Error::InvalidArgument(format!(
-            "filter must be \"shuffle\" or \"none\", got {s:?}"
-        ))),
-    }
-}
-
-fn info_dict<'py>(py: Python<'py>, info: &DatasetInfo) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("rows", info.rows)?;
-    d.set_item("stored_bytes", info.stored_bytes)?;
-    d.set_item("raw_bytes", info.raw_bytes)?;
-    d.set_item("chunks", info.chunks)?;
-    d.set_item("version", info.version)?;
-    d.set_item("dataset_id", &info.dataset_id)?;
-    d.set_item("encrypted", info.encrypted)?;
-    let cols = PyList::empty(py);
-    for c in &info.columns {
-        // None for each dimension that varies by row (the schema= spelling).
-        cols.append((c.name.as_str(), c.dtype.name(), c.spec_shape()))?;
-    }
-    d.set_item("columns", cols)?;
-    d.set_item("metadata", info.metadata.clone())?;
-    Ok(d)
+/// The value named `name` among `choices` (the names of a `what` option); else
+/// `Error::InvalidArgument` listing them.
+fn choose<T: Copy>(what: &str, name: &str, choices: &[(&str, T)]) -> lepton_core::Result<T> {
+    let found = choices.iter().find(|(n, _)| *n == name);
+    found.map(|&(_, v)| v).ok_or_else(|| {
+        let names: Vec<String> = choices.iter().map(|(n, _)| format!("{n:?}")).collect();
+        Error::InvalidArgument(format!(
+            "{what} must be {}, got {name:?}",
+            names.join(" or ")
+        ))
+    })
 }
 
 /// A writer by URI (`write_dataset`), or the registry's push writer (`LeptonAI.push_dataset`),
@@ -361,9 +336,19 @@ impl PyDatasetWriter {
         metadata: Option<BTreeMap<String, String>>,
         schema: Option<Vec<ColumnSpec>>,
     ) -> PyResult<Self> {
-        let codec = parse_codec(codec).py()?;
+        let codec = choose(
+            "codec",
+            codec,
+            &[("zstd", Codec::Zstd), ("none", Codec::None)],
+        )
+        .py()?;
         let schema = schema.as_deref().map(Schema::from_spec).transpose().py()?;
-        let filter = parse_filter(filter).py()?;
+        let filter = choose(
+            "filter",
+            filter,
+            &[("shuffle", Filter::Shuffle), ("none", Filter::None)],
+        )
+        .py()?;
         let key = key.map(|k| k.get().secret.clone());
         let writer = py
             .detach(|| {
@@ -444,8 +429,8 @@ impl PyDatasetWriter {
         py.detach(move || drop(w));
     }
 
-    /// Commits; returns the dataset info as a dict.
-    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    /// Commits; returns what was written.
+    fn close(&self, py: Python<'_>) -> PyResult<PyDatasetVersionInfo> {
         let w = self
             .inner
             .lock()
@@ -454,8 +439,7 @@ impl PyDatasetWriter {
             .ok_or_else(|| {
                 crate::errors::to_py(Error::InvalidArgument("the writer is closed".into()))
             })?;
-        let info = py.detach(|| w.close()).py()?;
-        info_dict(py, &info)
+        Ok(py.detach(|| w.close()).py()?.into())
     }
 }
 
@@ -547,9 +531,9 @@ impl PyDataset {
         })
     }
 
-    /// Rows, bytes, chunks, version, columns as a dict.
-    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        info_dict(py, &self.inner.info())
+    /// Rows, bytes, chunks, version, columns, metadata of the version opened.
+    fn info(&self) -> PyDatasetVersionInfo {
+        self.inner.info().into()
     }
 
     /// Rows `start..stop` (see `batch_to_py`).
@@ -559,7 +543,8 @@ impl PyDataset {
     }
 
     /// Benchmark ceiling: (decoded bytes, seconds) of decrypt + decompress of every chunk held
-    /// in memory, on `threads` threads.
+    /// in memory, on `threads` threads. Private (`_decode_ceiling`): for `benches/` only.
+    #[pyo3(name = "_decode_ceiling")]
     fn decode_ceiling(&self, py: Python<'_>, threads: usize) -> PyResult<(u64, f64)> {
         py.detach(|| self.inner.decode_ceiling(threads)).py()
     }

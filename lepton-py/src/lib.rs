@@ -7,9 +7,11 @@
 use pyo3::prelude::*;
 
 mod dataset;
+mod dataset_info;
 mod errors;
 mod logging;
 mod model;
+mod model_file;
 mod model_info;
 mod platform;
 mod tensor_info;
@@ -21,7 +23,9 @@ fn _lepton(m: &Bound<'_, PyModule>) -> PyResult<()> {
     logging::install();
     model::register(m)?;
     dataset::register(m)?;
+    dataset_info::register(m)?;
     platform::register(m)?;
+    model_file::register(m)?;
     model_info::register(m)?;
     tensor_info::register(m)?;
     errors::register(m)?;

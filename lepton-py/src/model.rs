@@ -125,26 +125,6 @@ fn as_array_of<'py>(
         })
 }
 
-/// The dtype of a numpy dtype `kind`/`itemsize`, if lepton can pass it.
-fn dtype_of(kind: u8, size: usize) -> Option<DType> {
-    Some(match (kind, size) {
-        (b'f', 4) => DType::F32,
-        (b'f', 2) => DType::F16,
-        (b'f', 8) => DType::F64,
-        (b'i', 1) => DType::I8,
-        (b'i', 2) => DType::I16,
-        (b'i', 4) => DType::I32,
-        (b'i', 8) => DType::I64,
-        (b'u', 1) => DType::U8,
-        (b'u', 2) => DType::U16,
-        (b'u', 4) => DType::U32,
-        (b'u', 8) => DType::U64,
-        (b'b', 1) => DType::Bool,
-        (b'U' | b'S' | b'O', _) => DType::String,
-        _ => return None,
-    })
-}
-
 pub(crate) fn hold<'py>(
     py: Python<'py>,
     obj: &Bound<'py, PyAny>,
@@ -167,7 +147,7 @@ pub(crate) fn hold<'py>(
     };
     let descr = array.dtype();
     let kind = descr.kind();
-    let Some(dtype) = dtype_of(kind, descr.itemsize()) else {
+    let Some(dtype) = DType::from_array_kind(kind, descr.itemsize()) else {
         let name = descr.str()?.to_string();
         return Err(Error::InvalidInput(format!(
             "input {}: numpy dtype {name} is not supported; use a numeric, bool or str array",

@@ -1,6 +1,6 @@
 //! Python bindings for lepton_core::platform: the native `Platform` class behind
 //! `lepton_ai.LeptonAI`, the dataset entries it returns (frozen `DatasetInfo`/`ColumnInfo`; model
-//! manifests as frozen `ModelInfo`, in `model_info.rs`), and the encrypted model-file helpers.
+//! manifests as frozen `ModelInfo`, in `model_info.rs`); model files are in `model_file.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -10,18 +10,18 @@ use lepton_core::crypto::Key;
 use lepton_core::dataset::{ColumnSpec, ReadOptions, Schema};
 use lepton_core::model::ModelOptions;
 use lepton_core::platform::{
-    model_file, DatasetEntry, DatasetPushOptions, Platform, PlatformOptions, ProgressFn,
-    PushOptions,
+    DatasetEntry, DatasetPushOptions, Platform, PlatformOptions, ProgressFn, PushOptions,
 };
 use lepton_core::Error;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::dataset::{Pending, PyDataset, PyDatasetWriter};
+use crate::dataset_info::PyDatasetInfo;
 use crate::errors::IntoPyResult;
 use crate::model_info::PyModelInfo;
 
-fn key_from(key: Option<&Bound<'_, PyBytes>>) -> PyResult<Option<Key>> {
+pub(crate) fn key_from(key: Option<&Bound<'_, PyBytes>>) -> PyResult<Option<Key>> {
     key.map(|k| Key::from_bytes(k.as_bytes())).transpose().py()
 }
 
@@ -61,107 +61,12 @@ impl Callback {
     }
 }
 
-/// One column of a dataset: name, dtype name, per-row shape (`None` for each dimension of a
-/// variable-shape column, as `Dataset.schema` spells it).
-#[pyclass(name = "ColumnInfo", module = "lepton_ai._lepton", frozen, get_all, eq)]
-#[derive(Clone, PartialEq)]
-pub struct PyColumnInfo {
-    name: String,
-    dtype: String,
-    shape: Vec<Option<u64>>,
-}
-
-#[pymethods]
-impl PyColumnInfo {
-    fn __repr__(&self) -> String {
-        let dims: Vec<String> = self
-            .shape
-            .iter()
-            .map(|d| d.map_or("None".to_string(), |n| n.to_string()))
-            .collect();
-        format!(
-            "ColumnInfo(name={:?}, dtype={:?}, shape=[{}])",
-            self.name,
-            self.dtype,
-            dims.join(", ")
-        )
-    }
-}
-
-/// What the registry knows about one dataset split version (lepton_core::platform::DatasetEntry).
-#[pyclass(
-    name = "DatasetInfo",
-    module = "lepton_ai._lepton",
-    frozen,
-    get_all,
-    eq
-)]
-#[derive(Clone, PartialEq)]
-pub struct PyDatasetInfo {
-    name: String,
-    split: String,
-    version: u64,
-    rows: u64,
-    chunks: u64,
-    stored_bytes: u64,
-    raw_bytes: u64,
-    encrypted: bool,
-    columns: Vec<PyColumnInfo>,
-    metadata: BTreeMap<String, String>,
-    authenticated: bool,
-    dataset_id: String,
-}
-
-impl From<DatasetEntry> for PyDatasetInfo {
-    fn from(e: DatasetEntry) -> Self {
-        PyDatasetInfo {
-            columns: e
-                .columns
-                .iter()
-                .map(|c| PyColumnInfo {
-                    name: c.name.clone(),
-                    dtype: c.dtype.name().to_string(),
-                    shape: c.spec_shape(),
-                })
-                .collect(),
-            name: e.name,
-            split: e.split,
-            version: e.info.version,
-            rows: e.info.rows,
-            chunks: e.info.chunks,
-            stored_bytes: e.info.stored_bytes,
-            raw_bytes: e.info.raw_bytes,
-            encrypted: e.info.encrypted,
-            metadata: e.info.metadata,
-            authenticated: e.authenticated,
-            dataset_id: e.info.dataset_id,
-        }
-    }
-}
-
-#[pymethods]
-impl PyDatasetInfo {
-    fn __repr__(&self) -> String {
-        format!(
-            "DatasetInfo(name={:?}, split={:?}, version={}, rows={}, chunks={}, stored_bytes={}, \
-             encrypted={})",
-            self.name,
-            self.split,
-            self.version,
-            self.rows,
-            self.chunks,
-            self.stored_bytes,
-            if self.encrypted { "True" } else { "False" }
-        )
-    }
-}
-
 /// The entry `f` returns (run without the GIL) as a `DatasetInfo`.
 fn dataset_entry(
     py: Python<'_>,
     f: impl FnOnce() -> lepton_core::Result<DatasetEntry> + Send,
-) -> PyResult<PyDatasetInfo> {
-    Ok(py.detach(f).py()?.into())
+) -> PyResult<Py<PyDatasetInfo>> {
+    PyDatasetInfo::new_py(py, py.detach(f).py()?)
 }
 
 /// The options of a model push: metadata and provenance as JSON text, progress through `cb`.
@@ -421,7 +326,7 @@ impl PyPlatform {
         name: String,
         split: String,
         version: Option<u64>,
-    ) -> PyResult<PyDatasetInfo> {
+    ) -> PyResult<Py<PyDatasetInfo>> {
         dataset_entry(py, || self.inner.dataset_info(&name, &split, version))
     }
 
@@ -445,78 +350,15 @@ impl PyPlatform {
         split: String,
         version: Option<u64>,
         progress: Option<Py<PyAny>>,
-    ) -> PyResult<PyDatasetInfo> {
+    ) -> PyResult<Py<PyDatasetInfo>> {
         let cb = Callback::new(progress);
         let func = cb.func.clone();
         let result = py.detach(|| {
             self.inner
                 .verify_dataset_with_progress(&name, &split, version, func)
         });
-        Ok(cb.finish(result)?.into())
+        PyDatasetInfo::new_py(py, cb.finish(result)?)
     }
-}
-
-/// Whether `data` is an encrypted model file.
-#[pyfunction]
-fn is_sealed_model_file(data: Bound<'_, PyBytes>) -> bool {
-    model_file::is_sealed(data.as_bytes())
-}
-
-/// Whether the file at `path` is an encrypted model file (false when it can't be read).
-#[pyfunction]
-fn is_sealed_model_path(path: PathBuf) -> bool {
-    model_file::is_sealed_path(&path)
-}
-
-/// The ONNX bytes of a model file's contents, decrypted when encrypted.
-#[pyfunction]
-// `text_signature` because pyo3 cannot render a non-literal default (`what` shows as `...`).
-#[pyo3(
-    signature = (data, key=None, what="model file".to_string()),
-    text_signature = "(data, key=None, what='model file')"
-)]
-fn open_model_file<'py>(
-    py: Python<'py>,
-    data: Bound<'py, PyBytes>,
-    key: Option<Bound<'py, PyBytes>>,
-    what: String,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let key = key_from(key.as_ref())?;
-    let data = data.as_bytes().to_vec();
-    let onnx = py
-        .detach(|| model_file::open_model_file(&data, key.as_ref(), &what))
-        .py()?;
-    Ok(PyBytes::new(py, &onnx))
-}
-
-/// Writes ONNX bytes to `path`, encrypted when `key` is given (atomically).
-#[pyfunction]
-#[pyo3(signature = (path, data, key=None))]
-fn write_model_file(
-    py: Python<'_>,
-    path: PathBuf,
-    data: Bound<'_, PyBytes>,
-    key: Option<Bound<'_, PyBytes>>,
-) -> PyResult<()> {
-    let key = key_from(key.as_ref())?;
-    let data = data.as_bytes().to_vec();
-    py.detach(|| model_file::write_model_file(&path, &data, key.as_ref()))
-        .py()
-}
-
-/// Reads a model file, decrypting it in memory when encrypted.
-#[pyfunction]
-#[pyo3(signature = (path, key=None))]
-fn read_model_file<'py>(
-    py: Python<'py>,
-    path: PathBuf,
-    key: Option<Bound<'py, PyBytes>>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let key = key_from(key.as_ref())?;
-    let onnx = py
-        .detach(|| model_file::read_model_file(&path, key.as_ref()))
-        .py()?;
-    Ok(PyBytes::new(py, &onnx))
 }
 
 /// The key a registry opened without one uses: `$LEPTON_KEY`, else the key file (None: none).
@@ -529,12 +371,5 @@ fn ambient_key<'py>(py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ambient_key, m)?)?;
     m.add_class::<PyPlatform>()?;
-    m.add_class::<PyDatasetInfo>()?;
-    m.add_class::<PyColumnInfo>()?;
-    m.add_function(wrap_pyfunction!(is_sealed_model_file, m)?)?;
-    m.add_function(wrap_pyfunction!(is_sealed_model_path, m)?)?;
-    m.add_function(wrap_pyfunction!(open_model_file, m)?)?;
-    m.add_function(wrap_pyfunction!(write_model_file, m)?)?;
-    m.add_function(wrap_pyfunction!(read_model_file, m)?)?;
     Ok(())
 }

@@ -2,10 +2,10 @@
 //! frozen class with typed fields, that still unpacks, indexes and compares like the
 //! `(name, dtype, shape, onnx_type)` tuple it was before.
 
-use lepton_core::model::{Dim, IoKind, TensorInfo};
+use lepton_core::model::{DType, Dim, IoKind, TensorInfo};
 use pyo3::basic::CompareOp;
 use pyo3::prelude::*;
-use pyo3::types::{PyIterator, PyString, PyTuple};
+use pyo3::types::{PyDict, PyIterator, PyString, PyTuple};
 
 /// A model input or output.
 ///
@@ -14,7 +14,9 @@ use pyo3::types::{PyIterator, PyString, PyTuple};
 /// list), a map (a dict), or a type lepton cannot exchange; ``onnx_type`` says which
 /// (``Sequence<Tensor<f32>(dyn)>``, ``Map<String, f32>``...). ``shape`` items are ints (fixed),
 /// strs (named free dimensions such as ``"batch"``) or None (unnamed free). It unpacks and
-/// indexes as the tuple ``(name, dtype, shape, onnx_type)`` and equals that tuple.
+/// indexes as the tuple ``(name, dtype, shape, onnx_type)`` and equals that tuple; ``_fields``
+/// and ``_asdict()`` are a NamedTuple's. ``numpy_dtype`` is the numpy dtype of its arrays
+/// (object for strings: ``np.dtype("string")`` does not exist).
 #[pyclass(name = "TensorInfo", module = "lepton_ai._lepton", frozen, get_all)]
 pub struct PyTensorInfo {
     name: String,
@@ -79,6 +81,33 @@ impl PyTensorInfo {
     #[classattr]
     fn _fields() -> (&'static str, &'static str, &'static str, &'static str) {
         ("name", "dtype", "shape", "onnx_type")
+    }
+
+    /// The fields as a dict, in tuple order (as a NamedTuple's ``_asdict()``).
+    fn _asdict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("name", &self.name)?;
+        d.set_item("dtype", &self.dtype)?;
+        d.set_item("shape", self.shape.bind(py))?;
+        d.set_item("onnx_type", &self.onnx_type)?;
+        Ok(d)
+    }
+
+    /// The numpy dtype of this tensor's arrays: ``np.dtype(dtype)`` for numbers and bools,
+    /// ``np.dtype(object)`` for strings (what onnxruntime returns for ``tensor(string)``), None
+    /// when this is not a tensor.
+    #[getter]
+    fn numpy_dtype<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(dtype) = self.dtype.as_deref() else {
+            return Ok(None);
+        };
+        let spec = if dtype == DType::String.name() {
+            "O"
+        } else {
+            dtype
+        };
+        let numpy = py.import("numpy")?;
+        Ok(Some(numpy.call_method1("dtype", (spec,))?))
     }
 
     #[classattr]

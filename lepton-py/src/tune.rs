@@ -2,6 +2,7 @@
 //! fingerprint, and tuning profiles in the registry.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use lepton_core::model::tune::{self, Objective, Profile, Trial, TuneOptions, TuneResult, Variant};
@@ -61,6 +62,38 @@ impl From<&Trial> for PyTrial {
 #[pyclass(frozen, name = "TuneResult", module = "lepton_ai._lepton")]
 pub struct PyTuneResult {
     result: TuneResult,
+    /// Index of the pick in `trials` (0, the baseline, when nothing beat it beyond the noise).
+    #[pyo3(get)]
+    best: usize,
+    /// Index of the search's best in `trials`.
+    #[pyo3(get)]
+    contender: usize,
+    /// Relative spread of the final comparison's round medians.
+    #[pyo3(get)]
+    noise: f64,
+    /// The contender's advantage over the baseline (>1 is faster).
+    #[pyo3(get)]
+    speedup: f64,
+    /// Whether the contender beat the baseline by more than the noise.
+    #[pyo3(get)]
+    beats_baseline: bool,
+    /// Seconds the search took.
+    #[pyo3(get)]
+    elapsed_s: f64,
+}
+
+impl From<TuneResult> for PyTuneResult {
+    fn from(result: TuneResult) -> Self {
+        PyTuneResult {
+            best: result.best,
+            contender: result.contender,
+            noise: result.noise,
+            speedup: result.speedup,
+            beats_baseline: result.beats_baseline,
+            elapsed_s: result.elapsed_s,
+            result,
+        }
+    }
 }
 
 #[pymethods]
@@ -75,42 +108,6 @@ impl PyTuneResult {
     #[getter]
     fn trials(&self) -> Vec<PyTrial> {
         self.result.trials.iter().map(PyTrial::from).collect()
-    }
-
-    /// Index of the pick in `trials` (0, the baseline, when nothing beat it beyond the noise).
-    #[getter]
-    fn best(&self) -> usize {
-        self.result.best
-    }
-
-    /// Index of the search's best in `trials`.
-    #[getter]
-    fn contender(&self) -> usize {
-        self.result.contender
-    }
-
-    /// Relative spread of the final comparison's round medians.
-    #[getter]
-    fn noise(&self) -> f64 {
-        self.result.noise
-    }
-
-    /// The contender's advantage over the baseline (>1 is faster).
-    #[getter]
-    fn speedup(&self) -> f64 {
-        self.result.speedup
-    }
-
-    /// Whether the contender beat the baseline by more than the noise.
-    #[getter]
-    fn beats_baseline(&self) -> bool {
-        self.result.beats_baseline
-    }
-
-    /// Seconds the search took.
-    #[getter]
-    fn elapsed_s(&self) -> f64 {
-        self.result.elapsed_s
     }
 
     /// The profile of the pick on this machine, as JSON (what the registry stores).
@@ -158,6 +155,12 @@ fn machine_fingerprint(
     })
 }
 
+/// Each name parsed by the core (`FromStr`); the first bad one is its typed error.
+fn parse_each<T: FromStr<Err = Error>>(names: Option<Vec<String>>) -> PyResult<Option<Vec<T>>> {
+    let parsed = names.map(|list| list.iter().map(|n| n.parse()).collect());
+    parsed.transpose().py()
+}
+
 /// Searches runtime settings over `variants` (`[(label, onnx bytes)]`, the original first) on
 /// `inputs` (numpy arrays by position); see `lepton_core::model::tune::tune`.
 #[pyfunction]
@@ -189,22 +192,12 @@ fn tune_runtime(
         Duration::from_secs_f64(budget_s)
     });
     options.batch_sizes = batch_sizes.unwrap_or_default();
-    if let Some(list) = providers {
-        options.providers = Some(
-            list.iter()
-                .map(|p| p.parse::<ExecutionProvider>())
-                .collect::<lepton_core::Result<_>>()
-                .py()?,
-        );
+    if let Some(list) = parse_each::<ExecutionProvider>(providers)? {
+        options.providers = Some(list);
     }
     options.intra_op_threads = intra_op_threads;
-    if let Some(list) = optimization_levels {
-        options.optimization_levels = Some(
-            list.iter()
-                .map(|l| l.parse::<OptimizationLevel>())
-                .collect::<lepton_core::Result<_>>()
-                .py()?,
-        );
+    if let Some(list) = parse_each::<OptimizationLevel>(optimization_levels)? {
+        options.optimization_levels = Some(list);
     }
     options.min_runs = min_runs.max(1);
     options.base.runtime_path = runtime_path;
@@ -231,7 +224,7 @@ fn tune_runtime(
             tune::tune(&variants, &views, &options)
         })
         .py()?;
-    Ok(PyTuneResult { result })
+    Ok(PyTuneResult::from(result))
 }
 
 /// Stores a profile (JSON) for `name` at `version` (None: latest); returns the version.

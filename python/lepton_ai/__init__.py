@@ -11,7 +11,7 @@ from __future__ import annotations
 from ._lepton import __version__
 from .errors import *  # noqa: F403 (the exception classes; __all__ below names them)
 from ._model import Model, TensorInfo, load_model
-from ._dataset import Dataset, Key, write_dataset
+from ._dataset import Dataset, DatasetVersionInfo, Key, write_dataset
 from ._writer import DatasetWriter
 from ._collate import Padded, collate_padded
 from ._platform import DatasetInfo, LeptonAI, ModelInfo
@@ -27,6 +27,7 @@ __all__ = [
     "export_model",
     "ModelInfo",
     "DatasetInfo",
+    "DatasetVersionInfo",
     "Dataset",
     "Key",
     "write_dataset",

@@ -33,7 +33,7 @@ from ._schema_arg import SchemaArg, frame_schema, schema_spec
 from ._writer import DatasetWriter, is_scalar
 from .errors import IndexOutOfRangeError, InvalidArgumentError, MissingExtraError, SchemaError
 
-__all__ = ["Dataset", "Key", "write_dataset"]
+__all__ = ["Dataset", "DatasetVersionInfo", "Key", "write_dataset"]
 
 #: A dataset/model key: 32 random bytes (``Key.generate()``), given bytes
 #: (``Key.from_bytes``), an environment variable (``Key.from_env``), or a passphrase
@@ -41,6 +41,13 @@ __all__ = ["Dataset", "Key", "write_dataset"]
 #: the key; it pickles only while a multiprocessing worker is spawned (a spawn DataLoader), and
 #: ``pickle.dumps``/``torch.save`` raise ``TypeError`` instead of writing it to disk.
 Key = _lepton.Key
+
+#: One committed dataset version (a frozen native class): ``version``, ``rows``, ``chunks``,
+#: ``stored_bytes`` (compressed, encrypted), ``raw_bytes`` (before compression), ``encrypted``,
+#: ``columns`` (``ColumnInfo``: ``name``, ``dtype``, ``shape``), ``metadata`` and ``dataset_id``.
+#: ``Dataset.info`` and a URI writer's ``close()`` return it; ``info["rows"]``, ``keys()`` and
+#: ``to_dict()`` read it as the dict it replaces. The registry's ``DatasetInfo`` subclasses it.
+DatasetVersionInfo = _lepton.DatasetVersionInfo
 
 _FIXED_KINDS = "biuf"
 _VARIABLE = ("string", "bytes")
@@ -421,10 +428,10 @@ class Dataset(_DatasetBase):
     def _attach(self, native: Any) -> None:
         self._native = native
         info = self._native.info()
-        self._info: dict[str, Any] = info
-        self._version: int = info["version"]
+        self._info: DatasetVersionInfo = info
+        self._version: int = info.version
         self._schema: list[tuple[str, str, tuple[int | None, ...]]] = [
-            (n, d, tuple(s)) for (n, d, s) in info["columns"]
+            (c.name, c.dtype, tuple(c.shape)) for c in info.columns
         ]
         self._rank, self._world_size = 0, 1
         self._start, self._len = 0, len(self._native)
@@ -455,9 +462,10 @@ class Dataset(_DatasetBase):
         return self._version
 
     @property
-    def info(self) -> dict[str, Any]:
-        """Rows, stored_bytes, raw_bytes, chunks, version, dataset_id, encrypted, columns, metadata."""
-        return dict(self._info)
+    def info(self) -> DatasetVersionInfo:
+        """Rows, stored_bytes, raw_bytes, chunks, version, dataset_id, encrypted, columns, metadata
+        (``info.rows``; ``info["rows"]`` as when this was a dict)."""
+        return self._info
 
     def __len__(self) -> int:
         return self._len
@@ -552,7 +560,7 @@ class Dataset(_DatasetBase):
             IntegrityError, WrongKeyError: a chunk fails to authenticate.
             NotFoundError: a chunk is missing from the store.
         """
-        total = int(self._info["raw_bytes"]) * self._len // max(1, len(self._native))
+        total = self._info.raw_bytes * self._len // max(1, len(self._native))
         label = self._label or self._uri.rstrip("/").rsplit("/", 1)[-1]
         with progress_callback(progress, f"read {label}") as cb:
             if cb is None or self._len == 0:
@@ -607,7 +615,7 @@ class Dataset(_DatasetBase):
         """The rows (of this shard) in order, as ``{column: values}`` batches of about
         ``batch_bytes`` uncompressed bytes (what copying a dataset writes)."""
         rows = max(1, len(self._native))
-        step = max(1, batch_bytes * rows // max(1, int(self._info["raw_bytes"])))
+        step = max(1, batch_bytes * rows // max(1, self._info.raw_bytes))
         native = self._native.iter_batches(batch_size=step, rank=self._rank, world_size=self._world_size)
         for cols in native:
             yield dict(zip(self.columns, self._convert(cols, self._rows_of(cols), single=False)))
@@ -664,8 +672,8 @@ class Dataset(_DatasetBase):
             )
         if (rank is None) != (world_size is None):
             raise InvalidArgumentError("give rank and world_size together, or neither")
-        if world_size is not None and not 0 <= int(rank or 0) < int(world_size):
-            raise InvalidArgumentError(f"rank must be in 0..world_size, got rank {rank} of world_size {world_size}")
+        if world_size is not None:
+            self._native.shard(int(rank or 0), int(world_size))  # the core's rank rule
         return IterableBatches(
             self,
             batch_size=batch_size,

@@ -25,6 +25,7 @@ __all__ = [
     "Platform",
     "ColumnInfo",
     "DatasetInfo",
+    "DatasetVersionInfo",
     "ModelInfo",
     "TensorInfo",
     "is_sealed_model_file",
@@ -58,7 +59,9 @@ class TensorInfo:
     list), a map (a dict), or a type lepton cannot exchange; ``onnx_type`` says which
     (``Sequence<Tensor<f32>(dyn)>``, ``Map<String, f32>``...). ``shape`` items are ints (fixed),
     strs (named free dimensions such as ``"batch"``) or None (unnamed free). It unpacks and
-    indexes as the tuple ``(name, dtype, shape, onnx_type)`` and equals that tuple.
+    indexes as the tuple ``(name, dtype, shape, onnx_type)`` and equals that tuple; ``_fields``
+    and ``_asdict()`` are a NamedTuple's. ``numpy_dtype`` is the numpy dtype of its arrays
+    (object for strings: ``np.dtype("string")`` does not exist).
     """
 
     _fields: ClassVar[tuple[str, str, str, str]]
@@ -74,6 +77,11 @@ class TensorInfo:
     def shape(self) -> tuple[int | str | None, ...]: ...
     @property
     def onnx_type(self) -> str: ...
+    def _asdict(self) -> dict[str, Any]:
+        """The fields as a dict, in tuple order (as a NamedTuple's ``_asdict()``)."""
+    @property
+    def numpy_dtype(self) -> np.dtype[Any] | None:
+        """``np.dtype(dtype)``; ``np.dtype(object)`` for strings; None when not a tensor."""
     def __len__(self) -> int: ...
     @overload
     def __getitem__(self, key: SupportsIndex, /) -> Any: ...
@@ -207,8 +215,8 @@ class DatasetWriter:
         """Calls ``callback(rows, bytes)`` each time a chunk is stored (totals so far)."""
     def abort(self) -> None:
         """Drops the rows written so far without committing."""
-    def close(self) -> dict[str, Any]:
-        """Commits the version; returns its info dict."""
+    def close(self) -> DatasetVersionInfo:
+        """Commits the version; returns what was written."""
 
 @final
 class Dataset:
@@ -227,12 +235,13 @@ class Dataset:
     def __len__(self) -> int: ...
     def key(self) -> Optional[Key]:
         """The key this dataset was opened with (for pickling), or None."""
-    def info(self) -> dict[str, Any]:
-        """Rows, bytes, chunks, version, columns ``[(name, dtype, shape)]`` as a dict."""
+    def info(self) -> DatasetVersionInfo:
+        """Rows, bytes, chunks, version, columns, metadata of the version opened."""
     def slice(self, start: int, stop: int) -> list[Any]:
         """Rows ``[start, stop)``, one flat array (plus offsets) per column."""
-    def decode_ceiling(self, threads: int) -> tuple[int, float]:
-        """Benchmark ceiling: ``(decoded bytes, seconds)`` of decrypt + decompress of every chunk."""
+    def _decode_ceiling(self, threads: int) -> tuple[int, float]:
+        """Benchmark ceiling (``benches/`` only): ``(decoded bytes, seconds)`` of decrypt +
+        decompress of every chunk."""
     def iter_batches(
         self,
         batch_size: int = 256,
@@ -296,14 +305,11 @@ class ColumnInfo:
         """The shape of one row: ``None`` for each dimension of a variable-shape column (each row
         its own shape), as ``Dataset.schema`` spells it."""
 
-@final
-class DatasetInfo:
-    """What the registry knows about one dataset split version."""
+@disjoint_base
+class DatasetVersionInfo:
+    """One committed dataset version: what ``Dataset.info`` and ``DatasetWriter.close()`` give.
+    ``info["rows"]``, ``keys()`` and ``to_dict()`` read it as the dict it replaces."""
 
-    @property
-    def name(self) -> str: ...
-    @property
-    def split(self) -> str: ...
     @property
     def version(self) -> int: ...
     @property
@@ -323,10 +329,26 @@ class DatasetInfo:
     @property
     def metadata(self) -> dict[str, str]: ...
     @property
+    def dataset_id(self) -> str:
+        """The writer's random id (hex) of this version."""
+    def __getitem__(self, key: str, /) -> Any:
+        """The field ``key`` (``columns`` as ``(name, dtype, shape)`` tuples); KeyError if none."""
+    def keys(self) -> list[str]:
+        """The names ``__getitem__`` takes."""
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a dict (``columns`` as ``(name, dtype, shape)`` tuples)."""
+
+@final
+class DatasetInfo(DatasetVersionInfo):
+    """What the registry knows about one dataset split version."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def split(self) -> str: ...
+    @property
     def authenticated(self) -> bool:
         """False when an encrypted manifest was read without the key (not authenticated)."""
-    @property
-    def dataset_id(self) -> str: ...
 
 @final
 class ModelInfo:

@@ -696,9 +696,9 @@ class LeptonAI:
             schema_spec(schema),
         )
 
-        def committed(info: dict[str, Any]) -> DatasetInfo:
-            logger.info("pushed dataset %s/%s version %d to %s", name, split, info["version"], self.uri)
-            return self.dataset_info(name, split, info["version"])
+        def committed(info: _lepton.DatasetVersionInfo) -> DatasetInfo:
+            logger.info("pushed dataset %s/%s version %d to %s", name, split, info.version, self.uri)
+            return self.dataset_info(name, split, info.version)
 
         return DatasetWriter(native, committed, self._pick(progress), f"push {name}/{split}")
 
@@ -733,7 +733,7 @@ class LeptonAI:
         from ._dataset import Dataset
 
         native = self._native.load_dataset(name, split, version, cache_bytes=cache_bytes)
-        logger.info("opening dataset %s/%s version %d from %s", name, split, native.info()["version"], self.uri)
+        logger.info("opening dataset %s/%s version %d from %s", name, split, native.info().version, self.uri)
         # A copy pickled into a DataLoader worker reopens the registry there.
         ds = Dataset._from_registry(native, self._reopen, name, split, self.uri, cache_bytes)
         ds._label = f"{name}/{split}"  # names its progress bars

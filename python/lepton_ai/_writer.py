@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, Optional, TypeVar
 
 import numpy as np
 
+from . import _lepton
 from ._progress import Progress, ProgressCallback, progress_callback
 from .errors import InvalidArgumentError, SchemaError
 
@@ -200,7 +201,7 @@ class DatasetWriter(Generic[Info]):
     def __init__(
         self,
         native: Any,
-        committed: Callable[[dict[str, Any]], Info],
+        committed: Callable[[_lepton.DatasetVersionInfo], Info],
         progress: Progress,
         label: str,
     ) -> None:
@@ -282,7 +283,7 @@ class DatasetWriter(Generic[Info]):
 
         Returns:
             What was written (``rows``, ``version``, ...): the registry's ``DatasetInfo`` for a
-            push, the info dict for a dataset at a URI.
+            push, a ``DatasetVersionInfo`` for a dataset at a URI.
 
         Raises:
             SchemaError: nothing was written.
@@ -292,7 +293,7 @@ class DatasetWriter(Generic[Info]):
         self._check_open()
         try:
             self._flush_rows()
-            info: dict[str, Any] = self._native.close()
+            info: _lepton.DatasetVersionInfo = self._native.close()
         except BaseException:
             self.abort()
             raise

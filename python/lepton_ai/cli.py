@@ -231,15 +231,14 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     p = _platform(args)
-    if args.kind == "dataset":
+    if args.kind == "model":
+        info = _info_dict(p.model_info(args.name, args.version))
+        versions = p.model_versions(args.name)
+    else:
         split = _split(args)
-        dinfo = _info_dict(p.dataset_info(args.name, split, args.version))
-        dinfo["versions"] = p.dataset_versions(args.name, split)
-        _print_json(dinfo)
-        return 0
-    info = _info_dict(p.model_info(args.name, args.version))
-    info["versions"] = p.model_versions(args.name)
-    _print_json(info)
+        info = _info_dict(p.dataset_info(args.name, split, args.version))
+        versions = p.dataset_versions(args.name, split)
+    _print_json({**info, "versions": versions})
     return 0
 
 

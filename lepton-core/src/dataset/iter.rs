@@ -530,11 +530,7 @@ impl Dataset {
     /// rows (the last `len % world_size` rows belong to none), as `DistributedSampler` does
     /// with `drop_last`.
     pub fn shard(&self, rank: u64, world_size: u64) -> Result<std::ops::Range<u64>> {
-        if world_size == 0 || rank >= world_size {
-            return Err(Error::InvalidArgument(format!(
-                "rank must be in 0..world_size, got rank {rank} of world_size {world_size}"
-            )));
-        }
+        super::loader::check_rank(rank, world_size)?;
         let m = self.len() / world_size;
         Ok(rank * m..rank * m + m)
     }

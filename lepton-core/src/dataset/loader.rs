@@ -28,15 +28,20 @@ pub fn rows_per_rank(len: u64, world_size: u64, pad: bool) -> u64 {
     }
 }
 
+/// Refuses a `rank` outside `0..world_size` (what every split across ranks checks first).
+pub(crate) fn check_rank(rank: u64, world_size: u64) -> Result<()> {
+    if rank >= world_size {
+        return Err(Error::InvalidArgument(format!(
+            "rank must be in 0..world_size, got rank {rank} of world_size {world_size}"
+        )));
+    }
+    Ok(())
+}
+
 /// The positions of one reader's part of an epoch's row sequence (see the module docs).
 /// Positions at or past `len` stand for position `p % len` (padding).
 pub(crate) fn share(len: u64, o: &IterOptions) -> Result<Range<u64>> {
-    if o.world_size == 0 || o.rank >= o.world_size {
-        return Err(Error::InvalidArgument(format!(
-            "rank must be in 0..world_size, got rank {} of world_size {}",
-            o.rank, o.world_size
-        )));
-    }
+    check_rank(o.rank, o.world_size)?;
     if o.num_workers == 0 || o.worker >= o.num_workers {
         return Err(Error::InvalidArgument(format!(
             "worker must be in 0..num_workers, got worker {} of num_workers {}",

@@ -10,40 +10,23 @@ use crate::{Error, Result};
 #[repr(transparent)]
 pub struct F16(pub u16);
 
-/// The elements of a [`Tensor`], one variant per [`DType`].
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum TensorData {
-    /// `float32`
-    F32(Vec<f32>),
-    /// `float16`
-    F16(Vec<F16>),
-    /// `float64`
-    F64(Vec<f64>),
-    /// `int8`
-    I8(Vec<i8>),
-    /// `int16`
-    I16(Vec<i16>),
-    /// `int32`
-    I32(Vec<i32>),
-    /// `int64`
-    I64(Vec<i64>),
-    /// `uint8`
-    U8(Vec<u8>),
-    /// `uint16`
-    U16(Vec<u16>),
-    /// `uint32`
-    U32(Vec<u32>),
-    /// `uint64`
-    U64(Vec<u64>),
-    /// `bool`
-    Bool(Vec<bool>),
-    /// strings
-    String(Vec<String>),
-}
-
+/// Declares [`TensorData`] (a variant per element type, and `String`) and the [`Element`]
+/// impls from one list of `rust type => DType variant`.
 macro_rules! elements {
     ($($t:ty => $v:ident),* $(,)?) => {
+        /// The elements of a [`Tensor`], one variant per [`DType`] but `Bytes` (ONNX has no
+        /// bytes tensor), named as the `DType` variant.
+        #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        pub enum TensorData {
+            $(
+                #[doc = concat!("`", stringify!($t), "` elements: dtype [`DType::", stringify!($v), "`]")]
+                $v(Vec<$t>),
+            )*
+            /// UTF-8 strings: dtype [`DType::String`]
+            String(Vec<String>),
+        }
+
         $(
             impl sealed::Sealed for $t {}
             impl Element for $t {
@@ -115,6 +98,17 @@ pub(crate) fn element_count(shape: &[i64]) -> Result<usize> {
     })
 }
 
+/// `shape`, checked to hold `len` values (`what` names them in the error).
+fn holding(shape: Vec<i64>, len: usize, what: &str) -> Result<Vec<i64>> {
+    let n = element_count(&shape)?;
+    if n != len {
+        return Err(Error::InvalidInput(format!(
+            "shape {shape:?} holds {n} {what} but {len} were given"
+        )));
+    }
+    Ok(shape)
+}
+
 /// An owned tensor: a shape and dtype-tagged elements in row-major (C) order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tensor {
@@ -125,14 +119,7 @@ pub struct Tensor {
 impl Tensor {
     /// Builds a tensor; fails if the element count does not match the shape.
     pub fn new(shape: impl Into<Vec<i64>>, data: TensorData) -> Result<Tensor> {
-        let shape = shape.into();
-        let n = element_count(&shape)?;
-        if n != data.len() {
-            return Err(Error::InvalidInput(format!(
-                "shape {shape:?} holds {n} elements but {} were given",
-                data.len()
-            )));
-        }
+        let shape = holding(shape.into(), data.len(), "elements")?;
         Ok(Tensor { shape, data })
     }
 
@@ -327,14 +314,7 @@ impl<'a> TensorView<'a> {
 
     /// A view of strings with the given shape.
     pub fn from_strings(shape: impl Into<Vec<i64>>, data: &'a [String]) -> Result<Self> {
-        let shape = shape.into();
-        let n = element_count(&shape)?;
-        if n != data.len() {
-            return Err(Error::InvalidInput(format!(
-                "shape {shape:?} holds {n} strings but {} were given",
-                data.len()
-            )));
-        }
+        let shape = holding(shape.into(), data.len(), "strings")?;
         Ok(TensorView {
             dtype: DType::String,
             shape,

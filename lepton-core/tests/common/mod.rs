@@ -6,6 +6,9 @@
 
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod columns;
+pub mod get_hook;
+
 use lepton_core::crypto::Key;
 use lepton_core::platform::{Platform, PlatformOptions};
 
