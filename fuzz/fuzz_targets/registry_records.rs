@@ -10,7 +10,7 @@ use lepton_core::object_store::memory::InMemory;
 use lepton_core::object_store::path::Path;
 use lepton_core::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use lepton_core::platform::{Platform, PlatformOptions};
-use lepton_core::rt::block_on;
+use lepton_core::pools::block_on;
 use lepton_core::store::StoreKind;
 use libfuzzer_sys::fuzz_target;
 

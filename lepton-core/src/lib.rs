@@ -35,7 +35,7 @@ pub mod error;
 pub mod model;
 mod per_process;
 pub mod platform;
-pub mod rt;
+pub mod pools;
 pub mod store;
 mod store_errors;
 mod store_fork;

@@ -10,7 +10,7 @@ use lepton_core::dataset::{
     ColumnData, DType, Dataset, DatasetWriter, Element, IterOptions, ReadOptions, WriteOptions,
     FORMAT_VERSION,
 };
-use lepton_core::rt::block_on;
+use lepton_core::pools::block_on;
 use lepton_core::Error;
 use object_store::memory::InMemory;
 use object_store::path::Path;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{fixture, Backend};
 use lepton_core::dataset::{Batch, ColumnData, Dataset, ReadOptions};
 use lepton_core::platform::{DatasetPushOptions, Platform, PlatformOptions};
-use lepton_core::rt;
+use lepton_core::pools;
 
 /// Runs `f` in a forked child, bounded to 20 s (a hang fails).
 fn in_child(f: impl FnOnce() -> bool) -> bool {
@@ -22,7 +22,7 @@ fn in_child(f: impl FnOnce() -> bool) -> bool {
 
 #[test]
 fn forked_children_get_fresh_small_pools_while_the_parent_is_busy() {
-    assert_eq!(rt::cpu().install(|| 6 * 7), 42);
+    assert_eq!(pools::cpu().install(|| 6 * 7), 42);
     // Parent threads hammer the pools while we fork, so forks land mid-call.
     let stop = Arc::new(AtomicBool::new(false));
     let busy: Vec<_> = (0..3)
@@ -31,9 +31,9 @@ fn forked_children_get_fresh_small_pools_while_the_parent_is_busy() {
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     if i % 2 == 0 {
-                        rt::cpu().install(|| ());
+                        pools::cpu().install(|| ());
                     } else {
-                        rt::block_on(async {});
+                        pools::block_on(async {});
                     }
                 }
             })
@@ -51,9 +51,9 @@ fn forked_children_get_fresh_small_pools_while_the_parent_is_busy() {
                     .map_or(1, |n| n.get())
                     .min(2)
             };
-            rt::cpu().current_num_threads() == want
-                && rt::cpu().install(|| 6 * 7) == 42
-                && rt::block_on(async { 7 }) == 7
+            pools::cpu().current_num_threads() == want
+                && pools::cpu().install(|| 6 * 7) == 42
+                && pools::block_on(async { 7 }) == 7
         });
         assert!(
             ok,

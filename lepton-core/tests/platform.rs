@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use lepton_core::crypto::{c2sp, Key};
 use lepton_core::platform::layout::{model_root, version_dir, CLAIM, MODEL_PLAIN};
 use lepton_core::platform::{Platform, PlatformOptions, PushOptions};
-use lepton_core::rt::block_on;
+use lepton_core::pools::block_on;
 use lepton_core::Error;
 use object_store::{ObjectStoreExt, PutPayload};
 

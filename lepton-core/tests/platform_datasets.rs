@@ -197,7 +197,7 @@ macro_rules! suite {
 fn swapped_split(b: Backend) {
     use futures::TryStreamExt;
     use lepton_core::platform::layout::{dataset_root, version_dir};
-    use lepton_core::rt::block_on;
+    use lepton_core::pools::block_on;
     use object_store::ObjectStoreExt;
     let f = fixture(b);
     let p = f.open(Some(Key::generate()), false);
@@ -231,7 +231,7 @@ fn swapped_split(b: Backend) {
 /// chunks are deleted; the number it claimed stays used); other rows add a version.
 fn unchanged_push(b: Backend) {
     use futures::TryStreamExt;
-    use lepton_core::rt::block_on;
+    use lepton_core::pools::block_on;
     let f = fixture(b);
     for key in [None, Some(Key::generate())] {
         let p = f.writer(key.clone());

@@ -11,7 +11,7 @@ use lepton_core::dataset::{ColumnData, ReadOptions};
 use lepton_core::object_store::path::Path;
 use lepton_core::object_store::{ObjectStoreExt, PutPayload};
 use lepton_core::platform::{DatasetPushOptions, PushOptions};
-use lepton_core::rt::block_on;
+use lepton_core::pools::block_on;
 use lepton_core::Error;
 
 /// What an attacker with write access does: remove the commit of `version` and point `LATEST`

@@ -17,7 +17,7 @@ use lepton_core::dataset::{Dataset, ReadOptions};
 use lepton_core::object_store::path::Path;
 use lepton_core::object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use lepton_core::platform::{Platform, PlatformOptions, PushOptions};
-use lepton_core::rt::block_on;
+use lepton_core::pools::block_on;
 use lepton_core::store::open_uri;
 use lepton_core::Error;
 

@@ -184,7 +184,7 @@ pub fn open(input_key: &[u8], context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, 
 }
 
 /// [`open`] with the blocks decrypted on the current rayon pool (callers install lepton's own,
-/// `rt::cpu()`, which survives a fork), for one large message whose decryption
+/// `pools::cpu()`, which survives a fork), for one large message whose decryption
 /// is on a caller's critical path (a model being loaded); the same checks, and a failing block
 /// reported by its lowest index.
 pub fn open_parallel(

@@ -191,7 +191,7 @@ fn prefetch_chunk(ds: Dataset, c: u32, filler: Filler) {
     // dataset once it has its last chunk then drops the last handle itself, which finishes the
     // dataset's queued cache writes before returning (instead of on a pool thread, later).
     let fetch = move || match caught(c, || ds.fetch_stored(c as usize)) {
-        Ok(stored) => crate::rt::cpu().spawn(move || {
+        Ok(stored) => crate::pools::cpu().spawn(move || {
             let decoded = caught(c, || ds.decode_stored(c as usize, &stored)).map(Arc::new);
             drop((ds, stored));
             filler.fill(decoded)

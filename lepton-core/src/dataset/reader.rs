@@ -39,7 +39,7 @@ impl Default for ReadOptions {
         ReadOptions {
             version: None,
             cache_bytes: 256 << 20,
-            prefetch: 2 * crate::rt::cpu().current_num_threads() + 1,
+            prefetch: 2 * crate::pools::cpu().current_num_threads() + 1,
         }
     }
 }
@@ -93,7 +93,7 @@ impl std::fmt::Debug for Dataset {
 /// The committed versions of the dataset at `prefix`, ascending.
 pub fn versions(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<u64>> {
     let dir = prefix.clone().join("manifests");
-    let metas: Vec<_> = crate::rt::block_on(store.list(Some(&dir)).try_collect())
+    let metas: Vec<_> = crate::pools::block_on(store.list(Some(&dir)).try_collect())
         .map_err(|e| Error::from_store(e, &super::location(store, prefix)))?;
     let mut v: Vec<u64> = metas
         .iter()
@@ -117,7 +117,7 @@ fn manifest_bytes(
         })?,
     };
     let path = manifest::manifest_path(prefix, v);
-    match crate::rt::block_on(async { store.get(&path).await?.bytes().await }) {
+    match crate::pools::block_on(async { store.get(&path).await?.bytes().await }) {
         Ok(b) => {
             let what = format!(
                 "manifest of version {v} of the dataset at `{}`",
@@ -444,7 +444,7 @@ impl Dataset {
         }
         let chunks: Vec<Arc<DecodedChunk>> = if runs.len() > 1 {
             // On this process's pool: rayon's global pool has no threads in a forked child.
-            crate::rt::cpu().install(|| {
+            crate::pools::cpu().install(|| {
                 runs.par_iter()
                     .map(|&(c, _, _)| self.chunk(c))
                     .collect::<Result<_>>()

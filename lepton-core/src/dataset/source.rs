@@ -63,7 +63,7 @@ impl ChunkSource for StoreChunks {
             }
             Ok(Bytes::from_owner(Pooled(buf)))
         };
-        match crate::rt::block_on(crate::rt::runtime().spawn(fetch)) {
+        match crate::pools::block_on(crate::pools::runtime().spawn(fetch)) {
             Ok(got) => got,
             // A panicking store panics here, as if called on this thread (the reader turns it
             // into an error naming the chunk).

@@ -168,7 +168,7 @@ impl DatasetWriter {
             s.validate()?;
         }
         let mpath = manifest::manifest_path(&prefix, options.version);
-        match crate::rt::block_on(store.head(&mpath)) {
+        match crate::pools::block_on(store.head(&mpath)) {
             Ok(_) => return Err(already_exists(store.as_ref(), &prefix, options.version)),
             Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => {
@@ -206,7 +206,7 @@ impl DatasetWriter {
             pending_bytes: 0,
             next_index: 0,
             in_flight: 0,
-            max_in_flight: 2 * crate::rt::cpu().current_num_threads() + 2,
+            max_in_flight: 2 * crate::pools::cpu().current_num_threads() + 2,
             entries: Vec::new(),
             digests: Vec::new(),
             content_key: None,
@@ -424,13 +424,13 @@ impl DatasetWriter {
         let store = self.store.clone();
         let path = manifest::chunk_path(&self.prefix, &self.dataset_id, index);
         let content_key = self.content_key;
-        crate::rt::cpu().spawn(move || {
+        crate::pools::cpu().spawn(move || {
             let payload = chunk::build_payload(parts);
             let digest =
                 content_key.map(|k| content_hasher(k.as_ref()).update(&payload).finalize());
             let result = chunk::encode(payload, rows, index, &schema, &ids, &params).and_then(
                 |(entry, stored)| {
-                    crate::rt::block_on(store.put(&path, stored.into())).map_err(|e| {
+                    crate::pools::block_on(store.put(&path, stored.into())).map_err(|e| {
                         Error::from_store(e, &super::location(store.as_ref(), &path))
                     })?;
                     Ok((entry, digest))
@@ -539,7 +539,7 @@ impl DatasetWriter {
     pub(crate) fn discard(self, m: &Manifest) -> Result<()> {
         for index in 0..m.chunks.len() as u64 {
             let path = manifest::chunk_path(&self.prefix, &self.dataset_id, index);
-            match crate::rt::block_on(self.store.delete(&path)) {
+            match crate::pools::block_on(self.store.delete(&path)) {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => {
                     return Err(Error::from_store(
@@ -556,7 +556,7 @@ impl DatasetWriter {
     pub(crate) fn commit(&self, m: &Manifest) -> Result<DatasetInfo> {
         let bytes = manifest::encode(m, self.options.key.as_ref());
         let path = manifest::manifest_path(&self.prefix, self.options.version);
-        let put = crate::rt::block_on(self.store.put_opts(
+        let put = crate::pools::block_on(self.store.put_opts(
             &path,
             bytes.into(),
             PutOptions::from(PutMode::Create),

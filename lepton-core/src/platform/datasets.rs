@@ -14,13 +14,13 @@ use super::cached_chunks::CachedChunks;
 use super::layout::{check_name, dataset_root, version_dir, DATASETS};
 use super::lifecycle::Entry;
 use super::models::report;
-use super::versions::{commit_path, Bucket, Commit};
+use super::versions::{commit_path, Commit, RegistryStore};
 use super::{Platform, ProgressFn};
 use crate::crypto::Key;
 use crate::dataset::{
     manifest, ColumnData, Dataset, DatasetInfo, DatasetWriter, ReadOptions, Schema, WriteOptions,
 };
-use crate::rt::block_on;
+use crate::pools::block_on;
 use crate::{Error, Result};
 
 const DATASET_COMMIT: Commit = Commit::DatasetManifest;
@@ -84,7 +84,7 @@ impl DatasetEntry {
 /// [`close`](Self::close) to commit. Dropping it without closing leaves no visible version.
 pub struct DatasetPush {
     writer: DatasetWriter,
-    bucket: Bucket,
+    bucket: RegistryStore,
     root: Path,
     version: u64,
     /// The key the version is encrypted with (it authenticates the latest manifest compared).

@@ -8,7 +8,7 @@ use object_store::path::Path;
 use super::layout::{check_name, dataset_root, model_root, DATASETS, MODELS, MODEL_MANIFEST};
 use super::versions::{commit_path, Commit};
 use super::Platform;
-use crate::rt::block_on;
+use crate::pools::block_on;
 use crate::{Error, Result};
 
 /// One versioned entry of the registry: a model, or one split of a dataset.

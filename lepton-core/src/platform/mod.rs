@@ -43,7 +43,7 @@ pub use datasets::{DatasetEntry, DatasetPush, DatasetPushOptions};
 pub use model_weights::{WeightsObject, WEIGHTS_PART};
 pub use models::ModelInfo;
 pub use profiles::Tuning;
-use versions::Bucket;
+use versions::RegistryStore;
 
 /// Called during long transfers with `(bytes done, bytes total)`; returning an error aborts the
 /// transfer (before anything is committed) with that error.
@@ -129,7 +129,7 @@ pub fn lepton_home() -> PathBuf {
 
 /// A registry of models and datasets in one object store.
 pub struct Platform {
-    bucket: Bucket,
+    bucket: RegistryStore,
     prefix: Path,
     kind: StoreKind,
     /// The key; set once, at open or (the local default registry) at its first push.
@@ -261,7 +261,7 @@ impl Platform {
             let _ = key_cell.set(k);
         }
         Ok(Platform {
-            bucket: Bucket {
+            bucket: RegistryStore {
                 store,
                 // Printed in messages, reprs and logs: without credentials.
                 endpoint: crate::store::redact_uri(uri),

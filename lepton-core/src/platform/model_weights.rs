@@ -25,7 +25,7 @@ use crate::model::external::{
     PROTOBUF_LIMIT, SPLIT_MIN_BYTES,
 };
 use crate::model::{runtime, Filling, Model, ModelOptions};
-use crate::rt::block_on;
+use crate::pools::block_on;
 use crate::{Error, Result};
 
 /// The largest weights object (plaintext bytes): a side file is stored in parts of this size.

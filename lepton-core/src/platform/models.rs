@@ -17,7 +17,7 @@ use super::{Platform, ProgressFn, PushOptions};
 use crate::crypto;
 use crate::error::NEEDS_PLATFORM_KEY;
 use crate::model::{Model, ModelOptions};
-use crate::rt::block_on;
+use crate::pools::block_on;
 use crate::{Error, Result};
 
 /// The manifest format version of a model stored as one object.
@@ -150,7 +150,7 @@ fn blake3_hex(data: &[u8]) -> String {
     if data.len() < PARALLEL_MIN {
         hasher.update(data);
     } else {
-        crate::rt::cpu().install(|| hasher.update_rayon(data));
+        crate::pools::cpu().install(|| hasher.update_rayon(data));
     }
     hasher.finalize().to_hex().to_string()
 }
@@ -704,7 +704,7 @@ impl Platform {
             return crypto::open(key, &context, stored, &what);
         }
         // On lepton's own pool: rayon's global one would hang in a forked child.
-        crate::rt::cpu().install(|| crypto::open_parallel(key, &context, stored, &what))
+        crate::pools::cpu().install(|| crypto::open_parallel(key, &context, stored, &what))
     }
 
     /// The ONNX bytes (decrypted in memory) and manifest of `name` at `version` (`None`: latest).

@@ -14,7 +14,7 @@ use super::{Platform, ProgressFn};
 use crate::crypto;
 use crate::model::tune::{GivenOptions, Profile};
 use crate::model::{Fingerprint, Model, ModelOptions};
-use crate::rt::block_on;
+use crate::pools::block_on;
 use crate::{Error, Result};
 
 /// The folder of a version's profiles.

@@ -29,7 +29,7 @@ use crate::{Error, Result};
 
 /// A store plus the endpoint name used in error messages.
 #[derive(Clone, Debug)]
-pub struct Bucket {
+pub struct RegistryStore {
     /// The store.
     pub store: Arc<dyn ObjectStore>,
     /// The URI of the registry, for messages.
@@ -59,7 +59,7 @@ pub fn now_unix() -> u64 {
         .unwrap_or(0)
 }
 
-impl Bucket {
+impl RegistryStore {
     /// Maps a store error, recognising an unreachable endpoint.
     pub fn err(&self, e: object_store::Error) -> Error {
         Error::from_store(e, &self.endpoint)
