@@ -151,7 +151,7 @@ def test_encrypted_models(uri):
     p = LeptonAI(uri, key=key)
     secret = holding(b"secret weights " * 50)
     info = p.push_model("secret", secret)
-    assert info.encrypted and info.stored_size > info.size
+    assert info.encrypted and info.stored_bytes > info.size and info.stored_size == info.stored_bytes
     assert p.model_bytes("secret") == secret
     assert p.verify_model("secret").version == 1
     with pytest.raises(KeyRequiredError) as e:
@@ -177,7 +177,7 @@ def test_cache_corruption_is_refetched(uri, tmp_path):
     assert cached.read_bytes() != b""
     cached.write_bytes(b"corrupted")
     assert p.model_bytes("c") == blob(5, 5000)
-    assert cached.stat().st_size == info.stored_size
+    assert cached.stat().st_size == info.stored_bytes == info.stored_size
 
 
 def test_progress_callback_sees_the_transfer(uri):

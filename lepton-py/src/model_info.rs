@@ -11,7 +11,7 @@ pub struct PyModelInfo {
     name: String,
     version: u64,
     size: u64,
-    stored_size: u64,
+    stored_bytes: u64,
     sha256: String,
     encrypted: bool,
     created_unix: u64,
@@ -39,7 +39,7 @@ impl PyModelInfo {
             name: info.name,
             version: info.version,
             size: info.size,
-            stored_size: info.stored_size,
+            stored_bytes: info.stored_bytes,
             sha256: info.sha256,
             encrypted: info.encrypted,
             created_unix: info.created_unix,
@@ -55,7 +55,7 @@ impl PyModelInfo {
             &self.name,
             self.version,
             self.size,
-            self.stored_size,
+            self.stored_bytes,
             &self.sha256,
             self.encrypted,
             self.created_unix,
@@ -71,14 +71,20 @@ impl PyModelInfo {
 impl PyModelInfo {
     fn __repr__(&self) -> String {
         format!(
-            "ModelInfo(name={:?}, version={}, size={}, stored_size={}, encrypted={}, format={})",
+            "ModelInfo(name={:?}, version={}, size={}, stored_bytes={}, encrypted={}, format={})",
             self.name,
             self.version,
             self.size,
-            self.stored_size,
+            self.stored_bytes,
             if self.encrypted { "True" } else { "False" },
             self.format
         )
+    }
+
+    /// `stored_bytes` under its earlier name (kept so that code written for it still runs).
+    #[getter]
+    fn stored_size(&self) -> u64 {
+        self.stored_bytes
     }
 
     fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {

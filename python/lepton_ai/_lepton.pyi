@@ -362,8 +362,11 @@ class ModelInfo:
     def size(self) -> int:
         """Bytes of the ONNX model (an object set's graph only)."""
     @property
+    def stored_bytes(self) -> int:
+        """Bytes stored (larger than ``size`` when encrypted); spelled as ``DatasetInfo`` does."""
+    @property
     def stored_size(self) -> int:
-        """Bytes stored (larger than ``size`` when encrypted)."""
+        """``stored_bytes`` under its earlier name."""
     @property
     def sha256(self) -> str:
         """SHA-256 (hex) of the stored object, checked on every read."""

@@ -35,7 +35,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 #: The manifest of one model version in a registry (a frozen native class): ``name``,
-#: ``version``, ``size`` (bytes of the ONNX model), ``stored_size`` (bytes stored; larger when
+#: ``version``, ``size`` (bytes of the ONNX model), ``stored_bytes`` (bytes stored; larger when
 #: encrypted), ``sha256`` (of the stored object, checked on every read), ``encrypted``,
 #: ``created_unix``, ``metadata``, ``object``, ``provenance`` (framework and version, exporter,
 #: opset, parity figures; empty for ONNX pushed as is), ``format`` (1: one self-contained object,
@@ -527,7 +527,7 @@ class LeptonAI:
             version: the version; None for the latest.
 
         Returns:
-            The manifest: ``size``/``stored_size`` in bytes, ``sha256``, ``encrypted``,
+            The manifest: ``size``/``stored_bytes`` in bytes, ``sha256``, ``encrypted``,
             ``created_unix`` (seconds), ``metadata``.
 
         Raises:

@@ -253,7 +253,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for v in versions:
             try:
                 info = p.verify_model(name, v)
-                print(f"ok      {name} v{v} ({info.stored_size} bytes, sha256 {info.sha256[:12]})")
+                print(f"ok      {name} v{v} ({info.stored_bytes} bytes, sha256 {info.sha256[:12]})")
             except LeptonError as e:
                 failed += 1
                 print(f"FAILED  {name} v{v}: {_key_file_error(args, e)}")

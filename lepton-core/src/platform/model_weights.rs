@@ -40,8 +40,10 @@ pub struct WeightsObject {
     pub offset: u64,
     /// Its plaintext size.
     pub size: u64,
-    /// Size of the stored object (larger than `size` when sealed).
-    pub stored_size: u64,
+    /// Size of the stored object (larger than `size` when sealed); `stored_size` in the
+    /// manifest (its name since format 1), `stored_bytes` as datasets spell it.
+    #[serde(rename = "stored_size")]
+    pub stored_bytes: u64,
     /// SHA-256 (hex) of the stored object.
     pub sha256: String,
     /// The object's name inside the version folder.
@@ -217,7 +219,7 @@ impl Platform {
                         file: file.clone(),
                         offset,
                         size: len,
-                        stored_size: data.len() as u64,
+                        stored_bytes: data.len() as u64,
                         sha256: sha256_hex(&data),
                         object: object.clone(),
                     });
@@ -254,7 +256,7 @@ impl Platform {
 
     /// The graph of an object-set model (decrypted in memory) and the tensors it keeps external.
     async fn object_set_graph(&self, info: &ModelInfo) -> Result<(Vec<u8>, Vec<ExternalTensor>)> {
-        let stored = self.stored_bytes(info, true, &None).await?;
+        let stored = self.fetch_stored(info, true, &None).await?;
         let graph = self.decrypt(info, stored)?;
         let what = Self::model_what(&info.name, Some(info.version));
         // Every byte the graph takes from a side file must be in the listed objects, which cover

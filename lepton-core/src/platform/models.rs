@@ -47,8 +47,10 @@ pub struct ModelInfo {
     pub created_unix: u64,
     /// Size of the ONNX bytes.
     pub size: u64,
-    /// Size of the stored object (larger than `size` when sealed).
-    pub stored_size: u64,
+    /// Size of the stored object (larger than `size` when sealed); `stored_size` in the
+    /// manifest (its name since format 1), `stored_bytes` as datasets spell it.
+    #[serde(rename = "stored_size")]
+    pub stored_bytes: u64,
     /// SHA-256 (hex) of the stored object: its name in the cache, and what a read checks when
     /// the manifest has no `blake3`.
     pub sha256: String,
@@ -118,7 +120,7 @@ impl ModelInfo {
             version,
             created_unix: now_unix(),
             size: graph.len() as u64,
-            stored_size: stored.bytes.len() as u64,
+            stored_bytes: stored.bytes.len() as u64,
             sha256: sha256_hex(&stored.bytes),
             blake3: Some(blake3_hex(&stored.bytes)),
             seal_header: stored
@@ -255,7 +257,7 @@ impl Platform {
             )
             .await?;
             // Last chance to cancel: nothing is visible until the manifest exists.
-            report(&options.progress, info.stored_size, info.stored_size)?;
+            report(&options.progress, info.stored_bytes, info.stored_bytes)?;
             let info = self.commit_model(&root, info).await?;
             if let Some(cache) = &self.cache {
                 if let Err(e) = cache.put_object(&info.sha256, &stored.bytes) {
@@ -538,7 +540,7 @@ impl Platform {
 
     /// The stored object of `info`: from the cache when it holds it intact, else from the store,
     /// checked against the manifest hash either way (its BLAKE3 when it has one).
-    pub(super) async fn stored_bytes(
+    pub(super) async fn fetch_stored(
         &self,
         info: &ModelInfo,
         use_cache: bool,
@@ -649,7 +651,7 @@ impl Platform {
     ) -> Result<Vec<u8>> {
         let header = info.seal_header.as_deref().filter(|_| info.encrypted);
         let (Some(header), Some(_)) = (header, self.key()) else {
-            let stored = self.stored_bytes(info, true, progress).await?;
+            let stored = self.fetch_stored(info, true, progress).await?;
             return self.decrypt(info, stored);
         };
         let header = hex::decode(header).map_err(|_| Error::Integrity {
@@ -803,9 +805,9 @@ impl Platform {
     ) -> Result<ModelInfo> {
         block_on(async {
             let info = self.model_info_online(name, version).await?;
-            let total = info.stored_size + info.weights.iter().map(|w| w.size).sum::<u64>();
+            let total = info.stored_bytes + info.weights.iter().map(|w| w.size).sum::<u64>();
             let graph_progress = part_of(&progress, 0, total);
-            let stored = self.stored_bytes(&info, false, &graph_progress).await?;
+            let stored = self.fetch_stored(&info, false, &graph_progress).await?;
             if info.encrypted && self.key().is_none() {
                 if let Some(e) = self.unusable_ambient_key() {
                     return Err(e);
@@ -818,7 +820,7 @@ impl Platform {
             let onnx = self.decrypt(&info, stored)?;
             if !info.weights.is_empty() {
                 // Every weights object: hash, then (when sealed) authenticated decryption.
-                let weights_progress = part_of(&progress, info.stored_size, total);
+                let weights_progress = part_of(&progress, info.stored_bytes, total);
                 self.object_set_bytes_verify(&info, &weights_progress)
                     .await?;
             }
