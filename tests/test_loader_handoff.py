@@ -445,3 +445,18 @@ def test_a_full_dev_shm_is_an_error_saying_what_to_do(monkeypatch: pytest.Monkey
     assert failure.value.errno == errno.ENOSPC
     assert made and failure.value.filename == made[0]
     assert not os.path.exists(made[0]), "the file is not left behind"
+
+
+def test_a_reused_pid_is_not_tripped_by_the_files_of_the_dead_process() -> None:
+    from lepton_ai import _handoff
+
+    # A killed worker's files, left under a pid that a new process now has.
+    files = _handoff._Files()
+    stale = Path("/dev/shm", f"{files.prefix}{os.getpid()}-1")
+    stale.write_bytes(b"\x07" * 128)
+    path, flat = files.create(128)
+    try:
+        assert path == str(stale), "the same name, made anew"
+        assert flat.numel() == 128 and not bool(flat.any())
+    finally:
+        os.unlink(path)

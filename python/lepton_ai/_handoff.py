@@ -154,9 +154,10 @@ class _Files:
                 pass  # received (unlinked) meanwhile, or another user's
 
     def _sweep(self) -> None:
-        """Unlinks the files of processes that died without doing so (killed)."""
+        """Unlinks the files of processes that died without doing so (killed), this pid's
+        included: before this process's first file, they are a dead one's whose pid it reuses."""
         files = self._names()
-        dead = {pid for pid, _ in files if pid != self.pid and not _alive(pid)}
+        dead = {pid for pid, _ in files if pid == self.pid or not _alive(pid)}
         self._unlink([name for pid, name in files if pid in dead])
 
     def unlink_own(self) -> None:
