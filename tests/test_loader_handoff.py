@@ -236,7 +236,7 @@ def record(into, worker_id):
 
 
 if __name__ == "__main__":
-    path, context, into = sys.argv[1:]
+    path, context, into, how = sys.argv[1:]
     it = Dataset(path).to_iterable_dataset(batch_size=16)
     init = functools.partial(record, into)
     # in_order=False: the main process takes one batch, not also the other worker's it would
@@ -255,7 +255,7 @@ if __name__ == "__main__":
         time.sleep(0.01)
     victim = min(owners)
     Path(into, "victim").write_text(victim)
-    os.kill(int(victim), signal.SIGKILL)
+    os.kill(int(victim), getattr(signal, how))
     os._exit(0)
 """
 
@@ -271,7 +271,7 @@ def test_a_killed_workers_files_are_swept_by_the_next_loader(context: str, tmp_p
     script.write_text(_KILLER)
     first_pids.mkdir()
     second_pids.mkdir()
-    subprocess.run([sys.executable, str(script), path, context, str(first_pids)], check=True, timeout=300)
+    subprocess.run([sys.executable, str(script), path, context, str(first_pids), "SIGKILL"], check=True, timeout=300)
     victim = int((first_pids / "victim").read_text())
     (first_pids / "victim").unlink()
     (survivor,) = _pids(first_pids) - {victim}
@@ -445,3 +445,37 @@ def test_a_full_dev_shm_is_an_error_saying_what_to_do(monkeypatch: pytest.Monkey
     assert failure.value.errno == errno.ENOSPC
     assert made and failure.value.filename == made[0]
     assert not os.path.exists(made[0]), "the file is not left behind"
+
+
+def test_a_reused_pid_is_not_tripped_by_the_files_of_the_dead_process() -> None:
+    from lepton_ai import _handoff
+
+    # A killed worker's files, left under a pid that a new process now has.
+    files = _handoff._Files()
+    stale = Path("/dev/shm", f"{files.prefix}{os.getpid()}-1")
+    stale.write_bytes(b"\x07" * 128)
+    path, flat = files.create(128)
+    try:
+        assert path == str(stale), "the same name, made anew"
+        assert flat.numel() == 128 and not bool(flat.any())
+    finally:
+        os.unlink(path)
+
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_a_terminated_worker_unlinks_its_files(context: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    # SIGTERM: what Python's exit sends daemonic workers still alive, and what a DataLoader sends
+    # a worker that did not stop in time.
+    path = str(tmp_path / "d")
+    write_dataset(path, _source(), chunk_bytes=2048)
+    script, pids = tmp_path / "killer.py", tmp_path / "pids"
+    script.write_text(_KILLER)
+    pids.mkdir()
+    subprocess.run([sys.executable, str(script), path, context, str(pids), "SIGTERM"], check=True, timeout=300)
+    victim = int((pids / "victim").read_text())
+    _wait_for(lambda: _state(victim) in ("Z", None), "the terminated worker is gone")
+    assert _files_of({victim}) == []

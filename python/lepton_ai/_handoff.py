@@ -27,6 +27,7 @@ import copy
 import errno
 import mmap
 import os
+import signal
 from multiprocessing.reduction import ForkingPickler
 from multiprocessing.util import Finalize
 from typing import Any, Optional
@@ -123,6 +124,7 @@ class _Files:
             # After the queue's own finalizers (its feeder thread flushed, -5): a batch pickled
             # before the exit still names a file when it reaches the pipe.
             Finalize(None, self.unlink_own, exitpriority=-10)
+            _unlink_on_sigterm(self)
         self.counter += 1
         path = os.path.join(SHM_DIR, f"{self.prefix}{self.pid}-{self.counter}")
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
@@ -154,15 +156,38 @@ class _Files:
                 pass  # received (unlinked) meanwhile, or another user's
 
     def _sweep(self) -> None:
-        """Unlinks the files of processes that died without doing so (killed)."""
+        """Unlinks the files of processes that died without doing so (killed), this pid's
+        included: before this process's first file, they are a dead one's whose pid it reuses."""
         files = self._names()
-        dead = {pid for pid, _ in files if pid != self.pid and not _alive(pid)}
+        dead = {pid for pid, _ in files if pid == self.pid or not _alive(pid)}
         self._unlink([name for pid, name in files if pid in dead])
 
     def unlink_own(self) -> None:
         """Unlinks this process's files not received (at its exit: the receiver has stopped)."""
         if os.getpid() == self.pid:
             self._unlink([name for pid, name in self._names() if pid == self.pid])
+
+
+def _unlink_on_sigterm(files: _Files) -> None:
+    """Makes SIGTERM unlink this process's files first: a script that ends with a loader
+    abandoned mid-epoch has its daemonic workers terminated, and no finalizer runs then."""
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+    except ValueError:
+        return
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        files.unlink_own()
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    try:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:
+        pass  # not the main thread: only the exit finalizer then
 
 
 _FILES: Optional[_Files] = None
