@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lepton_ai import Dataset, InvalidArgumentError, LeptonAI, SchemaError, write_dataset
+from lepton_ai import Dataset, InvalidArgumentError, LeptonAI, SchemaError, _lepton, write_dataset
 
 
 def _platform(tmp_path: Path) -> LeptonAI:
@@ -196,3 +196,23 @@ def test_some_dimensions_fixed_others_varying(tmp_path: Path) -> None:
         p.push_dataset("bad", "train", {"pts": rows}, schema={"pts": ("float32", (None, 3))})
     with pytest.raises(SchemaError, match=r"row 0 of the batch being written has shape \(2, 4\)"):
         p.push_dataset("bad", "train", {"pts": np.zeros((3, 2, 4), np.float32)}, schema={"pts": ("float32", (None, 3))})
+
+
+@pytest.mark.parametrize(
+    "code", ["?", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16", "U3", "S3", "O", "M8[s]", "m8[s]", "V4"]
+)
+def test_fixed_column_dtypes_are_the_cores_one_mapping(code, tmp_path):
+    """Which numpy dtypes a fixed-shape column holds is the core's rule (``DType``), named as
+    numpy names them; the writer refuses the others before writing anything."""
+    dt = np.dtype(code)
+    fixed = dt.kind in "biuf" and dt.itemsize <= 8
+    assert _lepton.fixed_dtype(dt.kind, dt.itemsize) == (dt.name if fixed else None)
+    if fixed:
+        data = np.zeros((3, 2), dtype=dt)
+        write_dataset(tmp_path / "d", {"x": data})
+        got = Dataset(str(tmp_path / "d"), key=None).to_numpy()["x"]
+        assert got.dtype == dt and got.shape == (3, 2)
+    elif dt.kind in "cMmV":
+        with pytest.raises(SchemaError, match="column `x` has unsupported dtype"):
+            write_dataset(tmp_path / "d", {"x": np.zeros((3, 2), dtype=dt)})
+        assert not (tmp_path / "d").exists() or not any((tmp_path / "d").rglob("*.manifest"))

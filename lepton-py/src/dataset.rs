@@ -676,7 +676,18 @@ impl PyBatchIter {
     }
 }
 
+/// The fixed-size dtype name a column of numpy dtype `kind`/`itemsize` is stored as (the
+/// core's one mapping, `DType::from_array_kind`), or `None` when a fixed column can't hold it.
+#[pyfunction]
+fn fixed_dtype(kind: char, itemsize: usize) -> Option<&'static str> {
+    let kind = u8::try_from(kind).ok()?;
+    lepton_core::dtype::DType::from_array_kind(kind, itemsize)
+        .filter(|d| d.itemsize().is_some())
+        .map(lepton_core::dtype::DType::name)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(fixed_dtype, m)?)?;
     m.add_class::<PyKey>()?;
     m.add_class::<PyDatasetWriter>()?;
     m.add_class::<PyDataset>()?;

@@ -49,7 +49,6 @@ Key = _lepton.Key
 #: ``to_dict()`` read it as the dict it replaces. The registry's ``DatasetInfo`` subclasses it.
 DatasetVersionInfo = _lepton.DatasetVersionInfo
 
-_FIXED_KINDS = "biuf"
 _VARIABLE = ("string", "bytes")
 
 ColumnValue = Union[npt.NDArray[Any], Sequence[Any]]
@@ -94,7 +93,7 @@ def _prepare_column(
         if ragged is not None:
             return ragged
         raise SchemaError(f"schema error: column `{name}` holds Python objects that are neither all str nor all bytes")
-    if arr.dtype.kind not in _FIXED_KINDS or arr.dtype.itemsize > 8 or arr.dtype.kind == "f" and arr.dtype.itemsize < 2:
+    if _lepton.fixed_dtype(arr.dtype.kind, arr.dtype.itemsize) is None:
         raise SchemaError(f"schema error: column `{name}` has unsupported dtype {arr.dtype}")
     arr = np.ascontiguousarray(arr.astype(arr.dtype.newbyteorder("<"), copy=False))
     flat = arr.reshape(-1).view(np.uint8)
@@ -128,7 +127,7 @@ def _variable_shape(name: str, seq: list[Any]) -> _Prepared | None:
             f"schema error: column `{name}` row {row} has {arrays[row].ndim} dimensions, row 0 has {first}: "
             "the rows of a variable-shape column share their rank"
         )
-    if dtype.kind not in _FIXED_KINDS or dtype.itemsize > 8:
+    if _lepton.fixed_dtype(dtype.kind, dtype.itemsize) is None:
         raise SchemaError(f"schema error: column `{name}` has unsupported dtype {dtype}")
     little = dtype.newbyteorder("<")
     parts: list[bytes] = []

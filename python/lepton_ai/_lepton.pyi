@@ -154,6 +154,11 @@ def runtime_info() -> tuple[str, str, str] | None:
 
 # ----- datasets (lepton-py/src/dataset.rs) -----------------------------------------------------
 
+def fixed_dtype(kind: str, itemsize: int) -> str | None:
+    """The fixed-size dtype name (``"float32"``...) a column of numpy ``dtype.kind`` ``kind``
+    and ``itemsize`` bytes is stored as, or None when a fixed-shape column can't hold it."""
+
+
 @final
 class Key:
     """A 32-byte dataset/model key; ``repr()`` never shows it; pickles only while a multiprocessing worker is spawned (else TypeError)."""
