@@ -528,6 +528,59 @@ fn identical_push_returns_the_latest(b: Backend) {
     }
 }
 
+/// One case over any backend, driven by its capabilities (the model side of
+/// `platform_datasets.rs`'s case of the same name): what was pushed (through the backend, or for
+/// a read-only one through the folder it serves) loads and reads back the same, versions are
+/// found with or without listing, and what the backend cannot do is a typed error.
+fn reads_by_capability(b: Backend) {
+    let caps = b.caps();
+    let f = fixture(b);
+    let key = Key::generate();
+    let w = f.writer(Some(key.clone()));
+    let add_mul = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/add_mul.onnx"
+    ))
+    .unwrap();
+    push(&w, "cap", &bytes(1, 1500));
+    push(&w, "cap", &add_mul);
+    let p = f.open(Some(key));
+    assert_eq!(p.model_bytes("cap", None).unwrap().1, add_mul);
+    assert_eq!(p.model_bytes("cap", Some(1)).unwrap().1, bytes(1, 1500));
+    let model = p
+        .load_model("cap", None, &lepton_core::model::ModelOptions::default())
+        .unwrap();
+    let names: Vec<&str> = model.inputs().iter().map(|i| i.name()).collect();
+    assert_eq!(names, ["x", "y"]);
+    assert_eq!(p.model_versions("cap").unwrap(), [1, 2]);
+    let info = p.verify_model("cap", Some(2)).unwrap();
+    assert_eq!((info.version, info.encrypted), (2, true));
+    let listed = p.list_models();
+    if caps.lists {
+        assert_eq!(listed.unwrap(), ["cap"]);
+    } else {
+        let e = listed.unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+    }
+    let deleted = p.delete_model("cap", Some(1));
+    let pushed = p.push_model("cap", &bytes(3, 900), &PushOptions::default());
+    if caps.writes {
+        deleted.unwrap();
+        assert_eq!(pushed.unwrap().version, 3);
+        assert_eq!(p.model_versions("cap").unwrap(), [2, 3]);
+    } else {
+        let e = deleted.unwrap_err();
+        assert!(matches!(e, Error::ReadOnly(_)), "{e}");
+        let e = pushed.unwrap_err();
+        assert!(matches!(e, Error::ReadOnly(_)), "{e}");
+    }
+}
+
+#[test]
+fn reads_by_capability_over_read_only_http() {
+    reads_by_capability(Backend::Http)
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         mod memory { $( #[test] fn $case() { super::$case(super::Backend::Memory) } )* }
@@ -549,6 +602,7 @@ suite!(
     cache_and_tampering,
     reads_check_blake3_else_sha256,
     identical_push_returns_the_latest,
+    reads_by_capability,
 );
 
 // ----- remote-only behaviour --------------------------------------------------------------------
