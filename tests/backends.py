@@ -12,6 +12,7 @@ import os
 import socket
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,3 +46,12 @@ def closed_port() -> int:
 
 
 FAST_FAIL = {"connect_timeout": "1s", "timeout": "2s", "max_retries": "1", "retry_timeout": "3s"}
+
+
+def offline(uri: str, key: bytes, cache: Path) -> Any:
+    """The registry at ``uri`` with the network gone: same key and cache, its S3 endpoint a
+    closed port (failing fast)."""
+    from lepton_ai import LeptonAI
+
+    options = {**FAST_FAIL, "aws_endpoint": f"http://127.0.0.1:{closed_port()}"}
+    return LeptonAI(uri, key=key, cache_dir=cache, storage_options=options)

@@ -21,7 +21,7 @@ import lepton_ai
 from lepton_ai import LeptonAI
 from lepton_ai._model_file import is_encrypted_model_file, read_model_file, save_model_file
 from model_fixtures import holding, sized
-from backends import FAST_FAIL, closed_port, make_uri, s3_bucket  # noqa: F401
+from backends import FAST_FAIL, closed_port, make_uri, offline, s3_bucket  # noqa: F401
 from lepton_ai.errors import (
     IntegrityError,
     InvalidArgumentError,
@@ -260,12 +260,7 @@ def test_s3_cache_serves_offline(tmp_path, caplog):
     # the core's tracing events reach Python logging (logger lepton_ai)
     assert f"model `edge` version 2 found in {uri}" in [r.getMessage() for r in caplog.records]
     caplog.clear()
-    dead = LeptonAI(
-        uri,
-        key=key,
-        cache_dir=cache,
-        storage_options={**FAST_FAIL, "aws_endpoint": f"http://127.0.0.1:{closed_port()}"},
-    )
+    dead = offline(uri, key, cache)
     with caplog.at_level("INFO", logger="lepton_ai"), pytest.warns(UserWarning) as seen:
         assert dead.model_bytes("edge") == blob(2)
     # the user is told, once, and the log does not claim it came from the registry
@@ -293,12 +288,7 @@ def test_s3_cached_model_loads_offline(tmp_path):
     cache = tmp_path / "cache"
     LeptonAI(uri, key=key, cache_dir=cache).push_model("net", add_mul())
     LeptonAI(uri, key=key, cache_dir=cache).load_model("net")
-    dead = LeptonAI(
-        uri,
-        key=key,
-        cache_dir=cache,
-        storage_options={**FAST_FAIL, "aws_endpoint": f"http://127.0.0.1:{closed_port()}"},
-    )
+    dead = offline(uri, key, cache)
     with pytest.warns(UserWarning, match="serving model `net` version 1 from the local cache"):
         m = dead.load_model("net")
     peer = ort.InferenceSession(add_mul(), providers=["CPUExecutionProvider"])

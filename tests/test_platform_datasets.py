@@ -174,7 +174,7 @@ def test_split_copied_over_another_split_is_refused(tmp_path):
 
 
 def test_s3_dataset_reads_through_the_cache_and_offline(tmp_path):
-    from backends import FAST_FAIL, closed_port, make_uri
+    from backends import make_uri, offline
 
     uri = make_uri("s3", tmp_path)
     key = os.urandom(32)
@@ -187,12 +187,7 @@ def test_s3_dataset_reads_through_the_cache_and_offline(tmp_path):
     assert len(cached) == p.dataset_info("edge", "test").chunks
     cached[0].write_bytes(b"corrupt")  # re-fetched, not trusted
     assert_same(p.load_dataset("edge", "test"), cols)
-    dead = LeptonAI(
-        uri,
-        key=key,
-        cache_dir=cache,
-        storage_options={**FAST_FAIL, "aws_endpoint": f"http://127.0.0.1:{closed_port()}"},
-    )
+    dead = offline(uri, key, cache)
     with pytest.warns(UserWarning, match="unreachable; serving dataset `edge` split `test` version 1 from the local cache"):
         assert_same(dead.load_dataset("edge", "test"), cols)
 

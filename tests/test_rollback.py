@@ -15,6 +15,14 @@ from model_fixtures import sized
 from lepton_ai.errors import IntegrityError
 
 
+def assert_pushes_refused(p: LeptonAI) -> None:
+    """Pushes to the rolled-back model `m` and dataset `d` split `train` are refused."""
+    with pytest.raises(RollbackError, match="pushes to it are refused until then"):
+        p.push_model("m", sized(9, 64))
+    with pytest.raises(RollbackError):
+        p.push_dataset("d", "train", {"y": np.full(10, 9, np.int64)})
+
+
 def test_latest_going_backwards_is_a_rollback_error(tmp_path, lepton_home):
     reg = tmp_path / "reg"
     p = LeptonAI(reg, encrypt=False)
@@ -46,10 +54,7 @@ def test_latest_going_backwards_is_a_rollback_error(tmp_path, lepton_home):
             q.load_dataset("d")
     # a push to a rolled-back item is refused and the mark stays (as TUF keeps it): a new
     # version would hide the rollback
-    with pytest.raises(RollbackError, match="pushes to it are refused until then"):
-        p.push_model("m", sized(9, 64))
-    with pytest.raises(RollbackError):
-        p.push_dataset("d", "train", {"y": np.full(10, 9, np.int64)})
+    assert_pushes_refused(p)
     with pytest.raises(RollbackError):
         LeptonAI(reg, encrypt=False).model_info("m")
     assert p.model_versions("m") == [1, 2] and p.dataset_versions("d", "train") == [1, 2]
@@ -72,10 +77,7 @@ def test_every_version_gone_is_a_rollback_and_a_push_is_refused(tmp_path, lepton
     shutil.rmtree(reg / "datasets" / "d")
     with pytest.raises(RollbackError, match="its latest version is none"):
         p.model_info("m")
-    with pytest.raises(RollbackError, match="pushes to it are refused until then"):
-        p.push_model("m", sized(9, 64))
-    with pytest.raises(RollbackError):
-        p.push_dataset("d", "train", {"y": np.full(10, 9, np.int64)})
+    assert_pushes_refused(p)
     assert not (reg / "models" / "m").exists() or p.model_versions("m") == []
     # deleting through lepton forgets the mark: a name removed that way starts again at 1
     p.push_model("fresh", sized(3, 64))

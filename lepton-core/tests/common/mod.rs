@@ -263,3 +263,16 @@ pub fn in_child(limit: std::time::Duration, f: impl FnOnce() -> bool) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+impl Caps {
+    /// What listing gives on a backend with these capabilities: `names` where it lists, else an
+    /// [`Error::InvalidArgument`](lepton_core::Error::InvalidArgument) (plain HTTP can't list).
+    pub fn check_listing(self, listed: lepton_core::Result<Vec<String>>, names: &[&str]) {
+        if self.lists {
+            assert_eq!(listed.unwrap(), names);
+        } else {
+            let e = listed.unwrap_err();
+            assert!(matches!(e, lepton_core::Error::InvalidArgument(_)), "{e}");
+        }
+    }
+}
