@@ -18,6 +18,7 @@ __all__ = [
     "__version__",
     "NativeModel",
     "runtime_info",
+    "fixed_dtype",
     "Key",
     "DatasetWriter",
     "Dataset",
