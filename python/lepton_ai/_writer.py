@@ -81,18 +81,24 @@ def batches_of(data: Any) -> Iterator[Mapping[str, Any]]:
     if isinstance(data, (str, bytes, bytearray, np.ndarray)) or not isinstance(data, Iterable):
         raise InvalidArgumentError(_what_data(data))
     listed = isinstance(data, (list, tuple))
+    # A list is in memory already: its rows are one batch, so a column's dtype is inferred over
+    # the whole list (as Hugging Face's from_list does), not fixed by its first 1024 rows.
+    per_batch = len(data) if listed else ROWS_PER_BATCH
     rows: list[Mapping[str, Any]] = []
+    start = 0  # the index of rows[0] in data
     for i, item in enumerate(data):
         if isinstance(item, Mapping) and (listed or is_row(item)):
             if listed:
                 _check_row(i, item)
+            if not rows:
+                start = i
             rows.append(item)
-            if len(rows) >= ROWS_PER_BATCH:
-                yield rows_to_batch(rows)
+            if len(rows) >= per_batch:
+                yield rows_to_batch(rows, first=start)
                 rows = []
             continue
         if rows:
-            yield rows_to_batch(rows)
+            yield rows_to_batch(rows, first=start)
             rows = []
         if isinstance(item, Mapping):
             yield item
@@ -102,7 +108,7 @@ def batches_of(data: Any) -> Iterator[Mapping[str, Any]]:
             raise InvalidArgumentError(f"item {i} of the batches: {_what_data(item)}")
         yield from nested
     if rows:
-        yield rows_to_batch(rows)
+        yield rows_to_batch(rows, first=start)
 
 
 def _check_row(i: int, row: Mapping[str, Any]) -> None:
@@ -146,27 +152,55 @@ def is_row(mapping: Mapping[str, Any]) -> bool:
     return any(is_scalar(v) for v in mapping.values())
 
 
-def rows_to_batch(rows: list[Mapping[str, Any]]) -> dict[str, list[Any]]:
+def rows_to_batch(rows: list[Mapping[str, Any]], *, first: int = 0) -> dict[str, list[Any]]:
     """Rows (``{column: value}`` each, the same columns) as one batch: each column the list of its
     rows' values (rows of one shape stack; of different shapes, a variable-shape column).
 
     Args:
         rows: at least one row.
+        first: the index of ``rows[0]`` among all rows given, for the row numbers in errors.
 
     Returns:
         ``{column: [value of row 0, value of row 1, ...]}`` in the first row's column order.
 
     Raises:
-        SchemaError: a row's columns differ from the first row's (naming both).
+        SchemaError: a row's columns differ from the first row's (naming both), or a value no
+            column can hold (``None``, an int beyond 64 bits, a nested list whose inner lists
+            differ in length), naming the row.
     """
     names = list(rows[0])
     for i, r in enumerate(rows):
         if len(r) != len(names) or any(n not in r for n in names):
             raise SchemaError(
-                f"schema error: row {i} has the columns {sorted(map(str, r))}, row 0 "
+                f"schema error: row {first + i} has the columns {sorted(map(str, r))}, row {first} "
                 f"{sorted(map(str, names))}; give every row the same columns"
             )
-    return {name: [r[name] for r in rows] for name in names}
+    batch = {name: [r[name] for r in rows] for name in names}
+    for name, values in batch.items():
+        _check_values(str(name), values, first)
+    return batch
+
+
+def _check_values(name: str, values: list[Any], first: int) -> None:
+    """Refuses, naming the row, a row value no column can hold."""
+    for i, v in enumerate(values):
+        where = f"schema error: column `{name}` row {first + i}"
+        if v is None:
+            raise SchemaError(f"{where} is None; datasets store no nulls: fill or drop missing values first")
+        if isinstance(v, int) and not -(2**63) <= v < 2**64:
+            raise SchemaError(
+                f"{where} holds {v}, which fits no 64-bit integer (int64 or uint64); store it as "
+                f"float64 (schema={{{name!r}: 'float64'}}) or as text"
+            )
+        if isinstance(v, (list, tuple)) and any(isinstance(x, (list, tuple)) for x in v):
+            lengths = {len(x) if isinstance(x, (list, tuple)) else None for x in v}
+            if len(lengths) > 1:
+                raise SchemaError(
+                    f"{where} is a nested list whose inner lists differ in length "
+                    f"({sorted(lengths, key=str)}); a row is one array of one shape: pad the inner "
+                    f"lists, or flatten each row into one list of varying length (schema="
+                    f"{{{name!r}: ('int64', (None,))}} declares such a column)"
+                )
 
 
 def _what_data(data: Any) -> str:
@@ -212,6 +246,7 @@ class DatasetWriter(Generic[Info]):
         self._cb = self._progress.__enter__()
         self._streaming = False
         self._rows: list[Mapping[str, Any]] = []
+        self._rows_flushed = 0  # rows given to write_row before self._rows, for errors' row numbers
         self._info: Optional[Info] = None
         self._open = True
 
@@ -275,7 +310,8 @@ class DatasetWriter(Generic[Info]):
         if not self._rows:
             return
         rows, self._rows = self._rows, []
-        self.write(rows_to_batch(rows))
+        first, self._rows_flushed = self._rows_flushed, self._rows_flushed + len(rows)
+        self.write(rows_to_batch(rows, first=first))
 
     def close(self) -> Info:
         """Writes the last chunk, waits for every upload, and commits the version.
