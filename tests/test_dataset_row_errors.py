@@ -71,3 +71,14 @@ def test_flat_lists_of_varying_length_are_a_variable_shape_column(tmp_path):
     assert back.schema == {"a": ("int64", (None,))}
     want = datasets.Dataset.from_list(rows)["a"]
     assert [r.tolist() for r in back.to_numpy()["a"]] == want
+
+
+def test_a_later_batch_of_a_stream_names_its_rows(tmp_path):
+    def rows():
+        yield from ({"a": 1} for _ in range(1024))
+        yield {"a": 2.5}
+
+    assert _refused(tmp_path, rows()) == (
+        "schema error: column `a` is int64, got float64 (in rows 1024 to 1024, after the first 1024 rows "
+        "fixed the schema; declare it with schema= where rows may differ)"
+    )

@@ -247,6 +247,7 @@ class DatasetWriter(Generic[Info]):
         self._streaming = False
         self._rows: list[Mapping[str, Any]] = []
         self._rows_flushed = 0  # rows given to write_row before self._rows, for errors' row numbers
+        self._written = 0  # rows given to write() so far, for errors' row numbers
         self._info: Optional[Info] = None
         self._open = True
 
@@ -276,7 +277,19 @@ class DatasetWriter(Generic[Info]):
             self._streaming = True
         one_row = isinstance(batch, Mapping) and is_row(batch)
         for part in batches_of([batch] if one_row else batch):
-            self._native.write(_prepare_columns(part))
+            rows = len(next(iter(part.values()), ()))
+            try:
+                self._native.write(_prepare_columns(part))
+            except SchemaError as e:
+                if not self._written or "schema=" in str(e):
+                    raise
+                # A later batch: the core sees it alone, so name where it lies among all rows (a
+                # message that already says how to declare the schema has said what to do).
+                raise SchemaError(
+                    f"{e} (in rows {self._written} to {self._written + rows - 1}, after the first "
+                    f"{self._written} rows fixed the schema; declare it with schema= where rows may differ)"
+                ) from None
+            self._written += rows
 
     def _write_all(self, data: Any) -> None:
         """Writes ``data`` (see :func:`batches_of`): one mapping in slices with its total known
