@@ -11,26 +11,7 @@ import numpy as np
 import pytest
 
 from lepton_ai import LeptonAI
-from lepton_ai.cli import main
-
-
-@pytest.fixture(autouse=True)
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("LEPTON_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("LEPTON_KEY", raising=False)
-    monkeypatch.delenv("LEPTON_URI", raising=False)
-
-
-@pytest.fixture
-def reg(tmp_path) -> str:
-    return str(tmp_path / "reg")
-
-
-def run(capsys, *argv: str) -> tuple:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
+from test_cli import env, reg, run  # noqa: F401  (the same registry fixtures and runner)
 
 TOK = [np.arange(3, dtype=np.int32), np.arange(1, dtype=np.int32), np.arange(4, dtype=np.int32)]
 PTS = [np.ones((2, 3)), np.zeros((1, 3)), np.full((3, 3), 2.5)]
