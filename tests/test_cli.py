@@ -154,7 +154,10 @@ def test_datasets_push_ls_info_pull_verify_rm(capsys, tmp_path, reg):
     assert run(capsys, "-r", reg, "pull", "dataset", "med", "--output", str(out_file))[0] == 0
     with np.load(out_file) as back:
         np.testing.assert_array_equal(back["x"], x)
-        assert list(back["name"]) == [f"r{i}" for i in range(20)]
+        offsets = back["name.offsets"]  # text as UTF-8 bytes + offsets: trailing NULs survive
+        assert [back["name"][offsets[i] : offsets[i + 1]].tobytes().decode() for i in range(20)] == [
+            f"r{i}" for i in range(20)
+        ]
     code, out, _ = run(capsys, "-r", reg, "verify", "datasets")
     assert code == 0 and out.count("ok      med/") == 2
     assert run(capsys, "-r", reg, "rm", "dataset", "med", "--split", "test", "--yes")[1] == "removed med/test (all versions)\n"
@@ -435,7 +438,9 @@ def test_a_variable_shape_column_in_info_and_pull(capsys, tmp_path, reg):
     code, _, err = run(capsys, "-r", reg, "pull", "dataset", "r", "--split", "t", "--output", str(dest))
     assert code == 0, err
     with np.load(dest, allow_pickle=False) as npz:  # numpy reads it without pickles
-        assert sorted(npz.files) == ["img", "img.offsets", "img.shapes", "tok", "tok.offsets", "tok.shapes", "y"]
+        assert npz.files == [
+            "__lepton_schema__", "tok", "tok.offsets", "tok.shapes", "img", "img.offsets", "img.shapes", "y"
+        ]
         for name, want in (("tok", tok), ("img", img)):
             values, offsets, shapes = npz[name], npz[name + ".offsets"], npz[name + ".shapes"]
             got = [values[offsets[i] : offsets[i + 1]].reshape(shapes[i]) for i in range(len(want))]

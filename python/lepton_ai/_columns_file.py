@@ -9,6 +9,7 @@ one array per row (a variable-shape column; ``read_schema`` declares it so).
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Callable, Dict, Optional, Union
 
@@ -95,6 +96,88 @@ def ragged_to_npz(name: str, rows: Any) -> Dict[str, Any]:
     return {name: values, name + OFFSETS: offsets, name + SHAPES: shapes}
 
 
+#: The ``.npz`` entry in which ``write_npz`` records the columns' order, dtypes and shapes: JSON
+#: ``{"columns": [{"name", "dtype", "shape"}, ...]}`` (``None`` for a dimension rows vary in) in a
+#: 0-d str array, which ``np.load`` reads without ``allow_pickle``. A ``string``/``bytes``
+#: column is stored as ``NAME`` (every row's bytes, UTF-8 for text, concatenated, uint8) and
+#: ``NAME.offsets`` (rows+1 byte offsets), so no byte (a trailing NUL included) is lost.
+SCHEMA_ENTRY = "__lepton_schema__"
+TEXT_DTYPES = ("string", "bytes")
+
+
+def write_npz(path: PathLike, columns: Columns, schema: Dict[str, Any]) -> None:
+    """Writes a dataset's columns to a ``.npz`` that ``read_columns`` reads back unchanged.
+
+    Args:
+        path: the file to write, exactly this path.
+        columns: ``Dataset.to_numpy()``: numeric arrays of shape ``(rows, ...)``, object arrays
+            of ``str``/``bytes`` or of one array per row (variable-shape columns).
+        schema: ``Dataset.schema``, ``{name: (dtype, shape)}`` in column order.
+
+    Raises:
+        InvalidArgumentError: two columns would be stored under one entry name (such as ``a``
+            variable-shape next to a column named ``a.offsets``); the message suggests
+            ``.parquet``, which stores each column whole.
+    """
+    import zipfile
+
+    import numpy as np
+
+    entries: Dict[str, Any] = {SCHEMA_ENTRY: None}
+    owner: Dict[str, str] = {SCHEMA_ENTRY: "the schema record"}
+    for name, (dtype, shape) in schema.items():
+        v = columns[name]
+        if dtype in TEXT_DTYPES:
+            parts = _text_to_npz(name, v)
+        elif None in shape:
+            parts = ragged_to_npz(name, v)
+        else:
+            parts = {name: v}
+        for entry, array in parts.items():
+            if entry in entries:
+                raise InvalidArgumentError(
+                    f"cannot write {os.fspath(path)}: column {name!r} and {owner[entry]} would both be "
+                    f"stored as .npz entry {entry!r}; pull to a .parquet file instead, which "
+                    "keeps each column whole"
+                )
+            entries[entry], owner[entry] = array, f"column {name!r}"
+    recorded = [{"name": n, "dtype": d, "shape": list(s)} for n, (d, s) in schema.items()]
+    entries[SCHEMA_ENTRY] = np.array(json.dumps({"columns": recorded}))
+    # zipfile + format.write_array is what np.savez does, without its keyword arguments (`file`,
+    # `allow_pickle`) colliding with column names.
+    with zipfile.ZipFile(os.fspath(path), "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for entry, array in entries.items():
+            with zf.open(entry + ".npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)  # type: ignore[no-untyped-call,unused-ignore]
+
+
+def _text_to_npz(name: str, rows: Any) -> Dict[str, Any]:
+    import numpy as np
+
+    data = [r.encode("utf-8") if isinstance(r, str) else bytes(r) for r in rows]
+    offsets = np.zeros(len(data) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in data], out=offsets[1:])
+    return {name: np.frombuffer(b"".join(data), dtype=np.uint8), name + OFFSETS: offsets}
+
+
+def write_parquet(path: PathLike, table: Any) -> None:
+    """Writes ``Dataset.to_arrow()`` to ``path`` with ``pyarrow.parquet.write_table``.
+
+    Args:
+        path: the file to write.
+        table: a ``pyarrow.Table``.
+
+    Raises:
+        InvalidArgumentError: the file cannot be written.
+    """
+    import pyarrow.parquet as pq  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    try:
+        pq.write_table(table, os.fspath(path))
+    except OSError as e:
+        raise InvalidArgumentError(f"cannot write {os.fspath(path)}: {e}") from None
+
+
 def _read_npz(path: str) -> Columns:
     import numpy as np
 
@@ -105,10 +188,83 @@ def _read_npz(path: str) -> Columns:
         raise InvalidArgumentError(
             f"cannot read {path} as .npz (one array per column, e.g. np.savez(path, x=..., y=...)): {e}"
         ) from None
-    for name in [n for n in arrays if n + OFFSETS in arrays and n + SHAPES in arrays]:
-        values, offsets, shapes = arrays.pop(name), arrays.pop(name + OFFSETS), arrays.pop(name + SHAPES)
-        arrays[name] = [values[offsets[i] : offsets[i + 1]].reshape(shapes[i]) for i in range(len(shapes))]
-    return _text_as_list(arrays)
+    if SCHEMA_ENTRY in arrays:
+        schema = _stored_schema(path, arrays.pop(SCHEMA_ENTRY))
+        return {name: _stored_column(path, name, dtype, shape, arrays) for name, (dtype, shape) in schema.items()}
+    ragged = {n for n in arrays if n + OFFSETS in arrays and n + SHAPES in arrays}
+    columns: Columns = {}
+    for name, values in arrays.items():  # in the file's order, each ragged column where its values are
+        if name in ragged:
+            columns[name] = _ragged_rows(path, name, values, arrays[name + OFFSETS], arrays[name + SHAPES])
+        elif not any(name in (r + OFFSETS, r + SHAPES) for r in ragged):
+            columns[name] = values
+    return _text_as_list(columns)
+
+
+def _stored_schema(path: str, entry: Any) -> Dict[str, Any]:
+    """The ``{name: (dtype, shape)}`` a :data:`SCHEMA_ENTRY` records, in column order."""
+    try:
+        recorded = json.loads(str(entry))
+        return {c["name"]: (c["dtype"], tuple(c["shape"])) for c in recorded["columns"]}
+    except (ValueError, TypeError, KeyError) as e:
+        raise InvalidArgumentError(
+            f"cannot read {path}: its {SCHEMA_ENTRY} entry is not the JSON `lepton pull` writes "
+            f"({e}); remove that entry to read the arrays as plain columns"
+        ) from None
+
+
+def _stored_column(path: str, name: str, dtype: str, shape: Any, arrays: Dict[str, Any]) -> Any:
+    """Column ``name`` of a ``.npz`` that ``write_npz`` wrote, from the entries it uses."""
+    wanted = [name, name + OFFSETS] if dtype in TEXT_DTYPES else [name, name + OFFSETS, name + SHAPES]
+    missing = [e for e in (wanted if dtype in TEXT_DTYPES or None in shape else [name]) if e not in arrays]
+    if missing:
+        raise InvalidArgumentError(
+            f"cannot read {path}: column {name!r} is recorded in {SCHEMA_ENTRY} but entry "
+            f"{missing[0]!r} is missing"
+        )
+    if dtype in TEXT_DTYPES:
+        values = arrays[name]
+        if values.dtype.kind != "u" or values.itemsize != 1:
+            raise InvalidArgumentError(f"cannot read {path}: text column {name!r} must be uint8, got {values.dtype}")
+        rows = _ragged_rows(path, name, values, arrays[name + OFFSETS], None)
+        if dtype == "bytes":
+            return [r.tobytes() for r in rows]
+        try:
+            return [r.tobytes().decode("utf-8") for r in rows]
+        except UnicodeDecodeError as e:
+            raise InvalidArgumentError(f"cannot read {path}: text column {name!r} is not UTF-8: {e}") from None
+    if None in shape:
+        return _ragged_rows(path, name, arrays[name], arrays[name + OFFSETS], arrays[name + SHAPES])
+    return arrays[name]
+
+
+def _ragged_rows(path: str, name: str, values: Any, offsets: Any, shapes: Optional[Any]) -> "list[Any]":
+    """Rows ``values[offsets[i]:offsets[i + 1]].reshape(shapes[i])`` (no reshape without
+    ``shapes``), after checking the entries describe ``values``."""
+    import numpy as np
+
+    def bad(what: str) -> InvalidArgumentError:
+        return InvalidArgumentError(
+            f"cannot read {path}: {name}{OFFSETS}/{name}{SHAPES} do not describe {name} ({what}); "
+            f"row i is {name}[offsets[i]:offsets[i + 1]].reshape(shapes[i]), offsets start at 0, "
+            f"never decrease and end at len({name}), shapes has one row per row"
+        )
+
+    if values.ndim != 1:
+        raise bad(f"{name} has shape {values.shape}, expected 1-D")
+    if offsets.ndim != 1 or offsets.dtype.kind not in "iu" or len(offsets) == 0:
+        raise bad(f"offsets must be a non-empty 1-D integer array, got {offsets.dtype} {offsets.shape}")
+    if offsets[0] != 0 or offsets[-1] != values.size or (np.diff(offsets) < 0).any():
+        raise bad(f"offsets run {offsets[0]}..{offsets[-1]} over {values.size} values or decrease")
+    rows = len(offsets) - 1
+    if shapes is None:
+        return [values[offsets[i] : offsets[i + 1]] for i in range(rows)]
+    if shapes.ndim != 2 or shapes.dtype.kind not in "iu" or len(shapes) != rows:
+        raise bad(f"shapes must be an integer array of {rows} rows x rank, got {shapes.dtype} {shapes.shape}")
+    if (shapes < 0).any() or (np.prod(shapes, axis=1) != np.diff(offsets)).any():
+        row = int(np.argmax((shapes < 0).any(axis=1) | (np.prod(shapes, axis=1) != np.diff(offsets))))
+        raise bad(f"row {row} has shape {shapes[row].tolist()} but {offsets[row + 1] - offsets[row]} values")
+    return [values[offsets[i] : offsets[i + 1]].reshape(shapes[i]) for i in range(rows)]
 
 
 def _fields(array: Any) -> Columns:
@@ -197,6 +353,7 @@ def _read_parquet(path: str) -> Columns:
         table = pq.read_table(path)
     except (OSError, ValueError) as e:
         raise InvalidArgumentError(f"cannot read {path} as .parquet: {e}") from None
+    import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]
     import pyarrow.types as pat  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     columns: Columns = {}
@@ -212,14 +369,21 @@ def _read_parquet(path: str) -> Columns:
             columns[name] = chunked.to_numpy()
         elif pat.is_string(kind) or pat.is_large_string(kind):
             columns[name] = chunked.to_pylist()
-        elif pat.is_list(kind) or pat.is_large_list(kind) or pat.is_fixed_size_list(kind):
-            # Fixed-size lists become one array of shape (rows, n, ...); lists one array per row
-            # (a variable-shape column, as read_schema declares it).
+        elif pat.is_binary(kind) or pat.is_large_binary(kind):
+            columns[name] = chunked.to_pylist()
+        elif (
+            pat.is_list(kind)
+            or pat.is_large_list(kind)
+            or pat.is_fixed_size_list(kind)
+            or isinstance(kind, pa.FixedShapeTensorType)
+        ):
+            # Fixed-size lists and tensors become one array of shape (rows, n, ...); lists one
+            # array per row (a variable-shape column, as read_schema declares it).
             columns[name] = _from_arrow(name, chunked)
         else:
             raise InvalidArgumentError(
                 f"{path}: column {name!r} has type {kind}; a dataset column holds numbers, "
-                "booleans, text, or lists of numbers"
+                "booleans, text, bytes, or lists of numbers"
             )
     return columns
 
@@ -227,8 +391,9 @@ def _read_parquet(path: str) -> Columns:
 def read_schema(path: PathLike) -> Any:
     """The schema a file declares, for ``push_dataset(schema=...)``: a Parquet file's Arrow
     schema (a ``list<...>`` column is variable-shape even when its rows share a length); for a
-    ``.npz`` holding a variable-shape column (see :data:`OFFSETS`), every column's dtype and
-    shape, that one's dimensions ``None``; None otherwise (the first rows define the schema).
+    ``.npz`` that ``lepton pull`` wrote, the schema it records (:data:`SCHEMA_ENTRY`); for
+    another ``.npz`` holding a variable-shape column (see :data:`OFFSETS`), every column's dtype
+    and shape, that one's dimensions ``None``; None otherwise (the first rows define the schema).
 
     Args:
         path: the file ``read_columns`` reads.
@@ -258,8 +423,11 @@ def _npz_schema(path: str) -> Any:
     try:
         with np.load(path, allow_pickle=False) as npz:
             ragged = any(n.endswith(OFFSETS) for n in npz.files)
+            recorded = npz[SCHEMA_ENTRY] if SCHEMA_ENTRY in npz.files else None
     except (OSError, ValueError):
         return None  # read_columns names what is wrong with the file
+    if recorded is not None:
+        return _stored_schema(path, recorded)
     if not ragged:
         return None
     schema: Dict[str, Any] = {}

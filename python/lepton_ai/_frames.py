@@ -131,6 +131,11 @@ def _from_arrow(name: str, col: Any) -> Any:
     t = col.type
     if isinstance(t, pa.BaseExtensionType) and hasattr(col, "to_numpy_ndarray"):  # fixed_shape_tensor
         return col.to_numpy_ndarray()
+    if isinstance(t, pa.BaseExtensionType) and isinstance(getattr(t, "value_type", None), str):
+        # Hugging Face's Array2D..Array5D: its own to_numpy gives (rows, *shape), or one array
+        # per row when the first dimension is None.
+        rows = col.to_numpy()
+        return list(rows) if rows.dtype == object else rows
     if pa.types.is_fixed_size_list(t):
         shape: list[int] = []
         flat = col

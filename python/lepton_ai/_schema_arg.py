@@ -11,7 +11,7 @@ Accepted forms:
 - a ``pyarrow.Schema`` (``list<int64>`` is ``("int64", (None,))``, ``fixed_size_list<int64>[3]``
   is ``("int64", (3,))``, ``string``/``binary`` are ``"string"``/``"bytes"``);
 - Hugging Face ``datasets.Features`` (through its Arrow schema: ``Sequence(Value("int64"))`` is
-  variable-length).
+  variable-length, ``Array2D((None, 3), "float32")`` is ``("float32", (None, 3))``).
 """
 
 from __future__ import annotations
@@ -131,7 +131,10 @@ def _arrow_type(name: str, t: Any) -> tuple[str, list[Optional[int]]]:
 
     shape: list[Optional[int]] = []
     if isinstance(t, pa.BaseExtensionType) and hasattr(t, "shape") and hasattr(t, "value_type"):
-        return (_arrow_scalar(name, t.value_type), [int(d) for d in t.shape])  # fixed_shape_tensor
+        # pyarrow's fixed_shape_tensor (an Arrow value type), or Hugging Face's Array2D..Array5D
+        # (a dtype name; the first dimension None where rows vary).
+        value = _dtype_name(t.value_type) if isinstance(t.value_type, str) else _arrow_scalar(name, t.value_type)
+        return (value, [None if d is None else int(d) for d in t.shape])
     while True:
         if pa.types.is_fixed_size_list(t):
             shape.append(int(t.list_size))

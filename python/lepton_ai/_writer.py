@@ -82,18 +82,24 @@ def batches_of(data: Any) -> Iterator[Mapping[str, Any]]:
     if isinstance(data, (str, bytes, bytearray, np.ndarray)) or not isinstance(data, Iterable):
         raise InvalidArgumentError(_what_data(data))
     listed = isinstance(data, (list, tuple))
+    # A list is in memory already: its rows are one batch, so a column's dtype is inferred over
+    # the whole list (as Hugging Face's from_list does), not fixed by its first 1024 rows.
+    per_batch = max(len(data), 1) if isinstance(data, (list, tuple)) else ROWS_PER_BATCH
     rows: list[Mapping[str, Any]] = []
+    start = 0  # the index of rows[0] in data
     for i, item in enumerate(data):
         if isinstance(item, Mapping) and (listed or is_row(item)):
             if listed:
                 _check_row(i, item)
+            if not rows:
+                start = i
             rows.append(item)
-            if len(rows) >= ROWS_PER_BATCH:
-                yield rows_to_batch(rows)
+            if len(rows) >= per_batch:
+                yield rows_to_batch(rows, first=start)
                 rows = []
             continue
         if rows:
-            yield rows_to_batch(rows)
+            yield rows_to_batch(rows, first=start)
             rows = []
         if isinstance(item, Mapping):
             yield item
@@ -103,7 +109,7 @@ def batches_of(data: Any) -> Iterator[Mapping[str, Any]]:
             raise InvalidArgumentError(f"item {i} of the batches: {_what_data(item)}")
         yield from nested
     if rows:
-        yield rows_to_batch(rows)
+        yield rows_to_batch(rows, first=start)
 
 
 def _check_row(i: int, row: Mapping[str, Any]) -> None:
@@ -147,27 +153,55 @@ def is_row(mapping: Mapping[str, Any]) -> bool:
     return any(is_scalar(v) for v in mapping.values())
 
 
-def rows_to_batch(rows: list[Mapping[str, Any]]) -> dict[str, list[Any]]:
+def rows_to_batch(rows: list[Mapping[str, Any]], *, first: int = 0) -> dict[str, list[Any]]:
     """Rows (``{column: value}`` each, the same columns) as one batch: each column the list of its
     rows' values (rows of one shape stack; of different shapes, a variable-shape column).
 
     Args:
         rows: at least one row.
+        first: the index of ``rows[0]`` among all rows given, for the row numbers in errors.
 
     Returns:
         ``{column: [value of row 0, value of row 1, ...]}`` in the first row's column order.
 
     Raises:
-        SchemaError: a row's columns differ from the first row's (naming both).
+        SchemaError: a row's columns differ from the first row's (naming both), or a value no
+            column can hold (``None``, an int beyond 64 bits, a nested list whose inner lists
+            differ in length), naming the row.
     """
     names = list(rows[0])
     for i, r in enumerate(rows):
         if len(r) != len(names) or any(n not in r for n in names):
             raise SchemaError(
-                f"schema error: row {i} has the columns {sorted(map(str, r))}, row 0 "
+                f"schema error: row {first + i} has the columns {sorted(map(str, r))}, row {first} "
                 f"{sorted(map(str, names))}; give every row the same columns"
             )
-    return {name: [r[name] for r in rows] for name in names}
+    batch = {name: [r[name] for r in rows] for name in names}
+    for name, values in batch.items():
+        _check_values(str(name), values, first)
+    return batch
+
+
+def _check_values(name: str, values: list[Any], first: int) -> None:
+    """Refuses, naming the row, a row value no column can hold."""
+    for i, v in enumerate(values):
+        where = f"schema error: column `{name}` row {first + i}"
+        if v is None:
+            raise SchemaError(f"{where} is None; datasets store no nulls: fill or drop missing values first")
+        if isinstance(v, int) and not -(2**63) <= v < 2**64:
+            raise SchemaError(
+                f"{where} holds {v}, which fits no 64-bit integer (int64 or uint64); store it as "
+                f"float64 (schema={{{name!r}: 'float64'}}) or as text"
+            )
+        if isinstance(v, (list, tuple)) and any(isinstance(x, (list, tuple)) for x in v):
+            lengths = {len(x) if isinstance(x, (list, tuple)) else None for x in v}
+            if len(lengths) > 1:
+                raise SchemaError(
+                    f"{where} is a nested list whose inner lists differ in length "
+                    f"({sorted(lengths, key=str)}); a row is one array of one shape: pad the inner "
+                    f"lists, or flatten each row into one list of varying length (schema="
+                    f"{{{name!r}: ('int64', (None,))}} declares such a column)"
+                )
 
 
 def _what_data(data: Any) -> str:
@@ -213,6 +247,8 @@ class DatasetWriter(Generic[Info]):
         self._cb = self._progress.__enter__()
         self._streaming = False
         self._rows: list[Mapping[str, Any]] = []
+        self._rows_flushed = 0  # rows given to write_row before self._rows, for errors' row numbers
+        self._written = 0  # rows given to write() so far, for errors' row numbers
         self._info: Optional[Info] = None
         self._open = True
 
@@ -242,7 +278,19 @@ class DatasetWriter(Generic[Info]):
             self._streaming = True
         one_row = isinstance(batch, Mapping) and is_row(batch)
         for part in batches_of([batch] if one_row else batch):
-            self._native.write(_prepare_columns(part))
+            rows = len(next(iter(part.values()), ()))
+            try:
+                self._native.write(_prepare_columns(part))
+            except SchemaError as e:
+                if not self._written or "schema=" in str(e):
+                    raise
+                # A later batch: the core sees it alone, so name where it lies among all rows (a
+                # message that already says how to declare the schema has said what to do).
+                raise SchemaError(
+                    f"{e} (in rows {self._written} to {self._written + rows - 1}, after the first "
+                    f"{self._written} rows fixed the schema; declare it with schema= where rows may differ)"
+                ) from None
+            self._written += rows
 
     def _write_all(self, data: Any) -> None:
         """Writes ``data`` (see :func:`batches_of`): one mapping in slices with its total known
@@ -276,7 +324,8 @@ class DatasetWriter(Generic[Info]):
         if not self._rows:
             return
         rows, self._rows = self._rows, []
-        self.write(rows_to_batch(rows))
+        first, self._rows_flushed = self._rows_flushed, self._rows_flushed + len(rows)
+        self.write(rows_to_batch(rows, first=first))
 
     def close(self) -> Info:
         """Writes the last chunk, waits for every upload, and commits the version.

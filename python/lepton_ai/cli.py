@@ -202,21 +202,21 @@ def cmd_push(args: argparse.Namespace) -> int:
 def cmd_pull(args: argparse.Namespace) -> int:
     p = _platform(args)
     if args.kind == "dataset":
-        import numpy as np
-
-        from ._columns_file import ragged_to_npz
+        from ._columns_file import write_npz, write_parquet
 
         split = _split(args)
-        ds = p.load_dataset(args.name, split, args.version)
         out = args.output or f"{args.name}-{split}.npz"
-        ragged = {name for name, (_, shape) in ds.schema.items() if None in shape}
-        cols: dict[str, Any] = {}
-        for k, v in ds.to_numpy(progress=False if args.no_progress else None).items():
-            if k in ragged:  # values, k.offsets, k.shapes: no object array (see ragged_to_npz)
-                cols.update(ragged_to_npz(k, v))
-            else:  # text comes back as object arrays; .npz stores it as fixed-width str/bytes
-                cols[k] = np.array(list(v)) if v.dtype == object else v
-        np.savez(out, **cols)
+        suffix = os.path.splitext(out)[1].lower()
+        if suffix not in PULL_SUFFIXES:
+            raise InvalidArgumentError(
+                f"cannot pull a dataset to {out}: the file name must end in "
+                f"{' or '.join(PULL_SUFFIXES)} (.parquet needs pyarrow)"
+            )
+        ds = p.load_dataset(args.name, split, args.version)
+        if suffix == ".npz":
+            write_npz(out, ds.to_numpy(progress=False if args.no_progress else None), ds.schema)
+        else:
+            write_parquet(out, ds.to_arrow())
         print(f"wrote {args.name}/{split} version {ds.version} ({len(ds)} rows) to {out}")
         return 0
     info = p.model_info(args.name, args.version)
@@ -227,6 +227,11 @@ def cmd_pull(args: argparse.Namespace) -> int:
     save_model_file(out, onnx, key=key)
     print(f"wrote {args.name} version {info.version} to {out}{' (encrypted)' if key else ''}")
     return 0
+
+
+#: What ``lepton pull dataset --output`` writes: a ``.npz`` that records order, dtypes and shapes
+#: (``_columns_file.write_npz``), or Parquet (``Dataset.to_arrow``).
+PULL_SUFFIXES = (".npz", ".parquet")
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -246,6 +251,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     p = _platform(args)
     if args.kind == "dataset":
         return _verify_datasets(p, args)
+    if args.name:
+        _require(args.name, p.list_models(), "model", p.uri)
     names = [args.name] if args.name else p.list_models()
     failed = 0
     for name in names:
@@ -261,6 +268,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _verify_datasets(p: LeptonAI, args: argparse.Namespace) -> int:
+    if args.name:
+        _require(args.name, p.list_datasets(), "dataset", p.uri)
+        if args.split:
+            _require(args.split, p.dataset_splits(args.name), f"split of dataset `{args.name}`", p.uri)
     failed = 0
     for name in [args.name] if args.name else p.list_datasets():
         for split in [args.split] if args.split else p.dataset_splits(name):
@@ -446,11 +457,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="store in clear (the explicit choice; pushes are encrypted by default)",
     )
 
-    p = add("pull", "download a version to a file (datasets: .npz)", cmd_pull)
+    p = add("pull", "download a version to a file (datasets: .npz or .parquet)", cmd_pull)
     p.add_argument("name")
     p.add_argument("--split", help=split_help)
     p.add_argument("--version", type=int)
-    p.add_argument("--output", help="file to write (default NAME.onnx or NAME.model)")
+    p.add_argument(
+        "--output",
+        help="file to write (default NAME.onnx or NAME.model; datasets NAME-SPLIT.npz, or a .parquet name)",
+    )
     p.add_argument(
         "--decrypt", action="store_true",
         help="write an encrypted model as clear ONNX (default: keep it encrypted with the key)",

@@ -6,7 +6,8 @@
 //! arrives as int64, `float` as float64) or in numpy's default one. As pyarrow's safe casts and
 //! Hugging Face's `Features` do, such rows are converted to the declared dtype: `bool` to any
 //! number, any integer to any other integer or to a float, a float to another float; never a
-//! float to an integer or a number to `bool` (numpy's `same_kind` rule). An integer outside the
+//! float to an integer or a number to `bool` (numpy's `same_kind` rule); float16 converts to or
+//! from nothing (values must come as float16). An integer outside the
 //! declared range, or a finite float past the declared float's largest value, is refused naming
 //! the column, its row and the value, where numpy would wrap or overflow silently.
 
@@ -37,9 +38,11 @@ pub(crate) fn cast_to_declared<'a>(
         ))
     };
     if from == DType::F16 || to == DType::F16 {
-        return Err(refused(
-            "float16 converts to or from no other dtype here; give the column's dtype",
-        ));
+        // No half-precision arithmetic in this crate's dependencies: float16 is stored as given.
+        return Err(refused(&format!(
+            "float16 converts to or from no other dtype here; give {to} values \
+             (numpy: np.asarray(values, dtype=np.{to}))"
+        )));
     }
     if rank(from) > rank(to) {
         return Err(refused(&format!(
