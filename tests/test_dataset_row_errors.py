@@ -8,7 +8,7 @@ import datasets
 import numpy as np
 import pytest
 
-from lepton_ai import LeptonAI
+from lepton_ai import LeptonAI, write_dataset
 from lepton_ai.errors import SchemaError
 
 
@@ -82,3 +82,13 @@ def test_a_later_batch_of_a_stream_names_its_rows(tmp_path):
         "schema error: column `a` is int64, got float64 (in rows 1024 to 1024, after the first 1024 rows "
         "fixed the schema; declare it with schema= where rows may differ)"
     )
+
+
+@pytest.mark.parametrize("column", [[1, None], [None, 2.5], ["a", None], [None, None]])
+def test_a_missing_value_in_a_column_is_named(tmp_path, column):
+    """A None among a column's values (pandas would make it NaN or an object; numpy an object
+    array) is a SchemaError naming the column and the row of the first None."""
+    row = column.index(None)
+    with pytest.raises(SchemaError, match=rf"column `a` row {row} is None \(NoneType\).*missing values"):
+        write_dataset(tmp_path / "d", {"a": column})
+    assert not (tmp_path / "d").exists() or not any((tmp_path / "d").rglob("*.manifest"))

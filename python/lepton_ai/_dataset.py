@@ -92,7 +92,7 @@ def _prepare_column(
         ragged = _variable_shape(name, seq)
         if ragged is not None:
             return ragged
-        raise SchemaError(f"schema error: column `{name}` holds Python objects that are neither all str nor all bytes")
+        raise SchemaError(_unstorable(name, seq))
     if _lepton.fixed_dtype(arr.dtype.kind, arr.dtype.itemsize) is None:
         raise SchemaError(f"schema error: column `{name}` has unsupported dtype {arr.dtype}")
     arr = np.ascontiguousarray(arr.astype(arr.dtype.newbyteorder("<"), copy=False))
@@ -181,6 +181,18 @@ def _kind(value: Any) -> str:
     return "number or array"
 
 
+def _unstorable(name: str, seq: list[Any]) -> str:
+    """Why a column of Python objects can't be stored, naming its first row that is not a
+    number, an array or a list of numbers."""
+    storable = (int, float, bool, str, bytes, np.generic, np.ndarray, list, tuple)
+    odd = [(i, v) for i, v in enumerate(seq) if v is None] or [(i, v) for i, v in enumerate(seq) if not isinstance(v, storable)]
+    i, v = odd[0] if odd else (0, seq[0] if seq else None)
+    return (
+        f"schema error: column `{name}` row {i} is {v!r:.40} ({type(v).__name__}): a column holds numbers, "
+        "arrays, str or bytes; missing values (None) are not stored: fill or drop them first"
+    )
+
+
 def _check_not_mixed(name: str, seq: list[Any]) -> None:
     """Refuses a column mixing text, bytes and numbers (numpy would silently make them all
     strings), naming the column and the first row that differs."""
@@ -188,6 +200,8 @@ def _check_not_mixed(name: str, seq: list[Any]) -> None:
         return
     first = _kind(seq[0])
     for i, v in enumerate(seq):
+        if v is None:
+            raise SchemaError(_unstorable(name, seq))
         if _kind(v) != first:
             raise SchemaError(
                 f"schema error: column `{name}` mixes types: row 0 is a {first}, row {i} is a "
