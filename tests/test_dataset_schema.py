@@ -216,3 +216,13 @@ def test_fixed_column_dtypes_are_the_cores_one_mapping(code, tmp_path):
         with pytest.raises(SchemaError, match="column `x` has unsupported dtype"):
             write_dataset(tmp_path / "d", {"x": np.zeros((3, 2), dtype=dt)})
         assert not (tmp_path / "d").exists() or not any((tmp_path / "d").rglob("*.manifest"))
+
+
+def test_a_schema_naming_some_columns_says_to_declare_the_rest(tmp_path):
+    """A schema names every column (as HF ``Features`` do; pyarrow's ``from_pydict(schema=)``
+    silently drops the others): one that leaves columns out is a SchemaError naming them and how
+    to declare them; nothing is written."""
+    data = {"pts": [np.ones((2, 3), np.float32)], "label": [0]}
+    with pytest.raises(SchemaError, match=r"add \[\"label\"\] to it \(a dtype alone for one value per row\)"):
+        write_dataset(tmp_path / "d", data, schema={"pts": ("float32", (None, 3))})
+    assert not (tmp_path / "d").exists() or not any((tmp_path / "d").rglob("*.manifest"))

@@ -244,10 +244,23 @@ impl DatasetWriter {
         }
         let schema = self.schema.clone().expect("set above");
         if columns.len() != schema.columns.len() {
+            let given: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+            let names = schema.names();
+            let extra: Vec<&str> = given
+                .iter()
+                .copied()
+                .filter(|n| !names.contains(n))
+                .collect();
+            let hint = if self.options.schema.is_some() && !extra.is_empty() {
+                format!(
+                    "; the schema declares every column: add {extra:?} to it (a dtype alone for \
+                     one value per row)"
+                )
+            } else {
+                String::new()
+            };
             return Err(Error::Schema(format!(
-                "expected the columns {:?}, got {:?}",
-                schema.names(),
-                columns.iter().map(|(n, _)| *n).collect::<Vec<_>>()
+                "expected the columns {names:?}, got {given:?}{hint}"
             )));
         }
         let mut ordered = Vec::with_capacity(columns.len());
