@@ -260,6 +260,44 @@ if __name__ == "__main__":
 """
 
 
+_ABANDONER = """
+import functools, os, sys
+from pathlib import Path
+from torch.utils.data import DataLoader
+from lepton_ai import Dataset
+
+
+def record(into, worker_id):
+    Path(into, str(os.getpid())).touch()
+
+
+if __name__ == "__main__":
+    path, context, into = sys.argv[1:]
+    it = Dataset(path).to_iterable_dataset(batch_size=16)
+    loader = DataLoader(it, batch_size=None, num_workers=2, multiprocessing_context=context, worker_init_fn=functools.partial(record, into))
+    running = iter(loader)
+    next(running)  # the script ends mid-epoch: Python's exit terminates the workers
+"""
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_a_script_ending_mid_epoch_exits_quietly_and_leaves_no_files(context: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "d")
+    write_dataset(path, _source(), chunk_bytes=2048)
+    script, pids = tmp_path / "abandon.py", tmp_path / "pids"
+    script.write_text(_ABANDONER)
+    pids.mkdir()
+    done = subprocess.run([sys.executable, str(script), path, context, str(pids)], capture_output=True, text=True, timeout=300)
+    # as without lepton's hand-off: no "DataLoader worker ... is killed by signal" at exit
+    assert done.returncode == 0 and "killed by signal" not in done.stderr, done.stderr
+    workers = {int(p.name) for p in pids.iterdir()}
+    _wait_for(lambda: all(_state(w) in ("Z", None) for w in workers), "the workers are gone")
+    assert _files_of(workers) == []
+
+
 @pytest.mark.parametrize("context", ["fork", "spawn"])
 def test_a_killed_workers_files_are_swept_by_the_next_loader(context: str, tmp_path: Path) -> None:
     import subprocess
@@ -460,7 +498,6 @@ def test_a_reused_pid_is_not_tripped_by_the_files_of_the_dead_process() -> None:
         assert flat.numel() == 128 and not bool(flat.any())
     finally:
         os.unlink(path)
-
 
 
 @pytest.mark.parametrize("context", ["fork", "spawn"])

@@ -159,7 +159,7 @@ class _Files:
         """Unlinks the files of processes that died without doing so (killed), this pid's
         included: before this process's first file, they are a dead one's whose pid it reuses."""
         files = self._names()
-        dead = {pid for pid, _ in files if pid == self.pid or not _alive(pid)}
+        dead = {pid for pid in {pid for pid, _ in files} if pid == self.pid or not _alive(pid)}
         self._unlink([name for pid, name in files if pid in dead])
 
     def unlink_own(self) -> None:
@@ -170,7 +170,9 @@ class _Files:
 
 def _unlink_on_sigterm(files: _Files) -> None:
     """Makes SIGTERM unlink this process's files first: a script that ends with a loader
-    abandoned mid-epoch has its daemonic workers terminated, and no finalizer runs then."""
+    abandoned mid-epoch has its daemonic workers terminated, and no finalizer runs then. A
+    Python handler runs when the worker's main thread is back in Python, so a worker stuck in
+    native code stops later than with torch's C handler alone."""
     try:
         previous = signal.getsignal(signal.SIGTERM)
     except ValueError:
@@ -181,8 +183,10 @@ def _unlink_on_sigterm(files: _Files) -> None:
         if callable(previous):
             previous(signum, frame)
         else:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
+            # torch's own worker handler is installed from C (Python sees SIG_DFL); it exits
+            # with status 0 on its parent's SIGTERM. Dying by the signal instead makes the main
+            # process report "DataLoader worker ... is killed by signal: Terminated" at its exit.
+            os._exit(0)
 
     try:
         signal.signal(signal.SIGTERM, on_sigterm)
@@ -190,15 +194,19 @@ def _unlink_on_sigterm(files: _Files) -> None:
         pass  # not the main thread: only the exit finalizer then
 
 
-_FILES: Optional[_Files] = None
+#: This process's batch files, or None without a writable ``SHM_DIR``; found once per process
+#: (the pid it was found in comes first: a forked child looks again).
+_FILES: tuple[int, Optional[_Files]] = (0, None)
 
 
 def _files() -> Optional[_Files]:
     """This process's batch files (a forked child starts its own), or None without ``SHM_DIR``."""
     global _FILES
-    if _FILES is None or _FILES.pid != os.getpid():
-        _FILES = _Files() if os.path.isdir(SHM_DIR) and os.access(SHM_DIR, os.W_OK | os.X_OK) else None
-    return _FILES
+    pid = os.getpid()
+    if _FILES[0] != pid:
+        usable = os.path.isdir(SHM_DIR) and os.access(SHM_DIR, os.W_OK | os.X_OK)
+        _FILES = (pid, _Files() if usable else None)
+    return _FILES[1]
 
 
 class _File:
