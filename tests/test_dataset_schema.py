@@ -166,6 +166,24 @@ def test_unsafe_conversions_name_the_column_and_dtypes(tmp_path: Path) -> None:
     assert p.list_datasets() == []
 
 
+@pytest.mark.parametrize("dtype, exact", [("float32", 2**24), ("float64", 2**53)])
+def test_integers_a_float_cannot_hold_exactly_are_refused(tmp_path: Path, dtype: str, exact: int) -> None:
+    """As pyarrow's safe cast: integers up to 2^24 (float32) / 2^53 (float64) convert exactly;
+    one past that would be rounded, so it is refused naming the row (not stored rounded)."""
+    import pyarrow as pa
+
+    p = _platform(tmp_path)
+    ok = [-exact, exact]
+    want = pa.array(ok).cast(getattr(pa, dtype)()).to_numpy()
+    p.push_dataset("d", "train", {"a": ok}, schema={"a": dtype})
+    np.testing.assert_array_equal(p.load_dataset("d", "train").to_numpy()["a"], want)
+    with pytest.raises(pa.ArrowInvalid):  # the peer refuses the same value
+        pa.array([1, exact + 1]).cast(getattr(pa, dtype)())
+    with pytest.raises(SchemaError, match=rf"column `a` is {dtype}, got int64 values that do not fit: row 1 holds {exact + 1}"):
+        p.push_dataset("e", "train", {"a": [1, exact + 1]}, schema={"a": dtype})
+    assert p.list_datasets() == ["d"]
+
+
 def test_some_dimensions_fixed_others_varying(tmp_path: Path) -> None:
     import pyarrow as pa
 

@@ -172,6 +172,17 @@ impl PyDatasetInfo {
 
 #[pymethods]
 impl PyDatasetInfo {
+    /// Equal when name, split, authentication and the version's fields all are (the base's
+    /// equality alone would ignore which dataset and split this is).
+    fn __eq__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> bool {
+        let Ok(other) = other.cast::<PyDatasetInfo>() else {
+            return false;
+        };
+        let (a, b) = (slf.get(), other.get());
+        (&a.name, &a.split, a.authenticated) == (&b.name, &b.split, b.authenticated)
+            && slf.as_super().get() == other.as_super().get()
+    }
+
     fn __repr__(slf: &Bound<'_, Self>) -> String {
         let me = slf.get();
         let v = slf.as_super().get();

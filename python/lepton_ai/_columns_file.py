@@ -191,7 +191,7 @@ def _read_npz(path: str) -> Columns:
     if SCHEMA_ENTRY in arrays:
         schema = _stored_schema(path, arrays.pop(SCHEMA_ENTRY))
         return {name: _stored_column(path, name, dtype, shape, arrays) for name, (dtype, shape) in schema.items()}
-    ragged = {n for n in arrays if n + OFFSETS in arrays and n + SHAPES in arrays}
+    ragged = _ragged_names(set(arrays))
     columns: Columns = {}
     for name, values in arrays.items():  # in the file's order, each ragged column where its values are
         if name in ragged:
@@ -199,6 +199,12 @@ def _read_npz(path: str) -> Columns:
         elif not any(name in (r + OFFSETS, r + SHAPES) for r in ragged):
             columns[name] = values
     return _text_as_list(columns)
+
+
+def _ragged_names(names: set[str]) -> set[str]:
+    """The variable-shape columns of a ``.npz`` holding these entries: each ``NAME`` stored with
+    ``NAME.offsets`` and ``NAME.shapes``."""
+    return {n for n in names if n + OFFSETS in names and n + SHAPES in names}
 
 
 def _stored_schema(path: str, entry: Any) -> Dict[str, Any]:
@@ -388,7 +394,7 @@ def _read_parquet(path: str) -> Columns:
     return columns
 
 
-def read_schema(path: PathLike) -> Any:
+def read_schema(path: PathLike, columns: Columns) -> Any:
     """The schema a file declares, for ``push_dataset(schema=...)``: a Parquet file's Arrow
     schema (a ``list<...>`` column is variable-shape even when its rows share a length); for a
     ``.npz`` that ``lepton pull`` wrote, the schema it records (:data:`SCHEMA_ENTRY`); for
@@ -397,6 +403,8 @@ def read_schema(path: PathLike) -> Any:
 
     Args:
         path: the file ``read_columns`` reads.
+        columns: what ``read_columns`` returned for it (a ``.npz`` without a recorded schema
+            takes its dtypes from them; the file is not read again).
 
     Returns:
         A ``pyarrow.Schema``, a ``{name: (dtype, shape)}`` mapping, or None.
@@ -406,7 +414,7 @@ def read_schema(path: PathLike) -> Any:
     """
     p = os.fspath(path)
     if os.path.splitext(p)[1].lower() == ".npz":
-        return _npz_schema(p)
+        return _npz_schema(p, columns)
     if os.path.splitext(p)[1].lower() not in (".parquet", ".pq"):
         return None
     import pyarrow.parquet as pq  # type: ignore[import-untyped,import-not-found,unused-ignore]
@@ -417,21 +425,21 @@ def read_schema(path: PathLike) -> Any:
         raise InvalidArgumentError(f"cannot read {p} as .parquet: {e}") from None
 
 
-def _npz_schema(path: str) -> Any:
+def _npz_schema(path: str, columns: Columns) -> Any:
     import numpy as np
 
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            ragged = any(n.endswith(OFFSETS) for n in npz.files)
-            recorded = npz[SCHEMA_ENTRY] if SCHEMA_ENTRY in npz.files else None
+        with np.load(path, allow_pickle=False) as npz:  # only the entry names and the schema
+            files = set(npz.files)
+            recorded = npz[SCHEMA_ENTRY] if SCHEMA_ENTRY in files else None
     except (OSError, ValueError):
         return None  # read_columns names what is wrong with the file
     if recorded is not None:
         return _stored_schema(path, recorded)
-    if not ragged:
+    if not _ragged_names(files):
         return None
     schema: Dict[str, Any] = {}
-    for name, values in _read_npz(path).items():
+    for name, values in columns.items():
         if isinstance(values, list) and values and isinstance(values[0], str):
             schema[name] = ("string", ())
         elif isinstance(values, list):

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union, overload
 
@@ -488,14 +487,6 @@ def _native_options(
     )
 
 
-#: :func:`_native_options`' keywords at :func:`load_model`'s defaults (its signature is the one
-#: list of them), read once rather than on every registry load.
-_RUNTIME_DEFAULTS: dict[str, Any] = {
-    k: inspect.signature(load_model).parameters[k].default
-    for k in inspect.signature(_native_options).parameters
-}
-
-
 def _load_registry_model(
     platform: _lepton.Platform,
     name: str,
@@ -510,12 +501,11 @@ def _load_registry_model(
     initializers, so the model is never one protobuf and may pass 2 GiB. ``progress(done,
     total)`` follows the download. ``tuning``: this machine's fingerprint id, to apply its stored
     profile where ``options`` leave a setting unset (``model.profile_json`` says which was).
-    ``options`` are :func:`_native_options`' keywords (:func:`load_model`'s runtime ones), those
-    left out at their defaults; errors as :meth:`LeptonAI.load_model`."""
-    runtime = {**_RUNTIME_DEFAULTS, **options}
+    ``options`` are :func:`_native_options`' keywords (:func:`load_model`'s runtime ones, every
+    one given); errors as :meth:`LeptonAI.load_model`."""
     return Model(
         name,
-        **_native_options(**runtime),
+        **_native_options(**options),
         platform=platform,
         version=version,
         progress=progress,

@@ -178,7 +178,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         exists = args.name in p.list_datasets() and split in p.dataset_splits(args.name)
         before = p.dataset_versions(args.name, split) if exists else []
         dinfo = p.push_dataset(
-            args.name, split, columns, metadata=metadata, encrypt=encrypt, schema=read_schema(args.path)
+            args.name, split, columns, metadata=metadata, encrypt=encrypt, schema=read_schema(args.path, columns)
         )
         if dinfo.version in before:  # the core returns the latest version when it holds these rows
             print(f"{args.name}/{split} version {dinfo.version} already holds these rows; nothing pushed")

@@ -49,6 +49,7 @@ mod writer;
 #[doc(hidden)]
 pub use chunk::{parse_payload, DecodedChunk};
 pub use format::MAX_CHUNK_RAW_BYTES;
+pub(crate) use iter::READ_AHEAD_BYTES;
 pub use iter::{BatchIter, IterOptions, ResumeOf};
 pub use loader::rows_per_rank;
 pub use manifest::{ChunkEntry, Codec, Filter, Manifest, FORMAT_VERSION};

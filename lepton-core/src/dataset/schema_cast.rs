@@ -8,8 +8,10 @@
 //! number, any integer to any other integer or to a float, a float to another float; never a
 //! float to an integer or a number to `bool` (numpy's `same_kind` rule); float16 converts to or
 //! from nothing (values must come as float16). An integer outside the
-//! declared range, or a finite float past the declared float's largest value, is refused naming
-//! the column, its row and the value, where numpy would wrap or overflow silently.
+//! declared range, an integer a float cannot hold exactly (past 2^24 for float32, 2^53 for
+//! float64, as pyarrow's safe cast checks), or a finite float past the declared float's largest
+//! value, is refused naming the column, its row and the value, where numpy would wrap, round or
+//! overflow silently.
 
 use std::borrow::Cow;
 
@@ -165,8 +167,26 @@ fn convert(
             ))
         };
         match (read(from, b), to) {
-            (Value::Int(v), DType::F32) => out.extend_from_slice(&(v as f32).to_le_bytes()),
-            (Value::Int(v), DType::F64) => out.extend_from_slice(&(v as f64).to_le_bytes()),
+            (Value::Int(v), float @ (DType::F32 | DType::F64)) => {
+                // Integers a float holds exactly, as pyarrow's safe cast checks (|v| <= 2^24 for
+                // float32, 2^53 for float64); past that, rounding would change the value.
+                let exact: i128 = if float == DType::F32 {
+                    1 << 24
+                } else {
+                    1 << 53
+                };
+                if v.abs() > exact {
+                    return Err(too_big(
+                        v.to_string(),
+                        format!("integers {}..={exact} exactly", -exact),
+                    ));
+                }
+                if float == DType::F32 {
+                    out.extend_from_slice(&(v as f32).to_le_bytes())
+                } else {
+                    out.extend_from_slice(&(v as f64).to_le_bytes())
+                }
+            }
             (Value::Float(v), DType::F32) => {
                 if v.is_finite() && v.abs() > f64::from(f32::MAX) {
                     return Err(too_big(

@@ -49,7 +49,7 @@ impl Column {
     ///
     /// Errors ([`Error::Schema`]): naming the column, the row (counted from the start of
     /// `data`, the batch being written), its shape and the declared one.
-    pub fn check_fixed_dims(&self, data: &ColumnData<'_>) -> Result<()> {
+    pub(crate) fn check_fixed_dims(&self, data: &ColumnData<'_>) -> Result<()> {
         let ColumnData::Variable {
             dtype,
             offsets,

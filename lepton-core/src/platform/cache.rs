@@ -269,9 +269,10 @@ impl Cache {
     /// Counts `len` bytes just written; evicts when a sixteenth of the bound has been written
     /// since the last scan (see the module docs).
     fn wrote(&self, len: u64) {
+        let every = self.max_bytes / SCAN_EVERY_FRACTION;
         let since = self.unscanned.fetch_add(len, Ordering::Relaxed) + len;
-        if since >= self.max_bytes / SCAN_EVERY_FRACTION {
-            self.unscanned.store(0, Ordering::Relaxed);
+        // The swap lets one writer of several scan, and loses no bytes counted meanwhile.
+        if since >= every && self.unscanned.swap(0, Ordering::Relaxed) >= every {
             self.evict();
         }
     }

@@ -23,7 +23,7 @@ use crate::per_process::PerProcess;
 /// Bytes of chunks waiting to be cached at most: twice the reader's read-ahead (32 MiB of
 /// stored objects), so that a burst of read-ahead GETs completing together is kept whole while
 /// the disk keeps up.
-const QUEUED_BYTES: usize = 64 << 20;
+const QUEUED_BYTES: usize = 2 * crate::dataset::READ_AHEAD_BYTES as usize;
 
 type WriterSlot = PerProcess<Writer, Box<dyn Fn(Option<&Writer>) -> Writer + Send + Sync>>;
 
