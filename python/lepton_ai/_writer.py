@@ -84,7 +84,7 @@ def batches_of(data: Any) -> Iterator[Mapping[str, Any]]:
     listed = isinstance(data, (list, tuple))
     # A list is in memory already: its rows are one batch, so a column's dtype is inferred over
     # the whole list (as Hugging Face's from_list does), not fixed by its first 1024 rows.
-    per_batch = max(len(data), 1) if listed else ROWS_PER_BATCH
+    per_batch = max(len(data), 1) if isinstance(data, (list, tuple)) else ROWS_PER_BATCH
     rows: list[Mapping[str, Any]] = []
     start = 0  # the index of rows[0] in data
     for i, item in enumerate(data):
