@@ -280,17 +280,24 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.parametrize("context", ["fork", "spawn"])
-def test_a_script_ending_mid_epoch_exits_quietly_and_leaves_no_files(context: str, tmp_path: Path) -> None:
+def _run_loader_script(tmp_path: Path, text: str, context: str, *args: str) -> tuple[Any, Path]:
+    """Runs ``text`` as a script (args: a dataset path, ``context``, a folder its workers note
+    their pids in, then ``args``); returns the finished process and that folder."""
     import subprocess
     import sys
 
     path = str(tmp_path / "d")
     write_dataset(path, _source(), chunk_bytes=2048)
-    script, pids = tmp_path / "abandon.py", tmp_path / "pids"
-    script.write_text(_ABANDONER)
+    script, pids = tmp_path / "script.py", tmp_path / "pids"
+    script.write_text(text)
     pids.mkdir()
-    done = subprocess.run([sys.executable, str(script), path, context, str(pids)], capture_output=True, text=True, timeout=300)
+    run = [sys.executable, str(script), path, context, str(pids), *args]
+    return subprocess.run(run, capture_output=True, text=True, timeout=300), pids
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_a_script_ending_mid_epoch_exits_quietly_and_leaves_no_files(context: str, tmp_path: Path) -> None:
+    done, pids = _run_loader_script(tmp_path, _ABANDONER, context)
     # as without lepton's hand-off: no "DataLoader worker ... is killed by signal" at exit
     assert done.returncode == 0 and "killed by signal" not in done.stderr, done.stderr
     workers = {int(p.name) for p in pids.iterdir()}
@@ -502,17 +509,10 @@ def test_a_reused_pid_is_not_tripped_by_the_files_of_the_dead_process() -> None:
 
 @pytest.mark.parametrize("context", ["fork", "spawn"])
 def test_a_terminated_worker_unlinks_its_files(context: str, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     # SIGTERM: what Python's exit sends daemonic workers still alive, and what a DataLoader sends
     # a worker that did not stop in time.
-    path = str(tmp_path / "d")
-    write_dataset(path, _source(), chunk_bytes=2048)
-    script, pids = tmp_path / "killer.py", tmp_path / "pids"
-    script.write_text(_KILLER)
-    pids.mkdir()
-    subprocess.run([sys.executable, str(script), path, context, str(pids), "SIGTERM"], check=True, timeout=300)
+    done, pids = _run_loader_script(tmp_path, _KILLER, context, "SIGTERM")
+    assert done.returncode == 0, done.stderr
     victim = int((pids / "victim").read_text())
     _wait_for(lambda: _state(victim) in ("Z", None), "the terminated worker is gone")
     assert _files_of({victim}) == []
