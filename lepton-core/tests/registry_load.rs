@@ -27,7 +27,8 @@ fn logreg() -> Vec<u8> {
     std::fs::read(path).expect("fixture")
 }
 
-/// A store counting the GETs of each object's file name (`manifest.json`, `LATEST`...).
+/// A store counting the GETs of each object's file name (`manifest.json`, `LATEST`...), and
+/// its HEADs as `HEAD <file name>`.
 struct CountingStore {
     store: Arc<dyn ObjectStore>,
     gets: Arc<Mutex<HashMap<String, usize>>>,
@@ -38,10 +39,13 @@ impl Default for CountingStore {
         let gets: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
         let counts = gets.clone();
         let store = GetHook::new(Arc::new(InMemory::new()), move |location, options| {
-            if !options.head {
-                let file = location.filename().unwrap_or_default().to_string();
-                *counts.lock().unwrap().entry(file).or_default() += 1;
-            }
+            let file = location.filename().unwrap_or_default();
+            let what = if options.head {
+                format!("HEAD {file}")
+            } else {
+                file.to_string()
+            };
+            *counts.lock().unwrap().entry(what).or_default() += 1;
         });
         CountingStore {
             store: Arc::new(store),
@@ -53,6 +57,14 @@ impl Default for CountingStore {
 impl CountingStore {
     fn gets_of(&self, file: &str) -> usize {
         self.gets.lock().unwrap().get(file).copied().unwrap_or(0)
+    }
+
+    fn heads(&self) -> usize {
+        let gets = self.gets.lock().unwrap();
+        gets.iter()
+            .filter(|(k, _)| k.starts_with("HEAD "))
+            .map(|(_, n)| n)
+            .sum()
     }
 
     fn reset(&self) {
@@ -125,6 +137,10 @@ fn a_tuned_load_reads_the_manifest_once() -> TestResult {
         "the profile"
     );
     assert_eq!(store.gets_of("model.onnx.sealed"), 1, "the stored model");
+    // A store that lists finds the latest by one listing and the manifest's GET: no LATEST
+    // hint, no HEAD of a claim or of the manifest before reading it.
+    assert_eq!(store.gets_of("LATEST"), 0);
+    assert_eq!(store.heads(), 0, "{:?}", store.gets.lock().unwrap());
 
     // Untuned, by version: the manifest and the object, no profile.
     store.reset();

@@ -282,6 +282,8 @@ fn choose<T: Copy>(what: &str, name: &str, choices: &[(&str, T)]) -> lepton_core
 
 /// A writer by URI (`write_dataset`), or the registry's push writer (`LeptonAI.push_dataset`),
 /// which claims its version when it opens and advances the latest pointer when it closes.
+// One per open writer, behind a mutex: the variants' sizes don't matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Pending {
     Plain(DatasetWriter),
     Push(DatasetPush),

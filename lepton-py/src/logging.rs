@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use tracing::field::{Field, Visit};
 use tracing::{span, Event, Level, Metadata, Subscriber};
 
@@ -28,6 +29,7 @@ struct Record {
 
 static BUFFER: Mutex<VecDeque<Record>> = Mutex::new(VecDeque::new());
 static PENDING: AtomicBool = AtomicBool::new(false);
+static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// Collects an event's message and its other fields as ` key=value`.
 #[derive(Default)]
@@ -118,9 +120,14 @@ pub fn flush() -> PyResult<()> {
         .drain(..)
         .collect();
     Python::attach(|py| {
-        let logger = py
-            .import("logging")?
-            .call_method1("getLogger", ("lepton_ai",))?;
+        // `logging.getLogger` hands out one object per name for the process's life.
+        let logger = LOGGER
+            .get_or_try_init(py, || {
+                py.import("logging")?
+                    .call_method1("getLogger", ("lepton_ai",))
+                    .map(Bound::unbind)
+            })?
+            .bind(py);
         let user_warning = py.get_type::<pyo3::exceptions::PyUserWarning>();
         for r in records {
             let level = match r.level {

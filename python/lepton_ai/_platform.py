@@ -64,13 +64,28 @@ class _PlatformMethod(staticmethod):  # type: ignore[type-arg]
         func: Callable[..., Any] = self.__func__
         if obj is None:
             return func
+        # A C-level partial, not a ``functools.wraps`` closure: this runs on every
+        # ``p.load_model`` (a small model loads in well under a millisecond).
+        return _BoundToPlatform(func, platform=obj)
 
-        @functools.wraps(func)
-        def bound(*args: Any, **kwargs: Any) -> Any:
-            kwargs.setdefault("platform", obj)
-            return func(*args, **kwargs)
 
-        return bound
+class _BoundToPlatform(functools.partial):  # type: ignore[type-arg]
+    """``func`` with ``platform=`` filled in (a ``platform=`` given to the call wins), showing
+    ``func``'s name and docstring to ``help()``."""
+
+    __slots__ = ()
+
+    @property
+    def __doc__(self) -> Optional[str]:  # type: ignore[override]
+        return self.func.__doc__
+
+    @property
+    def __name__(self) -> str:
+        return str(self.func.__name__)
+
+    @property
+    def __wrapped__(self) -> Callable[..., Any]:
+        return self.func
 
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ import contextlib
 import importlib.util
 import os
 import sys
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any, Callable, ContextManager, Iterator, Optional, Union
 
 ProgressCallback = Callable[[int, int], None]
 Progress = Union[bool, None, ProgressCallback]
@@ -74,17 +74,23 @@ def _tqdm_class() -> Any:
     return text_tqdm
 
 
-@contextlib.contextmanager
-def progress_callback(progress: Progress, desc: str) -> Iterator[Optional[ProgressCallback]]:
+def progress_callback(
+    progress: Progress, desc: str
+) -> ContextManager[Optional[ProgressCallback]]:
     """Yields the callback to hand to the native layer for one transfer (or None), and closes
-    the bar afterwards."""
+    the bar afterwards. Without a bar this is a plain ``nullcontext`` (a small model's load is
+    well under a millisecond: no generator on that path)."""
     if callable(progress):
-        yield progress
-        return
+        return contextlib.nullcontext(progress)
     if progress is False or _env_setting() is False or (progress is None and not auto_enabled()):
-        yield None
-        return
-    always = progress is True
+        return contextlib.nullcontext(None)
+    return _bar(progress is True, desc)
+
+
+@contextlib.contextmanager
+def _bar(always: bool, desc: str) -> Iterator[ProgressCallback]:
+    """The callback drawing a tqdm bar named ``desc`` (from the first report when ``always``,
+    else once the transfer reaches ``AUTO_MIN_BYTES``), closed on exit."""
     state: dict[str, Any] = {"bar": None}
 
     def update(done: int, total: int) -> None:

@@ -156,24 +156,21 @@ impl Platform {
         version: Option<u64>,
     ) -> Result<(u64, Bytes)> {
         let root = entry.root(&self.prefix);
-        let v = match version {
-            Some(v) => v,
-            // The latest, checked against the highest this client has seen (rollback).
-            None => match self
+        let found = match version {
+            Some(v) => self
                 .bucket
-                .resolve_fresh_latest(&root, entry.commit(), &entry.what(None))
+                .get_opt(&commit_path(&root, v, entry.commit()))
                 .await?
-            {
-                Some(v) => v,
-                None => return Err(self.not_found(entry, None).await),
-            },
+                .map(|b| (v, b)),
+            // The latest, checked against the highest this client has seen (rollback).
+            None => {
+                self.bucket
+                    .fresh_latest_commit(&root, entry.commit(), &entry.what(None))
+                    .await?
+            }
         };
-        match self
-            .bucket
-            .get_opt(&commit_path(&root, v, entry.commit()))
-            .await?
-        {
-            Some(b) => Ok((v, b)),
+        match found {
+            Some(found) => Ok(found),
             None => Err(self.not_found(entry, version).await),
         }
     }

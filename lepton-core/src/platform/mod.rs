@@ -194,6 +194,10 @@ impl Platform {
         }
         p.base_uri = base;
         p.inline_io = !kind.is_remote();
+        if kind == StoreKind::Local {
+            // `base` is the folder's absolute path, and a local store's prefix is empty.
+            p.bucket.local_dir = Some(std::path::PathBuf::from(&p.base_uri));
+        }
         if default_local && p.key_origin.is_none() && !p.plaintext {
             p.creates_key_file = Some(keyfile::key_file_path());
         }
@@ -268,6 +272,7 @@ impl Platform {
                 can_list: kind != StoreKind::Http,
                 high_water: (kind != StoreKind::Memory)
                     .then(|| Arc::new(rollback::HighWater::for_registry(uri))),
+                local_dir: None,
             },
             prefix,
             kind,

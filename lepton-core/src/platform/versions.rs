@@ -11,10 +11,11 @@
 //! 4. **advance** `<root>/LATEST` to `n` with a conditional update (`PutMode::Update` with the
 //!    etag read, or `Create` when absent), retrying on conflict; it never moves backwards.
 //!
-//! `LATEST` is a hint that saves listing (plain HTTP registries can't list). Readers resolve the
-//! latest version by probing claims upward from the hint, then walking down to the highest
-//! committed version, so a lagging hint (a writer that died between commit and advance, or a
-//! store without conditional updates) never hides a committed version.
+//! `LATEST` is a hint for stores that can't list (plain HTTP). Readers of a store that lists
+//! take the listed version folders from the top down to the highest committed one, reading its
+//! commit object as they find it (a list and a GET); on other stores they probe claims upward
+//! from the hint, then walk down the same way, so a lagging hint (a writer that died between
+//! commit and advance, or a store without conditional updates) never hides a committed version.
 
 use std::sync::Arc;
 
@@ -38,6 +39,9 @@ pub struct RegistryStore {
     pub can_list: bool,
     /// The latest versions this client has seen (`None`: not tracked, e.g. in-memory).
     pub high_water: Option<Arc<super::rollback::HighWater>>,
+    /// The folder a local store keeps its objects in: version folders are then listed with one
+    /// `read_dir` (names only) instead of `object_store`'s walk, which stats every entry.
+    pub local_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -280,12 +284,13 @@ impl RegistryStore {
     /// The version numbers of the folders under `root`, ascending (claimed, not necessarily
     /// committed); only for stores that can list.
     async fn listed_versions(&self, root: &Path) -> Result<Vec<u64>> {
-        let mut vs: Vec<u64> = self
-            .subfolders(root)
-            .await?
-            .iter()
-            .filter_map(|s| s.parse().ok())
-            .collect();
+        let names = match &self.local_dir {
+            Some(dir) => {
+                local_subfolders(&root.parts().fold(dir.clone(), |d, p| d.join(p.as_ref())))?
+            }
+            None => self.subfolders(root).await?,
+        };
+        let mut vs: Vec<u64> = names.iter().filter_map(|s| s.parse().ok()).collect();
         vs.sort_unstable();
         Ok(vs)
     }
@@ -293,18 +298,46 @@ impl RegistryStore {
     /// The highest committed version of `root`, where `commit` is the commit object's path
     /// relative to a version folder; `None` when nothing is committed.
     pub async fn resolve_latest(&self, root: &Path, commit: Commit) -> Result<Option<u64>> {
-        // Read first on every store: a plain GET, whose errors (403, 404) map most clearly.
-        let hint = self.trusted_hint(root).await?;
+        Ok(self.top_commit(root, commit, false).await?.map(|(v, _)| v))
+    }
+
+    /// The highest committed version of `root` and its commit object, read while finding it
+    /// (one GET where a HEAD would be followed by a GET); `None` when nothing is committed.
+    pub async fn latest_commit(&self, root: &Path, commit: Commit) -> Result<Option<(u64, Bytes)>> {
+        self.top_commit(root, commit, true).await
+    }
+
+    /// The commit object at `path` (`fetch`), or an empty one standing for "it exists"
+    /// (a HEAD); `None` when absent.
+    async fn probe_commit(&self, path: &Path, fetch: bool) -> Result<Option<Bytes>> {
+        if fetch {
+            self.get_opt(path).await
+        } else {
+            Ok(self.exists(path).await?.then(Bytes::new))
+        }
+    }
+
+    /// [`resolve_latest`](Self::resolve_latest), with the commit object when `fetch`.
+    async fn top_commit(
+        &self,
+        root: &Path,
+        commit: Commit,
+        fetch: bool,
+    ) -> Result<Option<(u64, Bytes)>> {
         if self.can_list {
-            // Listing costs one request however large the (unauthenticated) numbers are.
+            // Listing costs one request however large the (unauthenticated) numbers are, and
+            // finds every claimed version: the LATEST hint adds nothing here.
             for v in self.listed_versions(root).await?.into_iter().rev() {
-                if self.exists(&commit_path(root, v, commit)).await? {
-                    return Ok(Some(v));
+                if let Some(b) = self
+                    .probe_commit(&commit_path(root, v, commit), fetch)
+                    .await?
+                {
+                    return Ok(Some((v, b)));
                 }
             }
             return Ok(None);
         }
-        let mut top = hint;
+        let mut top = self.trusted_hint(root).await?;
         while let Some(next) = top.checked_add(1) {
             if !self
                 .exists(&version_dir(root, next).clone().join(CLAIM))
@@ -314,37 +347,49 @@ impl RegistryStore {
             }
             top = next;
         }
-        let mut v = top;
-        while v > 0 {
-            if self.exists(&commit_path(root, v, commit)).await? {
-                return Ok(Some(v));
+        for v in (1..=top).rev() {
+            if let Some(b) = self
+                .probe_commit(&commit_path(root, v, commit), fetch)
+                .await?
+            {
+                return Ok(Some((v, b)));
             }
-            v -= 1;
         }
         Ok(None)
     }
 
-    /// [`resolve_latest`](Self::resolve_latest) for reading the latest: a version below the
+    /// [`latest_commit`](Self::latest_commit) for reading the latest: a version below the
     /// highest this client has seen as the latest is [`Error::Rollback`] (see
     /// [`super::rollback`]); `what` names the item in the message.
-    pub async fn resolve_fresh_latest(
+    pub async fn fresh_latest_commit(
         &self,
         root: &Path,
         commit: Commit,
         what: &str,
-    ) -> Result<Option<u64>> {
+    ) -> Result<Option<(u64, Bytes)>> {
+        self.fresh_top_commit(root, commit, what, true).await
+    }
+
+    /// [`top_commit`](Self::top_commit) checked against this client's rollback marks.
+    async fn fresh_top_commit(
+        &self,
+        root: &Path,
+        commit: Commit,
+        what: &str,
+        fetch: bool,
+    ) -> Result<Option<(u64, Bytes)>> {
         let Some(hw) = &self.high_water else {
-            return self.resolve_latest(root, commit).await;
+            return self.top_commit(root, commit, fetch).await;
         };
         // Up to 4 times: another client of this home may commit, resolve and raise the mark
         // between our resolve and our check; resolving again then sees that commit. Only a
         // latest still below the mark is a rollback.
         let mut attempts = 4;
         loop {
-            let latest = self.resolve_latest(root, commit).await?;
+            let latest = self.top_commit(root, commit, fetch).await?;
             attempts -= 1;
             // No version at all where one was seen is a rollback too (every version hidden).
-            match hw.observe(root.as_ref(), latest.unwrap_or(0), what) {
+            match hw.observe(root.as_ref(), latest.as_ref().map_or(0, |(v, _)| *v), what) {
                 Ok(()) => return Ok(latest),
                 Err(Error::Rollback { .. }) if attempts > 0 => continue,
                 Err(Error::Rollback {
@@ -372,7 +417,7 @@ impl RegistryStore {
     /// item is not rolled back ([`Error::Rollback`] otherwise; the mark stays).
     pub async fn claim_next_fresh(&self, root: &Path, commit: Commit, what: &str) -> Result<u64> {
         if self.high_water.is_some() {
-            self.resolve_fresh_latest(root, commit, what).await?;
+            self.fresh_top_commit(root, commit, what, false).await?;
         }
         self.claim_next(root).await
     }
@@ -447,6 +492,27 @@ impl RegistryStore {
         }
         self.delete_under(root).await
     }
+}
+
+/// The names of the folders in `dir` (none when it does not exist).
+fn local_subfolders(dir: &std::path::Path) -> Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let kind = entry.file_type().map_err(|e| Error::io(entry.path(), e))?;
+        // A symlinked folder counts: `object_store`'s walk follows links.
+        if kind.is_dir() || (kind.is_symlink() && entry.path().is_dir()) {
+            if let Some(name) = entry.file_name().to_str() {
+                names.push(name.to_string());
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// Which object commits a version.
