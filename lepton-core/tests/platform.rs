@@ -420,6 +420,40 @@ fn hostile_latest_hint(b: Backend) {
     }
 }
 
+/// A handle that resolved the latest before follows what other handles do afterwards: a newer
+/// push, a deleted latest, and a model deleted and pushed again (its numbers start over).
+fn the_latest_follows_other_handles(b: Backend) {
+    let f = fixture(b);
+    let reader = f.open_with(None, false);
+    let writer = f.open_with(None, false);
+    let latest = |p: &Platform| {
+        let (info, data) = p.model_bytes("m", None).unwrap();
+        (info.version, data)
+    };
+    push(&writer, "m", &bytes(1, 100));
+    push(&writer, "m", &bytes(2, 100));
+    assert_eq!(latest(&reader), (2, bytes(2, 100)));
+    push(&writer, "m", &bytes(3, 100));
+    assert_eq!(latest(&reader), (3, bytes(3, 100)));
+    writer.delete_model("m", Some(3)).unwrap();
+    assert_eq!(latest(&reader), (2, bytes(2, 100)));
+    writer.delete_model("m", None).unwrap();
+    push(&writer, "m", &bytes(4, 100));
+    assert_eq!(latest(&reader), (1, bytes(4, 100)));
+    push(&writer, "m", &bytes(5, 100));
+    assert_eq!(latest(&reader), (2, bytes(5, 100)));
+    // a claim above the latest that is never committed (a crashed push) hides nothing
+    let root = model_root(writer.prefix(), "m");
+    block_on(writer.store().put(
+        &version_dir(&root, 3).join(CLAIM),
+        PutPayload::from_static(b"{}"),
+    ))
+    .unwrap();
+    assert_eq!(latest(&reader), (2, bytes(5, 100)));
+    assert_eq!(push(&writer, "m", &bytes(6, 100)), 4);
+    assert_eq!(latest(&reader), (4, bytes(6, 100)));
+}
+
 fn cache_and_tampering(b: Backend) {
     let f = fixture(b);
     let p = f.open(None);
@@ -593,6 +627,7 @@ suite!(
     encrypted_registry_refuses_swaps,
     sealed_reads_are_bound_to_their_object,
     hostile_latest_hint,
+    the_latest_follows_other_handles,
     cache_and_tampering,
     reads_check_blake3_else_sha256,
     identical_push_returns_the_latest,

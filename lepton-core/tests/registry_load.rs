@@ -88,6 +88,7 @@ fn profile_here(here: &Fingerprint) -> Profile {
     Profile::from_json(&text.to_string()).expect("a valid profile")
 }
 
+/// A handle on `store`; every handle of a test holds the same key.
 fn keyed(store: &CountingStore) -> lepton_core::Result<Platform> {
     Platform::with_store(
         store.store.clone(),
@@ -95,7 +96,7 @@ fn keyed(store: &CountingStore) -> lepton_core::Result<Platform> {
         "memory://registry-load",
         StoreKind::Memory,
         PlatformOptions {
-            key: Some(Key::generate()),
+            key: Some(Key::from_bytes(&[7; 32])?),
             ..Default::default()
         },
     )
@@ -114,12 +115,14 @@ fn tuned_logreg(store: &CountingStore) -> lepton_core::Result<(Platform, Fingerp
 #[test]
 fn a_tuned_load_reads_the_manifest_once() -> TestResult {
     let store = CountingStore::default();
-    let (platform, here) = tuned_logreg(&store)?;
+    let (_, here) = tuned_logreg(&store)?;
     let profile = profile_here(&here);
     let tuning = Tuning {
         fingerprint_id: here.id(),
         given: GivenOptions::default(),
     };
+    // A fresh handle, as a new process would open the registry.
+    let platform = keyed(&store)?;
     store.reset();
     let (model, applied) = platform.load_model_tuned(
         "logreg",
@@ -141,6 +144,20 @@ fn a_tuned_load_reads_the_manifest_once() -> TestResult {
     // hint, no HEAD of a claim or of the manifest before reading it.
     assert_eq!(store.gets_of("LATEST"), 0);
     assert_eq!(store.heads(), 0, "{:?}", store.gets.lock().unwrap());
+
+    // Loaded again through the same handle: the claim above the version found last time is
+    // absent (a HEAD), so that version is still the latest; its manifest is read again.
+    store.reset();
+    platform.load_model_tuned(
+        "logreg",
+        None,
+        &ModelOptions::default(),
+        Some(&tuning),
+        None,
+    )?;
+    assert_eq!(store.gets_of("manifest.json"), 1);
+    assert_eq!(store.gets_of("HEAD CLAIM"), 1);
+    assert_eq!(store.heads(), 1);
 
     // Untuned, by version: the manifest and the object, no profile.
     store.reset();

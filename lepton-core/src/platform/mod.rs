@@ -273,6 +273,7 @@ impl Platform {
                 high_water: (kind != StoreKind::Memory)
                     .then(|| Arc::new(rollback::HighWater::for_registry(uri))),
                 local_dir: None,
+                latest_found: Arc::default(),
             },
             prefix,
             kind,

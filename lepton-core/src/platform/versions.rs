@@ -17,7 +17,8 @@
 //! from the hint, then walk down the same way, so a lagging hint (a writer that died between
 //! commit and advance, or a store without conditional updates) never hides a committed version.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -42,6 +43,9 @@ pub struct RegistryStore {
     /// The folder a local store keeps its objects in: version folders are then listed with one
     /// `read_dir` (names only) instead of `object_store`'s walk, which stats every entry.
     pub local_dir: Option<std::path::PathBuf>,
+    /// The version each root's latest last resolved to through this handle (see
+    /// [`latest_commit`](Self::latest_commit)).
+    pub latest_found: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -303,8 +307,35 @@ impl RegistryStore {
 
     /// The highest committed version of `root` and its commit object, read while finding it
     /// (one GET where a HEAD would be followed by a GET); `None` when nothing is committed.
+    ///
+    /// When this handle resolved `root` before (to `v`), it first checks that no claim exists at
+    /// `v + 1` and reads `v`'s commit object: claims are dense (a writer takes `v + 2` only after
+    /// `v + 1`), so `v` is then still the latest, found by a HEAD and a GET instead of a listing.
+    /// Anything else (a newer claim, `v` deleted) resolves from scratch. The commit object is
+    /// always read from the store, never remembered.
     pub async fn latest_commit(&self, root: &Path, commit: Commit) -> Result<Option<(u64, Bytes)>> {
-        self.top_commit(root, commit, true).await
+        let key = root.as_ref().to_string();
+        let known = self.found_latest().get(&key).copied();
+        if let Some((v, next)) = known.and_then(|v| Some((v, v.checked_add(1)?))) {
+            if !self
+                .exists(&version_dir(root, next).clone().join(CLAIM))
+                .await?
+            {
+                if let Some(b) = self.get_opt(&commit_path(root, v, commit)).await? {
+                    return Ok(Some((v, b)));
+                }
+            }
+        }
+        let found = self.top_commit(root, commit, true).await?;
+        match &found {
+            Some((v, _)) => self.found_latest().insert(key, *v),
+            None => self.found_latest().remove(&key),
+        };
+        Ok(found)
+    }
+
+    fn found_latest(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.latest_found.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The commit object at `path` (`fetch`), or an empty one standing for "it exists"
@@ -378,15 +409,22 @@ impl RegistryStore {
         what: &str,
         fetch: bool,
     ) -> Result<Option<(u64, Bytes)>> {
+        let resolve = || async {
+            if fetch {
+                self.latest_commit(root, commit).await
+            } else {
+                self.top_commit(root, commit, false).await
+            }
+        };
         let Some(hw) = &self.high_water else {
-            return self.top_commit(root, commit, fetch).await;
+            return resolve().await;
         };
         // Up to 4 times: another client of this home may commit, resolve and raise the mark
         // between our resolve and our check; resolving again then sees that commit. Only a
         // latest still below the mark is a rollback.
         let mut attempts = 4;
         loop {
-            let latest = self.top_commit(root, commit, fetch).await?;
+            let latest = resolve().await?;
             attempts -= 1;
             // No version at all where one was seen is a rollback too (every version hidden).
             match hw.observe(root.as_ref(), latest.as_ref().map_or(0, |(v, _)| *v), what) {
