@@ -352,6 +352,28 @@ def test_public_names():
     assert LeptonAI.load_model.__doc__ and LeptonAI.push_model.__doc__
 
 
+def test_load_model_on_an_instance_is_a_method_filling_in_platform(tmp_path):
+    import inspect
+    import pydoc
+
+    from model_fixtures import logistic_regression
+
+    here = LeptonAI(str(tmp_path / "here"), encrypt=False, progress=False)
+    there = LeptonAI(str(tmp_path / "there"), encrypt=False, progress=False)
+    there.push_model("m", logistic_regression())
+    # help() and the signature are the function's own, as a method of the registry
+    assert inspect.signature(here.load_model) == inspect.signature(LeptonAI.load_model)
+    text = pydoc.render_doc(here.load_model, renderer=pydoc.plaintext)
+    assert "method load_model" in text and "load_model(name_or_path" in text, text[:300]
+    assert LeptonAI.load_model.__doc__.splitlines()[0] in text
+    assert here.load_model.__name__ == "load_model"
+    # the instance fills in platform=; one given to the call wins
+    assert there.load_model("m").inputs[0].name == "x"
+    with pytest.raises(NotFoundError):
+        here.load_model("m")
+    assert here.load_model("m", platform=there).inputs[0].name == "x"
+
+
 # ----- read-only HTTP registries -------------------------------------------------------------
 
 

@@ -634,6 +634,19 @@ suite!(
     reads_by_capability,
 );
 
+/// A local folder with a file where a model's folder belongs has no such model (as the listing
+/// of a folder that holds no versions): not found, not an I/O error.
+#[test]
+fn a_file_where_a_model_folder_belongs_is_not_found() {
+    let f = fixture(Backend::Local);
+    let p = f.open_with(None, false);
+    let models = std::path::Path::new(&f.uri).join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::write(models.join("m"), b"not a folder").unwrap();
+    let e = p.model_info("m", None).unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e}");
+}
+
 // ----- remote-only behaviour --------------------------------------------------------------------
 
 fn fast_fail() -> Vec<(String, String)> {

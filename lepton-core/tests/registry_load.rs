@@ -121,16 +121,19 @@ fn a_tuned_load_reads_the_manifest_once() -> TestResult {
         fingerprint_id: here.id(),
         given: GivenOptions::default(),
     };
+    let latest = |platform: &Platform| {
+        store.reset();
+        platform.load_model_tuned(
+            "logreg",
+            None,
+            &ModelOptions::default(),
+            Some(&tuning),
+            None,
+        )
+    };
     // A fresh handle, as a new process would open the registry.
     let platform = keyed(&store)?;
-    store.reset();
-    let (model, applied) = platform.load_model_tuned(
-        "logreg",
-        None,
-        &ModelOptions::default(),
-        Some(&tuning),
-        None,
-    )?;
+    let (model, applied) = latest(&platform)?;
     assert_eq!(model.inputs()[0].name(), "x");
     assert_eq!(applied.map(|p| p.settings), Some(profile.settings.clone()));
     assert_eq!(store.gets_of("manifest.json"), 1, "the manifest, read once");
@@ -147,14 +150,7 @@ fn a_tuned_load_reads_the_manifest_once() -> TestResult {
 
     // Loaded again through the same handle: the claim above the version found last time is
     // absent (a HEAD), so that version is still the latest; its manifest is read again.
-    store.reset();
-    platform.load_model_tuned(
-        "logreg",
-        None,
-        &ModelOptions::default(),
-        Some(&tuning),
-        None,
-    )?;
+    latest(&platform)?;
     assert_eq!(store.gets_of("manifest.json"), 1);
     assert_eq!(store.gets_of("HEAD CLAIM"), 1);
     assert_eq!(store.heads(), 1);

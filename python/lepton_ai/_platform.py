@@ -14,9 +14,11 @@ verified local cache, so models loaded once keep loading when the network is gon
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 import os
+import types
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _lepton
@@ -57,35 +59,34 @@ class _PlatformMethod(staticmethod):  # type: ignore[type-arg]
 
     ``LeptonAI.load_model("m", platform=p)`` and ``p.load_model("m")`` do the same thing. It is a
     ``staticmethod`` (type checkers see the function's own signature, so a typo such as
-    ``platfrom=`` is an error) whose instance access binds ``platform``.
+    ``platfrom=`` is an error) whose instance access is a bound method that fills in
+    ``platform=`` (one given to the call wins). The method is built once, here, and bound per
+    access by ``types.MethodType`` (a small model loads in well under a millisecond: no wrapper
+    is built per call); ``help()`` and ``inspect.signature`` show the function's own signature.
     """
 
+    def __init__(self, func: Callable[..., Any]) -> None:
+        super().__init__(func)
+
+        @functools.wraps(func)
+        def method(platform: Any, /, *args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("platform", platform)
+            return func(*args, **kwargs)
+
+        signature = inspect.signature(func)
+        this = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+        setattr(
+            method,
+            "__signature__",
+            signature.replace(parameters=[this, *signature.parameters.values()]),
+        )
+        self._method = method
+
     def __get__(self, obj: Any, objtype: Any = None) -> Callable[..., Any]:
-        func: Callable[..., Any] = self.__func__
         if obj is None:
+            func: Callable[..., Any] = self.__func__
             return func
-        # A C-level partial, not a ``functools.wraps`` closure: this runs on every
-        # ``p.load_model`` (a small model loads in well under a millisecond).
-        return _BoundToPlatform(func, platform=obj)
-
-
-class _BoundToPlatform(functools.partial):  # type: ignore[type-arg]
-    """``func`` with ``platform=`` filled in (a ``platform=`` given to the call wins), showing
-    ``func``'s name and docstring to ``help()``."""
-
-    __slots__ = ()
-
-    @property
-    def __doc__(self) -> Optional[str]:  # type: ignore[override]
-        return self.func.__doc__
-
-    @property
-    def __name__(self) -> str:
-        return str(self.func.__name__)
-
-    @property
-    def __wrapped__(self) -> Callable[..., Any]:
-        return self.func
+        return types.MethodType(self._method, obj)
 
 
 if TYPE_CHECKING:

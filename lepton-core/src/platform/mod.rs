@@ -176,13 +176,17 @@ impl Platform {
             None => lepton_home().join("registry").display().to_string(),
         };
         let kind = StoreKind::of(&uri)?;
+        let mut local_dir = None;
         let (base, loc) = match kind {
             StoreKind::Memory if uri.trim_end_matches('/') == "memory:" => open_private_memory(),
             StoreKind::Local => {
                 let loc = open_uri(&uri, &options.storage_options)?;
                 let local = uri.strip_prefix("file://").unwrap_or(&uri);
                 let abs = std::fs::canonicalize(local).map_err(|e| Error::io(local, e))?;
-                (abs.display().to_string(), loc)
+                let base = abs.display().to_string();
+                // A local store's prefix is empty: its objects are under `abs` itself.
+                local_dir = Some(abs);
+                (base, loc)
             }
             _ => (uri.clone(), open_uri(&uri, &options.storage_options)?),
         };
@@ -194,10 +198,7 @@ impl Platform {
         }
         p.base_uri = base;
         p.inline_io = !kind.is_remote();
-        if kind == StoreKind::Local {
-            // `base` is the folder's absolute path, and a local store's prefix is empty.
-            p.bucket.local_dir = Some(std::path::PathBuf::from(&p.base_uri));
-        }
+        p.bucket.local_dir = local_dir;
         if default_local && p.key_origin.is_none() && !p.plaintext {
             p.creates_key_file = Some(keyfile::key_file_path());
         }

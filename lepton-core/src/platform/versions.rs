@@ -315,7 +315,7 @@ impl RegistryStore {
     /// always read from the store, never remembered.
     pub async fn latest_commit(&self, root: &Path, commit: Commit) -> Result<Option<(u64, Bytes)>> {
         let key = root.as_ref().to_string();
-        let known = self.found_latest().get(&key).copied();
+        let known = self.found_latest().and_then(|m| m.get(&key).copied());
         if let Some((v, next)) = known.and_then(|v| Some((v, v.checked_add(1)?))) {
             if !self
                 .exists(&version_dir(root, next).clone().join(CLAIM))
@@ -327,15 +327,24 @@ impl RegistryStore {
             }
         }
         let found = self.top_commit(root, commit, true).await?;
-        match &found {
-            Some((v, _)) => self.found_latest().insert(key, *v),
-            None => self.found_latest().remove(&key),
-        };
+        if let Some(mut m) = self.found_latest() {
+            match &found {
+                Some((v, _)) => m.insert(key, *v),
+                None => m.remove(&key),
+            };
+        }
         Ok(found)
     }
 
-    fn found_latest(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
-        self.latest_found.lock().unwrap_or_else(|p| p.into_inner())
+    /// The remembered versions, unless another thread holds them right now: then the caller
+    /// resolves from scratch. Never waiting keeps a forked child (a `DataLoader` worker) from
+    /// blocking on a lock a parent thread held at the fork.
+    fn found_latest(&self) -> Option<std::sync::MutexGuard<'_, HashMap<String, u64>>> {
+        match self.latest_found.try_lock() {
+            Ok(m) => Some(m),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 
     /// The commit object at `path` (`fetch`), or an empty one standing for "it exists"
@@ -536,7 +545,15 @@ impl RegistryStore {
 fn local_subfolders(dir: &std::path::Path) -> Result<Vec<String>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        // As `object_store`'s walk: nothing there (or a file there) lists nothing.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(Vec::new())
+        }
         Err(e) => return Err(Error::io(dir, e)),
     };
     let mut names = Vec::new();
