@@ -240,7 +240,22 @@ pub fn in_child(limit: std::time::Duration, f: impl FnOnce() -> bool) -> bool {
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");
     if pid == 0 {
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(false);
+        let ok = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(ok) => ok,
+            Err(panic) => {
+                // Straight to fd 2: the test harness captures this thread's output, and the
+                // capture stays in the child.
+                let what = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("a panic");
+                let line = format!("forked child {}: panicked: {what}\n", std::process::id());
+                // SAFETY: writes a buffer we own to stderr.
+                unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+                false
+            }
+        };
         // SAFETY: ends the child without running the parent's destructors or atexit handlers.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
@@ -253,6 +268,19 @@ pub fn in_child(limit: std::time::Duration, f: impl FnOnce() -> bool) -> bool {
             return libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
         }
         if start.elapsed() > limit {
+            // Where it hangs, for the failure's log (when gdb is installed).
+            let stacks = std::process::Command::new("gdb")
+                .args([
+                    "-p",
+                    &pid.to_string(),
+                    "-batch",
+                    "-ex",
+                    "thread apply all bt 30",
+                ])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_else(|e| format!("(no stacks: gdb: {e})"));
+            eprintln!("forked child {pid} still running after {limit:?}; its threads:\n{stacks}");
             // SAFETY: our own child.
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
