@@ -54,6 +54,12 @@ def test_the_old_dict_reads_still_work(tmp_path: Path) -> None:
     assert list(old) == keys and old["version"] == 1 and old["columns"] == info["columns"]
     with pytest.raises(KeyError, match="name"):
         info["name"]
+    # the rest of a dict's reads agree with the dict itself
+    assert list(info) == list(old) and ("rows" in info) == ("rows" in old) and ("name" in info) is False
+    assert 1 not in info
+    assert info.get("rows") == old.get("rows") and info.get("name", 7) == old.get("name", 7)
+    assert info.get("name") is None
+    assert info.items() == list(old.items())
 
 
 def test_registry_infos_are_version_infos_with_name_and_split() -> None:

@@ -307,16 +307,10 @@ def test_a_script_ending_mid_epoch_exits_quietly_and_leaves_no_files(context: st
 
 @pytest.mark.parametrize("context", ["fork", "spawn"])
 def test_a_killed_workers_files_are_swept_by_the_next_loader(context: str, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    path = str(tmp_path / "d")
-    write_dataset(path, _source(), chunk_bytes=2048)
-    script, first_pids, second_pids = tmp_path / "killer.py", tmp_path / "first", tmp_path / "second"
-    script.write_text(_KILLER)
-    first_pids.mkdir()
+    done, first_pids = _run_loader_script(tmp_path, _KILLER, context, "SIGKILL")
+    assert done.returncode == 0, done.stderr
+    path, second_pids = str(tmp_path / "d"), tmp_path / "second"
     second_pids.mkdir()
-    subprocess.run([sys.executable, str(script), path, context, str(first_pids), "SIGKILL"], check=True, timeout=300)
     victim = int((first_pids / "victim").read_text())
     (first_pids / "victim").unlink()
     (survivor,) = _pids(first_pids) - {victim}

@@ -9,7 +9,9 @@ otherwise: the registry checks that pushed bytes are a model, then stores them a
 
 from __future__ import annotations
 
+import inspect
 import os
+import pydoc
 import threading
 import time
 import uuid
@@ -20,7 +22,7 @@ import pytest
 import lepton_ai
 from lepton_ai import LeptonAI
 from lepton_ai._model_file import is_encrypted_model_file, read_model_file, save_model_file
-from model_fixtures import holding, sized
+from model_fixtures import holding, logistic_regression, sized
 from backends import FAST_FAIL, closed_port, make_uri, offline, s3_bucket  # noqa: F401
 from lepton_ai.errors import (
     IntegrityError,
@@ -353,11 +355,6 @@ def test_public_names():
 
 
 def test_load_model_on_an_instance_is_a_method_filling_in_platform(tmp_path):
-    import inspect
-    import pydoc
-
-    from model_fixtures import logistic_regression
-
     here = LeptonAI(str(tmp_path / "here"), encrypt=False, progress=False)
     there = LeptonAI(str(tmp_path / "there"), encrypt=False, progress=False)
     there.push_model("m", logistic_regression())

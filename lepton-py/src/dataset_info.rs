@@ -9,7 +9,7 @@ use lepton_core::dataset::{Column, DatasetInfo};
 use lepton_core::platform::DatasetEntry;
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyIterator, PyList};
 
 /// One column of a dataset: name, dtype name, per-row shape (`None` for each dimension that
 /// varies by row, as `Dataset.schema` spells it).
@@ -119,6 +119,37 @@ impl PyDatasetVersionInfo {
     /// The names `__getitem__` takes.
     fn keys(&self) -> Vec<&'static str> {
         KEYS.to_vec()
+    }
+
+    /// Whether `key` is one of [`keys`](Self::keys) (`"rows" in info`, as on the dict).
+    fn __contains__(&self, key: &Bound<'_, PyAny>) -> bool {
+        key.extract::<String>()
+            .is_ok_and(|k| KEYS.contains(&k.as_str()))
+    }
+
+    /// Iterates over the keys, as iterating the dict did.
+    fn __iter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyIterator>> {
+        PyList::new(slf.py(), KEYS)?.try_iter()
+    }
+
+    /// `info[key]`, or `default` when `key` is not one of the keys.
+    #[pyo3(signature = (key, default=None, /))]
+    fn get<'py>(
+        slf: &Bound<'py, Self>,
+        key: &Bound<'py, PyAny>,
+        default: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match key.extract::<String>() {
+            Ok(k) if KEYS.contains(&k.as_str()) => Self::__getitem__(slf, &k),
+            _ => Ok(default.unwrap_or_else(|| slf.py().None().into_bound(slf.py()))),
+        }
+    }
+
+    /// `(key, info[key])` pairs, as the dict's `items()`.
+    fn items<'py>(slf: &Bound<'py, Self>) -> PyResult<Vec<(&'static str, Bound<'py, PyAny>)>> {
+        KEYS.iter()
+            .map(|k| Ok((*k, Self::__getitem__(slf, k)?)))
+            .collect()
     }
 
     /// The fields as the dict this class replaces.

@@ -23,14 +23,18 @@ def read_columns(path: PathLike, *, column: Optional[str] = None) -> Columns:
     """The columns stored in ``path``, by its extension.
 
     Args:
-        path: ``.npz`` (one array per column, ``np.savez(path, x=..., y=...)``); ``.npy`` (one
+        path: ``.npz`` (one array per column, ``np.savez(path, x=..., y=...)``; a ragged
+            column as ``NAME`` values + ``NAME.offsets`` + ``NAME.shapes``, text and bytes as
+            ``uint8`` ``NAME`` + ``NAME.offsets``, and the column order, dtypes and shapes in a
+            ``__lepton_schema__`` entry, as ``lepton pull`` writes them); ``.npy`` (one
             array: a structured array gives one column per field, any other array one column
             named ``column``); ``.parquet`` (needs ``pyarrow``); ``.csv`` (a header row of column
             names; numbers become int64/float64 columns, anything else text).
         column: the column name for a plain ``.npy`` array (default ``"x"``).
 
     Returns:
-        The columns, numeric ones as numpy arrays of shape ``(rows, ...)``, text as lists of str.
+        The columns, numeric ones as numpy arrays of shape ``(rows, ...)`` (ragged ones as lists
+        of arrays), text as lists of str, bytes as lists of bytes.
 
     Raises:
         InvalidArgumentError: an unknown extension, a file that cannot be read or parsed (the
@@ -221,8 +225,9 @@ def _stored_schema(path: str, entry: Any) -> Dict[str, Any]:
 
 def _stored_column(path: str, name: str, dtype: str, shape: Any, arrays: Dict[str, Any]) -> Any:
     """Column ``name`` of a ``.npz`` that ``write_npz`` wrote, from the entries it uses."""
-    wanted = [name, name + OFFSETS] if dtype in TEXT_DTYPES else [name, name + OFFSETS, name + SHAPES]
-    missing = [e for e in (wanted if dtype in TEXT_DTYPES or None in shape else [name]) if e not in arrays]
+    text, ragged = dtype in TEXT_DTYPES, None in shape
+    needed = [name] + ([name + OFFSETS] if text or ragged else []) + ([name + SHAPES] if ragged and not text else [])
+    missing = [e for e in needed if e not in arrays]
     if missing:
         raise InvalidArgumentError(
             f"cannot read {path}: column {name!r} is recorded in {SCHEMA_ENTRY} but entry "
@@ -250,6 +255,11 @@ def _ragged_rows(path: str, name: str, values: Any, offsets: Any, shapes: Option
     import numpy as np
 
     def bad(what: str) -> InvalidArgumentError:
+        if shapes is None:  # text: no shapes entry
+            return InvalidArgumentError(
+                f"cannot read {path}: {name}{OFFSETS} does not describe {name} ({what}); row i is "
+                f"{name}[offsets[i]:offsets[i + 1]], offsets start at 0, never decrease and end at len({name})"
+            )
         return InvalidArgumentError(
             f"cannot read {path}: {name}{OFFSETS}/{name}{SHAPES} do not describe {name} ({what}); "
             f"row i is {name}[offsets[i]:offsets[i + 1]].reshape(shapes[i]), offsets start at 0, "
@@ -267,8 +277,9 @@ def _ragged_rows(path: str, name: str, values: Any, offsets: Any, shapes: Option
         return [values[offsets[i] : offsets[i + 1]] for i in range(rows)]
     if shapes.ndim != 2 or shapes.dtype.kind not in "iu" or len(shapes) != rows:
         raise bad(f"shapes must be an integer array of {rows} rows x rank, got {shapes.dtype} {shapes.shape}")
-    if (shapes < 0).any() or (np.prod(shapes, axis=1) != np.diff(offsets)).any():
-        row = int(np.argmax((shapes < 0).any(axis=1) | (np.prod(shapes, axis=1) != np.diff(offsets))))
+    wrong = (shapes < 0).any(axis=1) | (np.prod(shapes, axis=1) != np.diff(offsets))
+    if wrong.any():
+        row = int(np.argmax(wrong))
         raise bad(f"row {row} has shape {shapes[row].tolist()} but {offsets[row + 1] - offsets[row]} values")
     return [values[offsets[i] : offsets[i + 1]].reshape(shapes[i]) for i in range(rows)]
 

@@ -341,6 +341,14 @@ class DatasetVersionInfo:
         """The field ``key`` (``columns`` as ``(name, dtype, shape)`` tuples); KeyError if none."""
     def keys(self) -> list[str]:
         """The names ``__getitem__`` takes."""
+    def __contains__(self, key: object, /) -> bool:
+        """Whether ``key`` is one of :meth:`keys`."""
+    def __iter__(self) -> Iterator[str]:
+        """The keys, as iterating the old dict gave them."""
+    def get(self, key: str, default: Any = None, /) -> Any:
+        """``info[key]``, or ``default`` when ``key`` is not one of :meth:`keys`."""
+    def items(self) -> list[tuple[str, Any]]:
+        """``(key, info[key])`` pairs."""
     def to_dict(self) -> dict[str, Any]:
         """The fields as a dict (``columns`` as ``(name, dtype, shape)`` tuples)."""
 

@@ -422,11 +422,6 @@ class LeptonAI:
 
     # ----- auto-optimisation ------------------------------------------------------------------
 
-    def _profile(self, name: str, version: Optional[int] = None) -> Optional[Profile]:
-        """This machine's stored profile of ``name`` at ``version`` (latest when None)."""
-        text = _lepton.get_profile(self._native, name, machine_fingerprint().id, version)
-        return None if text is None else Profile._from_json(text)
-
     def profile(self, name: str, version: Optional[int] = None) -> Optional[Profile]:
         """The tuning profile stored for this machine for ``name`` at ``version``.
 
@@ -440,7 +435,8 @@ class LeptonAI:
         Raises:
             NotFoundError: no such model or version.
         """
-        return self._profile(name, version)
+        text = _lepton.get_profile(self._native, name, machine_fingerprint().id, version)
+        return None if text is None else Profile._from_json(text)
 
     def autotune_model(
         self,

@@ -126,49 +126,35 @@ impl Settings {
     /// `base` with these settings applied (providers strict: a candidate that can't get its
     /// provider fails instead of silently measuring the CPU).
     pub fn apply(&self, base: &ModelOptions) -> Result<ModelOptions> {
-        let mut options = base.clone();
-        options.providers = self
-            .providers
-            .iter()
-            .map(|p| p.parse::<ExecutionProvider>())
-            .collect::<Result<_>>()?;
-        options.intra_op_threads = self.intra_op_threads;
-        options.inter_op_threads = self.inter_op_threads;
-        options.optimization_level = self.optimization_level.parse()?;
-        Ok(options)
+        self.apply_unless_given(base, GivenOptions::default())
     }
 
     /// `base` with these settings applied where the caller did not set the option (`given`):
-    /// how a stored profile meets a load's own options (what the caller set wins).
+    /// how a stored profile meets a load's own options (what the caller set wins, and a
+    /// setting the caller overrides is not even parsed).
     pub fn apply_unless_given(
         &self,
         base: &ModelOptions,
         given: GivenOptions,
     ) -> Result<ModelOptions> {
-        let tuned = self.apply(base)?;
-        Ok(ModelOptions {
-            providers: if given.providers {
-                base.providers.clone()
-            } else {
-                tuned.providers
-            },
-            intra_op_threads: if given.intra_op_threads {
-                base.intra_op_threads
-            } else {
-                tuned.intra_op_threads
-            },
-            inter_op_threads: if given.inter_op_threads {
-                base.inter_op_threads
-            } else {
-                tuned.inter_op_threads
-            },
-            optimization_level: if given.optimization_level {
-                base.optimization_level
-            } else {
-                tuned.optimization_level
-            },
-            ..base.clone()
-        })
+        let mut options = base.clone();
+        if !given.providers {
+            options.providers = self
+                .providers
+                .iter()
+                .map(|p| p.parse::<ExecutionProvider>())
+                .collect::<Result<_>>()?;
+        }
+        if !given.intra_op_threads {
+            options.intra_op_threads = self.intra_op_threads;
+        }
+        if !given.inter_op_threads {
+            options.inter_op_threads = self.inter_op_threads;
+        }
+        if !given.optimization_level {
+            options.optimization_level = self.optimization_level.parse()?;
+        }
+        Ok(options)
     }
 
     /// The session part (everything but the batch size).
@@ -926,6 +912,17 @@ mod tests {
             (Some(3), Some(2))
         );
         assert_eq!(mixed.optimization_level, OptimizationLevel::Basic);
+        // A provider this build does not know (a profile stored by a newer one) fails only a
+        // load that would use it.
+        let unknown = Settings {
+            providers: vec!["nonesuch".into()],
+            ..profile
+        };
+        assert!(unknown
+            .apply_unless_given(&base, GivenOptions::default())
+            .is_err());
+        let mine = unknown.apply_unless_given(&base, given).unwrap();
+        assert_eq!(mine.providers, [ExecutionProvider::Cpu]);
     }
 
     #[test]

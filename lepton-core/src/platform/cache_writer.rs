@@ -30,13 +30,13 @@ struct Queue {
     /// Bytes queued or being written.
     bytes: usize,
     closed: bool,
-    started: bool,
+    /// The writer thread, once the first job started it.
+    thread: Option<JoinHandle<()>>,
 }
 
 /// See the module docs.
 pub(crate) struct Writer {
     shared: Arc<(Mutex<Queue>, Condvar)>,
-    thread: Mutex<Option<JoinHandle<()>>>,
     max_bytes: usize,
     write: WriteFn,
 }
@@ -50,7 +50,6 @@ impl Writer {
     pub(crate) fn new(max_bytes: usize, write: WriteFn) -> Writer {
         Writer {
             shared: Arc::default(),
-            thread: Mutex::new(None),
             max_bytes,
             write,
         }
@@ -65,13 +64,13 @@ impl Writer {
             tracing::debug!("cache writer busy; not caching {}", job.what);
             return false;
         }
-        if !q.started {
+        if q.thread.is_none() {
             let (shared, write) = (self.shared.clone(), self.write.clone());
             match std::thread::Builder::new()
                 .name("lepton-cache-write".into())
                 .spawn(move || run(&shared, &*write))
             {
-                Ok(h) => *self.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(h),
+                Ok(h) => q.thread = Some(h),
                 Err(e) => {
                     tracing::warn!(
                         "could not start a cache writer ({e}); not caching {}",
@@ -80,7 +79,6 @@ impl Writer {
                     return false;
                 }
             }
-            q.started = true;
         }
         q.bytes += job.data.len();
         q.jobs.push_back(job);
@@ -118,14 +116,13 @@ impl Drop for Writer {
     /// writer: the registry keeps it in a [`PerProcess`](crate::per_process::PerProcess).
     fn drop(&mut self) {
         let (queue, ready) = &*self.shared;
-        lock(queue).closed = true;
+        let thread = {
+            let mut q = lock(queue);
+            q.closed = true;
+            q.thread.take()
+        };
         ready.notify_all();
-        if let Some(h) = self
-            .thread
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+        if let Some(h) = thread {
             let _ = h.join();
         }
     }

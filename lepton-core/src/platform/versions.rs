@@ -315,7 +315,7 @@ impl RegistryStore {
     /// always read from the store, never remembered.
     pub async fn latest_commit(&self, root: &Path, commit: Commit) -> Result<Option<(u64, Bytes)>> {
         let key = root.as_ref().to_string();
-        let known = self.found_latest().and_then(|m| m.get(&key).copied());
+        let known = self.remembered().and_then(|m| m.get(&key).copied());
         if let Some((v, next)) = known.and_then(|v| Some((v, v.checked_add(1)?))) {
             if !self
                 .exists(&version_dir(root, next).clone().join(CLAIM))
@@ -327,7 +327,7 @@ impl RegistryStore {
             }
         }
         let found = self.top_commit(root, commit, true).await?;
-        if let Some(mut m) = self.found_latest() {
+        if let Some(mut m) = self.remembered() {
             match &found {
                 Some((v, _)) => m.insert(key, *v),
                 None => m.remove(&key),
@@ -339,7 +339,7 @@ impl RegistryStore {
     /// The remembered versions, unless another thread holds them right now: then the caller
     /// resolves from scratch. Never waiting keeps a forked child (a `DataLoader` worker) from
     /// blocking on a lock a parent thread held at the fork.
-    fn found_latest(&self) -> Option<std::sync::MutexGuard<'_, HashMap<String, u64>>> {
+    fn remembered(&self) -> Option<std::sync::MutexGuard<'_, HashMap<String, u64>>> {
         match self.latest_found.try_lock() {
             Ok(m) => Some(m),
             Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
