@@ -60,6 +60,7 @@ def test_the_old_dict_reads_still_work(tmp_path: Path) -> None:
     assert info.get("rows") == old.get("rows") and info.get("name", 7) == old.get("name", 7)
     assert info.get("name") is None
     assert info.items() == list(old.items())
+    assert info.values() == list(old.values()) and len(info) == len(old)
 
 
 def test_registry_infos_are_version_infos_with_name_and_split() -> None:

@@ -358,8 +358,10 @@ def test_load_model_on_an_instance_is_a_method_filling_in_platform(tmp_path):
     here = LeptonAI(str(tmp_path / "here"), encrypt=False, progress=False)
     there = LeptonAI(str(tmp_path / "there"), encrypt=False, progress=False)
     there.push_model("m", logistic_regression())
-    # help() and the signature are the function's own, as a method of the registry
-    assert inspect.signature(here.load_model) == inspect.signature(LeptonAI.load_model)
+    # help() and the signature are the function's own less platform=, as a method of the registry
+    want = inspect.signature(LeptonAI.load_model)
+    want = want.replace(parameters=[p for p in want.parameters.values() if p.name != "platform"])
+    assert inspect.signature(here.load_model) == want
     text = pydoc.render_doc(here.load_model, renderer=pydoc.plaintext)
     assert "method load_model" in text and "load_model(name_or_path" in text, text[:300]
     assert LeptonAI.load_model.__doc__.splitlines()[0] in text
@@ -369,6 +371,11 @@ def test_load_model_on_an_instance_is_a_method_filling_in_platform(tmp_path):
     with pytest.raises(NotFoundError):
         here.load_model("m")
     assert here.load_model("m", platform=there).inputs[0].name == "x"
+    # the second positional argument is the version, as help() shows
+    there.push_model("m", holding(b"a second version of m"))
+    assert there.load_model("m", 1).inputs[0].name == "x"
+    with pytest.raises(NotFoundError, match="version 7"):
+        there.load_model("m", 7)
 
 
 # ----- read-only HTTP registries -------------------------------------------------------------

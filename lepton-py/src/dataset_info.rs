@@ -132,7 +132,14 @@ impl PyDatasetVersionInfo {
         PyList::new(slf.py(), KEYS)?.try_iter()
     }
 
-    /// `info[key]`, or `default` when `key` is not one of the keys.
+    /// `info[key]`, or `default` when `key` is not one of the keys (as the dict's `get`).
+    ///
+    /// Args:
+    ///     key: a field name, one of `keys()`.
+    ///     default: what any other key gives.
+    ///
+    /// Returns:
+    ///     The field (`columns` as `(name, dtype, shape)` tuples), or `default`.
     #[pyo3(signature = (key, default=None, /))]
     fn get<'py>(
         slf: &Bound<'py, Self>,
@@ -143,6 +150,16 @@ impl PyDatasetVersionInfo {
             Ok(k) if KEYS.contains(&k.as_str()) => Self::__getitem__(slf, &k),
             _ => Ok(default.unwrap_or_else(|| slf.py().None().into_bound(slf.py()))),
         }
+    }
+
+    /// The number of keys, as `len()` of the dict.
+    fn __len__(&self) -> usize {
+        KEYS.len()
+    }
+
+    /// `info[key]` for each key, as the dict's `values()`.
+    fn values<'py>(slf: &Bound<'py, Self>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        KEYS.iter().map(|k| Self::__getitem__(slf, k)).collect()
     }
 
     /// `(key, info[key])` pairs, as the dict's `items()`.

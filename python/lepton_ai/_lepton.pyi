@@ -346,9 +346,21 @@ class DatasetVersionInfo:
     def __iter__(self) -> Iterator[str]:
         """The keys, as iterating the old dict gave them."""
     def get(self, key: str, default: Any = None, /) -> Any:
-        """``info[key]``, or ``default`` when ``key`` is not one of :meth:`keys`."""
+        """``info[key]``, or ``default`` when ``key`` is not one of :meth:`keys` (as ``dict.get``).
+
+        Args:
+            key: a field name, one of :meth:`keys`.
+            default: what any other key gives.
+
+        Returns:
+            The field (``columns`` as ``(name, dtype, shape)`` tuples), or ``default``.
+        """
     def items(self) -> list[tuple[str, Any]]:
         """``(key, info[key])`` pairs."""
+    def values(self) -> list[Any]:
+        """``info[key]`` for each key."""
+    def __len__(self) -> int:
+        """The number of keys."""
     def to_dict(self) -> dict[str, Any]:
         """The fields as a dict (``columns`` as ``(name, dtype, shape)`` tuples)."""
 

@@ -70,16 +70,19 @@ class _PlatformMethod(staticmethod):  # type: ignore[type-arg]
 
         @functools.wraps(func)
         def method(platform: Any, /, *args: Any, **kwargs: Any) -> Any:
-            kwargs.setdefault("platform", platform)
-            return func(*args, **kwargs)
+            platform = kwargs.pop("platform", platform)
+            if not args:  # everything by keyword (or nothing: the function says what is missing)
+                return func(platform=platform, **kwargs)
+            # ``p.load_model("m", 2)``: the positional arguments after the name come after
+            # ``platform`` in the function's own signature.
+            return func(args[0], platform, *args[1:], **kwargs)
 
+        # The method's own signature: the function's without ``platform`` (which the instance
+        # gives; ``platform=`` may still be passed by keyword, and wins).
         signature = inspect.signature(func)
         this = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
-        setattr(
-            method,
-            "__signature__",
-            signature.replace(parameters=[this, *signature.parameters.values()]),
-        )
+        rest = [p for p in signature.parameters.values() if p.name != "platform"]
+        setattr(method, "__signature__", signature.replace(parameters=[this, *rest]))
         self._method = method
 
     def __get__(self, obj: Any, objtype: Any = None) -> Callable[..., Any]:
@@ -548,8 +551,9 @@ class LeptonAI:
         return self._native.model_info(name, version)
 
     def delete_model(self, name: str, version: Optional[int] = None) -> None:
-        """Deletes one version of model ``name``, or all of them. Version numbers are never
-        reused.
+        """Deletes one version of model ``name``, or all of them. A deleted version's number is
+        never given to a later push; deleting every version removes the model, and a later push
+        of that name starts again at version 1.
 
         Args:
             name: the model's name.
