@@ -137,10 +137,31 @@ fn unknown_and_bad_names(b: Backend) {
     );
 }
 
+/// Writers on separate handles push to one model while readers on other handles (sharing the
+/// writers' rollback marks, as processes of one home do) resolve its latest: every push gets its
+/// own version, and no reader sees an error or a version going backwards.
 fn concurrent_pushes(b: Backend) {
     let f = fixture(b);
     let writers = 6;
     let per_writer = 3;
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let p = f.open_with(None, false);
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                while !done.load(Ordering::SeqCst) {
+                    match p.model_info("shared", None) {
+                        Ok(info) => seen.push(info.version),
+                        Err(Error::NotFound { .. }) if seen.is_empty() => {}
+                        Err(e) => panic!("a reader failed after seeing {seen:?}: {e}"),
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
     let handles: Vec<_> = (0..writers)
         .map(|w| {
             let p = f.open_with(None, false);
@@ -158,6 +179,14 @@ fn concurrent_pushes(b: Backend) {
         .into_iter()
         .flat_map(|h| h.join().unwrap())
         .collect();
+    done.store(true, Ordering::SeqCst);
+    for r in readers {
+        let seen = r.join().unwrap();
+        assert!(
+            seen.is_sorted(),
+            "a reader saw the latest go backwards: {seen:?}"
+        );
+    }
     pushed.sort();
     let versions: Vec<u64> = pushed.iter().map(|(v, _)| *v).collect();
     let expected: Vec<u64> = (1..=(writers * per_writer) as u64).collect();

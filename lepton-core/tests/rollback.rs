@@ -5,13 +5,19 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use bytes::Bytes;
+use common::get_hook::GetHook;
 use common::{fixture, sized_model, Backend};
 use lepton_core::dataset::{ColumnData, ReadOptions};
+use lepton_core::object_store::memory::InMemory;
 use lepton_core::object_store::path::Path;
-use lepton_core::object_store::{ObjectStoreExt, PutPayload};
-use lepton_core::platform::{DatasetPushOptions, PushOptions};
+use lepton_core::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use lepton_core::platform::{DatasetPushOptions, Platform, PlatformOptions, PushOptions};
 use lepton_core::pools::block_on;
+use lepton_core::store::StoreKind;
 use lepton_core::Error;
 
 /// What an attacker with write access does: remove the commit of `version` and point `LATEST`
@@ -115,6 +121,66 @@ fn dataset_rollback_is_detected(backend: Backend, read_first: bool) {
     assert!(p
         .load_dataset("d", "train", Some(2), ReadOptions::default())
         .is_ok());
+}
+
+/// A handle on `store` named `uri` (which picks its rollback marks), keeping marks as any
+/// store but memory:// does.
+fn handle(store: Arc<dyn ObjectStore>, uri: &str) -> Platform {
+    let options = PlatformOptions {
+        encrypt: Some(false),
+        no_cache: true,
+        ..Default::default()
+    };
+    Platform::with_store(store, Path::default(), uri, StoreKind::S3, options).unwrap()
+}
+
+/// Another client of this home commits, raising the shared mark, while this handle resolves the
+/// latest: here, every time it reads or probes a manifest, after its listing. The resolve began
+/// before that commit and may rightly miss it, which is not a rollback however often it
+/// happens; nor is a push racing the same way. Once the commits stop, the newest is read.
+#[test]
+fn commits_racing_a_resolve_are_not_a_rollback() {
+    let uri = format!("s3://race-{}", uuid::Uuid::new_v4().simple());
+    let inner: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let writer = Arc::new(handle(inner.clone(), &uri));
+    let races = Arc::new(AtomicUsize::new(0));
+    let hooked = GetHook::new(inner, {
+        let (writer, races, seeds) = (writer.clone(), races.clone(), AtomicU8::new(0));
+        move |location, _| {
+            if location.filename() != Some("manifest.json") {
+                return;
+            }
+            let race = races.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            if race.is_ok() {
+                // Another thread (this one is inside the reader's request); each model differs.
+                let w = writer.clone();
+                let model = sized_model(100 + seeds.fetch_add(1, Ordering::SeqCst), 64);
+                std::thread::spawn(move || w.push_model("m", &model, &PushOptions::default()))
+                    .join()
+                    .unwrap()
+                    .unwrap();
+            }
+        }
+    });
+    let reader = handle(Arc::new(hooked), &uri);
+    writer
+        .push_model("m", &sized_model(1, 64), &PushOptions::default())
+        .unwrap();
+    races.store(8, Ordering::SeqCst);
+    let mut seen = Vec::new();
+    while races.load(Ordering::SeqCst) > 0 {
+        seen.push(reader.model_info("m", None).unwrap().version);
+    }
+    assert!(seen.is_sorted() && seen.len() > 1, "{seen:?}");
+    assert_eq!(reader.model_info("m", None).unwrap().version, 9);
+    races.store(1, Ordering::SeqCst);
+    let pushed = reader
+        .push_model("m", &sized_model(2, 64), &PushOptions::default())
+        .unwrap()
+        .version;
+    assert_eq!(races.load(Ordering::SeqCst), 0, "the push raced a commit");
+    assert_eq!(pushed, 11);
+    assert_eq!(reader.model_info("m", None).unwrap().version, 11);
 }
 
 /// One named test per case: `name => check(backend, read_first)`.

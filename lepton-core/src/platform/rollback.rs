@@ -68,12 +68,20 @@ impl HighWater {
         }
     }
 
-    /// Checks that `latest`, just resolved as the latest version of `item`, is not below the
-    /// highest seen before, then raises the mark to it.
-    pub fn observe(&self, item: &str, latest: u64, what: &str) -> Result<()> {
+    /// The highest version of `item` this client has seen as the latest (0: none yet).
+    ///
+    /// Read it *before* resolving the latest: every version it counts was committed before the
+    /// mark was raised, so a store that is not rolled back shows it to a resolve that starts
+    /// afterwards, however many clients commit meanwhile.
+    pub fn seen(&self, item: &str) -> u64 {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut marks = self.read();
-        let seen = marks.get(item).copied().unwrap_or(0);
+        self.read().get(item).copied().unwrap_or(0)
+    }
+
+    /// Checks that `latest`, resolved as the latest version of `item` after [`seen`](Self::seen)
+    /// returned `seen`, is not below it, then raises the mark to `latest`. A mark raised by
+    /// another client during the resolve is not compared: that commit may postdate the resolve.
+    pub fn check(&self, item: &str, seen: u64, latest: u64, what: &str) -> Result<()> {
         if latest < seen {
             return Err(Error::Rollback {
                 what: what.to_string(),
@@ -85,8 +93,7 @@ impl HighWater {
             });
         }
         if latest > seen {
-            marks.insert(item.to_string(), latest);
-            self.write(&marks);
+            self.raise_to(item, latest);
         }
         Ok(())
     }
@@ -116,27 +123,45 @@ impl HighWater {
 mod tests {
     use super::*;
 
+    /// Reads the mark, then checks `latest` against it: a resolve with nothing in between.
+    fn observe(hw: &HighWater, item: &str, latest: u64, what: &str) -> Result<()> {
+        hw.check(item, hw.seen(item), latest, what)
+    }
+
     #[test]
     fn latest_never_goes_backwards() {
         let home = tempfile::tempdir().unwrap();
         let hw = HighWater::new(home.path(), "r1");
-        hw.observe("models/m", 1, "model `m`").unwrap();
-        hw.observe("models/m", 3, "model `m`").unwrap();
-        hw.observe("models/m", 3, "model `m`").unwrap();
-        let e = hw.observe("models/m", 2, "model `m`").unwrap_err();
+        observe(&hw, "models/m", 1, "model `m`").unwrap();
+        observe(&hw, "models/m", 3, "model `m`").unwrap();
+        observe(&hw, "models/m", 3, "model `m`").unwrap();
+        let e = observe(&hw, "models/m", 2, "model `m`").unwrap_err();
         let Error::Rollback { seen, latest, .. } = e else {
             panic!("not a rollback: {e}")
         };
         assert_eq!((seen, latest), (3, 2));
         // another item and another registry are independent; a new handle reads the same file
-        hw.observe("models/other", 1, "model `other`").unwrap();
-        HighWater::new(home.path(), "r2")
-            .observe("models/m", 1, "m")
-            .unwrap();
-        assert!(HighWater::new(home.path(), "r1")
-            .observe("models/m", 2, "m")
-            .is_err());
+        observe(&hw, "models/other", 1, "model `other`").unwrap();
+        observe(&HighWater::new(home.path(), "r2"), "models/m", 1, "m").unwrap();
+        assert!(observe(&HighWater::new(home.path(), "r1"), "models/m", 2, "m").is_err());
         hw.forget("models/m");
-        hw.observe("models/m", 2, "model `m`").unwrap();
+        observe(&hw, "models/m", 2, "model `m`").unwrap();
+    }
+
+    /// Another client (here another handle on the same home) commits and raises the mark while
+    /// this one resolves: the resolve, which began before that commit, may rightly miss it, and
+    /// is not a rollback. The mark keeps the higher version.
+    #[test]
+    fn a_mark_raised_during_a_resolve_is_not_a_rollback() {
+        let home = tempfile::tempdir().unwrap();
+        let reader = HighWater::new(home.path(), "r1");
+        let writer = HighWater::new(home.path(), "r1");
+        observe(&reader, "models/m", 10, "m").unwrap();
+        let seen = reader.seen("models/m");
+        writer.raise_to("models/m", 11);
+        reader.check("models/m", seen, 10, "m").unwrap();
+        assert_eq!(reader.seen("models/m"), 11);
+        // The next resolve starts after the mark: 10 now is a rollback.
+        assert!(observe(&reader, "models/m", 10, "m").is_err());
     }
 }

@@ -428,35 +428,28 @@ impl RegistryStore {
         let Some(hw) = &self.high_water else {
             return resolve().await;
         };
-        // Up to 4 times: another client of this home may commit, resolve and raise the mark
-        // between our resolve and our check; resolving again then sees that commit. Only a
-        // latest still below the mark is a rollback.
-        let mut attempts = 4;
-        loop {
-            let latest = resolve().await?;
-            attempts -= 1;
-            // No version at all where one was seen is a rollback too (every version hidden).
-            match hw.observe(root.as_ref(), latest.as_ref().map_or(0, |(v, _)| *v), what) {
-                Ok(()) => return Ok(latest),
-                Err(Error::Rollback { .. }) if attempts > 0 => continue,
-                Err(Error::Rollback {
-                    what,
-                    seen,
-                    latest,
-                    marks,
-                    ..
-                }) => {
-                    let available = self.committed_versions(root, commit).await?;
-                    return Err(Error::Rollback {
-                        what,
-                        seen,
-                        latest,
-                        marks,
-                        available,
-                    });
-                }
-                Err(e) => return Err(e),
-            }
+        let item = root.as_ref();
+        // The mark is read before resolving, so that clients committing meanwhile (and raising
+        // it) cannot make a correct store look rolled back: see `HighWater::seen`.
+        let seen = hw.seen(item);
+        let latest = resolve().await?;
+        // No version at all where one was seen is a rollback too (every version hidden).
+        match hw.check(item, seen, latest.as_ref().map_or(0, |(v, _)| *v), what) {
+            Ok(()) => Ok(latest),
+            Err(Error::Rollback {
+                what,
+                seen,
+                latest,
+                marks,
+                ..
+            }) => Err(Error::Rollback {
+                what,
+                seen,
+                latest,
+                marks,
+                available: self.committed_versions(root, commit).await?,
+            }),
+            Err(e) => Err(e),
         }
     }
 
