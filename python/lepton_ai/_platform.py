@@ -330,7 +330,8 @@ class LeptonAI:
             providers: execution providers in priority order, e.g. ``["cuda", "cpu"]``
                 (default: CPU).
             strict: raise ProviderUnavailableError instead of falling back to CPU.
-            intra_op_threads: threads inside one operator (default: ONNX Runtime's).
+            intra_op_threads: threads inside one operator (default: the pool all models of the
+                process share, one thread per core; a number gives the model its own pool).
             inter_op_threads: threads across parallel graph branches.
             optimization_level: ``"disable"``, ``"basic"``, ``"extended"`` or ``"all"``.
             runtime_path: the ONNX Runtime library to load (default: ``ORT_DYLIB_PATH``, then

@@ -138,6 +138,14 @@ fn base_builder(
             OptimizationLevel::All => GraphOptimizationLevel::All,
         })
         .map_err(rt)?;
+    // Sessions share the environment's thread pool (one per process, made with the runtime's
+    // defaults) unless they ask for their own thread counts, or this is a forked child.
+    let shared = options.intra_op_threads.is_none()
+        && options.inter_op_threads.is_none()
+        && super::runtime::shared_pool_usable();
+    if !shared {
+        b = b.with_independent_thread_pool().map_err(rt)?;
+    }
     if let Some(n) = options.intra_op_threads {
         b = b.with_intra_threads(n).map_err(rt)?;
     }

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use ort::environment::Environment;
+use ort::environment::{Environment, GlobalThreadPoolOptions};
 use ort::logging::LogLevel;
 
 use crate::per_process::PerProcess;
@@ -56,6 +56,8 @@ impl RuntimeInfo {
 struct Runtime {
     info: RuntimeInfo,
     env: Environment,
+    /// The process that created `env`, and so its shared thread pool's threads.
+    pid: u32,
 }
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -194,6 +196,7 @@ fn load(path: &Path, found_by: &'static str) -> std::result::Result<Runtime, Str
     let env = builder
         .with_name("lepton")
         .with_telemetry(false)
+        .with_global_thread_pool(GlobalThreadPoolOptions::default())
         .with_logger(Arc::new(forward_log))
         .build()
         .map_err(|e| format!("loaded, but creating the environment failed: {e}"))?;
@@ -206,6 +209,7 @@ fn load(path: &Path, found_by: &'static str) -> std::result::Result<Runtime, Str
             found_by,
         },
         env,
+        pid: std::process::id(),
     })
 }
 
@@ -245,6 +249,12 @@ fn version_of(path: &Path) -> String {
 pub(crate) fn environment(explicit: Option<&Path>) -> Result<&'static Environment> {
     init(explicit)?;
     Ok(&RUNTIME.get().expect("initialized above").env)
+}
+
+/// Whether sessions built in this process can run on the environment's shared thread pool: not
+/// in a forked child, which inherits the pool but none of its threads.
+pub(crate) fn shared_pool_usable() -> bool {
+    RUNTIME.get().is_some_and(|rt| rt.pid == std::process::id())
 }
 
 fn system_library_name() -> &'static str {
