@@ -1,8 +1,9 @@
 """Models in a forked child (a ``DataLoader`` worker, say). The parent's models run on a thread
 pool every model of the process shares; a child inherits that pool but none of its threads. A
-model the child loads gets a pool of its own, and one the parent loaded still runs there. Both
-give onnxruntime's own answer, and a hang fails the test (the script runs in a bounded
-subprocess, each child with a deadline)."""
+model the child loads gets a pool of its own. One the parent loaded still gives the right answer
+there on these operators (MatMul, Relu): ONNX Runtime's parallel loops run the work no thread
+took on the calling thread. Both are checked against onnxruntime's own answer, and a hang fails
+the test (the script runs in a bounded subprocess, each child with a deadline)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-//! Models share one thread pool: loading more with the default options starts no threads, and a
-//! model given its own thread count gets a pool of its own. A test binary of its own, so that no
+//! Models share one thread pool: loading more with the default options (or sequential execution
+//! asked for) starts no threads, and a model given its own thread count gets a pool of its own. A test binary of its own, so that no
 //! other test's threads are counted. Needs ONNX Runtime (see `tests/model.rs`).
 
 #![cfg(target_os = "linux")]
@@ -38,6 +38,9 @@ fn default_models_share_one_pool_and_a_thread_count_gets_its_own() {
         before,
         "8 more models with default options started threads"
     );
+    // Sequential execution asked for explicitly is the default too.
+    models.push(loaded(&ModelOptions::default().with_inter_op_threads(1)));
+    assert_eq!(threads(), before, "inter_op_threads(1) started threads");
     // The count is what it seems: each model with 3 intra-op threads adds 2 (the caller is one).
     let own = ModelOptions::default().with_intra_op_threads(3);
     models.extend((0..2).map(|_| loaded(&own)));

@@ -151,10 +151,13 @@ fn concurrent_pushes(b: Backend) {
             let done = done.clone();
             std::thread::spawn(move || {
                 let mut seen = Vec::new();
-                while !done.load(Ordering::SeqCst) {
+                let mut last = false;
+                while !last {
+                    // One more read once the writers are done: it must see the last push.
+                    last = done.load(Ordering::SeqCst);
                     match p.model_info("shared", None) {
                         Ok(info) => seen.push(info.version),
-                        Err(Error::NotFound { .. }) if seen.is_empty() => {}
+                        Err(Error::NotFound { .. }) if seen.is_empty() && !last => {}
                         Err(e) => panic!("a reader failed after seeing {seen:?}: {e}"),
                     }
                 }
@@ -175,16 +178,20 @@ fn concurrent_pushes(b: Backend) {
             })
         })
         .collect();
-    let mut pushed: Vec<(u64, Vec<u8>)> = handles
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
+    let joined: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+    // Before anything can panic here: the readers stop either way.
     done.store(true, Ordering::SeqCst);
+    let mut pushed: Vec<(u64, Vec<u8>)> = joined.into_iter().flat_map(Result::unwrap).collect();
     for r in readers {
         let seen = r.join().unwrap();
         assert!(
             seen.is_sorted(),
             "a reader saw the latest go backwards: {seen:?}"
+        );
+        assert_eq!(
+            seen.last(),
+            Some(&((writers * per_writer) as u64)),
+            "{seen:?}"
         );
     }
     pushed.sort();

@@ -420,8 +420,10 @@ def load_model(
         strict: raise :class:`~lepton_ai.ProviderUnavailableError` instead of falling back to CPU
             when a requested provider is unavailable.
         intra_op_threads: threads inside one operator (default: the thread pool every model of
-            the process shares, one thread per core; a number gives the model its own pool).
-        inter_op_threads: threads across parallel graph branches (>1 enables parallel execution).
+            the process shares, one thread per physical core; a number gives the model its own
+            pool).
+        inter_op_threads: threads across parallel graph branches (>1 enables parallel execution,
+            on thread pools of the model's own).
         optimization_level: ``"disable"``, ``"basic"``, ``"extended"`` or ``"all"`` (default).
         runtime_path: ONNX Runtime library to load (default: ``ORT_DYLIB_PATH``, then the
             installed ``onnxruntime`` package, then the system library path).

@@ -138,10 +138,10 @@ fn base_builder(
             OptimizationLevel::All => GraphOptimizationLevel::All,
         })
         .map_err(rt)?;
-    // Sessions share the environment's thread pool (one per process, made with the runtime's
-    // defaults) unless they ask for their own thread counts, or this is a forked child.
+    // Sessions share the environment's intra-op thread pool (one per process) unless they ask
+    // for a thread count of their own or for parallel execution, or this is a forked child.
     let shared = options.intra_op_threads.is_none()
-        && options.inter_op_threads.is_none()
+        && options.inter_op_threads.unwrap_or(1) <= 1
         && super::runtime::shared_pool_usable();
     if !shared {
         b = b.with_independent_thread_pool().map_err(rt)?;

@@ -196,7 +196,13 @@ fn load(path: &Path, found_by: &'static str) -> std::result::Result<Runtime, Str
     let env = builder
         .with_name("lepton")
         .with_telemetry(false)
-        .with_global_thread_pool(GlobalThreadPoolOptions::default())
+        // Intra-op threads: ONNX Runtime's default (its count of physical cores). No inter-op
+        // pool (1 thread): a session running graph branches in parallel makes its own.
+        .with_global_thread_pool(
+            GlobalThreadPoolOptions::default()
+                .with_inter_threads(1)
+                .map_err(|e| format!("setting up the shared thread pool failed: {e}"))?,
+        )
         .with_logger(Arc::new(forward_log))
         .build()
         .map_err(|e| format!("loaded, but creating the environment failed: {e}"))?;

@@ -15,14 +15,18 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use crate::per_process::PerProcess;
 use crate::{Error, Result};
+
+/// Serializes this process's read-modify-writes of marks files, whichever handle makes them
+/// (every open registry has its own [`HighWater`]); per process, so that a forked child never
+/// waits on a parent thread's hold.
+static WRITING: PerProcess<Mutex<()>> = PerProcess::new(|_: Option<&Mutex<()>>| Mutex::new(()));
 
 /// The high-water marks of one registry (see the module docs).
 #[derive(Debug)]
 pub struct HighWater {
     path: PathBuf,
-    /// Serializes this process's read-modify-write of the file.
-    lock: Mutex<()>,
 }
 
 impl HighWater {
@@ -30,7 +34,6 @@ impl HighWater {
     pub fn new(home: &std::path::Path, registry_id: &str) -> HighWater {
         HighWater {
             path: home.join("seen").join(format!("{registry_id}.json")),
-            lock: Mutex::new(()),
         }
     }
 
@@ -74,14 +77,42 @@ impl HighWater {
     /// mark was raised, so a store that is not rolled back shows it to a resolve that starts
     /// afterwards, however many clients commit meanwhile.
     pub fn seen(&self, item: &str) -> u64 {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        // The file is replaced whole (a rename): reading needs no lock.
         self.read().get(item).copied().unwrap_or(0)
+    }
+
+    /// Runs `change` on the marks and writes them back if it returns true, holding this
+    /// process's lock and an advisory lock on `<marks>.lock` (other processes of this home):
+    /// no change is lost to another writer's. Without the file lock (it could not be taken)
+    /// the change is still made; a lost update can only lower a mark.
+    fn update(&self, change: impl FnOnce(&mut BTreeMap<String, u64>) -> bool) {
+        let _guard = WRITING.get().lock().unwrap_or_else(|p| p.into_inner());
+        let lock = (|| {
+            std::fs::create_dir_all(self.path.parent().expect("has a parent"))?;
+            let file = std::fs::File::create(self.path.with_extension("lock"))?;
+            file.lock()?;
+            std::io::Result::Ok(file)
+        })();
+        if let Err(e) = &lock {
+            tracing::debug!(path = %self.path.display(), "marks written without a file lock: {e}");
+        }
+        let mut marks = self.read();
+        if change(&mut marks) {
+            self.write(&marks);
+        }
+        // Dropping `lock` closes the file, which releases the advisory lock.
     }
 
     /// Checks that `latest`, resolved as the latest version of `item` after [`seen`](Self::seen)
     /// returned `seen`, is not below it, then raises the mark to `latest`. A mark raised by
     /// another client during the resolve is not compared: that commit may postdate the resolve.
+    /// A mark lowered meanwhile is: a handle of this home deleted versions ([`forget`](Self::forget)).
     pub fn check(&self, item: &str, seen: u64, latest: u64, what: &str) -> Result<()> {
+        let seen = if latest < seen {
+            seen.min(self.seen(item))
+        } else {
+            seen
+        };
         if latest < seen {
             return Err(Error::Rollback {
                 what: what.to_string(),
@@ -101,21 +132,19 @@ impl HighWater {
     /// Raises the mark of `item` to `version`, which this client just committed (a push is
     /// seeing its own version as the latest; the mark never goes down here).
     pub fn raise_to(&self, item: &str, version: u64) {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut marks = self.read();
-        if marks.get(item).is_none_or(|&seen| seen < version) {
-            marks.insert(item.to_string(), version);
-            self.write(&marks);
-        }
+        self.update(|marks| {
+            let raise = marks.get(item).is_none_or(|&seen| seen < version);
+            if raise {
+                marks.insert(item.to_string(), version);
+            }
+            raise
+        });
     }
 
-    /// Forgets the mark of `item` (this client deleted versions of it).
+    /// Forgets the mark of `item` (this client deletes versions of it: called before the
+    /// delete, and again after it, in case a read that began before it raised the mark again).
     pub fn forget(&self, item: &str) {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut marks = self.read();
-        if marks.remove(item).is_some() {
-            self.write(&marks);
-        }
+        self.update(|marks| marks.remove(item).is_some());
     }
 }
 
@@ -163,5 +192,41 @@ mod tests {
         assert_eq!(reader.seen("models/m"), 11);
         // The next resolve starts after the mark: 10 now is a rollback.
         assert!(observe(&reader, "models/m", 10, "m").is_err());
+    }
+
+    /// Another handle of this home deletes the latest while this one resolves: the lower
+    /// version found is not a rollback, and becomes the mark.
+    #[test]
+    fn a_mark_forgotten_during_a_resolve_is_not_a_rollback() {
+        let home = tempfile::tempdir().unwrap();
+        let reader = HighWater::new(home.path(), "r1");
+        observe(&reader, "models/m", 5, "m").unwrap();
+        let seen = reader.seen("models/m");
+        HighWater::new(home.path(), "r1").forget("models/m");
+        reader.check("models/m", seen, 4, "m").unwrap();
+        assert_eq!(reader.seen("models/m"), 4);
+    }
+
+    /// Handles of one registry raising marks from many threads at once lose none of them
+    /// (each handle has its own `HighWater`; the lock is the process's and the file's).
+    #[test]
+    fn concurrent_raises_from_many_handles_all_stick() {
+        let home = tempfile::tempdir().unwrap();
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let hw = HighWater::new(home.path(), "r1");
+                s.spawn(move || {
+                    for i in 0..25 {
+                        hw.raise_to(&format!("models/m{t}-{i}"), i + 1);
+                    }
+                });
+            }
+        });
+        let hw = HighWater::new(home.path(), "r1");
+        for t in 0..8 {
+            for i in 0..25 {
+                assert_eq!(hw.seen(&format!("models/m{t}-{i}")), i + 1, "m{t}-{i}");
+            }
+        }
     }
 }

@@ -516,6 +516,9 @@ impl RegistryStore {
                 Err(e) => return Err(self.err(e)),
             }
         }
+        if let Some(hw) = &self.high_water {
+            hw.forget(root.as_ref());
+        }
         Ok(())
     }
 
@@ -530,7 +533,11 @@ impl RegistryStore {
                 Err(e) => return Err(self.err(e)),
             }
         }
-        self.delete_under(root).await
+        self.delete_under(root).await?;
+        if let Some(hw) = &self.high_water {
+            hw.forget(root.as_ref());
+        }
+        Ok(())
     }
 }
 
