@@ -98,6 +98,14 @@ class Model(_lepton.NativeModel):
         self._input_dtypes = {i.name: i.dtype for i in self._inputs}
         self._single_output = len(self._outputs) == 1
 
+    def __reduce__(self) -> Any:
+        # A session (with its threads) can't travel to another process; say what can.
+        raise TypeError(
+            "a lepton_ai Model can't be pickled (to a spawn DataLoader worker, say): load it in "
+            "the process that runs it, e.g. in worker_init_fn, from its bytes "
+            "(model.to_bytes()), its file or its registry name"
+        )
+
     # ----- signature -------------------------------------------------------------------------
     @property
     def inputs(self) -> list[TensorInfo]:
@@ -420,8 +428,8 @@ def load_model(
         strict: raise :class:`~lepton_ai.ProviderUnavailableError` instead of falling back to CPU
             when a requested provider is unavailable.
         intra_op_threads: threads inside one operator (default: the thread pool every model of
-            the process shares, one thread per physical core; a number gives the model its own
-            pool).
+            the process shares, one thread per physical core or ``LEPTON_INTRA_OP_THREADS``;
+            a number gives the model its own pool).
         inter_op_threads: threads across parallel graph branches (>1 enables parallel execution,
             on thread pools of the model's own).
         optimization_level: ``"disable"``, ``"basic"``, ``"extended"`` or ``"all"`` (default).

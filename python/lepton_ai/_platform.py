@@ -331,8 +331,8 @@ class LeptonAI:
                 (default: CPU).
             strict: raise ProviderUnavailableError instead of falling back to CPU.
             intra_op_threads: threads inside one operator (default: the pool all models of the
-                process share, one thread per physical core; a number gives the model its own
-                pool).
+                process share, one thread per physical core or ``LEPTON_INTRA_OP_THREADS``; a
+                number gives the model its own pool).
             inter_op_threads: threads across parallel graph branches (>1: parallel execution,
                 on thread pools of the model's own).
             optimization_level: ``"disable"``, ``"basic"``, ``"extended"`` or ``"all"``.

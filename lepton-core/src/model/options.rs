@@ -155,9 +155,9 @@ pub struct ModelOptions {
     /// provider cannot be registered.
     pub strict: bool,
     /// Threads used inside one operator. `None`: the model runs on the thread pool every model of
-    /// this process shares (ONNX Runtime's default size: the machine's physical cores, not a
-    /// container's CPU limit), which saves starting a pool per model; a number gives the model a
-    /// pool of its own.
+    /// this process shares (`LEPTON_INTRA_OP_THREADS` threads when set before the first model
+    /// loads, else ONNX Runtime's default: the machine's physical cores, not a container's CPU
+    /// limit), which saves starting a pool per model; a number gives the model a pool of its own.
     pub intra_op_threads: Option<usize>,
     /// Threads running independent branches of the graph; a value above 1 turns on parallel
     /// execution and gives the model thread pools of its own (`None`: sequential execution).

@@ -205,6 +205,18 @@ impl Model {
         inputs: Vec<(InputKey<'_>, Input<'_>)>,
         output_names: Option<&[&str]>,
     ) -> Result<RawOutputs<'_>> {
+        if let Some((pid, threads)) = self
+            .parallel_in
+            .filter(|(pid, _)| *pid != std::process::id())
+        {
+            // ONNX Runtime would hand the branches to threads this process does not have, and
+            // wait for them forever.
+            return Err(Error::InvalidArgument(format!(
+                "this model runs graph branches in parallel (inter_op_threads={threads}) on \
+                 threads of process {pid}, which this forked child does not have; load the model \
+                 in the child (a DataLoader's worker_init_fn), or without inter_op_threads"
+            )));
+        }
         let ordered = self.order_inputs(inputs)?;
         let mut values: SmallVec<[OrtOwned; 4]> = SmallVec::with_capacity(ordered.len());
         let mut input_name_ptrs: SmallVec<[*const c_char; 4]> =

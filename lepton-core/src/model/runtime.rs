@@ -99,20 +99,17 @@ pub fn init_with(explicit: Option<&Path>, python: PythonLookup) -> Result<&'stat
     if let Some(rt) = RUNTIME.get() {
         return check_same(rt, explicit);
     }
+    let threads = shared_pool_threads()?;
     let mut tried = Vec::new();
-    fn attempt(
-        tried: &mut Vec<String>,
-        path: &Path,
-        found_by: &'static str,
-    ) -> Option<&'static RuntimeInfo> {
-        match load(path, found_by) {
-            Ok(rt) => Some(&RUNTIME.get_or_init(|| rt).info),
-            Err(why) => {
-                tried.push(format!("  - {found_by} `{}`: {why}", path.display()));
-                None
-            }
+    let attempt = |tried: &mut Vec<String>, path: &Path, found_by: &'static str| match load(
+        path, found_by, threads,
+    ) {
+        Ok(rt) => Some(&RUNTIME.get_or_init(|| rt).info),
+        Err(why) => {
+            tried.push(format!("  - {found_by} `{}`: {why}", path.display()));
+            None
         }
-    }
+    };
 
     if let Some(path) = explicit {
         if let Some(info) = attempt(&mut tried, path, "runtime_path") {
@@ -182,7 +179,11 @@ fn check_same(rt: &'static Runtime, explicit: Option<&Path>) -> Result<&'static 
     Ok(&rt.info)
 }
 
-fn load(path: &Path, found_by: &'static str) -> std::result::Result<Runtime, String> {
+fn load(
+    path: &Path,
+    found_by: &'static str,
+    threads: Option<usize>,
+) -> std::result::Result<Runtime, String> {
     // Absolute paths keep `ort` away from its executable-relative lookup (see above).
     let path = if path.is_relative() && path.components().count() > 1 {
         std::path::absolute(path).map_err(|e| e.to_string())?
@@ -196,13 +197,7 @@ fn load(path: &Path, found_by: &'static str) -> std::result::Result<Runtime, Str
     let env = builder
         .with_name("lepton")
         .with_telemetry(false)
-        // Intra-op threads: ONNX Runtime's default (its count of physical cores). No inter-op
-        // pool (1 thread): a session running graph branches in parallel makes its own.
-        .with_global_thread_pool(
-            GlobalThreadPoolOptions::default()
-                .with_inter_threads(1)
-                .map_err(|e| format!("setting up the shared thread pool failed: {e}"))?,
-        )
+        .with_global_thread_pool(shared_pool_options(threads)?)
         .with_logger(Arc::new(forward_log))
         .build()
         .map_err(|e| format!("loaded, but creating the environment failed: {e}"))?;
@@ -255,6 +250,40 @@ fn version_of(path: &Path) -> String {
 pub(crate) fn environment(explicit: Option<&Path>) -> Result<&'static Environment> {
     init(explicit)?;
     Ok(&RUNTIME.get().expect("initialized above").env)
+}
+
+/// The environment variable sizing the shared intra-op pool.
+pub const INTRA_OP_THREADS_VAR: &str = "LEPTON_INTRA_OP_THREADS";
+
+/// The shared pool's intra-op threads asked for by `LEPTON_INTRA_OP_THREADS` (`None`: unset).
+fn shared_pool_threads() -> Result<Option<usize>> {
+    let Some(v) = std::env::var_os(INTRA_OP_THREADS_VAR).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let v = v.to_string_lossy();
+    match v.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(Error::InvalidArgument(format!(
+            "{INTRA_OP_THREADS_VAR}={v:?} is not a number of threads (1 or more); unset it for \
+             ONNX Runtime's default, the physical cores"
+        ))),
+    }
+}
+
+/// The shared thread pool's options: `threads` intra-op threads, else ONNX Runtime's default (its
+/// count of the machine's physical cores); no inter-op pool (1 thread): a session running graph
+/// branches in parallel makes its own.
+fn shared_pool_options(
+    threads: Option<usize>,
+) -> std::result::Result<GlobalThreadPoolOptions, String> {
+    let failed = |e: ort::Error| format!("setting up the shared thread pool failed: {e}");
+    let mut options = GlobalThreadPoolOptions::default()
+        .with_inter_threads(1)
+        .map_err(failed)?;
+    if let Some(n) = threads {
+        options = options.with_intra_threads(n).map_err(failed)?;
+    }
+    Ok(options)
 }
 
 /// Whether sessions built in this process can run on the environment's shared thread pool: not

@@ -52,6 +52,9 @@ pub struct Model {
     pub(super) external_weights: usize,
     /// Their buffers, used in place by the session: dropped after it (fields drop in order).
     pub(super) _initializers: Initializers,
+    /// With parallel execution (`inter_op_threads` > 1): the process whose inter-op threads run
+    /// the graph's branches, and their count. A forked child has none of those threads.
+    pub(super) parallel_in: Option<(u32, usize)>,
 }
 
 // Compile-time proof of the thread-safety promise above.
@@ -228,6 +231,10 @@ impl Model {
             providers,
             fallback,
             external_weights,
+            parallel_in: options
+                .inter_op_threads
+                .filter(|&n| n > 1)
+                .map(|n| (std::process::id(), n)),
             _initializers: weights,
         })
     }
