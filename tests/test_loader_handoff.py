@@ -261,7 +261,7 @@ if __name__ == "__main__":
 
 
 _ABANDONER = """
-import functools, os, sys
+import functools, os, sys, time
 from pathlib import Path
 from torch.utils.data import DataLoader
 from lepton_ai import Dataset
@@ -276,7 +276,13 @@ if __name__ == "__main__":
     it = Dataset(path).to_iterable_dataset(batch_size=16)
     loader = DataLoader(it, batch_size=None, num_workers=2, multiprocessing_context=context, worker_init_fn=functools.partial(record, into))
     running = iter(loader)
-    next(running)  # the script ends mid-epoch: Python's exit terminates the workers
+    next(running)
+    # Both workers up (torch set their signal handlers before worker_init_fn): one still starting
+    # would die by the SIGTERM below, with or without lepton (a race of torch's, under load).
+    deadline = time.monotonic() + 120
+    while len(os.listdir(into)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # The script ends mid-epoch: Python's exit terminates the workers.
 """
 
 
