@@ -517,6 +517,25 @@ fn cache_and_tampering(b: Backend) {
     assert_eq!(p.model_bytes("c", None).unwrap().1, data);
 }
 
+/// A committed version whose stored object is gone is an integrity error naming the object, on
+/// a fresh handle (nothing cached), not a plain "not found" as if the model did not exist.
+fn a_missing_model_object_is_an_integrity_error(b: Backend) {
+    let f = fixture(b);
+    let p = f.open_with(None, false);
+    p.push_model("gone", &bytes(4, 3000), &PushOptions::default())
+        .unwrap();
+    let object = version_dir(&model_root(p.prefix(), "gone"), 1).join(MODEL_PLAIN);
+    block_on(p.store().delete(&object)).unwrap();
+    let fresh = f.open_with(None, false);
+    let e = fresh.model_bytes("gone", None).unwrap_err();
+    assert!(matches!(e, Error::Integrity { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("{MODEL_PLAIN} is missing; push the model again")),
+        "{e}"
+    );
+}
+
 /// A push records the BLAKE3 of the stored object (the reference `blake3` crate's hash of the
 /// pushed bytes, stored as they are when plain); a manifest written before that field existed
 /// reads unchanged and its reads check the SHA-256 instead.
@@ -658,6 +677,7 @@ suite!(
     versions_latest_list_delete,
     unknown_and_bad_names,
     concurrent_pushes,
+    a_missing_model_object_is_an_integrity_error,
     interrupted_push,
     encrypted_models,
     encrypted_registry_refuses_swaps,

@@ -166,6 +166,12 @@ impl RegistryStore {
             .collect())
     }
 
+    /// Where a local store keeps the object or folder `path` (`None`: not a local store).
+    pub fn local_path(&self, path: &Path) -> Option<std::path::PathBuf> {
+        let dir = self.local_dir.as_ref()?;
+        Some(path.parts().fold(dir.clone(), |d, p| d.join(p.as_ref())))
+    }
+
     /// Reads the latest hint of `root` (0 when absent).
     async fn latest_hint(&self, root: &Path) -> Result<(u64, Option<UpdateVersion>)> {
         let path = root.clone().join(LATEST);
@@ -288,10 +294,8 @@ impl RegistryStore {
     /// The version numbers of the folders under `root`, ascending (claimed, not necessarily
     /// committed); only for stores that can list.
     async fn listed_versions(&self, root: &Path) -> Result<Vec<u64>> {
-        let names = match &self.local_dir {
-            Some(dir) => {
-                local_subfolders(&root.parts().fold(dir.clone(), |d, p| d.join(p.as_ref())))?
-            }
+        let names = match self.local_path(root) {
+            Some(dir) => local_subfolders(&dir)?,
             None => self.subfolders(root).await?,
         };
         let mut vs: Vec<u64> = names.iter().filter_map(|s| s.parse().ok()).collect();
