@@ -55,10 +55,10 @@ impl HighWater {
             .unwrap_or_default()
     }
 
+    /// Replaces the file with `marks` (its folder was made by [`update`](Self::update)).
     fn write(&self, marks: &BTreeMap<String, u64>) {
         let result = (|| -> std::io::Result<()> {
             let dir = self.path.parent().expect("has a parent");
-            std::fs::create_dir_all(dir)?;
             let tmp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
             std::fs::write(&tmp, serde_json::to_vec(marks).expect("serializes"))?;
             std::fs::rename(&tmp, &self.path).inspect_err(|_| {
@@ -88,6 +88,7 @@ impl HighWater {
     fn update(&self, change: impl FnOnce(&mut BTreeMap<String, u64>) -> bool) {
         let _guard = WRITING.get().lock().unwrap_or_else(|p| p.into_inner());
         let lock = (|| {
+            // The folder is made here, once per update, for the lock file and the marks.
             std::fs::create_dir_all(self.path.parent().expect("has a parent"))?;
             let file = std::fs::File::create(self.path.with_extension("lock"))?;
             file.lock()?;
